@@ -1,0 +1,1 @@
+"""Policies: training, baselines, online evaluation and off-policy evaluation (to come)."""

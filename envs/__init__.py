@@ -1,0 +1,1 @@
+"""The Gymnasium interface of RecGym (environments are registered here as they land)."""

@@ -1,0 +1,68 @@
+"""Loader of the synthetic shop: generated on first use, then read from the cache."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from simulators.errors import DataError
+from simulators.logs import LoggedData
+from simulators.shop import ShopConfig, read_shop_config, write_shop
+from simulators.storage import cache_dir
+
+
+def recognises(path: Path) -> bool:
+    """A folder written by ``python -m simulators.shop``."""
+    return path.is_dir() and (path / "config.json").is_file() and (path / "interactions.parquet").is_file()
+
+
+def shop_folder(config: ShopConfig) -> Path:
+    """The cache folder of a shop configuration, generated there if absent."""
+    folder = cache_dir("shop", config.fingerprint())
+    if not (folder / "config.json").is_file():  # config.json is written last
+        write_shop(config, folder)
+    return folder
+
+
+def read_folder(folder: Path) -> LoggedData:
+    """Read a shop folder into validated logs."""
+    import pandas as pd
+
+    config = read_shop_config(folder)
+    try:
+        tables = {
+            name: pd.read_parquet(folder / f"{name}.parquet") for name in ("interactions", "items", "users")
+        }
+    except (OSError, ValueError) as err:
+        raise DataError(f"{folder}: unreadable shop table ({err})") from None
+    logs = LoggedData(
+        **tables, sensitive_attributes=("gender", "age_group"), source=f"shop(seed={config.seed})"
+    )
+    return logs.validate()
+
+
+def load(
+    path: str | Path | None = None,
+    config: ShopConfig | None = None,
+    seed: int | None = None,
+    n_users: int | None = None,
+    n_items: int | None = None,
+    n_sessions: int | None = None,
+    spec: str | None = None,
+) -> LoggedData:
+    """The shop's logs: from ``path`` (a shop folder), or generated from ``config``
+    (default :class:`ShopConfig`, overridden by ``seed``/``n_users``/``n_items``/``n_sessions``)
+    and cached under ``$RECGYM_CACHE/shop/``."""
+    if path is not None:
+        return read_folder(Path(path))
+    if spec:
+        raise DataError(f"shop takes no ':{spec}' suffix; pass seed=... or a folder")
+    config = config or ShopConfig()
+    config = replace(
+        config,
+        seed=config.seed if seed is None else seed,
+        n_users=config.n_users if n_users is None else n_users,
+        n_items=config.n_items if n_items is None else n_items,
+        n_sessions=config.n_sessions if n_sessions is None else n_sessions,
+    )
+    return read_folder(shop_folder(config))

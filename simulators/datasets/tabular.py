@@ -1,0 +1,108 @@
+"""Your own logs: CSV or Parquet tables in the documented schema (see ``simulators.logs``).
+
+A folder holds ``interactions``, ``items`` and optionally ``users`` tables, each as
+``NAME.parquet``, ``NAME.csv`` or ``NAME.csv.gz``; ``column_map`` renames your columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from simulators.errors import DataError
+from simulators.logs import LoggedData, sessionize
+
+SUFFIXES = (".parquet", ".csv", ".csv.gz")
+
+
+def find_table(folder: Path, name: str) -> Path | None:
+    """The file holding table ``name`` in ``folder``, if any."""
+    for suffix in SUFFIXES:
+        candidate = folder / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read one CSV or Parquet file; raise :class:`DataError` if it cannot be parsed."""
+    try:
+        if path.name.endswith(".parquet"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise DataError(f"{path}: cannot read table ({err})") from None
+
+
+def recognises(path: Path) -> bool:
+    """A folder with an interactions table."""
+    return path.is_dir() and find_table(path, "interactions") is not None
+
+
+def _to_seconds(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Turn a datetime or date-string ``timestamp`` column into float seconds."""
+    if "timestamp" not in table.columns:
+        return table
+    column = table["timestamp"]
+    if pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_string_dtype(column):
+        try:
+            parsed = pd.to_datetime(column, utc=True, format="mixed")
+        except (ValueError, TypeError) as err:
+            raise DataError(f"{name}.timestamp: not numbers or dates ({err})") from None
+        seconds = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+        table = table.assign(timestamp=seconds.where(parsed.notna()))
+    return table
+
+
+def load(
+    path: str | Path | None = None,
+    column_map: Mapping[str, str] | None = None,
+    sensitive_attributes: Sequence[str] = (),
+    session_gap_s: float | None = None,
+    spec: str | None = None,
+) -> LoggedData:
+    """Read a folder of tables (or one interactions file with ``items`` beside it).
+
+    ``column_map`` maps your column names to the schema's (``{"uid": "user_id"}``).
+    Without a ``session_id`` column, pass ``session_gap_s`` to cut sessions at time gaps.
+    A missing users table is derived from the interactions' user ids.
+    """
+    if path is None and spec:
+        path = spec
+    if path is None:
+        raise DataError("tabular: pass path=FOLDER holding interactions and items tables")
+    folder = Path(path)
+    if not folder.exists():
+        raise DataError(f"{folder}: no such file or folder")
+    interactions_path = folder if folder.is_file() else find_table(folder, "interactions")
+    folder = folder.parent if folder.is_file() else folder
+    if interactions_path is None:
+        raise DataError(
+            f"{folder}: no interactions table ({', '.join('interactions' + s for s in SUFFIXES)})"
+        )
+    items_path = find_table(folder, "items")
+    if items_path is None:
+        raise DataError(f"{folder}: no items table (items.parquet or items.csv with item_id, text, provider)")
+    rename = dict(column_map or {})
+    interactions = _to_seconds(read_table(interactions_path).rename(columns=rename), "interactions")
+    items = read_table(items_path).rename(columns=rename)
+    users_path = find_table(folder, "users")
+    if users_path is not None:
+        users = read_table(users_path).rename(columns=rename)
+    elif "user_id" in interactions.columns:
+        users = pd.DataFrame({"user_id": interactions["user_id"].drop_duplicates().to_numpy()})
+    else:
+        users = pd.DataFrame({"user_id": []})
+    if "session_id" not in interactions.columns and session_gap_s is not None:
+        if {"user_id", "timestamp"} <= set(interactions.columns):
+            interactions = sessionize(interactions, session_gap_s)
+    logs = LoggedData(
+        interactions=interactions,
+        items=items,
+        users=users,
+        sensitive_attributes=tuple(sensitive_attributes),
+        source=f"tabular({folder})",
+    )
+    return logs.validate()

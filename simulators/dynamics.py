@@ -1,0 +1,114 @@
+"""Within-session user dynamics: interest drift, category boredom and the leave hazard.
+
+Batched and in place over ``(batch, n_categories)`` arrays. The shop's ground truth and the
+fitted simulator share these equations and differ only in their :class:`DynamicsParams`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from simulators.errors import ConfigError
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function."""
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+@dataclass(frozen=True)
+class DynamicsParams:
+    """Parameters of the within-session dynamics (all per step)."""
+
+    drift_per_click: float = 0.35
+    """Interest added to a category each time one of its items is clicked."""
+    drift_retention: float = 0.9
+    """Share of the accumulated interest drift kept from one step to the next."""
+    boredom_per_view: float = 0.12
+    """Boredom added to a category for each of its items shown in a slate."""
+    boredom_per_click: float = 0.45
+    """Boredom added to a category for each of its items clicked."""
+    boredom_retention: float = 0.8
+    """Share of boredom kept from one step to the next (1 - decay)."""
+    boredom_weight: float = 0.6
+    """Relevance (logit) lost per unit of boredom in the item's category."""
+    leave_bias: float = -2.6
+    """Logit of the leave hazard after a neutral step."""
+    leave_per_boredom: float = 0.35
+    """Added to the leave logit per unit of mean boredom over the slate's categories."""
+    leave_if_no_click: float = 1.1
+    """Added to the leave logit when the slate got no click (dissatisfaction)."""
+    leave_per_click: float = -0.35
+    """Added to the leave logit per click in the slate (satisfaction keeps users)."""
+
+    def __post_init__(self) -> None:
+        for name in ("drift_retention", "boredom_retention"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{name} must lie in [0, 1], got {value}")
+        for name in ("drift_per_click", "boredom_per_view", "boredom_per_click", "boredom_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name, value in asdict(self).items():
+            if not np.isfinite(value):
+                raise ConfigError(f"{name} must be finite, got {value}")
+
+
+@dataclass
+class SessionState:
+    """Mutable within-session state of a batch of users."""
+
+    interest_drift: np.ndarray
+    """``(batch, n_categories)`` float64: interest gained from recent consumption."""
+    boredom: np.ndarray
+    """``(batch, n_categories)`` float64: accumulated boredom per category."""
+
+    @classmethod
+    def fresh(cls, batch: int, n_categories: int) -> SessionState:
+        """A state with no drift and no boredom (the start of a session)."""
+        zeros = np.zeros((batch, n_categories), dtype=np.float64)
+        return cls(interest_drift=zeros, boredom=zeros.copy())
+
+    def take(self, rows: np.ndarray) -> SessionState:
+        """The state of a subset of the batch (a copy)."""
+        return SessionState(self.interest_drift[rows].copy(), self.boredom[rows].copy())
+
+
+def slate_category_counts(categories: np.ndarray, weights: np.ndarray, n_categories: int) -> np.ndarray:
+    """Sum ``weights`` per category for each row: ``(batch, K)`` x2 -> ``(batch, n_categories)``."""
+    batch = categories.shape[0]
+    counts = np.zeros((batch, n_categories), dtype=np.float64)
+    np.add.at(counts, (np.repeat(np.arange(batch), categories.shape[1]), categories.ravel()), weights.ravel())
+    return counts
+
+
+def leave_probability(
+    params: DynamicsParams, state: SessionState, categories: np.ndarray, clicks: np.ndarray
+) -> np.ndarray:
+    """Hazard of leaving after a step: ``(batch,)`` from the slate ``categories`` and ``clicks``.
+
+    Uses the boredom *after* the step's update, so repeated categories raise the hazard.
+    """
+    rows = np.arange(categories.shape[0])[:, None]
+    mean_boredom = state.boredom[rows, categories].mean(axis=1)
+    n_clicks = clicks.sum(axis=1)
+    logit = (
+        params.leave_bias
+        + params.leave_per_boredom * mean_boredom
+        + params.leave_if_no_click * (n_clicks == 0)
+        + params.leave_per_click * n_clicks
+    )
+    return sigmoid(logit)
+
+
+def advance(params: DynamicsParams, state: SessionState, categories: np.ndarray, clicks: np.ndarray) -> None:
+    """Update ``state`` in place after a slate of ``categories`` (batch, K) got ``clicks``."""
+    n_categories = state.boredom.shape[1]
+    shown = slate_category_counts(categories, np.ones_like(categories, dtype=np.float64), n_categories)
+    clicked = slate_category_counts(categories, clicks.astype(np.float64), n_categories)
+    state.interest_drift *= params.drift_retention
+    state.interest_drift += params.drift_per_click * clicked
+    state.boredom *= params.boredom_retention
+    state.boredom += params.boredom_per_view * shown + params.boredom_per_click * clicked

@@ -1,0 +1,321 @@
+"""Logged recommendation data: three validated tables and leak-free splits.
+
+Every loader returns a :class:`LoggedData`; nothing downstream reads raw files. This module
+knows no dataset by name and imports nothing from the rest of RecGym but its errors.
+
+Schema
+------
+interactions (one row per shown item)
+    ``user_id`` (int or str), ``item_id`` (int or str), ``timestamp`` (seconds, int or float),
+    ``session_id`` (int or str), ``position`` (int >= 1, 1 = top slot), ``click`` (0/1);
+    optional ``purchase`` (0/1), ``rating`` (float), ``propensity`` (float in (0, 1]: the
+    logging policy's probability of what was shown), ``slate_id`` (int or str). Extra columns
+    (context features) are kept as they are.
+items
+    ``item_id``, ``text`` (str: what the text encoder reads), ``provider`` (int or str: who
+    supplies the item, the unit of provider fairness); extra columns kept. Popularity is
+    derived from the interactions (:meth:`LoggedData.popularity`), never stored.
+users
+    ``user_id``; any other column is a user attribute, and those named in
+    ``sensitive_attributes`` (gender, age group, ...) are used for group metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from simulators.errors import DataError
+
+INTERACTION_REQUIRED = ("user_id", "item_id", "timestamp", "session_id", "position", "click")
+INTERACTION_OPTIONAL = ("purchase", "rating", "propensity", "slate_id")
+ITEM_REQUIRED = ("item_id", "text", "provider")
+USER_REQUIRED = ("user_id",)
+
+_ID_COLUMNS = {"user_id", "item_id", "session_id", "slate_id", "provider"}
+_BINARY_COLUMNS = {"click", "purchase"}
+_NUMERIC_COLUMNS = {"timestamp", "rating", "propensity"}
+
+
+def _example(table: pd.DataFrame, name: str, mask: np.ndarray | pd.Series) -> str:
+    """Describe the first offending row of ``table`` for an error message."""
+    positions = np.flatnonzero(np.asarray(mask))
+    row = table.iloc[int(positions[0])]
+    label = _plain(row.name)
+    shown = {str(k): _plain(row[k]) for k in list(row.index)[:8]}
+    return f"{len(positions)} bad row(s); first at {name} row {label!r}: {shown}"
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (for readable messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _fail(table: pd.DataFrame, name: str, column: str, problem: str, mask: Any) -> DataError:
+    return DataError(f"{name}.{column}: {problem}; {_example(table, name, mask)}")
+
+
+def _is_id_dtype(series: pd.Series) -> bool:
+    if pd.api.types.is_integer_dtype(series) or pd.api.types.is_string_dtype(series):
+        return True
+    if series.dtype == object:
+        return bool(series.map(lambda v: isinstance(v, (str, int, np.integer))).all())
+    return False
+
+
+def _check_column(table: pd.DataFrame, name: str, column: str) -> None:
+    """Raise :class:`DataError` if ``column`` has NaN, a wrong type or a value out of range."""
+    series = table[column]
+    missing = series.isna().to_numpy()
+    if missing.any():
+        raise _fail(table, name, column, "missing value (NaN/None)", missing)
+    if column in _ID_COLUMNS:
+        if not _is_id_dtype(series):
+            bad = ~series.map(lambda v: isinstance(v, (str, int, np.integer))).to_numpy()
+            if not bad.any():
+                bad = np.ones(len(series), dtype=bool)
+            raise _fail(table, name, column, f"wrong type {series.dtype} (ids are int or str)", bad)
+    elif column in _BINARY_COLUMNS or column == "position":
+        if not (pd.api.types.is_integer_dtype(series) or pd.api.types.is_bool_dtype(series)):
+            raise _fail(table, name, column, f"wrong type {series.dtype} (expected integers)", ~missing)
+        values = series.to_numpy().astype(np.int64)
+        if column == "position":
+            if (values < 1).any():
+                raise _fail(table, name, column, "position must be >= 1", values < 1)
+        elif (bad := (values != 0) & (values != 1)).any():
+            raise _fail(table, name, column, "expected 0 or 1", bad)
+    elif column in _NUMERIC_COLUMNS:
+        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            raise _fail(table, name, column, f"wrong type {series.dtype} (expected numbers)", ~missing)
+        values = series.to_numpy(dtype=np.float64)
+        if (bad := ~np.isfinite(values)).any():
+            raise _fail(table, name, column, "value is not finite", bad)
+        if column == "propensity" and (bad := (values <= 0) | (values > 1)).any():
+            raise _fail(table, name, column, "propensity outside (0, 1]", bad)
+    elif column == "text":
+        if not series.map(lambda v: isinstance(v, str)).all():
+            bad = ~series.map(lambda v: isinstance(v, str)).to_numpy()
+            raise _fail(table, name, column, "wrong type (expected strings)", bad)
+
+
+def _check_unique(table: pd.DataFrame, name: str, key: Sequence[str]) -> None:
+    duplicated = table.duplicated(subset=list(key), keep="first").to_numpy()
+    if duplicated.any():
+        raise _fail(table, name, "+".join(key), "duplicate key", duplicated)
+
+
+def _check_known(table: pd.DataFrame, name: str, column: str, known: pd.Series, of: str) -> None:
+    unknown = ~table[column].isin(known).to_numpy()
+    if unknown.any():
+        raise _fail(table, name, column, f"id not in the {of} table", unknown)
+
+
+class TimeSplit(NamedTuple):
+    """Train / validation / test parts of one :class:`LoggedData`, cut by time."""
+
+    train: LoggedData
+    valid: LoggedData
+    test: LoggedData
+
+
+@dataclass
+class LoggedData:
+    """Logged interactions with their item catalog and user table (schema in the module doc).
+
+    Call :meth:`validate` before use; loaders do so. Subsets (splits, hold-outs) share the
+    catalog and user table and keep only part of the interactions.
+    """
+
+    interactions: pd.DataFrame
+    """One row per shown item, sorted by session and time (see the module docstring)."""
+    items: pd.DataFrame
+    """The catalog: ``item_id``, ``text``, ``provider`` and any extra item columns."""
+    users: pd.DataFrame
+    """``user_id`` and user attributes."""
+    sensitive_attributes: tuple[str, ...] = ()
+    """User columns used for group metrics (e.g. ``("gender", "age_group")``)."""
+    source: str = "custom"
+    """Where the data came from, for reports (e.g. ``"shop(seed=0)"``)."""
+    _item_index: pd.Index | None = field(default=None, init=False, repr=False)
+
+    def validate(self) -> LoggedData:
+        """Check the schema and return ``self``; raise :class:`DataError` naming the problem."""
+        for name, table, required in (
+            ("interactions", self.interactions, INTERACTION_REQUIRED),
+            ("items", self.items, ITEM_REQUIRED),
+            ("users", self.users, USER_REQUIRED),
+        ):
+            if not isinstance(table, pd.DataFrame):
+                raise DataError(f"{name}: expected a pandas DataFrame, got {type(table).__name__}")
+            missing = [c for c in required if c not in table.columns]
+            if missing:
+                raise DataError(f"{name}: missing column(s) {missing}; present: {list(table.columns)}")
+            optional = INTERACTION_OPTIONAL if name == "interactions" else ()
+            for column in (*required, *(c for c in optional if c in table.columns)):
+                _check_column(table, name, column)
+        for attribute in self.sensitive_attributes:
+            if attribute not in self.users.columns:
+                raise DataError(f"users: missing sensitive attribute column {attribute!r}")
+        _check_unique(self.items, "items", ["item_id"])
+        _check_unique(self.users, "users", ["user_id"])
+        key = (
+            ["slate_id", "position"]
+            if "slate_id" in self.interactions.columns
+            else ["session_id", "timestamp", "item_id", "position"]
+        )
+        _check_unique(self.interactions, "interactions", key)
+        _check_known(self.interactions, "interactions", "item_id", self.items["item_id"], "items")
+        _check_known(self.interactions, "interactions", "user_id", self.users["user_id"], "users")
+        self._check_session_order()
+        return self
+
+    def _check_session_order(self) -> None:
+        table = self.interactions
+        same_session = table["session_id"].to_numpy()[1:] == table["session_id"].to_numpy()[:-1]
+        backwards = np.diff(table["timestamp"].to_numpy(dtype=np.float64)) < 0
+        bad = np.concatenate([[False], same_session & backwards])
+        if bad.any():
+            raise _fail(table, "interactions", "timestamp", "goes backwards within a session", bad)
+
+    # ----------------------------------------------------------------------------- indexing
+    @property
+    def n_items(self) -> int:
+        """Number of items in the catalog."""
+        return len(self.items)
+
+    @property
+    def n_users(self) -> int:
+        """Number of users in the user table."""
+        return len(self.users)
+
+    @property
+    def item_index(self) -> pd.Index:
+        """``item_id`` -> row in ``items`` (0..n_items-1) via ``get_indexer``."""
+        if self._item_index is None:
+            self._item_index = pd.Index(self.items["item_id"])
+        return self._item_index
+
+    def item_rows(self, item_ids: Sequence[Any] | pd.Series | np.ndarray) -> np.ndarray:
+        """Catalog rows (int64) of ``item_ids``; raise :class:`DataError` for an unknown id."""
+        rows = self.item_index.get_indexer(pd.Index(item_ids))
+        if (rows < 0).any():
+            unknown = _plain(pd.Index(item_ids)[rows < 0][0])
+            raise DataError(f"unknown item id {unknown!r}")
+        return rows.astype(np.int64)
+
+    def popularity(self, smoothing: float = 1.0) -> np.ndarray:
+        """Share of clicks per catalog row, add-``smoothing`` smoothed; shape ``(n_items,)``."""
+        rows = self.item_rows(self.interactions["item_id"].to_numpy())
+        clicks = np.bincount(
+            rows, weights=self.interactions["click"].to_numpy(dtype=np.float64), minlength=self.n_items
+        )
+        counts = clicks + smoothing
+        return counts / counts.sum()
+
+    def padded_histories(self, max_len: int, positive_only: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Each user's last ``max_len`` items (catalog rows, oldest first), in ``users`` order.
+
+        Returns ``item_rows (n_users, max_len)`` int64 (``-1`` where empty) and
+        ``mask (n_users, max_len)`` bool. ``positive_only`` keeps clicked rows only.
+        """
+        if max_len < 1:
+            raise DataError(f"history length must be >= 1, got {max_len}")
+        table = self.interactions
+        if positive_only:
+            table = table[table["click"].to_numpy() == 1]
+        user_rows = pd.Index(self.users["user_id"]).get_indexer(table["user_id"])
+        item_rows = self.item_rows(table["item_id"].to_numpy())
+        order = np.lexsort((np.arange(len(table)), table["timestamp"].to_numpy(), user_rows))
+        user_rows, item_rows = user_rows[order], item_rows[order]
+        from_end = pd.Series(user_rows).groupby(user_rows).cumcount(ascending=False).to_numpy()
+        keep = from_end < max_len
+        counts = np.minimum(np.bincount(user_rows, minlength=self.n_users), max_len)
+        slot = counts[user_rows[keep]] - 1 - from_end[keep]
+        items = np.full((self.n_users, max_len), -1, dtype=np.int64)
+        items[user_rows[keep], slot] = item_rows[keep]
+        return items, items >= 0
+
+    # ---------------------------------------------------------------------------- subsets
+    def with_interactions(self, interactions: pd.DataFrame) -> LoggedData:
+        """A copy that shares the catalog and users but holds ``interactions``."""
+        return LoggedData(
+            interactions=interactions.reset_index(drop=True),
+            items=self.items,
+            users=self.users,
+            sensitive_attributes=self.sensitive_attributes,
+            source=self.source,
+        )
+
+    def split_by_time(self, valid_fraction: float = 0.1, test_fraction: float = 0.1) -> TimeSplit:
+        """Cut whole sessions into train / valid / test by the time each session ends.
+
+        Sessions ending by the ``1 - valid - test`` quantile of end times go to train, the
+        next ``valid_fraction`` to valid, the rest to test: no train row is later than the end
+        of any valid or test session, so nothing from the future leaks into training.
+        """
+        if not (0 <= valid_fraction < 1 and 0 <= test_fraction < 1):
+            raise DataError("split fractions must lie in [0, 1)")
+        if valid_fraction + test_fraction >= 1:
+            raise DataError("valid_fraction + test_fraction must be < 1")
+        table = self.interactions
+        ends = table.groupby("session_id", sort=False)["timestamp"].max()
+        order = ends.sort_values(kind="stable")
+        n = len(order)
+        n_train = round(n * (1 - valid_fraction - test_fraction))
+        n_valid = round(n * valid_fraction)
+        part = pd.Series(2, index=order.index)
+        part.iloc[:n_train] = 0
+        part.iloc[n_train : n_train + n_valid] = 1
+        row_part = table["session_id"].map(part).to_numpy()
+        parts = [self.with_interactions(table[row_part == k]) for k in range(3)]
+        return TimeSplit(*parts)
+
+    def holdout_last(self, n: int = 1) -> tuple[LoggedData, LoggedData]:
+        """Hold out each user's last ``n`` interactions (by time): ``(train, held_out)``."""
+        if n < 1:
+            raise DataError(f"hold-out size must be >= 1, got {n}")
+        table = self.interactions
+        order = np.lexsort((np.arange(len(table)), table["timestamp"].to_numpy(), table["user_id"]))
+        ranked = table.iloc[order]
+        from_end = ranked.groupby("user_id", sort=False).cumcount(ascending=False).to_numpy()
+        held = np.zeros(len(table), dtype=bool)
+        held[order[from_end < n]] = True
+        return self.with_interactions(table[~held]), self.with_interactions(table[held])
+
+    def summary(self) -> dict[str, Any]:
+        """Sizes and rates, for reports."""
+        table = self.interactions
+        out: dict[str, Any] = {
+            "source": self.source,
+            "interactions": len(table),
+            "sessions": int(table["session_id"].nunique()),
+            "users": self.n_users,
+            "items": self.n_items,
+            "providers": int(self.items["provider"].nunique()),
+            "click_rate": float(table["click"].mean()) if len(table) else 0.0,
+        }
+        if "purchase" in table.columns and len(table):
+            out["purchase_rate"] = float(table["purchase"].mean())
+        return out
+
+
+DEFAULT_SESSION_GAP_S = 30 * 60
+"""A new session starts after 30 minutes without an interaction (a common web-analytics cut)."""
+
+
+def sessionize(table: pd.DataFrame, gap_s: float = DEFAULT_SESSION_GAP_S) -> pd.DataFrame:
+    """Sort by user and time and add ``session_id`` (int64): a new session per user whenever
+    the time since that user's previous interaction exceeds ``gap_s`` seconds."""
+    if gap_s <= 0:
+        raise DataError(f"session gap must be > 0 seconds, got {gap_s}")
+    ordered = table.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
+    user = ordered["user_id"].to_numpy()
+    time_s = ordered["timestamp"].to_numpy(dtype=np.float64)
+    new_user = np.concatenate([[True], user[1:] != user[:-1]])
+    new_gap = np.concatenate([[True], np.diff(time_s) > gap_s])
+    ordered["session_id"] = np.cumsum(new_user | new_gap).astype(np.int64) - 1
+    return ordered

@@ -1,0 +1,550 @@
+"""The shop: a seeded ground-truth e-commerce world and the logging policy that produced its logs.
+
+Everything is a deterministic function of :class:`ShopConfig`. The true response model stays
+callable (:class:`ShopWorld`), so fitted simulators and off-policy estimators can be checked.
+
+Run ``python -m simulators.shop --out DIR`` to write the logs (Parquet) and the ground truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulators import dynamics
+from simulators.dynamics import DynamicsParams, SessionState, sigmoid
+from simulators.errors import ConfigError, DataError, cli_entry
+from simulators.logs import LoggedData
+from simulators.storage import atomic_path, write_text_atomic
+
+# Category name, product nouns, materials, brands. Colours and styles are shared.
+CATEGORIES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        "shirts",
+        ("shirt", "oxford shirt", "flannel shirt", "polo shirt"),
+        ("cotton", "linen", "flannel", "silk"),
+        ("Nordvik", "Harlow", "Tessa", "Bramble"),
+    ),
+    (
+        "dresses",
+        ("dress", "maxi dress", "wrap dress", "slip dress"),
+        ("cotton", "silk", "chiffon", "jersey"),
+        ("Lumiere", "Odette", "Marisol", "Vero"),
+    ),
+    (
+        "jeans",
+        ("jeans", "skinny jeans", "straight-leg jeans", "denim shorts"),
+        ("denim", "stretch denim", "raw denim", "organic denim"),
+        ("Indigo Works", "Rivet", "Blue Hollow", "Selvage Co"),
+    ),
+    (
+        "sneakers",
+        ("sneakers", "running shoes", "trainers", "high-tops"),
+        ("mesh", "suede", "canvas", "leather"),
+        ("Stride", "Kinetic", "Apex Run", "Loop"),
+    ),
+    (
+        "boots",
+        ("boots", "chelsea boots", "hiking boots", "ankle boots"),
+        ("leather", "suede", "nubuck", "rubber"),
+        ("Timberline", "Crag", "Fenwick", "Moorland"),
+    ),
+    (
+        "jackets",
+        ("jacket", "parka", "bomber jacket", "rain jacket"),
+        ("nylon", "wool", "down", "waxed cotton"),
+        ("Northpeak", "Storm & Co", "Halden", "Arctica"),
+    ),
+    (
+        "sweaters",
+        ("sweater", "cardigan", "hoodie", "turtleneck"),
+        ("wool", "cashmere", "merino", "fleece"),
+        ("Woolhouse", "Kettle", "Fjord", "Loomis"),
+    ),
+    (
+        "handbags",
+        ("handbag", "tote bag", "crossbody bag", "clutch"),
+        ("leather", "canvas", "vegan leather", "straw"),
+        ("Camille", "Atelier V", "Rosalind", "Maison Ruth"),
+    ),
+    (
+        "watches",
+        ("watch", "chronograph", "smartwatch", "dive watch"),
+        ("stainless steel", "titanium", "ceramic", "gold-tone steel"),
+        ("Tempus", "Horologe", "Chronex", "Meridian"),
+    ),
+    (
+        "sunglasses",
+        ("sunglasses", "aviators", "wayfarers", "sports shades"),
+        ("acetate", "metal", "polycarbonate", "bamboo"),
+        ("Solara", "Glint", "Ray Ridge", "Shade Lab"),
+    ),
+    (
+        "headphones",
+        ("headphones", "earbuds", "noise-cancelling headphones", "gaming headset"),
+        ("aluminium", "plastic", "memory foam", "carbon fibre"),
+        ("Sonique", "Bassline", "Audora", "Echo Nine"),
+    ),
+    (
+        "phone cases",
+        ("phone case", "wallet case", "rugged case", "clear case"),
+        ("silicone", "polycarbonate", "leather", "TPU"),
+        ("Shellguard", "Casely", "Armorline", "Pocketry"),
+    ),
+    (
+        "coffee makers",
+        ("coffee maker", "espresso machine", "pour-over kettle", "french press"),
+        ("stainless steel", "glass", "ceramic", "copper"),
+        ("Brewster", "Crema", "Barista Bros", "Morning Ritual"),
+    ),
+    (
+        "cookware",
+        ("frying pan", "saucepan", "dutch oven", "wok"),
+        ("cast iron", "stainless steel", "non-stick aluminium", "copper"),
+        ("Hearth", "Le Fourneau", "Iron & Oak", "Chefline"),
+    ),
+    (
+        "bedding",
+        ("duvet cover", "sheet set", "pillowcase pair", "throw blanket"),
+        ("cotton sateen", "linen", "bamboo", "percale"),
+        ("Dreamweave", "Slumber & Co", "Nestle", "Quietnight"),
+    ),
+    (
+        "lamps",
+        ("table lamp", "floor lamp", "desk lamp", "pendant light"),
+        ("brass", "ceramic", "rattan", "matte steel"),
+        ("Lumen", "Glowhaus", "Candela", "Arclight"),
+    ),
+    (
+        "skincare",
+        ("moisturiser", "face serum", "cleanser", "sunscreen"),
+        ("hyaluronic", "vitamin C", "aloe", "retinol"),
+        ("Dermaleaf", "Pure Bloom", "Clarity Lab", "Velvet Skin"),
+    ),
+    (
+        "fragrances",
+        ("eau de parfum", "eau de toilette", "body mist", "cologne"),
+        ("citrus", "woody", "floral", "musk"),
+        ("Aurelle", "Noir Atelier", "Petalwood", "Santalia"),
+    ),
+    (
+        "toys",
+        ("building set", "plush toy", "puzzle", "remote-control car"),
+        ("wooden", "plastic", "plush", "recycled plastic"),
+        ("Playforge", "Tiny Tribe", "Brickwise", "Wonderbox"),
+    ),
+    (
+        "yoga gear",
+        ("yoga mat", "yoga block", "resistance band set", "yoga leggings"),
+        ("natural rubber", "cork", "TPE", "recycled nylon"),
+        ("Zenflow", "Asana Co", "Mindful Move", "Lotus Lane"),
+    ),
+)
+COLOURS = ("black", "white", "navy", "grey", "red", "olive", "beige", "pink", "blue", "brown")
+STYLES = ("classic", "minimalist", "vintage", "sporty", "premium", "eco-friendly", "bold", "cosy")
+GENDERS = ("female", "male")
+AGE_GROUPS = ("18-24", "25-34", "35-49", "50+")
+EPOCH = 1_700_000_000  # logs start at this Unix time (2023-11-14)
+
+
+@dataclass(frozen=True)
+class ShopConfig:
+    """Size, seed and behaviour of the synthetic shop."""
+
+    seed: int = 0
+    """Seed of everything: catalog, users, true preferences and the logs."""
+    n_users: int = 10_000
+    """Number of users."""
+    n_items: int = 2_000
+    """Number of products."""
+    n_categories: int = 20
+    """Number of product categories (at most the 20 built-in vocabularies)."""
+    n_sellers: int = 200
+    """Number of sellers (providers); their sizes follow a Zipf-like long tail."""
+    n_sessions: int = 20_000
+    """Number of logged sessions."""
+    slate_size: int = 5
+    """Items shown per step in the logs."""
+    max_steps: int = 20
+    """Session cap of the logs (steps per session at most)."""
+    position_bias_power: float = 0.8
+    """Examination probability of slot k (1-based) is ``k ** -position_bias_power``."""
+    click_bias: float = -2.2
+    """Logit offset of the click model."""
+    purchase_bias: float = -2.0
+    """Logit offset of P(purchase | click)."""
+    logging_popularity_power: float = 1.0
+    """Exponent on prior popularity in the logging policy (0 = uniform)."""
+    logging_exploration: float = 0.2
+    """Uniform exploration mass mixed into the logging policy's item weights."""
+    days: int = 30
+    """Length of the logged period in days."""
+    dynamics: DynamicsParams = field(default_factory=DynamicsParams)
+    """True within-session dynamics."""
+
+    def __post_init__(self) -> None:
+        positive = ("n_users", "n_items", "n_sellers", "n_sessions", "slate_size", "max_steps", "days")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"ShopConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not 1 <= self.n_categories <= len(CATEGORIES):
+            raise ConfigError(f"ShopConfig.n_categories must lie in [1, {len(CATEGORIES)}]")
+        if self.slate_size > self.n_items:
+            raise ConfigError("ShopConfig.slate_size must be <= n_items")
+        if not 0.0 < self.logging_exploration <= 1.0:
+            raise ConfigError("ShopConfig.logging_exploration must lie in (0, 1]")
+        if self.position_bias_power < 0:
+            raise ConfigError("ShopConfig.position_bias_power must be >= 0")
+
+    def to_json(self) -> str:
+        """The configuration as canonical JSON (also its cache key)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ShopConfig:
+        """Inverse of :meth:`to_json`."""
+        raw = json.loads(text)
+        raw["dynamics"] = DynamicsParams(**raw["dynamics"])
+        return cls(**raw)
+
+    def fingerprint(self) -> str:
+        """Short hash of the configuration."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+@dataclass
+class Response:
+    """A batch of users' answers to their slates."""
+
+    click: np.ndarray
+    """``(batch, K)`` int8."""
+    purchase: np.ndarray
+    """``(batch, K)`` int8, zero where there was no click."""
+    leave: np.ndarray
+    """``(batch,)`` bool: the user left after this step."""
+
+
+class LoggingPolicy:
+    """Popularity-biased Plackett-Luce slates with uniform exploration.
+
+    Item weights ``w = (1 - eps) * softmax(a * log prior_popularity) + eps / M``; a slate is
+    drawn slot by slot without replacement, so
+    ``P(slate) = prod_k w[s_k] / (1 - sum_{l<k} w[s_l])``.
+    """
+
+    def __init__(self, prior_popularity: np.ndarray, power: float, exploration: float, slate_size: int):
+        logits = power * np.log(prior_popularity)
+        soft = np.exp(logits - logits.max())
+        soft /= soft.sum()
+        self.weights = (1.0 - exploration) * soft + exploration / len(soft)
+        """``(n_items,)`` Plackett-Luce item weights, summing to 1."""
+        self.slate_size = slate_size
+        self._cumulative = np.cumsum(self.weights)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw ``n`` slates: ``(n, K)`` int64 catalog rows, distinct within a slate."""
+        slates = np.empty((n, self.slate_size), dtype=np.int64)
+        last = len(self.weights) - 1
+        for k in range(self.slate_size):
+            todo = np.arange(n)
+            while len(todo):
+                draws = np.minimum(
+                    np.searchsorted(self._cumulative, rng.random(len(todo)) * self._cumulative[-1]), last
+                )
+                slates[todo, k] = draws
+                repeated = (slates[todo, :k] == draws[:, None]).any(axis=1)
+                todo = todo[repeated]
+        return slates
+
+    def slate_probability(self, slates: np.ndarray) -> np.ndarray:
+        """Probability of each slate: ``(n, K)`` -> ``(n,)`` float64."""
+        w = self.weights[slates]
+        taken = np.cumsum(w, axis=1) - w
+        return np.prod(w / (1.0 - taken), axis=1)
+
+
+class ShopWorld:
+    """The true shop: catalog, users, their preferences, the response model and the dynamics."""
+
+    def __init__(self, config: ShopConfig):
+        self.config = config
+        rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x5_40_9]))
+        self._build_catalog(rng)
+        self._build_users(rng)
+        self.position_bias = (
+            np.arange(1, config.slate_size + 1, dtype=np.float64) ** -config.position_bias_power
+        )
+        """``(K,)`` examination probability per slot (used up to the logs' slate size)."""
+        self.logging_policy = LoggingPolicy(
+            self.prior_popularity,
+            config.logging_popularity_power,
+            config.logging_exploration,
+            config.slate_size,
+        )
+
+    # ------------------------------------------------------------------------- the world
+    def _build_catalog(self, rng: np.random.Generator) -> None:
+        cfg = self.config
+        seller_size = 1.0 / np.arange(1, cfg.n_sellers + 1) ** 1.1
+        seller_size /= seller_size.sum()
+        seller_categories = rng.dirichlet(np.full(cfg.n_categories, 0.3), size=cfg.n_sellers)
+        self.item_seller = rng.choice(cfg.n_sellers, size=cfg.n_items, p=seller_size)
+        cum = seller_categories.cumsum(axis=1)
+        draws = rng.random(cfg.n_items)[:, None]
+        self.item_category = np.minimum((draws > cum[self.item_seller]).sum(axis=1), cfg.n_categories - 1)
+        self.item_style = rng.integers(0, len(STYLES), cfg.n_items)
+        self.item_colour = rng.integers(0, len(COLOURS), cfg.n_items)
+        self.item_material = rng.integers(0, 4, cfg.n_items)
+        self.item_noun = rng.integers(0, 4, cfg.n_items)
+        self.item_quality = rng.normal(0.0, 0.7, cfg.n_items)
+        category_price = np.exp(rng.uniform(np.log(15), np.log(250), cfg.n_categories))
+        self.item_log_price_ratio = rng.normal(0.0, 0.45, cfg.n_items) + 0.25 * (
+            self.item_style == STYLES.index("premium")
+        )
+        self.item_price = np.round(category_price[self.item_category] * np.exp(self.item_log_price_ratio), 2)
+        counts = np.bincount(self.item_seller, minlength=cfg.n_sellers)
+        order = np.argsort(-counts, kind="stable")
+        covered = np.cumsum(counts[order]) / cfg.n_items
+        n_major = int(np.searchsorted(covered, 0.5) + 1)
+        self.seller_is_major = np.zeros(cfg.n_sellers, dtype=bool)
+        self.seller_is_major[order[:n_major]] = True
+        self.item_protected = ~self.seller_is_major[self.item_seller]
+        """``(n_items,)`` bool: the item comes from a small (long-tail) seller."""
+        log_seller = np.log(counts[self.item_seller])
+        self.prior_popularity = np.exp(0.8 * self.item_quality + 0.35 * log_seller)
+        self.prior_popularity /= self.prior_popularity.sum()
+
+    def _build_users(self, rng: np.random.Generator) -> None:
+        cfg = self.config
+        self.user_gender = rng.integers(0, len(GENDERS), cfg.n_users)
+        self.user_age_group = rng.choice(len(AGE_GROUPS), size=cfg.n_users, p=[0.2, 0.35, 0.3, 0.15])
+        shares = rng.dirichlet(np.full(cfg.n_categories, 0.4), size=cfg.n_users)
+        gender_tilt = rng.normal(0.0, 0.6, cfg.n_categories)
+        sign = np.where(self.user_gender == 0, 1.0, -1.0)[:, None]
+        self.user_category_pref = np.log(cfg.n_categories * shares + 0.05) + sign * gender_tilt[None, :]
+        """``(n_users, n_categories)`` base interest (logit scale)."""
+        self.user_style_pref = rng.normal(0.0, 0.6, (cfg.n_users, len(STYLES)))
+        self.user_colour_pref = rng.normal(0.0, 0.4, (cfg.n_users, len(COLOURS)))
+        self.user_price_sensitivity = rng.lognormal(0.0, 0.4, cfg.n_users)
+        self.user_activity = rng.lognormal(0.0, 1.0, cfg.n_users)
+
+    # ---------------------------------------------------------------------- the response
+    def relevance(self, users: np.ndarray, items: np.ndarray, state: SessionState) -> np.ndarray:
+        """Click logit before position bias: ``users (B,)``, ``items (B, K)`` -> ``(B, K)``."""
+        u = users[:, None]
+        rows = np.arange(len(users))[:, None]
+        category = self.item_category[items]
+        interest = self.user_category_pref[u, category] + state.interest_drift[rows, category]
+        return (
+            interest
+            + self.user_style_pref[u, self.item_style[items]]
+            + self.user_colour_pref[u, self.item_colour[items]]
+            + 0.6 * self.item_quality[items]
+            - 0.5 * self.user_price_sensitivity[u] * self.item_log_price_ratio[items]
+            - self.config.dynamics.boredom_weight * state.boredom[rows, category]
+            + self.config.click_bias
+        )
+
+    def click_probability(self, users: np.ndarray, items: np.ndarray, state: SessionState) -> np.ndarray:
+        """True P(click) of each slot of each slate (position-based model): ``(B, K)``."""
+        k = items.shape[1]
+        if k > len(self.position_bias):
+            bias = np.arange(1, k + 1, dtype=np.float64) ** -self.config.position_bias_power
+        else:
+            bias = self.position_bias[:k]
+        return bias[None, :] * sigmoid(self.relevance(users, items, state))
+
+    def purchase_probability(self, users: np.ndarray, items: np.ndarray, state: SessionState) -> np.ndarray:
+        """True P(purchase | click): ``(B, K)``."""
+        u = users[:, None]
+        rows = np.arange(len(users))[:, None]
+        category = self.item_category[items]
+        logit = (
+            self.config.purchase_bias
+            + 0.8 * self.item_quality[items]
+            - 1.5 * self.user_price_sensitivity[u] * self.item_log_price_ratio[items]
+            + 0.3 * (self.user_category_pref[u, category] + state.interest_drift[rows, category])
+        )
+        return sigmoid(logit)
+
+    def respond(
+        self, users: np.ndarray, items: np.ndarray, state: SessionState, rng: np.random.Generator
+    ) -> Response:
+        """Draw clicks, purchases and leaving for one step, and advance ``state`` in place."""
+        p_click = self.click_probability(users, items, state)
+        p_buy = self.purchase_probability(users, items, state)
+        uniform = rng.random((2, *items.shape))
+        click = (uniform[0] < p_click).astype(np.int8)
+        purchase = (click.astype(bool) & (uniform[1] < p_buy)).astype(np.int8)
+        category = self.item_category[items]
+        dynamics.advance(self.config.dynamics, state, category, click)
+        p_leave = dynamics.leave_probability(self.config.dynamics, state, category, click)
+        leave = rng.random(len(users)) < p_leave
+        return Response(click=click, purchase=purchase, leave=leave)
+
+    # ----------------------------------------------------------------------------- tables
+    def item_texts(self) -> list[str]:
+        """Readable title and description of every product (what BERT reads)."""
+        texts = []
+        for j in range(self.config.n_items):
+            name, nouns, materials, brands = CATEGORIES[self.item_category[j]]
+            brand = brands[self.item_seller[j] % len(brands)]
+            style, colour = STYLES[self.item_style[j]], COLOURS[self.item_colour[j]]
+            material, noun = materials[self.item_material[j]], nouns[self.item_noun[j]]
+            title = f"{brand} {style.title()} {colour.title()} {material.title()} {noun.title()}"
+            texts.append(
+                f"{title}. A {style} {noun} in {colour} {material} by {brand}, "
+                f"from our {name} range. Price ${self.item_price[j]:.2f}."
+            )
+        return texts
+
+    def items_table(self) -> pd.DataFrame:
+        """The catalog in the LoggedData schema plus true attributes."""
+        return pd.DataFrame(
+            {
+                "item_id": np.arange(self.config.n_items, dtype=np.int64),
+                "text": self.item_texts(),
+                "provider": [f"seller_{s:03d}" for s in self.item_seller],
+                "provider_group": np.where(self.item_protected, "small", "major"),
+                "category": [CATEGORIES[c][0] for c in self.item_category],
+                "price": self.item_price,
+            }
+        )
+
+    def users_table(self) -> pd.DataFrame:
+        """Users with their sensitive attributes."""
+        return pd.DataFrame(
+            {
+                "user_id": np.arange(self.config.n_users, dtype=np.int64),
+                "gender": np.asarray(GENDERS)[self.user_gender],
+                "age_group": np.asarray(AGE_GROUPS)[self.user_age_group],
+            }
+        )
+
+    def ground_truth_arrays(self) -> dict[str, np.ndarray]:
+        """Every true parameter, for ``ground_truth.npz``."""
+        return {
+            "item_category": self.item_category,
+            "item_seller": self.item_seller,
+            "item_style": self.item_style,
+            "item_colour": self.item_colour,
+            "item_quality": self.item_quality,
+            "item_price": self.item_price,
+            "item_log_price_ratio": self.item_log_price_ratio,
+            "item_protected": self.item_protected,
+            "prior_popularity": self.prior_popularity,
+            "logging_weights": self.logging_policy.weights,
+            "position_bias": self.position_bias,
+            "user_category_pref": self.user_category_pref,
+            "user_style_pref": self.user_style_pref,
+            "user_colour_pref": self.user_colour_pref,
+            "user_price_sensitivity": self.user_price_sensitivity,
+            "user_activity": self.user_activity,
+            "user_gender": self.user_gender,
+            "user_age_group": self.user_age_group,
+        }
+
+    # ------------------------------------------------------------------------------- logs
+    def simulate_logs(self) -> LoggedData:
+        """Run the logging policy for ``n_sessions`` sessions and return validated logs."""
+        cfg = self.config
+        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x10_6]))
+        activity = self.user_activity / self.user_activity.sum()
+        session_user = rng.choice(cfg.n_users, size=cfg.n_sessions, p=activity)
+        session_start = np.sort(rng.uniform(0, cfg.days * 86_400, cfg.n_sessions)).astype(np.int64) + EPOCH
+        state = SessionState.fresh(cfg.n_sessions, cfg.n_categories)
+        active = np.arange(cfg.n_sessions)
+        chunks: list[tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for step in range(cfg.max_steps):
+            if not len(active):
+                break
+            slates = self.logging_policy.sample(len(active), rng)
+            sub = state.take(active)
+            response = self.respond(session_user[active], slates, sub, rng)
+            state.interest_drift[active], state.boredom[active] = sub.interest_drift, sub.boredom
+            propensity = self.logging_policy.slate_probability(slates)
+            chunks.append((active, step, slates, response.click, response.purchase, propensity))
+            active = active[~response.leave]
+        return self._logs_table(chunks, session_user, session_start)
+
+    def _logs_table(self, chunks: list, session_user: np.ndarray, session_start: np.ndarray) -> LoggedData:
+        k = self.config.slate_size
+        session = np.concatenate([np.repeat(c[0], k) for c in chunks])
+        step = np.concatenate([np.full(len(c[0]) * k, c[1]) for c in chunks])
+        table = pd.DataFrame(
+            {
+                "user_id": session_user[session].astype(np.int64),
+                "item_id": np.concatenate([c[2].ravel() for c in chunks]),
+                "timestamp": session_start[session] + 30 * step,
+                "session_id": session.astype(np.int64),
+                "position": np.tile(np.arange(1, k + 1), len(session) // k).astype(np.int64),
+                "click": np.concatenate([c[3].ravel() for c in chunks]).astype(np.int64),
+                "purchase": np.concatenate([c[4].ravel() for c in chunks]).astype(np.int64),
+                "propensity": np.concatenate([np.repeat(c[5], k) for c in chunks]),
+                "slate_id": (session * self.config.max_steps + step).astype(np.int64),
+            }
+        )
+        table = table.sort_values(["session_id", "timestamp", "position"], kind="stable").reset_index(
+            drop=True
+        )
+        logs = LoggedData(
+            interactions=table,
+            items=self.items_table(),
+            users=self.users_table(),
+            sensitive_attributes=("gender", "age_group"),
+            source=f"shop(seed={self.config.seed})",
+        )
+        return logs.validate()
+
+
+def write_shop(config: ShopConfig, out: Path) -> tuple[LoggedData, ShopWorld]:
+    """Generate the shop and write ``interactions/items/users.parquet``, ``ground_truth.npz``
+    and ``config.json`` into ``out`` (each file atomically)."""
+    world = ShopWorld(config)
+    logs = world.simulate_logs()
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in (("interactions", logs.interactions), ("items", logs.items), ("users", logs.users)):
+        with atomic_path(out / f"{name}.parquet") as tmp:
+            table.to_parquet(tmp, index=False)
+    with atomic_path(out / "ground_truth.npz") as tmp, tmp.open("wb") as handle:
+        arrays: dict[str, Any] = world.ground_truth_arrays()
+        np.savez(handle, **arrays)
+    write_text_atomic(out / "config.json", json.dumps(json.loads(config.to_json()), indent=2) + "\n")
+    return logs, world
+
+
+def read_shop_config(folder: Path) -> ShopConfig:
+    """The :class:`ShopConfig` stored in a folder written by :func:`write_shop`."""
+    path = folder / "config.json"
+    if not path.is_file():
+        raise DataError(f"{folder}: not a shop folder (no config.json)")
+    return ShopConfig.from_json(path.read_text(encoding="utf-8"))
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    """``python -m simulators.shop --out DIR [--seed S] [--users N] [--items M] [--sessions K]``."""
+    parser = argparse.ArgumentParser(prog="python -m simulators.shop", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--seed", type=int, default=ShopConfig.seed)
+    parser.add_argument("--users", type=int, default=ShopConfig.n_users)
+    parser.add_argument("--items", type=int, default=ShopConfig.n_items)
+    parser.add_argument("--sessions", type=int, default=ShopConfig.n_sessions)
+    args = parser.parse_args(argv)
+    config = ShopConfig(seed=args.seed, n_users=args.users, n_items=args.items, n_sessions=args.sessions)
+    start = time.perf_counter()
+    logs, _ = write_shop(config, args.out)
+    summary = logs.summary() | {"seconds": round(time.perf_counter() - start, 2), "out": str(args.out)}
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Shared fixtures: a private cache folder per test session and small, hand-made logs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from simulators.logs import LoggedData
+from simulators.shop import ShopConfig
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL_SHOP = ShopConfig(seed=3, n_users=300, n_items=200, n_sellers=30, n_sessions=600)
+"""A shop small enough for unit tests (about a second to generate)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point ``$RECGYM_CACHE`` at a fresh folder so tests never read a user's cache."""
+    folder = tmp_path_factory.mktemp("recgym-cache")
+    previous = os.environ.get("RECGYM_CACHE")
+    os.environ["RECGYM_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("RECGYM_CACHE", None)
+    else:
+        os.environ["RECGYM_CACHE"] = previous
+
+
+def tiny_logs() -> LoggedData:
+    """Two users, three items, two sessions of two slates of two slots."""
+    interactions = pd.DataFrame(
+        {
+            "user_id": [1, 1, 1, 1, 2, 2],
+            "item_id": [10, 11, 12, 10, 11, 12],
+            "timestamp": [100, 100, 130, 130, 500, 500],
+            "session_id": [7, 7, 7, 7, 8, 8],
+            "position": [1, 2, 1, 2, 1, 2],
+            "click": [1, 0, 0, 1, 0, 0],
+            "purchase": [0, 0, 0, 1, 0, 0],
+            "propensity": [0.5, 0.5, 0.25, 0.25, 1.0, 1.0],
+            "slate_id": [0, 0, 1, 1, 2, 2],
+        }
+    )
+    items = pd.DataFrame(
+        {"item_id": [10, 11, 12], "text": ["red shoe", "blue shoe", "lamp"], "provider": ["a", "a", "b"]}
+    )
+    users = pd.DataFrame({"user_id": [1, 2], "gender": ["f", "m"]})
+    return LoggedData(interactions, items, users, sensitive_attributes=("gender",))
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ...`` in the repo with the test cache; capture text output."""
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+        check=False,
+    )

@@ -1,0 +1,133 @@
+"""The shop: determinism, logged propensities, the true response and its CLI."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulators.dynamics import SessionState
+from simulators.errors import ConfigError
+from simulators.shop import ShopConfig, ShopWorld, write_shop
+from tests.conftest import SMALL_SHOP, run_cli
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_same_seed_same_bytes_other_seed_other_logs(tmp_path: Path) -> None:
+    write_shop(SMALL_SHOP, tmp_path / "a")
+    write_shop(SMALL_SHOP, tmp_path / "b")
+    write_shop(replace(SMALL_SHOP, seed=4), tmp_path / "c")
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert _digest(tmp_path / "a")["interactions.parquet"] != _digest(tmp_path / "c")["interactions.parquet"]
+
+
+def _plackett_luce(weights: list[float], slate: list[int]) -> float:
+    """The slate's probability, written out slot by slot (independent of LoggingPolicy)."""
+    probability, remaining = 1.0, 1.0
+    for item in slate:
+        probability *= weights[item] / remaining
+        remaining -= weights[item]
+    return probability
+
+
+def test_logged_propensity_is_the_slate_probability() -> None:
+    world = ShopWorld(SMALL_SHOP)
+    logs = world.simulate_logs()
+    weights = world.logging_policy.weights.tolist()
+    for _, slate in logs.interactions.groupby("slate_id"):
+        items = slate.sort_values("position")["item_id"].tolist()
+        assert len(set(items)) == len(items)
+        expected = _plackett_luce(weights, items)
+        assert slate["propensity"].nunique() == 1
+        assert slate["propensity"].iloc[0] == pytest.approx(expected, rel=1e-9)
+
+
+def test_logging_policy_samples_its_own_distribution() -> None:
+    """Empirical first-slot frequencies match the weights (chi-square style bound)."""
+    world = ShopWorld(replace(SMALL_SHOP, n_items=20))
+    slates = world.logging_policy.sample(40_000, np.random.default_rng(0))
+    freq = np.bincount(slates[:, 0], minlength=20) / len(slates)
+    np.testing.assert_allclose(freq, world.logging_policy.weights, atol=4 * np.sqrt(0.25 / 40_000))
+    assert (np.sort(slates, axis=1)[:, 1:] != np.sort(slates, axis=1)[:, :-1]).all()
+
+
+def test_logs_show_position_bias_and_purchases_only_after_clicks() -> None:
+    logs = ShopWorld(replace(SMALL_SHOP, n_sessions=3000)).simulate_logs()
+    table = logs.interactions
+    ctr = table.groupby("position")["click"].mean().to_numpy()
+    assert ctr[0] > ctr[-1] * 1.5
+    assert (table["purchase"] <= table["click"]).all()
+    assert table.groupby("session_id").size().max() <= SMALL_SHOP.max_steps * SMALL_SHOP.slate_size
+
+
+def test_preferred_items_get_more_clicks() -> None:
+    world = ShopWorld(SMALL_SHOP)
+    users = np.arange(50)
+    favourite = world.user_category_pref[users].argmax(axis=1)
+    least = world.user_category_pref[users].argmin(axis=1)
+
+    def first_item(categories: np.ndarray) -> np.ndarray:
+        return np.array(
+            [
+                np.flatnonzero(world.item_category == c)[0] if (world.item_category == c).any() else 0
+                for c in categories
+            ]
+        )
+
+    state = SessionState.fresh(len(users), SMALL_SHOP.n_categories)
+    liked = world.click_probability(users, first_item(favourite)[:, None], state)
+    disliked = world.click_probability(users, first_item(least)[:, None], state)
+    assert liked.mean() > 2 * disliked.mean()
+
+
+def test_catalog_is_readable_and_long_tailed() -> None:
+    world = ShopWorld(ShopConfig(n_users=10, n_sessions=10))
+    items = world.items_table()
+    assert len(items) == 2000 and items["category"].nunique() == 20
+    assert items["text"].str.contains(r"\$\d+\.\d\d").all()
+    sizes = items["provider"].value_counts().to_numpy()
+    assert sizes[0] > 10 * np.median(sizes)
+    assert 0.2 < (items["provider_group"] == "small").mean() < 0.8
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("n_users", 0), ("n_categories", 21), ("slate_size", 0), ("logging_exploration", 0.0)],
+)
+def test_config_is_validated(field: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=field):
+        replace(SMALL_SHOP, **{field: value})
+
+
+def test_cli_writes_logs_and_ground_truth(tmp_path: Path) -> None:
+    result = run_cli(
+        "simulators.shop",
+        "--out",
+        str(tmp_path / "s"),
+        "--users",
+        "200",
+        "--items",
+        "100",
+        "--sessions",
+        "300",
+    )
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in (tmp_path / "s").iterdir()} == {
+        "interactions.parquet", "items.parquet", "users.parquet", "ground_truth.npz", "config.json"
+    }  # fmt: skip
+    truth = np.load(tmp_path / "s" / "ground_truth.npz")
+    assert truth["user_category_pref"].shape == (200, 20)
+
+
+def test_cli_bad_option_is_one_line(tmp_path: Path) -> None:
+    result = run_cli("simulators.shop", "--out", str(tmp_path / "s"), "--users", "0")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "n_users must be >= 1" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "s").exists()
