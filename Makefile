@@ -20,6 +20,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m benchmarks.foundation --json runs/demo/foundation.json
+	$(PY) -m simulators.fit --data shop --out runs/demo/simulator --report
 
 test: $(STAMP)
 	$(PY) -m pytest -q

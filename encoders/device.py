@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from simulators.errors import ConfigError
@@ -18,3 +21,19 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name.split(":")[0] not in DEVICE_CHOICES:
         raise ConfigError(f"device must be one of {DEVICE_CHOICES}, got {name!r}")
     return torch.device(name)
+
+
+@contextmanager
+def deterministic_torch(seed: int) -> Iterator[None]:
+    """Seed torch and switch on deterministic kernels for the block (restored afterwards).
+
+    On CPU this makes training bit-reproducible: embedding backward passes otherwise
+    accumulate in a thread-dependent order.
+    """
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)

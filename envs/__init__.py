@@ -1,1 +1,22 @@
-"""The Gymnasium interface of RecGym (environments are registered here as they land)."""
+"""The Gymnasium interface of RecGym: ``gym.make("ecommerce-v0")``, ``gym.make("movielens-v0")``.
+
+Each id also has a natively batched twin: ``gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+ENV_IDS = ("ecommerce-v0", "movielens-v0")
+
+_DATA = {"ecommerce-v0": "shop", "movielens-v0": "movielens"}
+
+for _env_id, _data in _DATA.items():
+    if _env_id not in gym.registry:
+        gym.register(
+            id=_env_id,
+            entry_point="envs.ranking:RankingEnv",
+            vector_entry_point="envs.vector:RankingVectorEnv",
+            kwargs={"data": _data},
+            disable_env_checker=False,
+        )

@@ -79,9 +79,9 @@ class SessionState:
 def slate_category_counts(categories: np.ndarray, weights: np.ndarray, n_categories: int) -> np.ndarray:
     """Sum ``weights`` per category for each row: ``(batch, K)`` x2 -> ``(batch, n_categories)``."""
     batch = categories.shape[0]
-    counts = np.zeros((batch, n_categories), dtype=np.float64)
-    np.add.at(counts, (np.repeat(np.arange(batch), categories.shape[1]), categories.ravel()), weights.ravel())
-    return counts
+    flat = (np.arange(batch)[:, None] * n_categories + categories).ravel()
+    counts = np.bincount(flat, weights=weights.ravel(), minlength=batch * n_categories)
+    return counts.reshape(batch, n_categories)
 
 
 def leave_probability(
@@ -103,12 +103,22 @@ def leave_probability(
     return sigmoid(logit)
 
 
-def advance(params: DynamicsParams, state: SessionState, categories: np.ndarray, clicks: np.ndarray) -> None:
-    """Update ``state`` in place after a slate of ``categories`` (batch, K) got ``clicks``."""
+def advance(
+    params: DynamicsParams,
+    state: SessionState,
+    categories: np.ndarray,
+    clicks: np.ndarray,
+    shown: np.ndarray | None = None,
+) -> None:
+    """Update ``state`` in place after a slate of ``categories`` (batch, K) got ``clicks``.
+
+    ``shown (batch, K)`` marks the slots that held an item (default: all).
+    """
     n_categories = state.boredom.shape[1]
-    shown = slate_category_counts(categories, np.ones_like(categories, dtype=np.float64), n_categories)
-    clicked = slate_category_counts(categories, clicks.astype(np.float64), n_categories)
+    seen = np.ones(categories.shape) if shown is None else shown.astype(np.float64)
+    viewed = slate_category_counts(categories, seen, n_categories)
+    clicked = slate_category_counts(categories, clicks * seen, n_categories)
     state.interest_drift *= params.drift_retention
     state.interest_drift += params.drift_per_click * clicked
     state.boredom *= params.boredom_retention
-    state.boredom += params.boredom_per_view * shown + params.boredom_per_click * clicked
+    state.boredom += params.boredom_per_view * viewed + params.boredom_per_click * clicked

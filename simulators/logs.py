@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -140,6 +141,8 @@ class LoggedData:
     """User columns used for group metrics (e.g. ``("gender", "age_group")``)."""
     source: str = "custom"
     """Where the data came from, for reports (e.g. ``"shop(seed=0)"``)."""
+    origin: Path | None = None
+    """The folder the tables were read from, when they were."""
     _item_index: pd.Index | None = field(default=None, init=False, repr=False)
 
     def validate(self) -> LoggedData:
@@ -248,6 +251,7 @@ class LoggedData:
             users=self.users,
             sensitive_attributes=self.sensitive_attributes,
             source=self.source,
+            origin=self.origin,
         )
 
     def split_by_time(self, valid_fraction: float = 0.1, test_fraction: float = 0.1) -> TimeSplit:

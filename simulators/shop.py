@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulators import dynamics
 from simulators.dynamics import DynamicsParams, SessionState, sigmoid
 from simulators.errors import ConfigError, DataError, cli_entry
 from simulators.logs import LoggedData
+from simulators.response import Response, respond
 from simulators.storage import atomic_path, write_text_atomic
 
 # Category name, product nouns, materials, brands. Colours and styles are shared.
@@ -185,6 +185,9 @@ class ShopConfig:
     """Exponent on prior popularity in the logging policy (0 = uniform)."""
     logging_exploration: float = 0.2
     """Uniform exploration mass mixed into the logging policy's item weights."""
+    segment_weight: float = 0.9
+    """Share of a user's tastes (categories, styles, colours) set by their segment (gender x
+    age group); the rest is their own, which logs reveal only through that user's clicks."""
     days: int = 30
     """Length of the logged period in days."""
     dynamics: DynamicsParams = field(default_factory=DynamicsParams)
@@ -201,6 +204,8 @@ class ShopConfig:
             raise ConfigError("ShopConfig.slate_size must be <= n_items")
         if not 0.0 < self.logging_exploration <= 1.0:
             raise ConfigError("ShopConfig.logging_exploration must lie in (0, 1]")
+        if not 0.0 <= self.segment_weight <= 1.0:
+            raise ConfigError("ShopConfig.segment_weight must lie in [0, 1]")
         if self.position_bias_power < 0:
             raise ConfigError("ShopConfig.position_bias_power must be >= 0")
 
@@ -218,18 +223,6 @@ class ShopConfig:
     def fingerprint(self) -> str:
         """Short hash of the configuration."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
-
-
-@dataclass
-class Response:
-    """A batch of users' answers to their slates."""
-
-    click: np.ndarray
-    """``(batch, K)`` int8."""
-    purchase: np.ndarray
-    """``(batch, K)`` int8, zero where there was no click."""
-    leave: np.ndarray
-    """``(batch,)`` bool: the user left after this step."""
 
 
 class LoggingPolicy:
@@ -326,13 +319,21 @@ class ShopWorld:
         cfg = self.config
         self.user_gender = rng.integers(0, len(GENDERS), cfg.n_users)
         self.user_age_group = rng.choice(len(AGE_GROUPS), size=cfg.n_users, p=[0.2, 0.35, 0.3, 0.15])
-        shares = rng.dirichlet(np.full(cfg.n_categories, 0.4), size=cfg.n_users)
-        gender_tilt = rng.normal(0.0, 0.6, cfg.n_categories)
-        sign = np.where(self.user_gender == 0, 1.0, -1.0)[:, None]
-        self.user_category_pref = np.log(cfg.n_categories * shares + 0.05) + sign * gender_tilt[None, :]
+        # Interests are mostly those of the user's segment (gender x age group), partly their own.
+        segment = self.user_gender * len(AGE_GROUPS) + self.user_age_group
+        segment_shares = rng.dirichlet(np.full(cfg.n_categories, 0.3), size=len(GENDERS) * len(AGE_GROUPS))
+        own_shares = rng.dirichlet(np.full(cfg.n_categories, 0.4), size=cfg.n_users)
+        shares = cfg.segment_weight * segment_shares[segment] + (1 - cfg.segment_weight) * own_shares
+        self.user_category_pref = np.log(cfg.n_categories * shares + 0.05)
         """``(n_users, n_categories)`` base interest (logit scale)."""
-        self.user_style_pref = rng.normal(0.0, 0.6, (cfg.n_users, len(STYLES)))
-        self.user_colour_pref = rng.normal(0.0, 0.4, (cfg.n_users, len(COLOURS)))
+        n_segments = len(GENDERS) * len(AGE_GROUPS)
+        segment_style = rng.normal(0.0, 0.6, (n_segments, len(STYLES)))
+        segment_colour = rng.normal(0.0, 0.4, (n_segments, len(COLOURS)))
+        own = 1 - cfg.segment_weight
+        self.user_style_pref = segment_style[segment] + rng.normal(0.0, 0.6 * own, (cfg.n_users, len(STYLES)))
+        self.user_colour_pref = segment_colour[segment] + rng.normal(
+            0.0, 0.4 * own, (cfg.n_users, len(COLOURS))
+        )
         self.user_price_sensitivity = rng.lognormal(0.0, 0.4, cfg.n_users)
         self.user_activity = rng.lognormal(0.0, 1.0, cfg.n_users)
 
@@ -375,20 +376,21 @@ class ShopWorld:
         )
         return sigmoid(logit)
 
+    @property
+    def item_topic(self) -> np.ndarray:
+        """``(n_items,)`` the category of each item (the unit of boredom and drift)."""
+        return self.item_category
+
+    @property
+    def dynamics(self) -> DynamicsParams:
+        """The true within-session dynamics."""
+        return self.config.dynamics
+
     def respond(
         self, users: np.ndarray, items: np.ndarray, state: SessionState, rng: np.random.Generator
     ) -> Response:
         """Draw clicks, purchases and leaving for one step, and advance ``state`` in place."""
-        p_click = self.click_probability(users, items, state)
-        p_buy = self.purchase_probability(users, items, state)
-        uniform = rng.random((2, *items.shape))
-        click = (uniform[0] < p_click).astype(np.int8)
-        purchase = (click.astype(bool) & (uniform[1] < p_buy)).astype(np.int8)
-        category = self.item_category[items]
-        dynamics.advance(self.config.dynamics, state, category, click)
-        p_leave = dynamics.leave_probability(self.config.dynamics, state, category, click)
-        leave = rng.random(len(users)) < p_leave
-        return Response(click=click, purchase=purchase, leave=leave)
+        return respond(self, users, items, state, rng.random((len(users), 2 * items.shape[1] + 1)))
 
     # ----------------------------------------------------------------------------- tables
     def item_texts(self) -> list[str]:

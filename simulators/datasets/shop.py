@@ -36,9 +36,19 @@ def read_folder(folder: Path) -> LoggedData:
     except (OSError, ValueError) as err:
         raise DataError(f"{folder}: unreadable shop table ({err})") from None
     logs = LoggedData(
-        **tables, sensitive_attributes=("gender", "age_group"), source=f"shop(seed={config.seed})"
+        **tables,
+        sensitive_attributes=("gender", "age_group"),
+        source=f"shop(seed={config.seed})",
+        origin=folder,
     )
     return logs.validate()
+
+
+def shop_config_of(logs: LoggedData) -> ShopConfig:
+    """The configuration of shop logs read from a shop folder."""
+    if logs.origin is None or not recognises(logs.origin):
+        raise DataError(f"{logs.source}: not read from a shop folder, so its ground truth is unknown")
+    return read_shop_config(logs.origin)
 
 
 def load(

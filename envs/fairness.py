@@ -1,0 +1,162 @@
+"""Exposure as a shared resource: a ledger across sessions, the per-step penalty, and metrics.
+
+Exposure of slot k (1-based) is ``1 / log2(1 + k)``. A ledger row accumulates exposure and
+merit (relevance offered) per group; the vector env shares one row among all parallel users
+or gives each its own. The ledger knows nothing of users' behaviour, only what was shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulators.errors import ConfigError
+from simulators.metrics import gini
+
+
+def position_weights(slate_size: int) -> np.ndarray:
+    """``(K,)`` exposure of each slot: ``1 / log2(1 + k)``."""
+    return 1.0 / np.log2(1.0 + np.arange(1, slate_size + 1))
+
+
+@dataclass
+class ExposureLedger:
+    """Exposure and merit per provider group and popularity group, over ``n_rows`` ledgers.
+
+    Group arrays are indexed ``[row, g]`` with ``g = 1`` the protected (long-tail provider)
+    or tail-popularity group and ``g = 0`` the rest.
+    """
+
+    n_rows: int
+    """Independent ledgers (1 = shared by every parallel user)."""
+    n_items: int
+    """Catalog size (for per-item exposure and its Gini)."""
+    n_user_groups: int
+    """User groups for the utility gap."""
+    target_share: float | None = None
+    """Fixed protected exposure share to aim for; ``None`` = merit-based (share of relevance)."""
+
+    def __post_init__(self) -> None:
+        if self.target_share is not None and not 0.0 <= self.target_share <= 1.0:
+            raise ConfigError(f"fairness target share must lie in [0, 1], got {self.target_share}")
+        self.clear()
+
+    def clear(self, rows: np.ndarray | None = None) -> None:
+        """Start fresh ledgers (all rows, or the given ones)."""
+        if rows is None:
+            self.provider_exposure = np.zeros((self.n_rows, 2))
+            self.provider_merit = np.zeros((self.n_rows, 2))
+            self.popularity_exposure = np.zeros((self.n_rows, 2))
+            self.item_exposure = np.zeros((self.n_rows, self.n_items), dtype=np.float32)
+            self.user_utility = np.zeros((self.n_rows, self.n_user_groups))
+            self.user_sessions = np.zeros((self.n_rows, self.n_user_groups))
+            return
+        for array in (
+            self.provider_exposure,
+            self.provider_merit,
+            self.popularity_exposure,
+            self.item_exposure,
+            self.user_utility,
+            self.user_sessions,
+        ):
+            array[rows] = 0
+
+    def target(self, rows: np.ndarray) -> np.ndarray:
+        """``(B,)`` target protected share of each ledger row."""
+        if self.target_share is not None:
+            return np.full(len(rows), self.target_share)
+        merit = self.provider_merit[rows]
+        total = merit.sum(1)
+        return np.where(total > 0, merit[:, 1] / np.maximum(total, 1e-12), 0.0)
+
+    def deficit(self, rows: np.ndarray) -> np.ndarray:
+        """``(B, 2)``: target minus actual protected share, for providers and for popularity."""
+        provider = self.provider_exposure[rows]
+        popularity = self.popularity_exposure[rows]
+        share = provider[:, 1] / np.maximum(provider.sum(1), 1e-12)
+        tail_share = popularity[:, 1] / np.maximum(popularity.sum(1), 1e-12)
+        tail_target = self._tail_target
+        return np.column_stack([self.target(rows) - share, tail_target - tail_share])
+
+    _tail_target = 0.2  # the long tail (80% of items) should get at least 20% of exposure
+
+    def record(
+        self,
+        rows: np.ndarray,
+        items: np.ndarray,
+        protected: np.ndarray,
+        tail: np.ndarray,
+        candidate_relevance: np.ndarray,
+        candidate_protected: np.ndarray,
+    ) -> np.ndarray:
+        """Add a batch of slates and return each step's fairness penalty ``(B,)``.
+
+        ``items``, ``protected``, ``tail``: ``(B, K)``; ``candidate_*``: ``(B, N)``.
+        The penalty is the step's contribution to the protected group's exposure deficit,
+        ``(max(0, D_after) - max(0, D_before)) / sum_k w_k`` with
+        ``D = target * E_total - E_protected``: positive when the slate widens the gap,
+        negative when it closes one, zero when the ledger has no deficit either way.
+        With a shared ledger, every step in the batch is measured against the same
+        before-state, then all are added.
+        """
+        weights = position_weights(items.shape[1])[None, :]
+        step_total = weights.sum()
+        step_protected = (weights * protected).sum(1)
+        merit_protected = (candidate_relevance * candidate_protected).sum(1)
+        merit_total = candidate_relevance.sum(1)
+        before_total = self.provider_exposure[rows].sum(1)
+        before_protected = self.provider_exposure[rows, 1]
+        merit = self.provider_merit[rows]
+        if self.target_share is None:
+            total_merit = merit.sum(1) + merit_total
+            target = np.where(
+                total_merit > 0, (merit[:, 1] + merit_protected) / np.maximum(total_merit, 1e-12), 0.0
+            )
+        else:
+            target = np.full(len(rows), self.target_share)
+        d_before = target * before_total - before_protected
+        d_after = target * (before_total + step_total) - (before_protected + step_protected)
+        penalty = (np.maximum(d_after, 0.0) - np.maximum(d_before, 0.0)) / step_total
+        np.add.at(self.provider_exposure[:, 1], rows, step_protected)
+        np.add.at(self.provider_exposure[:, 0], rows, step_total - step_protected)
+        np.add.at(self.provider_merit[:, 1], rows, merit_protected)
+        np.add.at(self.provider_merit[:, 0], rows, merit_total - merit_protected)
+        step_tail = (weights * tail).sum(1)
+        np.add.at(self.popularity_exposure[:, 1], rows, step_tail)
+        np.add.at(self.popularity_exposure[:, 0], rows, step_total - step_tail)
+        if self.n_rows == 1:
+            self.item_exposure[0] += np.bincount(
+                items.ravel(), weights=np.tile(weights[0], len(rows)), minlength=self.n_items
+            ).astype(np.float32)
+        else:
+            np.add.at(
+                self.item_exposure,
+                (np.repeat(rows, items.shape[1]), items.ravel()),
+                np.tile(weights[0], len(rows)),
+            )
+        return penalty
+
+    def record_session(self, rows: np.ndarray, user_groups: np.ndarray, utility: np.ndarray) -> None:
+        """Add finished sessions' utility (engagement) to their user groups."""
+        np.add.at(self.user_utility, (rows, user_groups), utility)
+        np.add.at(self.user_sessions, (rows, user_groups), 1.0)
+
+    def shares(self, row: int = 0) -> np.ndarray:
+        """``(2,)`` exposure shares of [rest, protected]; sums to 1 once anything was shown."""
+        exposure = self.provider_exposure[row]
+        return exposure / max(exposure.sum(), 1e-12)
+
+    def metrics(self, row: int = 0) -> dict[str, float]:
+        """Exposure Gini over items, protected share and target, and the user-group gap."""
+        sessions = self.user_sessions[row]
+        means = self.user_utility[row][sessions > 0] / sessions[sessions > 0]
+        return {
+            "exposure_gini": gini(self.item_exposure[row]),
+            "protected_exposure_share": float(self.shares(row)[1]),
+            "protected_exposure_target": float(self.target(np.array([row]))[0]),
+            "tail_exposure_share": float(
+                self.popularity_exposure[row, 1] / max(self.popularity_exposure[row].sum(), 1e-12)
+            ),
+            "user_group_gap": float(means.max() - means.min()) if len(means) > 1 else 0.0,
+        }

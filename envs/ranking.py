@@ -1,0 +1,650 @@
+"""One user session is one episode: the agent ranks N candidates into a slate of K each step.
+
+``RankingEnv`` is a thin single-user view over ``SessionCore``, the batched engine that
+``envs.vector`` steps for many users at once, so both share every equation. Randomness: at
+reset each session draws a user and a 64-bit key from the env's generator; within a session,
+uniforms are a counter-based hash of (key, step, slot), identical however sessions are batched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from envs.fairness import ExposureLedger, position_weights
+from simulators.datasets import load_logs
+from simulators.dynamics import SessionState, slate_category_counts
+from simulators.errors import ConfigError, RecGymError
+from simulators.logs import LoggedData
+from simulators.response import UserSimulator, respond, user_feature_matrix
+
+ACTION_MODES = ("scores", "weights", "discrete")
+OBS_MODES = ("ids",)
+SIMULATORS = ("fitted", "true")
+FEATURES = ("pctr", "pcvr", "similarity", "popularity", "protected", "session_topic_exposure")
+"""Per-candidate features, in column order of ``candidate_features``."""
+STRATEGIES = (
+    "greedy_ctr",
+    "expected_value",
+    "one_per_topic",
+    "fresh_topics",
+    "fair_boost",
+    "similar_to_history",
+    "popular",
+    "explore",
+)
+"""Ranking strategies of ``action_mode="discrete"`` (action ``i`` picks ``STRATEGIES[i]``)."""
+FEATURE_CLIP = 10.0
+"""Standardised features are clipped to [-10, 10]."""
+FEATURE_LOW = (0.0, 0.0, -1.0, -FEATURE_CLIP, 0.0, 0.0)
+FEATURE_HIGH = (1.0, 1.0, 1.0, FEATURE_CLIP, 1.0, np.inf)
+"""Bounds of each candidate feature (the last one's upper bound depends on the slate size)."""
+TOPIC_EXPOSURE_RETENTION = 0.8
+"""Per-step retention of the agent-visible count of topics shown this session."""
+
+
+class ActionError(RecGymError, ValueError):
+    """An action of the wrong shape, type or with NaN values."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Options of the ranking environments (``gym.make(id, **options)``)."""
+
+    data: str = "shop"
+    """Logs to fit the simulator on: a dataset name or path (``load_logs``)."""
+    data_path: str | None = None
+    """Folder for datasets that need one (MovieLens); ``None`` = the loader's default."""
+    simulator: str = "fitted"
+    """``fitted`` (learned from the logs) or ``true`` (the shop's ground truth; shop only)."""
+    slate_size: int = 5
+    """K: items shown per step."""
+    n_candidates: int = 50
+    """N: candidates offered per step."""
+    action_mode: str = "scores"
+    """``scores`` (one per candidate), ``weights`` (over candidate features) or ``discrete``."""
+    obs_mode: str = "ids"
+    """``ids``: compact item ids and features."""
+    fairness_lambda: float = 0.0
+    """Weight of the fairness penalty in the reward."""
+    fairness_target: float | None = None
+    """Fixed protected exposure share; ``None`` = merit-based (share of offered relevance)."""
+    purchase_weight: float = 1.0
+    """w in reward = clicks + w * purchases - lambda * penalty."""
+    max_steps: int = 20
+    """Session cap: ``truncated`` after this many steps."""
+    history_length: int = 20
+    """Clicked items kept in the observation."""
+    render_mode: str | None = None
+    """``ansi`` or ``None``."""
+
+    def __post_init__(self) -> None:
+        if self.action_mode not in ACTION_MODES:
+            raise ConfigError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
+        if self.obs_mode not in OBS_MODES:
+            raise ConfigError(f"obs_mode must be one of {OBS_MODES}, got {self.obs_mode!r}")
+        if self.simulator not in SIMULATORS:
+            raise ConfigError(f"simulator must be one of {SIMULATORS}, got {self.simulator!r}")
+        if self.slate_size < 1 or self.n_candidates < 1:
+            raise ConfigError("slate_size and n_candidates must be >= 1")
+        if self.slate_size > self.n_candidates:
+            raise ConfigError(f"slate_size ({self.slate_size}) must be <= n_candidates ({self.n_candidates})")
+        if self.max_steps < 1 or self.history_length < 1:
+            raise ConfigError("max_steps and history_length must be >= 1")
+        if not np.isfinite(self.fairness_lambda) or self.fairness_lambda < 0:
+            raise ConfigError(f"fairness_lambda must be a finite number >= 0, got {self.fairness_lambda}")
+        if self.render_mode not in (None, "ansi"):
+            raise ConfigError(f"render_mode must be 'ansi' or None, got {self.render_mode!r}")
+
+
+# ------------------------------------------------------------------------------ the world
+class CandidateSource(Protocol):
+    """The hook that offers candidates: top-N items and their features for each user."""
+
+    def top_n(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(n_users, n)`` catalog rows and ``(n_users, n, 5)`` static features
+        (``FEATURES`` without the session one)."""
+        ...
+
+
+@dataclass
+class PopularitySimilaritySource:
+    """Candidates by popularity plus similarity of item text to the user's history (the
+    default until a CTR model exists). Its ``pctr``/``pcvr`` are each item's smoothed logged
+    click and purchase-per-click rates."""
+
+    logs: LoggedData
+    history: np.ndarray
+    """``(n_users, H)`` catalog rows, -1 pad."""
+    item_embedding: np.ndarray
+    """``(n_items, dim)``."""
+    protected: np.ndarray
+    """``(n_items,)`` bool."""
+    similarity_weight: float = 2.0
+    """Weight of text similarity against log-popularity in the candidate score."""
+
+    def top_n(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """See :class:`CandidateSource`."""
+        table = self.logs.interactions
+        rows = self.logs.item_rows(table["item_id"].to_numpy())
+        shows = np.bincount(rows, minlength=self.logs.n_items).astype(np.float64)
+        clicks = np.bincount(rows, weights=table["click"].to_numpy(np.float64), minlength=self.logs.n_items)
+        buys = (
+            np.bincount(rows, weights=table["purchase"].to_numpy(np.float64), minlength=self.logs.n_items)
+            if "purchase" in table.columns
+            else np.zeros(self.logs.n_items)
+        )
+        prior = clicks.sum() / max(shows.sum(), 1.0)
+        pctr = (clicks + 10 * prior) / (shows + 10)
+        pcvr = (buys + 1.0) / (clicks + 5.0) if buys.any() else np.zeros(self.logs.n_items)
+        log_pop = np.log1p(clicks)
+        pop_z = np.clip((log_pop - log_pop.mean()) / (log_pop.std() + 1e-9), -FEATURE_CLIP, FEATURE_CLIP)
+        unit = self.item_embedding / np.maximum(
+            np.linalg.norm(self.item_embedding, axis=1, keepdims=True), 1e-9
+        )
+        profile = np.zeros((len(self.history), unit.shape[1]), dtype=np.float32)
+        for column in self.history.T:  # one history slot at a time: no (users, H, dim) tensor
+            profile[column >= 0] += unit[column[column >= 0]]
+        profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-9)
+        n_users, n_items = len(self.history), len(unit)
+        n = min(n, n_items)
+        candidates = np.empty((n_users, n), dtype=np.int64)
+        similarity = np.empty((n_users, n), dtype=np.float32)
+        for start in range(0, n_users, 2048):
+            sims = profile[start : start + 2048] @ unit.T
+            score = pop_z[None, :] + self.similarity_weight * sims
+            top = np.argpartition(-score, n - 1, axis=1)[:, :n]
+            order = np.argsort(-np.take_along_axis(score, top, 1), axis=1, kind="stable")
+            top = np.take_along_axis(top, order, 1)
+            candidates[start : start + 2048] = top
+            similarity[start : start + 2048] = np.clip(np.take_along_axis(sims, top, 1), -1, 1)
+        features = np.stack(
+            [pctr[candidates], pcvr[candidates], similarity, pop_z[candidates], self.protected[candidates]],
+            axis=-1,
+        ).astype(np.float32)
+        return candidates, features
+
+
+def protected_items(items: Any) -> np.ndarray:
+    """``(n_items,)`` bool: items of small providers (``provider_group == "small"`` when given,
+    else providers outside the largest ones that together hold half the catalog)."""
+    if "provider_group" in items.columns:
+        return (items["provider_group"] == "small").to_numpy()
+    counts = items["provider"].value_counts()
+    covered = counts.cumsum() / counts.sum()
+    major = set(counts.index[: int(np.searchsorted(covered.to_numpy(), 0.5)) + 1])
+    return (~items["provider"].isin(major)).to_numpy()
+
+
+@dataclass
+class RankingWorld:
+    """Everything an episode needs, precomputed per user and item (shared, read-only)."""
+
+    simulator: UserSimulator
+    candidates: np.ndarray
+    """``(n_users, N)`` catalog rows offered to each user."""
+    candidate_features: np.ndarray
+    """``(n_users, N, 5)`` float32 static features (see ``FEATURES``)."""
+    history: np.ndarray
+    """``(n_users, H)`` starting history (last logged clicks), -1 pad."""
+    user_weight: np.ndarray
+    """``(n_users,)`` probability that a session is this user's."""
+    user_features: np.ndarray
+    """``(n_users, F_u)`` float32."""
+    user_group: np.ndarray
+    """``(n_users,)`` int code of the first sensitive attribute (0 if none)."""
+    n_user_groups: int
+    protected: np.ndarray
+    """``(n_items,)`` bool long-tail provider."""
+    tail: np.ndarray
+    """``(n_items,)`` bool outside the top 20% of items by logged clicks."""
+    item_text: list[str]
+    n_topics: int
+
+
+_WORLDS: dict[tuple[Any, ...], RankingWorld] = {}
+
+
+def _world_key(config: EnvConfig) -> tuple[Any, ...]:
+    return (config.data, config.data_path, config.simulator, config.n_candidates, config.history_length)
+
+
+def build_world(config: EnvConfig) -> RankingWorld:
+    """Load logs, fit (or load) the simulator and precompute candidates; cached per process."""
+    key = _world_key(config)
+    if key in _WORLDS:
+        return _WORLDS[key]
+    from simulators.simulator import load_or_fit
+
+    options = {"path": config.data_path} if config.data_path else {}
+    logs = load_logs(config.data, **options)
+    fitted, _ = load_or_fit(logs)
+    simulator: UserSimulator = fitted
+    if config.simulator == "true":
+        from simulators.datasets.shop import shop_config_of
+        from simulators.shop import ShopWorld
+
+        simulator = ShopWorld(shop_config_of(logs))
+    history, _ = logs.padded_histories(config.history_length)
+    protected = protected_items(logs.items)
+    source = PopularitySimilaritySource(logs, history, fitted.item_embedding, protected)
+    candidates, features = source.top_n(config.n_candidates)
+    popularity = logs.popularity()
+    tail = popularity < np.quantile(popularity, 0.8)
+    if logs.sensitive_attributes:
+        codes, levels = np.unique(logs.users[logs.sensitive_attributes[0]].astype(str), return_inverse=True)
+        user_group, n_groups = levels.astype(np.int64), len(codes)
+    else:
+        user_group, n_groups = np.zeros(logs.n_users, dtype=np.int64), 1
+    world = RankingWorld(
+        simulator=simulator,
+        candidates=candidates,
+        candidate_features=features,
+        history=history,
+        user_weight=fitted.user_weight,
+        user_features=np.clip(user_feature_matrix(logs.users), -FEATURE_CLIP, FEATURE_CLIP),
+        user_group=user_group,
+        n_user_groups=n_groups,
+        protected=protected,
+        tail=tail,
+        item_text=logs.items["text"].astype(str).tolist(),
+        n_topics=int(simulator.item_topic.max()) + 1,
+    )
+    _WORLDS[key] = world
+    return world
+
+
+# ------------------------------------------------------------------- counter-based randomness
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def counter_uniforms(keys: np.ndarray, steps: np.ndarray, width: int) -> np.ndarray:
+    """``(B, width)`` uniforms in [0, 1) from a SplitMix64 hash of (key, step, column)."""
+    with np.errstate(over="ignore"):
+        x = keys[:, None] ^ (
+            steps.astype(np.uint64)[:, None] * np.uint64(0x100000001B3) + np.arange(width, dtype=np.uint64)
+        )
+        z = x + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+
+
+# --------------------------------------------------------------------------- the engine
+class SessionCore:
+    """Batched sessions: ``B`` users, each at some step of their own session.
+
+    Every array is preallocated with a leading batch axis; ``ledger_rows`` maps each slot of
+    the batch to its exposure-ledger row (all 0 for a shared ledger).
+    """
+
+    def __init__(self, config: EnvConfig, world: RankingWorld, batch: int, shared_ledger: bool = True):
+        self.config, self.world, self.batch = config, world, batch
+        n_items = len(world.protected)
+        self.ledger = ExposureLedger(
+            1 if shared_ledger else batch, n_items, world.n_user_groups, config.fairness_target
+        )
+        self.ledger_rows = np.zeros(batch, dtype=np.int64) if shared_ledger else np.arange(batch)
+        self.user = np.zeros(batch, dtype=np.int64)
+        self.key = np.zeros(batch, dtype=np.uint64)
+        self.step_count = np.zeros(batch, dtype=np.int64)
+        self.history = np.full((batch, config.history_length), -1, dtype=np.int64)
+        self.topic_exposure = np.zeros((batch, world.n_topics))
+        self.session_clicks = np.zeros(batch)
+        self.session_utility = np.zeros(batch)
+        self.state = SessionState.fresh(batch, world.n_topics)
+        self.cumulative_weights = np.cumsum(world.user_weight)
+        self.last_slate = np.zeros((batch, config.slate_size), dtype=np.int64)
+        self.last_click = np.zeros((batch, config.slate_size), dtype=np.int8)
+        self.last_purchase = np.zeros((batch, config.slate_size), dtype=np.int8)
+        self.weights = position_weights(config.slate_size)
+        n, n_features = config.n_candidates, len(FEATURES)
+        self.candidates = np.zeros((batch, n), dtype=np.int64)
+        """``(B, N)`` this session's candidates (catalog rows)."""
+        self.candidate_topics = np.zeros((batch, n), dtype=np.int64)
+        self.candidate_features = np.zeros((batch, n, n_features), dtype=np.float32)
+        """``(B, N, F)``; the last column (session topic exposure) changes every step."""
+
+    # -------------------------------------------------------------------------- spaces
+    def observation_space(self) -> spaces.Dict:
+        """Flat Dict of fixed-shape Boxes (no nesting)."""
+        cfg, n_items = self.config, len(self.world.protected)
+        low = np.array(FEATURE_LOW, dtype=np.float32)
+        high = np.array(
+            [*FEATURE_HIGH[:-1], cfg.slate_size / (1 - TOPIC_EXPOSURE_RETENTION)], dtype=np.float32
+        )
+        n_user = self.world.user_features.shape[1]
+        return spaces.Dict(
+            {
+                "history": spaces.Box(-1, n_items - 1, (cfg.history_length,), np.int64),
+                "history_mask": spaces.Box(0, 1, (cfg.history_length,), np.int8),
+                "candidates": spaces.Box(0, n_items - 1, (cfg.n_candidates,), np.int64),
+                "candidate_features": spaces.Box(
+                    np.tile(low, (cfg.n_candidates, 1)),
+                    np.tile(high, (cfg.n_candidates, 1)),
+                    dtype=np.float32,
+                ),
+                "user_features": spaces.Box(-FEATURE_CLIP, FEATURE_CLIP, (n_user,), np.float32),
+                "context": spaces.Box(
+                    np.array([-1, -1, 0, 0], dtype=np.float32),
+                    np.array([1, 1, 1, cfg.slate_size], dtype=np.float32),
+                    dtype=np.float32,
+                ),
+            }
+        )
+
+    def action_space(self) -> spaces.Space[Any]:
+        """Per ``action_mode``: scores Box(N), weights Box(len(FEATURES)) or Discrete."""
+        cfg = self.config
+        if cfg.action_mode == "scores":
+            return spaces.Box(-1.0, 1.0, (cfg.n_candidates,), np.float32)
+        if cfg.action_mode == "weights":
+            return spaces.Box(-1.0, 1.0, (len(FEATURES),), np.float32)
+        return spaces.Discrete(len(STRATEGIES))
+
+    # ------------------------------------------------------------------------ sessions
+    def start(self, index: np.ndarray, draws: np.ndarray) -> None:
+        """Start sessions in batch slots ``index`` from ``draws (len, 2)``: a uniform that
+        picks the user and an integer session key (see :func:`draw_session`)."""
+        users = np.minimum(
+            np.searchsorted(self.cumulative_weights, draws[:, 0] * self.cumulative_weights[-1]),
+            len(self.world.user_weight) - 1,
+        )
+        self.user[index] = users
+        self.key[index] = draws[:, 1].astype(np.uint64)
+        self.step_count[index] = 0
+        self.history[index] = self.world.history[users]
+        self.topic_exposure[index] = 0
+        self.session_clicks[index] = 0
+        self.session_utility[index] = 0
+        self.state.interest_drift[index] = 0
+        self.state.boredom[index] = 0
+        self.candidates[index] = self.world.candidates[users]
+        self.candidate_topics[index] = self.world.simulator.item_topic[self.candidates[index]]
+        self.candidate_features[index, :, :-1] = self.world.candidate_features[users]
+        self.candidate_features[index, :, -1] = 0.0
+
+    def features(self) -> np.ndarray:
+        """``(B, N, len(FEATURES))``: static features plus this session's topic exposure (a view)."""
+        return self.candidate_features
+
+    def observe(self, copy: bool = True) -> dict[str, np.ndarray]:
+        """The batch's observations: fresh arrays, or (``copy=False``) the live buffers, which
+        the next step overwrites (as gymnasium's ``copy=False`` vector envs do)."""
+        deficit = self.ledger.deficit(self.ledger_rows)
+        steps = np.maximum(self.step_count, 1)
+        context = np.column_stack(
+            [deficit, self.step_count / self.config.max_steps, self.session_clicks / steps]
+        ).astype(np.float32)
+        return {
+            "history": self.history.copy() if copy else self.history,
+            "history_mask": (self.history >= 0).astype(np.int8),
+            "candidates": self.candidates.copy() if copy else self.candidates,
+            "candidate_features": self.candidate_features.copy() if copy else self.candidate_features,
+            "user_features": self.world.user_features[self.user],
+            "context": context,
+        }
+
+    # --------------------------------------------------------------------------- actions
+    def slates(self, actions: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """Candidate positions ``(B, K)`` chosen by ``actions`` (already validated)."""
+        cfg = self.config
+        if cfg.action_mode == "scores":
+            scores = actions
+        elif cfg.action_mode == "weights":
+            scores = (
+                features.astype(np.float64) @ actions.astype(np.float64).T
+                if actions.ndim == 1
+                else np.einsum("bnf,bf->bn", features.astype(np.float64), actions.astype(np.float64))
+            )
+        else:
+            return self._strategy_slates(actions.astype(np.int64), features)
+        return top_k(scores, cfg.slate_size)
+
+    def _strategy_slates(self, strategy: np.ndarray, features: np.ndarray) -> np.ndarray:
+        k = self.config.slate_size
+        f = features.astype(np.float64)
+        pctr, pcvr, similarity, popularity, protected, seen = (f[..., i] for i in range(len(FEATURES)))
+        explore = counter_uniforms(self.key ^ np.uint64(0xE7), self.step_count, f.shape[1])
+        scores = np.select(
+            [strategy[:, None] == i for i in range(len(STRATEGIES))],
+            [
+                pctr,
+                pctr * (1 + self.config.purchase_weight * pcvr),
+                pctr,
+                pctr * np.exp(-seen),
+                pctr * (1 + 0.5 * protected),
+                similarity,
+                popularity,
+                explore,
+            ],
+        )
+        order = np.argsort(-scores, axis=1, kind="stable")
+        diverse = strategy == STRATEGIES.index("one_per_topic")
+        if diverse.any():
+            order[diverse] = _one_per_topic(order[diverse], self.candidate_topics[diverse])
+        return order[:, :k]
+
+    def check_actions(self, actions: Any) -> np.ndarray:
+        """Validate a batch of actions: shape, dtype and finiteness; raise :class:`ActionError`."""
+        cfg = self.config
+        array = np.asarray(actions)
+        if cfg.action_mode == "discrete":
+            if array.shape != (self.batch,) or not np.issubdtype(array.dtype, np.integer):
+                raise ActionError(
+                    f"discrete actions must be {self.batch} integer(s), got shape {array.shape} {array.dtype}"
+                )
+            if ((array < 0) | (array >= len(STRATEGIES))).any():
+                raise ActionError(f"discrete action must lie in [0, {len(STRATEGIES)}), got {array.tolist()}")
+            return array
+        width = cfg.n_candidates if cfg.action_mode == "scores" else len(FEATURES)
+        if array.shape != (self.batch, width):
+            raise ActionError(
+                f"{cfg.action_mode} action must have shape {(width,)} per env, got {array.shape}"
+            )
+        if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
+            raise ActionError(f"{cfg.action_mode} action holds NaN, inf or non-numbers")
+        return array
+
+    # ----------------------------------------------------------------------------- step
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Advance every session one step: ``(reward, terminated, truncated, terms)``."""
+        cfg, world = self.config, self.world
+        features = self.features()
+        chosen = self.slates(actions, features)
+        items = np.take_along_axis(self.candidates, chosen, axis=1)
+        uniforms = counter_uniforms(self.key, self.step_count, 2 * cfg.slate_size + 1)
+        response = respond(world.simulator, self.user, items, self.state, uniforms)
+        clicks = response.click.sum(1).astype(np.float64)
+        purchases = response.purchase.sum(1).astype(np.float64)
+        engagement = clicks + cfg.purchase_weight * purchases
+        penalty = self.ledger.record(
+            self.ledger_rows,
+            items,
+            world.protected[items],
+            world.tail[items],
+            features[..., 0],
+            features[..., FEATURES.index("protected")],
+        )
+        reward = engagement - cfg.fairness_lambda * penalty
+        self._remember(items, response.click, response.purchase)
+        self.step_count += 1
+        terminated = response.leave.copy()
+        truncated = (self.step_count >= cfg.max_steps) & ~terminated
+        self.session_clicks += clicks
+        self.session_utility += engagement
+        done = terminated | truncated
+        if done.any():
+            self.ledger.record_session(
+                self.ledger_rows[done], world.user_group[self.user[done]], self.session_utility[done]
+            )
+        terms = {
+            "clicks": clicks,
+            "purchases": purchases,
+            "engagement": engagement,
+            "fairness_penalty": penalty,
+            "protected_in_slate": world.protected[items].sum(1).astype(np.float64),
+        }
+        return reward, terminated, truncated, terms
+
+    def _remember(self, items: np.ndarray, click: np.ndarray, purchase: np.ndarray) -> None:
+        """Append clicked items to the history; update the visible topic exposure."""
+        self.last_slate[:], self.last_click[:], self.last_purchase[:] = items, click, purchase
+        topics = self.world.simulator.item_topic[items]
+        self.topic_exposure *= TOPIC_EXPOSURE_RETENTION
+        self.topic_exposure += slate_category_counts(topics, np.ones(topics.shape), self.world.n_topics)
+        self.candidate_features[:, :, -1] = np.take_along_axis(
+            self.topic_exposure, self.candidate_topics, axis=1
+        )
+        clicked_rows = np.flatnonzero(click.any(1))
+        if len(clicked_rows):
+            self.history[clicked_rows] = append_history(
+                self.history[clicked_rows], np.where(click[clicked_rows] > 0, items[clicked_rows], -1)
+            )
+
+    def render(self, b: int = 0) -> str:
+        """The last slate of batch slot ``b`` with the user's response."""
+        lines = [f"user {self.user[b]}  step {self.step_count[b]}"]
+        for k, item in enumerate(self.last_slate[b]):
+            mark = "BUY" if self.last_purchase[b, k] else ("click" if self.last_click[b, k] else "")
+            title = self.world.item_text[item].split(". ")[0]
+            lines.append(f"  {k + 1}. [{mark:5}] {title[:70]}")
+        return "\n".join(lines) + "\n"
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """``(B, k)`` indices of the highest scores, best first (ties: lower index first)."""
+    if k > 8:
+        return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    work = np.array(scores, dtype=np.float64)  # a copy we may overwrite
+    rows = np.arange(len(work))
+    out = np.empty((len(work), k), dtype=np.int64)
+    for slot in range(k):  # k argmax passes beat a partition for small k
+        best = work.argmax(axis=1)
+        out[:, slot] = best
+        work[rows, best] = -np.inf
+    return out
+
+
+def append_history(history: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Append ``new (B, K)`` (-1 = nothing) to left-aligned ``history (B, H)``; keep the last H.
+
+    Valid entries stay oldest first, padding (-1) at the end.
+    """
+    length = history.shape[1]
+    combined = np.concatenate([history, new], axis=1)
+    valid = combined >= 0
+    order = np.argsort(~valid, axis=1, kind="stable")
+    packed = np.take_along_axis(combined, order, axis=1)
+    count = valid.sum(1)
+    start = np.maximum(count - length, 0)
+    index = start[:, None] + np.arange(length)[None, :]
+    out = np.take_along_axis(packed, np.minimum(index, combined.shape[1] - 1), axis=1)
+    return np.where(index < count[:, None], out, -1)
+
+
+def _one_per_topic(order: np.ndarray, topics: np.ndarray) -> np.ndarray:
+    """Reorder each row so the first items have distinct topics (then the rest, in order)."""
+    out = np.empty_like(order)
+    for b in range(len(order)):
+        seen: set[int] = set()
+        first: list[int] = []
+        rest: list[int] = []
+        for index in order[b]:
+            (rest if topics[b, index] in seen else first).append(index)
+            seen.add(int(topics[b, index]))
+        out[b] = first + rest
+    return out
+
+
+def draw_session(rng: np.random.Generator) -> np.ndarray:
+    """``(2,)`` the draws that start a session: a user uniform and a 53-bit key (exact in float64)."""
+    draws = rng.random(2)
+    draws[1] = np.floor(draws[1] * 2.0**53)
+    return draws
+
+
+# ------------------------------------------------------------------------- the single env
+class RankingEnv(gym.Env[dict[str, np.ndarray], Any]):
+    """One simulated user session per episode (see the module docstring and README).
+
+    Options are the fields of :class:`EnvConfig`, passed as keyword arguments.
+    ``reset(seed=...)`` also starts a fresh exposure ledger; ``reset()`` keeps it, so the
+    ledger spans sessions.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 (gymnasium's convention)
+
+    def __init__(self, **options: Any):
+        self.config = EnvConfig(**options)
+        self.render_mode = self.config.render_mode
+        self._build()
+
+    def _build(self) -> None:
+        self.world = build_world(self.config)
+        self.core = SessionCore(self.config, self.world, batch=1)
+        self.observation_space = self.core.observation_space()  # type: ignore[assignment]
+        self.action_space = self.core.action_space()
+        self._started = False
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Draw a user and start their session."""
+        super().reset(seed=seed)
+        if seed is not None:
+            self.core.ledger.clear()
+        self.core.start(np.array([0]), draw_session(self.np_random)[None, :])
+        self._started = True
+        return _first(self.core.observe()), {"user": int(self.core.user[0])}
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Show the slate the action ranks; the user answers each slot."""
+        if not self._started:
+            raise ActionError("call reset() before step()")
+        batch_action = self.core.check_actions(np.asarray(action)[None, ...])
+        reward, terminated, truncated, terms = self.core.step(batch_action)
+        if terminated[0] or truncated[0]:
+            self._started = False
+        info = {name: float(value[0]) for name, value in terms.items()}
+        info["slate"] = self.core.last_slate[0].copy()
+        return _first(self.core.observe()), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    def render(self) -> str | None:
+        """``ansi``: the last slate and the response."""
+        return self.core.render(0) if self.render_mode == "ansi" else None
+
+    def fairness_metrics(self) -> dict[str, float]:
+        """The exposure ledger's metrics."""
+        return self.core.ledger.metrics(0)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for heavy in ("world", "core", "observation_space", "action_space"):
+            state.pop(heavy, None)
+        state["_core_arrays"] = {k: v for k, v in self.core.__dict__.items() if k not in ("world", "config")}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        arrays = state.pop("_core_arrays")
+        self.__dict__.update(state)
+        started = state.get("_started", False)
+        self._build()
+        self.core.__dict__.update(arrays)
+        self._started = started
+
+
+def _first(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {name: value[0] for name, value in batch.items()}
+
+
+def config_fields() -> list[str]:
+    """Names of the options ``gym.make`` accepts."""
+    return list(asdict(EnvConfig()).keys())

@@ -1,0 +1,73 @@
+"""Stable-Baselines3 view of the native vector env (imports torch, so it lives apart)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv
+
+from envs.vector import RankingVectorEnv
+
+
+class SB3VecEnvAdapter(VecEnv):
+    """Stable-Baselines3 ``VecEnv`` view of a :class:`RankingVectorEnv` (no subprocesses)."""
+
+    def __init__(self, env: RankingVectorEnv):
+        self.env = env
+        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+        self._actions: np.ndarray | None = None
+        self._seed: int | None = None
+
+    def reset(self) -> dict[str, np.ndarray]:
+        """Reset every env (with the seed given to :meth:`seed`, if any)."""
+        obs, _ = self.env.reset(seed=self._seed)
+        self._seed = None
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        """Store actions for :meth:`step_wait`."""
+        self._actions = np.asarray(actions)
+
+    def step_wait(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Step and convert to SB3's conventions (``terminal_observation``, ``TimeLimit.truncated``)."""
+        assert self._actions is not None, "step_async first"
+        obs, reward, terminated, truncated, info = self.env.step(self._actions)
+        dones = terminated | truncated
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for i in np.flatnonzero(dones):
+            infos[i]["terminal_observation"] = {k: v[i] for k, v in info["final_obs"].items()}
+            infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+        for name in ("clicks", "purchases", "engagement", "fairness_penalty"):
+            for index, value in enumerate(info[name]):
+                infos[index][name] = float(value)
+        return obs, reward.astype(np.float32), dones, infos
+
+    def seed(self, seed: int | None = None) -> list[int | None]:
+        """Seed the next reset."""
+        self._seed = seed
+        return [None if seed is None else seed + i for i in range(self.num_envs)]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        """Attributes of the underlying env (the same for every index)."""
+        return [getattr(self.env, attr_name)] * len(list(self._get_indices(indices)))
+
+    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+        """Set an attribute of the underlying env."""
+        setattr(self.env, attr_name, value)
+
+    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any) -> list[Any]:
+        """Call a method of the underlying env once per index."""
+        return [getattr(self.env, method_name)(*args, **kwargs) for _ in self._get_indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: Any = None) -> list[bool]:
+        """Never wrapped."""
+        return [False] * len(list(self._get_indices(indices)))
+
+    def get_images(self) -> list[np.ndarray]:
+        """No images."""
+        return []

@@ -1,0 +1,84 @@
+"""Many user sessions stepped at once: a native ``gymnasium.vector.VectorEnv`` (SB3 view: ``envs.sb3``).
+
+Same engine as ``RankingEnv`` (``SessionCore``); env ``i`` of a vector env reset with
+``seed=s`` meets the same users and responses as a ``RankingEnv`` reset with ``seed=s + i``
+given the same actions. Autoreset is same-step: a finished session's last observation goes to
+``info["final_obs"]`` and the returned observation starts the next session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from envs.ranking import EnvConfig, SessionCore, build_world, draw_session
+from simulators.errors import ConfigError
+
+
+class RankingVectorEnv(VectorEnv):
+    """``num_envs`` parallel sessions in preallocated numpy arrays.
+
+    Args:
+        num_envs: parallel users.
+        shared_ledger: one exposure ledger for all users (default) or one per env.
+        copy: return fresh observation arrays (default) or live buffers overwritten next step.
+        **options: the fields of :class:`~envs.ranking.EnvConfig`.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": ["ansi"]}  # noqa: RUF012
+
+    def __init__(self, num_envs: int = 1, shared_ledger: bool = True, copy: bool = True, **options: Any):
+        if num_envs < 1:
+            raise ConfigError(f"num_envs must be >= 1, got {num_envs}")
+        self.config = EnvConfig(**options)
+        self.num_envs = num_envs
+        self.copy = copy
+        self.render_mode = self.config.render_mode
+        self.core = SessionCore(self.config, build_world(self.config), num_envs, shared_ledger=shared_ledger)
+        self.single_observation_space = self.core.observation_space()
+        self.single_action_space = self.core.action_space()
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._rngs = [seeding.np_random(None)[0] for _ in range(num_envs)]
+
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start a session in every env; a seed also starts fresh ledgers."""
+        if seed is not None:
+            seeds = list(seed) if isinstance(seed, list) else [seed + i for i in range(self.num_envs)]
+            if len(seeds) != self.num_envs:
+                raise ConfigError(f"need {self.num_envs} seeds, got {len(seeds)}")
+            self._rngs = [seeding.np_random(s)[0] for s in seeds]
+            self.core.ledger.clear()
+        everyone = np.arange(self.num_envs)
+        self.core.start(everyone, np.stack([draw_session(rng) for rng in self._rngs]))
+        return self.core.observe(self.copy), {"user": self.core.user.copy()}
+
+    def step(
+        self, actions: Any
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every env; finished sessions restart in the same call."""
+        reward, terminated, truncated, terms = self.core.step(self.core.check_actions(actions))
+        info: dict[str, Any] = dict(terms)
+        done = terminated | truncated
+        if done.any():
+            index = np.flatnonzero(done)
+            info["final_obs"] = self.core.observe(copy=True)  # batched; rows where _final_obs is true
+            info["_final_obs"] = done.copy()
+            self.core.start(index, np.stack([draw_session(self._rngs[i]) for i in index]))
+        return self.core.observe(self.copy), reward, terminated, truncated, info
+
+    def render(self) -> tuple[str, ...] | None:
+        """``ansi``: each env's last slate."""
+        if self.render_mode != "ansi":
+            return None
+        return tuple(self.core.render(b) for b in range(self.num_envs))
+
+    def fairness_metrics(self, row: int = 0) -> dict[str, float]:
+        """The exposure ledger's metrics."""
+        return self.core.ledger.metrics(row)

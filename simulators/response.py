@@ -1,0 +1,93 @@
+"""User response: P(click, purchase | user, item, position, session state), true or learned.
+
+The runtime side is numpy (:func:`respond`, shared by the shop's ground truth and fitted
+simulators); the learned side (:class:`ResponseNet`) is trained with PyTorch in ``fit.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from simulators import dynamics
+from simulators.dynamics import DynamicsParams, SessionState
+
+
+@dataclass
+class Response:
+    """A batch of users' answers to their slates."""
+
+    click: np.ndarray
+    """``(batch, K)`` int8."""
+    purchase: np.ndarray
+    """``(batch, K)`` int8, zero where there was no click."""
+    leave: np.ndarray
+    """``(batch,)`` bool: the user left after this step."""
+
+
+class UserSimulator(Protocol):
+    """What an environment needs from a simulated user population (true or fitted)."""
+
+    @property
+    def item_topic(self) -> np.ndarray:
+        """``(n_items,)`` int: the topic (category) of each item, the unit of boredom/drift."""
+        ...
+
+    @property
+    def dynamics(self) -> DynamicsParams:
+        """Within-session dynamics."""
+        ...
+
+    def click_probability(self, users: np.ndarray, items: np.ndarray, state: SessionState) -> np.ndarray:
+        """``users (B,)``, ``items (B, K)`` -> P(click) per slot ``(B, K)``, position bias included."""
+        ...
+
+    def purchase_probability(self, users: np.ndarray, items: np.ndarray, state: SessionState) -> np.ndarray:
+        """P(purchase | click) ``(B, K)``."""
+        ...
+
+
+def respond(
+    simulator: UserSimulator,
+    users: np.ndarray,
+    items: np.ndarray,
+    state: SessionState,
+    uniforms: np.ndarray,
+) -> Response:
+    """One step of user behaviour from pre-drawn uniforms, advancing ``state`` in place.
+
+    ``uniforms`` is ``(B, 2K + 1)`` in [0, 1): K for clicks, K for purchases, 1 for leaving.
+    Drawing them outside lets callers choose the stream (a Generator, or counter-based).
+    """
+    k = items.shape[1]
+    p_click = simulator.click_probability(users, items, state)
+    p_buy = simulator.purchase_probability(users, items, state)
+    click = (uniforms[:, :k] < p_click).astype(np.int8)
+    purchase = (click.astype(bool) & (uniforms[:, k : 2 * k] < p_buy)).astype(np.int8)
+    topics = simulator.item_topic[items]
+    dynamics.advance(simulator.dynamics, state, topics, click)
+    leave = uniforms[:, 2 * k] < dynamics.leave_probability(simulator.dynamics, state, topics, click)
+    return Response(click=click, purchase=purchase, leave=leave)
+
+
+# ------------------------------------------------------------------------- learned response
+def user_feature_matrix(users: pd.DataFrame, max_levels: int = 64) -> np.ndarray:
+    """One-hot encode every categorical user column with at most ``max_levels`` values.
+
+    ``(n_users, n_features)`` float32; numeric columns are standardised.
+    """
+    blocks = [np.zeros((len(users), 0), dtype=np.float32)]
+    for column in users.columns:
+        if column == "user_id":
+            continue
+        values = users[column]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            x = values.to_numpy(dtype=np.float64)
+            blocks.append(((x - x.mean()) / (x.std() + 1e-9)).astype(np.float32)[:, None])
+        elif values.nunique() <= max_levels:
+            codes, levels = pd.factorize(values.astype(str), sort=True)
+            blocks.append(np.eye(len(levels), dtype=np.float32)[codes])
+    return np.concatenate(blocks, axis=1)

@@ -1,0 +1,159 @@
+"""A fitted simulator at run time: numpy only, loaded from the on-disk cache.
+
+``load_or_fit`` returns the cached simulator for some logs, fitting it (``simulators.fit``,
+which needs torch) only on a cache miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulators.dynamics import DynamicsParams, SessionState, sigmoid
+from simulators.errors import DataError
+from simulators.fit_config import FitConfig
+from simulators.logs import LoggedData
+from simulators.storage import atomic_path, cache_dir, write_text_atomic
+
+FIT_VERSION = 2
+"""Bump when fitting changes, so cached simulators are refitted."""
+
+
+class FittedSimulator:
+    """A simulator learned from logs, in numpy: static click/purchase logits per (user, item)
+    plus the within-session dynamics. Implements :class:`~simulators.response.UserSimulator`."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], dynamics_params: DynamicsParams):
+        self.click_logit: np.ndarray = arrays["click_logit"]
+        """``(n_users, n_items)`` float32 calibrated click logit before dynamics."""
+        self.purchase_logit: np.ndarray = arrays["purchase_logit"]
+        """``(n_users, n_items)`` float32 logit of P(purchase | click)."""
+        self.position_bias: np.ndarray = arrays["position_bias"]
+        """``(max_slots,)`` examination probability per slot."""
+        self._item_topic: np.ndarray = arrays["item_topic"]
+        self.user_weight: np.ndarray = arrays["user_weight"]
+        """``(n_users,)`` share of logged sessions each user started (who shows up)."""
+        self.history: np.ndarray = arrays["history"]
+        """``(n_users, H)`` each user's last logged clicks (catalog rows, -1 pad)."""
+        self.item_embedding: np.ndarray = arrays["item_embedding"]
+        """``(n_items, text_dim)`` float32 text embeddings used to fit."""
+        self.has_purchases = bool(arrays["has_purchases"])
+        self._dynamics = dynamics_params
+
+    @property
+    def item_topic(self) -> np.ndarray:
+        """``(n_items,)`` topic of each item."""
+        return self._item_topic
+
+    @property
+    def dynamics(self) -> DynamicsParams:
+        """Fitted within-session dynamics."""
+        return self._dynamics
+
+    @property
+    def n_users(self) -> int:
+        """Users the simulator knows."""
+        return int(self.click_logit.shape[0])
+
+    @property
+    def n_items(self) -> int:
+        """Items in the catalog."""
+        return int(self.click_logit.shape[1])
+
+    def slot_bias(self, n_slots: int) -> np.ndarray:
+        """Examination probabilities for ``n_slots`` slots (power-law beyond the logged ones)."""
+        known = self.position_bias
+        if n_slots <= len(known):
+            return known[:n_slots]
+        power = _position_power(known)
+        extra = known[-1] * (np.arange(len(known) + 1, n_slots + 1) / len(known)) ** -power
+        return np.concatenate([known, extra])
+
+    def click_probability(self, users: np.ndarray, items: np.ndarray, state: SessionState) -> np.ndarray:
+        """``(B, K)`` P(click) with position bias, drift and boredom."""
+        rows = np.arange(len(users))[:, None]
+        topic = self._item_topic[items]
+        z = (
+            self.click_logit[users[:, None], items]
+            + state.interest_drift[rows, topic]
+            - self._dynamics.boredom_weight * state.boredom[rows, topic]
+        )
+        return self.slot_bias(items.shape[1])[None, :] * sigmoid(z)
+
+    def purchase_probability(self, users: np.ndarray, items: np.ndarray, state: SessionState) -> np.ndarray:
+        """``(B, K)`` P(purchase | click); zeros when the logs had no purchases."""
+        if not self.has_purchases:
+            return np.zeros(items.shape)
+        return sigmoid(self.purchase_logit[users[:, None], items].astype(np.float64))
+
+    def save(self, folder: Path) -> None:
+        """Write ``simulator.npz`` and ``dynamics.json`` into ``folder`` atomically."""
+        arrays = {
+            "click_logit": self.click_logit,
+            "purchase_logit": self.purchase_logit,
+            "position_bias": self.position_bias,
+            "item_topic": self._item_topic,
+            "user_weight": self.user_weight,
+            "history": self.history,
+            "item_embedding": self.item_embedding,
+            "has_purchases": np.asarray(self.has_purchases),
+        }
+        with atomic_path(folder / "simulator.npz") as tmp, tmp.open("wb") as handle:
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
+        write_text_atomic(folder / "dynamics.json", json.dumps(asdict(self._dynamics), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path) -> FittedSimulator:
+        """Inverse of :meth:`save`."""
+        try:
+            with np.load(folder / "simulator.npz") as data:
+                arrays = {key: data[key] for key in data.files}
+            params = DynamicsParams(**json.loads((folder / "dynamics.json").read_text()))
+        except (OSError, ValueError, KeyError) as err:
+            raise DataError(f"{folder}: not a fitted simulator ({err})") from None
+        return cls(arrays, params)
+
+
+def _position_power(theta: np.ndarray) -> float:
+    """Power p of ``theta_k ~ k^-p`` fitted on the logged slots; 0.8 when there is one slot."""
+    if len(theta) < 2:
+        return 0.8
+    k = np.arange(1, len(theta) + 1, dtype=np.float64)
+    return float(max(-np.polyfit(np.log(k[1:]), np.log(np.maximum(theta[1:], 1e-6)), 1)[0], 0.0))
+
+
+# ------------------------------------------------------------------------------ caching
+def data_fingerprint(logs: LoggedData) -> str:
+    """Hash of the three tables' contents."""
+    digest = hashlib.sha256()
+    for table in (logs.interactions, logs.items, logs.users):
+        digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+        digest.update(",".join(map(str, table.columns)).encode())
+    return digest.hexdigest()[:16]
+
+
+def simulator_folder(logs: LoggedData, config: FitConfig) -> Path:
+    """Cache folder of the simulator fitted on ``logs`` with ``config``."""
+    key = hashlib.sha256(
+        f"{FIT_VERSION}|{data_fingerprint(logs)}|{json.dumps(asdict(config), sort_keys=True)}".encode()
+    )
+    return cache_dir("simulators", key.hexdigest()[:16])
+
+
+def load_or_fit(logs: LoggedData, config: FitConfig | None = None) -> tuple[FittedSimulator, dict[str, Any]]:
+    """The cached simulator for ``logs`` and ``config``, fitted (and cached) on first use."""
+    config = config or FitConfig()
+    folder = simulator_folder(logs, config)
+    if (folder / "fidelity.json").is_file():  # written last
+        return FittedSimulator.load(folder), json.loads((folder / "fidelity.json").read_text())
+    from simulators.fit import fit_and_report, write_outputs
+
+    simulator, report = fit_and_report(logs, config)
+    write_outputs(simulator, report, folder)
+    return simulator, report

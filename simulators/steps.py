@@ -1,0 +1,217 @@
+"""Logged interactions regrouped as sessions of steps (slates), the shape simulators learn from.
+
+A step is a slate (``slate_id``) or, without slates, one row. Each session also gets the
+user's clicked items *before* it started (the history a simulator may condition on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from simulators import dynamics
+from simulators.dynamics import DynamicsParams, SessionState
+from simulators.errors import DataError
+from simulators.logs import LoggedData
+
+MAX_SLOTS = 10
+"""Positions beyond this are dropped when building steps."""
+
+
+@dataclass
+class StepTable:
+    """Slate-level arrays; ``S`` steps in ``n_sessions`` sessions, ``K`` slots, history ``H``."""
+
+    session: np.ndarray
+    """``(S,)`` int64 session index (0..n_sessions-1); steps are sorted by session then time."""
+    step: np.ndarray
+    """``(S,)`` int64 step number within its session (0-based)."""
+    user: np.ndarray
+    """``(S,)`` int64 user row (in ``LoggedData.users`` order)."""
+    items: np.ndarray
+    """``(S, K)`` int64 catalog rows, ``-1`` for an empty slot; slot k is position k + 1."""
+    clicks: np.ndarray
+    """``(S, K)`` int8."""
+    purchases: np.ndarray
+    """``(S, K)`` int8 (zeros when the logs have no purchases)."""
+    session_user: np.ndarray
+    """``(n_sessions,)`` int64 user row of each session."""
+    session_length: np.ndarray
+    """``(n_sessions,)`` int64 number of steps."""
+    history: np.ndarray
+    """``(n_sessions, H)`` int64 clicked catalog rows before the session (oldest first), -1 pad."""
+
+    @property
+    def n_sessions(self) -> int:
+        """Number of sessions."""
+        return len(self.session_user)
+
+    @property
+    def slot_mask(self) -> np.ndarray:
+        """``(S, K)`` bool: the slot holds an item."""
+        return self.items >= 0
+
+    def subset_sessions(self, keep: np.ndarray) -> StepTable:
+        """The steps of the sessions where ``keep (n_sessions,)`` is true, renumbered."""
+        new_index = np.cumsum(keep) - 1
+        rows = keep[self.session]
+        return StepTable(
+            session=new_index[self.session[rows]],
+            step=self.step[rows],
+            user=self.user[rows],
+            items=self.items[rows],
+            clicks=self.clicks[rows],
+            purchases=self.purchases[rows],
+            session_user=self.session_user[keep],
+            session_length=self.session_length[keep],
+            history=self.history[keep],
+        )
+
+
+def build_steps(
+    logs: LoggedData, history_length: int = 20, history_from: LoggedData | None = None
+) -> StepTable:
+    """Group ``logs`` into steps and sessions and attach pre-session click histories.
+
+    Histories come from ``history_from`` (default ``logs``): pass the full logs when
+    ``logs`` is a split, so a test session still sees the clicks that came before it.
+    """
+    table = logs.interactions
+    if not len(table):
+        raise DataError("interactions: no rows to learn from")
+    table = table[table["position"].to_numpy() <= MAX_SLOTS]
+    step_key = (
+        table["slate_id"]
+        if "slate_id" in table.columns
+        else pd.Series(np.arange(len(table)), index=table.index)
+    )
+    session_codes, _ = pd.factorize(table["session_id"], sort=False)
+    frame = pd.DataFrame(
+        {
+            "session": session_codes,
+            "time": table["timestamp"].to_numpy(dtype=np.float64),
+            "key": pd.factorize(step_key, sort=False)[0],
+            "slot": table["position"].to_numpy(dtype=np.int64) - 1,
+            "item": logs.item_rows(table["item_id"].to_numpy()),
+            "user": pd.Index(logs.users["user_id"]).get_indexer(table["user_id"]),
+            "click": table["click"].to_numpy(dtype=np.int8),
+            "purchase": table["purchase"].to_numpy(dtype=np.int8) if "purchase" in table.columns else 0,
+        }
+    )
+    frame = frame.sort_values(["session", "time", "key", "slot"], kind="stable")
+    step_of_row = pd.factorize(frame["key"], sort=False)[0]
+    n_steps = int(step_of_row.max()) + 1
+    n_slots = int(frame["slot"].max()) + 1
+    items = np.full((n_steps, n_slots), -1, dtype=np.int64)
+    clicks = np.zeros((n_steps, n_slots), dtype=np.int8)
+    purchases = np.zeros((n_steps, n_slots), dtype=np.int8)
+    slot = frame["slot"].to_numpy()
+    items[step_of_row, slot] = frame["item"].to_numpy()
+    clicks[step_of_row, slot] = frame["click"].to_numpy()
+    purchases[step_of_row, slot] = frame["purchase"].to_numpy()
+    first = np.unique(step_of_row, return_index=True)[1]
+    session = frame["session"].to_numpy()[first]
+    step_time = frame["time"].to_numpy()[first]
+    user = frame["user"].to_numpy()[first].astype(np.int64)
+    step = pd.Series(session).groupby(session).cumcount().to_numpy().astype(np.int64)
+    # Sessions renumbered in order of appearance after sorting.
+    session, _ = pd.factorize(session, sort=False)
+    n_sessions = int(session.max()) + 1
+    session_length = np.bincount(session, minlength=n_sessions).astype(np.int64)
+    session_user = np.zeros(n_sessions, dtype=np.int64)
+    session_user[session] = user
+    session_start = np.full(n_sessions, np.inf)
+    np.minimum.at(session_start, session, step_time)
+    history = _histories_before(history_from or logs, session_user, session_start, history_length)
+    return StepTable(
+        session.astype(np.int64), step, user, items, clicks, purchases, session_user, session_length, history
+    )
+
+
+def _histories_before(logs: LoggedData, users: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """For each (user row, start time): the last ``length`` clicked items strictly before."""
+    table = logs.interactions
+    clicked = table[table["click"].to_numpy() == 1]
+    click_user = pd.Index(logs.users["user_id"]).get_indexer(clicked["user_id"]).astype(np.int64)
+    click_time = clicked["timestamp"].to_numpy(dtype=np.float64)
+    click_item = logs.item_rows(clicked["item_id"].to_numpy())
+    # Rank all times together so (user, time) fits one sortable int64 key.
+    ranks = np.unique(np.concatenate([click_time, starts]), return_inverse=True)[1].astype(np.int64)
+    shift = np.int64(len(ranks) + 1)
+    click_key = click_user * shift + ranks[: len(click_time)]
+    start_key = users.astype(np.int64) * shift + ranks[len(click_time) :]
+    order = np.argsort(click_key, kind="stable")
+    click_key, click_user, click_item = click_key[order], click_user[order], click_item[order]
+    end = np.searchsorted(click_key, start_key, side="left")  # first click at or after the start
+    user_begin = np.searchsorted(click_user, users, side="left")
+    offsets = np.arange(-length, 0)
+    index = end[:, None] + offsets[None, :]
+    valid = index >= user_begin[:, None]
+    history = (
+        np.where(valid, click_item[np.clip(index, 0, max(len(click_item) - 1, 0))], -1)
+        if len(click_item)
+        else np.full((len(users), length), -1)
+    )
+    return history.astype(np.int64)
+
+
+def topic_exposure(
+    steps: StepTable, item_topic: np.ndarray, retention: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decayed counts of each slot's topic shown / clicked earlier in the session: ``(S, K)`` x2.
+
+    The count before step t is ``sum_{s<t} retention^(t-1-s) * n_s(topic)``: the boredom and
+    drift state of :mod:`simulators.dynamics` with unit increments.
+    """
+    n_topics = int(item_topic.max()) + 1
+    params = DynamicsParams(
+        drift_per_click=1.0,
+        drift_retention=retention,
+        boredom_per_view=1.0,
+        boredom_per_click=0.0,
+        boredom_retention=retention,
+    )
+    state = SessionState.fresh(steps.n_sessions, n_topics)
+    views = np.zeros(steps.items.shape, dtype=np.float32)
+    clicks = np.zeros(steps.items.shape, dtype=np.float32)
+    topics = np.where(steps.slot_mask, item_topic[np.maximum(steps.items, 0)], 0)
+    for t in range(int(steps.step.max()) + 1):
+        rows = np.flatnonzero(steps.step == t)
+        sessions = steps.session[rows]
+        views[rows] = state.boredom[sessions[:, None], topics[rows]]
+        clicks[rows] = state.interest_drift[sessions[:, None], topics[rows]]
+        sub = state.take(sessions)
+        shown = steps.slot_mask[rows].astype(np.int8)
+        dynamics.advance(params, sub, topics[rows], steps.clicks[rows], shown)
+        state.boredom[sessions], state.interest_drift[sessions] = sub.boredom, sub.interest_drift
+    return views, clicks
+
+
+def position_bias_em(steps: StepTable, n_items: int, iterations: int = 50) -> np.ndarray:
+    """Examination probability per slot by EM on the position-based model (PBM).
+
+    ``P(click | item i, slot k) = theta_k * gamma_i``; E-step: for a non-click, the chances it
+    was unexamined or irrelevant; M-step: averages. Item relevance ``gamma_i`` absorbs which
+    items a logging policy tends to place high, so ``theta`` is not confounded by it
+    (Wang et al., "Position Bias Estimation for Unbiased Learning to Rank", WSDM 2018).
+    Returns ``theta`` with ``theta_1 = 1``, shape ``(K,)``.
+    """
+    shown = steps.slot_mask
+    slot = np.broadcast_to(np.arange(steps.items.shape[1]), steps.items.shape)[shown]
+    item = steps.items[shown]
+    click = steps.clicks[shown].astype(np.float64)
+    n_slots = steps.items.shape[1]
+    theta = np.full(n_slots, 0.5)
+    gamma = np.full(n_items, max(click.mean(), 1e-3) * 2)
+    slot_count = np.maximum(np.bincount(slot, minlength=n_slots), 1)
+    item_count = np.maximum(np.bincount(item, minlength=n_items), 1)
+    for _ in range(iterations):
+        t, g = theta[slot], gamma[item]
+        denominator = np.maximum(1 - t * g, 1e-9)
+        examined = click + (1 - click) * t * (1 - g) / denominator
+        relevant = click + (1 - click) * (1 - t) * g / denominator
+        theta = np.clip(np.bincount(slot, weights=examined, minlength=n_slots) / slot_count, 1e-4, 1.0)
+        gamma = np.clip(np.bincount(item, weights=relevant, minlength=n_items) / item_count, 1e-4, 1 - 1e-4)
+    return theta / theta[0]
