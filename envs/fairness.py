@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from envs.engine import ledger_kernel
 from simulators.errors import ConfigError
 from simulators.metrics import gini
 
@@ -38,9 +39,15 @@ class ExposureLedger:
     """Fixed protected exposure share to aim for; ``None`` = merit-based (share of relevance)."""
 
     def __post_init__(self) -> None:
+        self._cached_weights: np.ndarray | None = None
         if self.target_share is not None and not 0.0 <= self.target_share <= 1.0:
             raise ConfigError(f"fairness target share must lie in [0, 1], got {self.target_share}")
         self.clear()
+
+    @property
+    def target_value(self) -> float:
+        """The fixed target share, or NaN for merit-based (the kernels' convention)."""
+        return np.nan if self.target_share is None else self.target_share
 
     def clear(self, rows: np.ndarray | None = None) -> None:
         """Start fresh ledgers (all rows, or the given ones)."""
@@ -76,10 +83,10 @@ class ExposureLedger:
         popularity = self.popularity_exposure[rows]
         share = provider[:, 1] / np.maximum(provider.sum(1), 1e-12)
         tail_share = popularity[:, 1] / np.maximum(popularity.sum(1), 1e-12)
-        tail_target = self._tail_target
-        return np.column_stack([self.target(rows) - share, tail_target - tail_share])
+        return np.column_stack([self.target(rows) - share, self.tail_target - tail_share])
 
-    _tail_target = 0.2  # the long tail (80% of items) should get at least 20% of exposure
+    tail_target = 0.2
+    """The long tail (80% of items) should get at least 20% of exposure."""
 
     def record(
         self,
@@ -87,12 +94,14 @@ class ExposureLedger:
         items: np.ndarray,
         protected: np.ndarray,
         tail: np.ndarray,
-        candidate_relevance: np.ndarray,
-        candidate_protected: np.ndarray,
+        merit_total: np.ndarray,
+        merit_protected: np.ndarray,
     ) -> np.ndarray:
         """Add a batch of slates and return each step's fairness penalty ``(B,)``.
 
-        ``items``, ``protected``, ``tail``: ``(B, K)``; ``candidate_*``: ``(B, N)``.
+        ``items``: ``(B, K)`` catalog rows; ``protected``, ``tail``: ``(n_items,)`` bool item
+        groups; ``merit_*``: ``(B,)`` the relevance offered in all candidates and in the
+        protected ones.
         The penalty is the step's contribution to the protected group's exposure deficit,
         ``(max(0, D_after) - max(0, D_before)) / sum_k w_k`` with
         ``D = target * E_total - E_protected``: positive when the slate widens the gap,
@@ -100,42 +109,17 @@ class ExposureLedger:
         With a shared ledger, every step in the batch is measured against the same
         before-state, then all are added.
         """
-        weights = position_weights(items.shape[1])[None, :]
-        step_total = weights.sum()
-        step_protected = (weights * protected).sum(1)
-        merit_protected = (candidate_relevance * candidate_protected).sum(1)
-        merit_total = candidate_relevance.sum(1)
-        before_total = self.provider_exposure[rows].sum(1)
-        before_protected = self.provider_exposure[rows, 1]
-        merit = self.provider_merit[rows]
-        if self.target_share is None:
-            total_merit = merit.sum(1) + merit_total
-            target = np.where(
-                total_merit > 0, (merit[:, 1] + merit_protected) / np.maximum(total_merit, 1e-12), 0.0
-            )
-        else:
-            target = np.full(len(rows), self.target_share)
-        d_before = target * before_total - before_protected
-        d_after = target * (before_total + step_total) - (before_protected + step_protected)
-        penalty = (np.maximum(d_after, 0.0) - np.maximum(d_before, 0.0)) / step_total
-        np.add.at(self.provider_exposure[:, 1], rows, step_protected)
-        np.add.at(self.provider_exposure[:, 0], rows, step_total - step_protected)
-        np.add.at(self.provider_merit[:, 1], rows, merit_protected)
-        np.add.at(self.provider_merit[:, 0], rows, merit_total - merit_protected)
-        step_tail = (weights * tail).sum(1)
-        np.add.at(self.popularity_exposure[:, 1], rows, step_tail)
-        np.add.at(self.popularity_exposure[:, 0], rows, step_total - step_tail)
-        if self.n_rows == 1:
-            self.item_exposure[0] += np.bincount(
-                items.ravel(), weights=np.tile(weights[0], len(rows)), minlength=self.n_items
-            ).astype(np.float32)
-        else:
-            np.add.at(
-                self.item_exposure,
-                (np.repeat(rows, items.shape[1]), items.ravel()),
-                np.tile(weights[0], len(rows)),
-            )
+        penalty = np.empty(len(rows))
+        ledger_kernel(
+            rows, items, protected, tail, merit_total, merit_protected, self._weights(items.shape[1]), self.target_value,
+            self.provider_exposure, self.provider_merit, self.popularity_exposure, self.item_exposure, penalty,
+        )  # fmt: skip
         return penalty
+
+    def _weights(self, slate_size: int) -> np.ndarray:
+        if self._cached_weights is None or len(self._cached_weights) != slate_size:
+            self._cached_weights = position_weights(slate_size)
+        return self._cached_weights
 
     def record_session(self, rows: np.ndarray, user_groups: np.ndarray, utility: np.ndarray) -> None:
         """Add finished sessions' utility (engagement) to their user groups."""

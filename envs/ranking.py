@@ -15,12 +15,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from envs import engine
+from envs.engine import context_kernel
 from envs.fairness import ExposureLedger, position_weights
 from simulators.datasets import load_logs
-from simulators.dynamics import SessionState, slate_category_counts
+from simulators.dynamics import DynamicsParams, SessionState
 from simulators.errors import ConfigError, RecGymError
 from simulators.logs import LoggedData
-from simulators.response import UserSimulator, respond, user_feature_matrix
+from simulators.response import ResponseTables, UserSimulator, user_feature_matrix
 
 ACTION_MODES = ("scores", "weights", "discrete")
 OBS_MODES = ("ids",)
@@ -204,6 +206,8 @@ class RankingWorld:
     """``(n_items,)`` bool outside the top 20% of items by logged clicks."""
     item_text: list[str]
     n_topics: int
+    tables: ResponseTables
+    """The simulator as lookup tables (what the engine steps)."""
 
 
 _WORLDS: dict[tuple[Any, ...], RankingWorld] = {}
@@ -253,6 +257,7 @@ def build_world(config: EnvConfig) -> RankingWorld:
         tail=tail,
         item_text=logs.items["text"].astype(str).tolist(),
         n_topics=int(simulator.item_topic.max()) + 1,
+        tables=simulator.response_tables(),
     )
     _WORLDS[key] = world
     return world
@@ -301,9 +306,28 @@ class SessionCore:
         self.session_utility = np.zeros(batch)
         self.state = SessionState.fresh(batch, world.n_topics)
         self.cumulative_weights = np.cumsum(world.user_weight)
-        self.last_slate = np.zeros((batch, config.slate_size), dtype=np.int64)
-        self.last_click = np.zeros((batch, config.slate_size), dtype=np.int8)
-        self.last_purchase = np.zeros((batch, config.slate_size), dtype=np.int8)
+        k = config.slate_size
+        self.last_slate = np.zeros((batch, k), dtype=np.int64)
+        self.last_click = np.zeros((batch, k), dtype=np.int8)
+        self.last_purchase = np.zeros((batch, k), dtype=np.int8)
+        self.last_p_click = np.zeros((batch, k))
+        self.last_leave = np.zeros(batch, dtype=np.bool_)
+        self._no_diversity = np.zeros(batch, dtype=np.bool_)
+        self.stats = np.zeros((batch, engine.N_STATS))
+        self.penalty = np.zeros(batch)
+        self.reward = np.zeros(batch)
+        self.terminated = np.zeros(batch, dtype=np.bool_)
+        self.truncated = np.zeros(batch, dtype=np.bool_)
+        self._taken = np.zeros((batch, config.n_candidates), dtype=np.bool_)
+        self._used = np.zeros((batch, world.n_topics), dtype=np.bool_)
+        self._counts = np.zeros((batch, 2, world.n_topics))
+
+        self.context = np.zeros((batch, 4), dtype=np.float32)
+        self.history_mask = np.zeros((batch, config.history_length), dtype=np.int8)
+        self.tables = world.tables
+        self.item_topic = np.ascontiguousarray(world.simulator.item_topic, dtype=np.int64)
+        self.slot_bias = np.ascontiguousarray(world.simulator.slot_bias(k), dtype=np.float64)
+        self.params = engine_params(world.simulator.dynamics, world.tables, TOPIC_EXPOSURE_RETENTION)
         self.weights = position_weights(config.slate_size)
         n, n_features = config.n_candidates, len(FEATURES)
         self.candidates = np.zeros((batch, n), dtype=np.int64)
@@ -378,38 +402,32 @@ class SessionCore:
     def observe(self, copy: bool = True) -> dict[str, np.ndarray]:
         """The batch's observations: fresh arrays, or (``copy=False``) the live buffers, which
         the next step overwrites (as gymnasium's ``copy=False`` vector envs do)."""
-        deficit = self.ledger.deficit(self.ledger_rows)
-        steps = np.maximum(self.step_count, 1)
-        context = np.column_stack(
-            [deficit, self.step_count / self.config.max_steps, self.session_clicks / steps]
-        ).astype(np.float32)
+        ledger = self.ledger
+        context_kernel(
+            self.ledger_rows, ledger.provider_exposure, ledger.provider_merit, ledger.popularity_exposure, ledger.target_value,
+            ledger.tail_target, self.step_count, self.config.max_steps, self.session_clicks, self.history,
+            self.context, self.history_mask,
+        )  # fmt: skip
         return {
             "history": self.history.copy() if copy else self.history,
-            "history_mask": (self.history >= 0).astype(np.int8),
+            "history_mask": self.history_mask.copy() if copy else self.history_mask,
             "candidates": self.candidates.copy() if copy else self.candidates,
             "candidate_features": self.candidate_features.copy() if copy else self.candidate_features,
             "user_features": self.world.user_features[self.user],
-            "context": context,
+            "context": self.context.copy() if copy else self.context,
         }
 
     # --------------------------------------------------------------------------- actions
-    def slates(self, actions: np.ndarray, features: np.ndarray) -> np.ndarray:
-        """Candidate positions ``(B, K)`` chosen by ``actions`` (already validated)."""
-        cfg = self.config
+    def scores(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-candidate scores ``(B, N)`` float64 for validated ``actions``, and which rows
+        rank one item per topic first (the ``one_per_topic`` strategy)."""
+        cfg, features = self.config, self.candidate_features
         if cfg.action_mode == "scores":
-            scores = actions
-        elif cfg.action_mode == "weights":
-            scores = (
-                features.astype(np.float64) @ actions.astype(np.float64).T
-                if actions.ndim == 1
-                else np.einsum("bnf,bf->bn", features.astype(np.float64), actions.astype(np.float64))
-            )
-        else:
-            return self._strategy_slates(actions.astype(np.int64), features)
-        return top_k(scores, cfg.slate_size)
-
-    def _strategy_slates(self, strategy: np.ndarray, features: np.ndarray) -> np.ndarray:
-        k = self.config.slate_size
+            return actions.astype(np.float64), self._no_diversity
+        if cfg.action_mode == "weights":
+            weighted = np.einsum("bnf,bf->bn", features, actions.astype(np.float32))
+            return weighted.astype(np.float64), self._no_diversity
+        strategy = actions.astype(np.int64)
         f = features.astype(np.float64)
         pctr, pcvr, similarity, popularity, protected, seen = (f[..., i] for i in range(len(FEATURES)))
         explore = counter_uniforms(self.key ^ np.uint64(0xE7), self.step_count, f.shape[1])
@@ -417,7 +435,7 @@ class SessionCore:
             [strategy[:, None] == i for i in range(len(STRATEGIES))],
             [
                 pctr,
-                pctr * (1 + self.config.purchase_weight * pcvr),
+                pctr * (1 + cfg.purchase_weight * pcvr),
                 pctr,
                 pctr * np.exp(-seen),
                 pctr * (1 + 0.5 * protected),
@@ -426,11 +444,7 @@ class SessionCore:
                 explore,
             ],
         )
-        order = np.argsort(-scores, axis=1, kind="stable")
-        diverse = strategy == STRATEGIES.index("one_per_topic")
-        if diverse.any():
-            order[diverse] = _one_per_topic(order[diverse], self.candidate_topics[diverse])
-        return order[:, :k]
+        return scores, strategy == STRATEGIES.index("one_per_topic")
 
     def check_actions(self, actions: Any) -> np.ndarray:
         """Validate a batch of actions: shape, dtype and finiteness; raise :class:`ActionError`."""
@@ -449,7 +463,7 @@ class SessionCore:
             raise ActionError(
                 f"{cfg.action_mode} action must have shape {(width,)} per env, got {array.shape}"
             )
-        if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
+        if array.dtype.kind not in "fiu" or not np.isfinite(array).all():
             raise ActionError(f"{cfg.action_mode} action holds NaN, inf or non-numbers")
         return array
 
@@ -457,57 +471,35 @@ class SessionCore:
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Advance every session one step: ``(reward, terminated, truncated, terms)``."""
         cfg, world = self.config, self.world
-        features = self.features()
-        chosen = self.slates(actions, features)
-        items = np.take_along_axis(self.candidates, chosen, axis=1)
-        uniforms = counter_uniforms(self.key, self.step_count, 2 * cfg.slate_size + 1)
-        response = respond(world.simulator, self.user, items, self.state, uniforms)
-        clicks = response.click.sum(1).astype(np.float64)
-        purchases = response.purchase.sum(1).astype(np.float64)
-        engagement = clicks + cfg.purchase_weight * purchases
-        penalty = self.ledger.record(
-            self.ledger_rows,
-            items,
-            world.protected[items],
-            world.tail[items],
-            features[..., 0],
-            features[..., FEATURES.index("protected")],
-        )
-        reward = engagement - cfg.fairness_lambda * penalty
-        self._remember(items, response.click, response.purchase)
-        self.step_count += 1
-        terminated = response.leave.copy()
-        truncated = (self.step_count >= cfg.max_steps) & ~terminated
-        self.session_clicks += clicks
-        self.session_utility += engagement
-        done = terminated | truncated
-        if done.any():
-            self.ledger.record_session(
+        scores, one_per_topic = self.scores(actions)
+        engine.step_kernel(
+            scores, one_per_topic, self.user, self.key, self.step_count, self.candidates, self.candidate_topics,
+            self.candidate_features, self.tables.click_logit, self.tables.purchase_logit, self.slot_bias,
+            self.item_topic, self.state.interest_drift, self.state.boredom, self.topic_exposure, self.history,
+            self.params, self.last_slate, self.last_click, self.last_purchase, self.last_p_click, self.last_leave,
+            self.stats, self._taken, self._used, self._counts,
+        )  # fmt: skip
+        items, stats, ledger = self.last_slate, self.stats, self.ledger
+        any_done = engine.finish_kernel(
+            self.ledger_rows, items, world.protected, world.tail, stats, self.last_leave, self.weights,
+            ledger.target_value, ledger.provider_exposure, ledger.provider_merit, ledger.popularity_exposure,
+            ledger.item_exposure, cfg.purchase_weight, cfg.fairness_lambda, cfg.max_steps, self.step_count,
+            self.session_clicks, self.session_utility, self.penalty, self.reward, self.terminated, self.truncated,
+        )  # fmt: skip
+        if any_done:
+            done = self.terminated | self.truncated
+            ledger.record_session(
                 self.ledger_rows[done], world.user_group[self.user[done]], self.session_utility[done]
             )
+        clicks, purchases = stats[:, engine.S_CLICKS], stats[:, engine.S_PURCHASES]
         terms = {
-            "clicks": clicks,
-            "purchases": purchases,
-            "engagement": engagement,
-            "fairness_penalty": penalty,
-            "protected_in_slate": world.protected[items].sum(1).astype(np.float64),
+            "clicks": clicks.copy(),
+            "purchases": purchases.copy(),
+            "engagement": clicks + cfg.purchase_weight * purchases,
+            "fairness_penalty": self.penalty.copy(),
+            "protected_in_slate": stats[:, engine.S_PROTECTED].copy(),
         }
-        return reward, terminated, truncated, terms
-
-    def _remember(self, items: np.ndarray, click: np.ndarray, purchase: np.ndarray) -> None:
-        """Append clicked items to the history; update the visible topic exposure."""
-        self.last_slate[:], self.last_click[:], self.last_purchase[:] = items, click, purchase
-        topics = self.world.simulator.item_topic[items]
-        self.topic_exposure *= TOPIC_EXPOSURE_RETENTION
-        self.topic_exposure += slate_category_counts(topics, np.ones(topics.shape), self.world.n_topics)
-        self.candidate_features[:, :, -1] = np.take_along_axis(
-            self.topic_exposure, self.candidate_topics, axis=1
-        )
-        clicked_rows = np.flatnonzero(click.any(1))
-        if len(clicked_rows):
-            self.history[clicked_rows] = append_history(
-                self.history[clicked_rows], np.where(click[clicked_rows] > 0, items[clicked_rows], -1)
-            )
+        return self.reward.copy(), self.terminated.copy(), self.truncated.copy(), terms
 
     def render(self, b: int = 0) -> str:
         """The last slate of batch slot ``b`` with the user's response."""
@@ -519,49 +511,25 @@ class SessionCore:
         return "\n".join(lines) + "\n"
 
 
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """``(B, k)`` indices of the highest scores, best first (ties: lower index first)."""
-    if k > 8:
-        return np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    work = np.array(scores, dtype=np.float64)  # a copy we may overwrite
-    rows = np.arange(len(work))
-    out = np.empty((len(work), k), dtype=np.int64)
-    for slot in range(k):  # k argmax passes beat a partition for small k
-        best = work.argmax(axis=1)
-        out[:, slot] = best
-        work[rows, best] = -np.inf
-    return out
+def engine_params(dynamics: DynamicsParams, tables: ResponseTables, exposure_retention: float) -> np.ndarray:
+    """The kernel's parameter vector (layout: ``envs.engine.P_*``)."""
+    from envs import engine
 
-
-def append_history(history: np.ndarray, new: np.ndarray) -> np.ndarray:
-    """Append ``new (B, K)`` (-1 = nothing) to left-aligned ``history (B, H)``; keep the last H.
-
-    Valid entries stay oldest first, padding (-1) at the end.
-    """
-    length = history.shape[1]
-    combined = np.concatenate([history, new], axis=1)
-    valid = combined >= 0
-    order = np.argsort(~valid, axis=1, kind="stable")
-    packed = np.take_along_axis(combined, order, axis=1)
-    count = valid.sum(1)
-    start = np.maximum(count - length, 0)
-    index = start[:, None] + np.arange(length)[None, :]
-    out = np.take_along_axis(packed, np.minimum(index, combined.shape[1] - 1), axis=1)
-    return np.where(index < count[:, None], out, -1)
-
-
-def _one_per_topic(order: np.ndarray, topics: np.ndarray) -> np.ndarray:
-    """Reorder each row so the first items have distinct topics (then the rest, in order)."""
-    out = np.empty_like(order)
-    for b in range(len(order)):
-        seen: set[int] = set()
-        first: list[int] = []
-        rest: list[int] = []
-        for index in order[b]:
-            (rest if topics[b, index] in seen else first).append(index)
-            seen.add(int(topics[b, index]))
-        out[b] = first + rest
-    return out
+    params = np.zeros(engine.N_PARAMS)
+    params[engine.P_DRIFT_PER_CLICK] = dynamics.drift_per_click
+    params[engine.P_DRIFT_RETENTION] = dynamics.drift_retention
+    params[engine.P_BOREDOM_PER_VIEW] = dynamics.boredom_per_view
+    params[engine.P_BOREDOM_PER_CLICK] = dynamics.boredom_per_click
+    params[engine.P_BOREDOM_RETENTION] = dynamics.boredom_retention
+    params[engine.P_BOREDOM_WEIGHT] = dynamics.boredom_weight
+    params[engine.P_LEAVE_BIAS] = dynamics.leave_bias
+    params[engine.P_LEAVE_PER_BOREDOM] = dynamics.leave_per_boredom
+    params[engine.P_LEAVE_IF_NO_CLICK] = dynamics.leave_if_no_click
+    params[engine.P_LEAVE_PER_CLICK] = dynamics.leave_per_click
+    params[engine.P_PURCHASE_DRIFT] = tables.purchase_drift_weight
+    params[engine.P_EXPOSURE_RETENTION] = exposure_retention
+    params[engine.P_HAS_PURCHASES] = float(tables.has_purchases)
+    return params
 
 
 def draw_session(rng: np.random.Generator) -> np.ndarray:

@@ -15,8 +15,11 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.ranking import EnvConfig, SessionCore, build_world, draw_session
+from envs.ranking import EnvConfig, SessionCore, build_world
 from simulators.errors import ConfigError
+
+SESSIONS_PER_DRAW = 64
+"""Sessions' worth of draws each env takes from its generator at once."""
 
 
 class RankingVectorEnv(VectorEnv):
@@ -44,6 +47,9 @@ class RankingVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._rngs = [seeding.np_random(None)[0] for _ in range(num_envs)]
+        self._draws = np.zeros((num_envs, SESSIONS_PER_DRAW, 2))
+        self._next_draw = np.full(num_envs, SESSIONS_PER_DRAW)
+        self._final: dict[str, np.ndarray] | None = None
 
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
@@ -55,8 +61,9 @@ class RankingVectorEnv(VectorEnv):
                 raise ConfigError(f"need {self.num_envs} seeds, got {len(seeds)}")
             self._rngs = [seeding.np_random(s)[0] for s in seeds]
             self.core.ledger.clear()
+        self._next_draw[:] = SESSIONS_PER_DRAW  # fresh streams (or a fresh start) refill the buffers
         everyone = np.arange(self.num_envs)
-        self.core.start(everyone, np.stack([draw_session(rng) for rng in self._rngs]))
+        self.core.start(everyone, self._session_draws(everyone))
         return self.core.observe(self.copy), {"user": self.core.user.copy()}
 
     def step(
@@ -68,10 +75,39 @@ class RankingVectorEnv(VectorEnv):
         done = terminated | truncated
         if done.any():
             index = np.flatnonzero(done)
-            info["final_obs"] = self.core.observe(copy=True)  # batched; rows where _final_obs is true
+            info["final_obs"] = self._final_observations(index)  # valid where _final_obs
             info["_final_obs"] = done.copy()
-            self.core.start(index, np.stack([draw_session(self._rngs[i]) for i in index]))
+            self.core.start(index, self._session_draws(index))
         return self.core.observe(self.copy), reward, terminated, truncated, info
+
+    def _final_observations(self, index: np.ndarray) -> dict[str, np.ndarray]:
+        """Gymnasium's layout: batched arrays holding the last observation of the finished
+        sessions in rows ``index``. Fresh arrays, or reused buffers when ``copy=False``."""
+        live = self.core.observe(copy=False)
+        if self.copy or self._final is None:
+            final = {key: np.zeros(value.shape, value.dtype) for key, value in live.items()}
+            if not self.copy:
+                self._final = final
+        else:
+            final = self._final
+        for key, value in live.items():
+            final[key][index] = value[index]
+        return final
+
+    def _session_draws(self, index: np.ndarray) -> np.ndarray:
+        """``(len(index), 2)`` session draws, each env reading its own generator's stream.
+
+        Buffered ``SESSIONS_PER_DRAW`` sessions at a time: ``Generator.random(2 * n)`` yields
+        the same numbers as ``n`` calls of ``random(2)``, so the stream equals a single env's.
+        """
+        empty = index[self._next_draw[index] >= SESSIONS_PER_DRAW]
+        for i in empty:
+            self._draws[i] = self._rngs[i].random(2 * SESSIONS_PER_DRAW).reshape(SESSIONS_PER_DRAW, 2)
+        self._next_draw[empty] = 0
+        draws = self._draws[index, self._next_draw[index]].copy()
+        self._next_draw[index] += 1
+        draws[:, 1] = np.floor(draws[:, 1] * 2.0**53)
+        return draws
 
     def render(self) -> tuple[str, ...] | None:
         """``ansi``: each env's last slate."""

@@ -28,6 +28,24 @@ class Response:
     """``(batch,)`` bool: the user left after this step."""
 
 
+@dataclass
+class ResponseTables:
+    """A simulator flattened into lookup tables, the form the environments' engine steps.
+
+    Click logit at run time: ``click_logit[u, i] + drift[topic] - boredom_weight * boredom[topic]``;
+    purchase logit: ``purchase_logit[u, i] + purchase_drift_weight * drift[topic]``.
+    """
+
+    click_logit: np.ndarray
+    """``(n_users, n_items)`` float32 static click logit."""
+    purchase_logit: np.ndarray
+    """``(n_users, n_items)`` float32 static logit of P(purchase | click)."""
+    purchase_drift_weight: float
+    """How much interest drift also raises the purchase logit."""
+    has_purchases: bool
+    """False when the simulator never purchases (P(purchase) = 0)."""
+
+
 class UserSimulator(Protocol):
     """What an environment needs from a simulated user population (true or fitted)."""
 
@@ -47,6 +65,14 @@ class UserSimulator(Protocol):
 
     def purchase_probability(self, users: np.ndarray, items: np.ndarray, state: SessionState) -> np.ndarray:
         """P(purchase | click) ``(B, K)``."""
+        ...
+
+    def slot_bias(self, n_slots: int) -> np.ndarray:
+        """``(n_slots,)`` examination probability of each slot."""
+        ...
+
+    def response_tables(self) -> ResponseTables:
+        """The simulator as lookup tables (see :class:`ResponseTables`)."""
         ...
 
 

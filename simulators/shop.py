@@ -22,7 +22,7 @@ import pandas as pd
 from simulators.dynamics import DynamicsParams, SessionState, sigmoid
 from simulators.errors import ConfigError, DataError, cli_entry
 from simulators.logs import LoggedData
-from simulators.response import Response, respond
+from simulators.response import Response, ResponseTables, respond
 from simulators.storage import atomic_path, write_text_atomic
 
 # Category name, product nouns, materials, brands. Colours and styles are shared.
@@ -354,27 +354,42 @@ class ShopWorld:
             + self.config.click_bias
         )
 
+    def slot_bias(self, n_slots: int) -> np.ndarray:
+        """``(n_slots,)`` examination probability ``k ** -position_bias_power``."""
+        return np.arange(1, n_slots + 1, dtype=np.float64) ** -self.config.position_bias_power
+
+    def response_tables(self) -> ResponseTables:
+        """Static click and purchase logits of every (user, item), for the environments."""
+        users = np.arange(self.config.n_users)
+        click = np.empty((self.config.n_users, self.config.n_items), dtype=np.float32)
+        purchase = np.empty_like(click)
+        items = np.arange(self.config.n_items)
+        for start in range(0, len(users), 512):
+            block = users[start : start + 512]
+            fresh = SessionState.fresh(len(block), self.config.n_categories)
+            grid = np.broadcast_to(items, (len(block), len(items)))
+            click[start : start + 512] = self.relevance(block, grid, fresh)
+            purchase[start : start + 512] = self._purchase_logit(block, grid, fresh)
+        return ResponseTables(click, purchase, purchase_drift_weight=0.3, has_purchases=True)
+
     def click_probability(self, users: np.ndarray, items: np.ndarray, state: SessionState) -> np.ndarray:
         """True P(click) of each slot of each slate (position-based model): ``(B, K)``."""
-        k = items.shape[1]
-        if k > len(self.position_bias):
-            bias = np.arange(1, k + 1, dtype=np.float64) ** -self.config.position_bias_power
-        else:
-            bias = self.position_bias[:k]
-        return bias[None, :] * sigmoid(self.relevance(users, items, state))
+        return self.slot_bias(items.shape[1])[None, :] * sigmoid(self.relevance(users, items, state))
 
     def purchase_probability(self, users: np.ndarray, items: np.ndarray, state: SessionState) -> np.ndarray:
         """True P(purchase | click): ``(B, K)``."""
+        return sigmoid(self._purchase_logit(users, items, state))
+
+    def _purchase_logit(self, users: np.ndarray, items: np.ndarray, state: SessionState) -> np.ndarray:
         u = users[:, None]
         rows = np.arange(len(users))[:, None]
         category = self.item_category[items]
-        logit = (
+        return (
             self.config.purchase_bias
             + 0.8 * self.item_quality[items]
             - 1.5 * self.user_price_sensitivity[u] * self.item_log_price_ratio[items]
             + 0.3 * (self.user_category_pref[u, category] + state.interest_drift[rows, category])
         )
-        return sigmoid(logit)
 
     @property
     def item_topic(self) -> np.ndarray:

@@ -19,6 +19,7 @@ from simulators.dynamics import DynamicsParams, SessionState, sigmoid
 from simulators.errors import DataError
 from simulators.fit_config import FitConfig
 from simulators.logs import LoggedData
+from simulators.response import ResponseTables
 from simulators.storage import atomic_path, cache_dir, write_text_atomic
 
 FIT_VERSION = 2
@@ -91,6 +92,10 @@ class FittedSimulator:
         if not self.has_purchases:
             return np.zeros(items.shape)
         return sigmoid(self.purchase_logit[users[:, None], items].astype(np.float64))
+
+    def response_tables(self) -> ResponseTables:
+        """The fitted logits as they are (see :class:`~simulators.response.ResponseTables`)."""
+        return ResponseTables(self.click_logit, self.purchase_logit, 0.0, self.has_purchases)
 
     def save(self, folder: Path) -> None:
         """Write ``simulator.npz`` and ``dynamics.json`` into ``folder`` atomically."""

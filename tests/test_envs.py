@@ -14,16 +14,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
 from envs.fairness import ExposureLedger, position_weights
-from envs.ranking import (
-    ACTION_MODES,
-    FEATURES,
-    STRATEGIES,
-    ActionError,
-    RankingEnv,
-    append_history,
-    counter_uniforms,
-    top_k,
-)
+from envs.ranking import ACTION_MODES, FEATURES, STRATEGIES, ActionError, RankingEnv, counter_uniforms
 from envs.sb3 import SB3VecEnvAdapter
 from envs.vector import RankingVectorEnv
 from simulators.datasets.movielens import installed_recbole_folder
@@ -192,23 +183,27 @@ def test_ledger_spans_sessions_and_a_seed_clears_it() -> None:
 def test_ledger_penalty_and_shares() -> None:
     ledger = ExposureLedger(n_rows=1, n_items=4, n_user_groups=2, target_share=0.5)
     rows = np.array([0])
-    relevance, cand_protected = np.ones((1, 4)), np.array([[0, 0, 1, 1]])
-    none_protected = ledger.record(
-        rows, np.array([[0, 1]]), np.array([[0, 0]]), np.zeros((1, 2)), relevance, cand_protected
-    )
-    assert none_protected[0] == pytest.approx(0.5)  # target 0.5 of the step's exposure went missing
-    all_protected = ledger.record(
-        rows, np.array([[2, 3]]), np.array([[1, 1]]), np.zeros((1, 2)), relevance, cand_protected
-    )
+    protected, tail = np.array([False, False, True, True]), np.zeros(4, dtype=bool)
+    merit_total, merit_protected = np.array([4.0]), np.array([2.0])
+    none_protected = ledger.record(rows, np.array([[0, 1]]), protected, tail, merit_total, merit_protected)
+    assert none_protected[0] == pytest.approx(0.5)  # half of the step's exposure was owed and went missing
+    all_protected = ledger.record(rows, np.array([[2, 3]]), protected, tail, merit_total, merit_protected)
     assert all_protected[0] == pytest.approx(-0.5)  # and this slate closes that gap
     np.testing.assert_allclose(ledger.shares().sum(), 1.0)
     np.testing.assert_allclose(ledger.shares()[1], 0.5)
-    metrics = ledger.metrics()
-    assert metrics["exposure_gini"] == pytest.approx(
-        0.25 * (position_weights(2)[0] - position_weights(2)[1]) / position_weights(2).sum() * 2, abs=0.2
-    )
+    w = position_weights(2)
+    exposure = np.sort([w[0], w[1], w[0], w[1]])
+    expected_gini = ((2 * np.arange(1, 5) - 5) @ exposure) / (4 * exposure.sum())
+    assert ledger.metrics()["exposure_gini"] == pytest.approx(expected_gini)
     with pytest.raises(ConfigError):
         ExposureLedger(1, 4, 1, target_share=1.5)
+
+
+def test_merit_target_follows_the_relevance_offered() -> None:
+    ledger = ExposureLedger(n_rows=1, n_items=4, n_user_groups=1)
+    protected, tail = np.array([False, False, True, True]), np.zeros(4, dtype=bool)
+    ledger.record(np.array([0]), np.array([[0, 1]]), protected, tail, np.array([4.0]), np.array([1.0]))
+    assert ledger.target(np.array([0]))[0] == pytest.approx(0.25)
 
 
 def test_repeating_one_category_raises_boredom_and_leaving() -> None:
@@ -326,18 +321,6 @@ def test_render_ansi_shows_the_slate() -> None:
 
 
 # ------------------------------------------------------------------------------- helpers
-def test_top_k_matches_a_stable_argsort() -> None:
-    rng = np.random.default_rng(0)
-    scores = rng.integers(0, 5, (200, 50)).astype(np.float64)  # many ties
-    np.testing.assert_array_equal(top_k(scores, 5), np.argsort(-scores, axis=1, kind="stable")[:, :5])
-
-
-def test_append_history_keeps_the_last_valid_items_oldest_first() -> None:
-    history = np.array([[1, 2, -1, -1], [1, 2, 3, 4]])
-    new = np.array([[7, -1, 8], [-1, 9, -1]])
-    np.testing.assert_array_equal(append_history(history, new), [[1, 2, 7, 8], [2, 3, 4, 9]])
-
-
 def test_counter_uniforms_are_deterministic_and_uniform() -> None:
     keys = np.arange(2000, dtype=np.uint64)
     u = counter_uniforms(keys, np.zeros(2000, dtype=np.int64), 11)

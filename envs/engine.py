@@ -1,0 +1,409 @@
+"""The compiled step of the ranking environments: one fused loop per user (numba).
+
+It applies, per user and in this order, exactly the equations of ``simulators.response.respond``
+and ``simulators.dynamics`` on a simulator's :class:`~simulators.response.ResponseTables`:
+rank, click / purchase, advance drift and boredom, leave hazard, then the agent-visible
+bookkeeping (history, topic exposure) and the exposure ledger. ``tests/test_engine.py`` checks
+it against the numpy reference. Uniforms come from :func:`splitmix_uniform` of (key, step, j).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# Layout of the ``params`` vector passed to the kernel.
+P_DRIFT_PER_CLICK, P_DRIFT_RETENTION, P_BOREDOM_PER_VIEW, P_BOREDOM_PER_CLICK = 0, 1, 2, 3
+P_BOREDOM_RETENTION, P_BOREDOM_WEIGHT, P_LEAVE_BIAS, P_LEAVE_PER_BOREDOM = 4, 5, 6, 7
+P_LEAVE_IF_NO_CLICK, P_LEAVE_PER_CLICK, P_PURCHASE_DRIFT, P_EXPOSURE_RETENTION = 8, 9, 10, 11
+P_HAS_PURCHASES = 12
+N_PARAMS = 13
+# Columns of ``out_stats``.
+S_CLICKS, S_PURCHASES, S_PROTECTED, S_MERIT_TOTAL, S_MERIT_PROTECTED = 0, 1, 2, 3, 4
+N_STATS = 5
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_STEP_STRIDE = np.uint64(0x100000001B3)
+
+
+@njit(cache=True)
+def splitmix_uniform(key: np.uint64, step: int, column: int) -> float:
+    """A uniform in [0, 1) from a SplitMix64 hash of (key, step, column)."""
+    x = key ^ (np.uint64(step) * _STEP_STRIDE + np.uint64(column))
+    z = x + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    z = z ^ (z >> np.uint64(31))
+    return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True)
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@njit(cache=True)
+def _top_k(scores: np.ndarray, k: int, out: np.ndarray) -> None:
+    """Top ``k`` positions in one pass by sorted insertion; equal scores keep index order."""
+    best = np.empty(k)
+    filled = 0
+    for j in range(scores.shape[0]):
+        score = scores[j]
+        if filled == k and not score > best[k - 1]:
+            continue
+        p = filled if filled < k else k - 1
+        while p > 0 and score > best[p - 1]:
+            if p < k:
+                best[p] = best[p - 1]
+                out[p] = out[p - 1]
+            p -= 1
+        best[p] = score
+        out[p] = j
+        if filled < k:
+            filled += 1
+
+
+@njit(cache=True)
+def _rank(
+    scores: np.ndarray,
+    topics: np.ndarray,
+    k: int,
+    one_per_topic: bool,
+    taken: np.ndarray,
+    used: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Top ``k`` candidate positions by score (ties: lower index), optionally distinct topics
+    first. ``taken (N,)`` and ``used (n_topics,)`` are scratch buffers."""
+    n = scores.shape[0]
+    if not one_per_topic:
+        _top_k(scores, k, out)
+        return
+    taken[:] = False
+    filled = 0
+    if one_per_topic:
+        used[:] = False
+        while filled < k:
+            best, best_score = -1, -np.inf
+            for j in range(n):
+                if not taken[j] and not used[topics[j]] and (best < 0 or scores[j] > best_score):
+                    best, best_score = j, scores[j]
+            if best < 0:
+                break
+            taken[best] = True
+            used[topics[best]] = True
+            out[filled] = best
+            filled += 1
+    while filled < k:
+        best, best_score = -1, -np.inf
+        for j in range(n):
+            if not taken[j] and (best < 0 or scores[j] > best_score):
+                best, best_score = j, scores[j]
+        taken[best] = True
+        out[filled] = best
+        filled += 1
+
+
+def _step(
+    scores: np.ndarray,  # (B, N) float64
+    one_per_topic: np.ndarray,  # (B,) bool
+    users: np.ndarray,  # (B,) int64
+    keys: np.ndarray,  # (B,) uint64
+    steps: np.ndarray,  # (B,) int64
+    candidates: np.ndarray,  # (B, N) int64
+    candidate_topics: np.ndarray,  # (B, N) int64
+    candidate_features: np.ndarray,  # (B, N, F) float32; last column updated here
+    click_logit: np.ndarray,  # (U, M) float32
+    purchase_logit: np.ndarray,  # (U, M) float32
+    slot_bias: np.ndarray,  # (K,) float64
+    item_topic: np.ndarray,  # (M,) int64
+    drift: np.ndarray,  # (B, C) float64, updated
+    boredom: np.ndarray,  # (B, C) float64, updated
+    topic_exposure: np.ndarray,  # (B, C) float64, updated
+    history: np.ndarray,  # (B, H) int64, updated
+    params: np.ndarray,  # (N_PARAMS,) float64
+    out_items: np.ndarray,  # (B, K) int64
+    out_click: np.ndarray,  # (B, K) int8
+    out_purchase: np.ndarray,  # (B, K) int8
+    out_p_click: np.ndarray,  # (B, K) float64
+    out_leave: np.ndarray,  # (B,) bool
+    out_stats: np.ndarray,  # (B, N_STATS) float64
+    scratch_taken: np.ndarray,  # (B, N) bool
+    scratch_used: np.ndarray,  # (B, C) bool
+    scratch_counts: np.ndarray,  # (B, 2, C) float64: views and clicks per topic
+) -> None:
+    """One step for every user in the batch (see the module docstring). Users are
+    independent: each writes only its own rows."""
+    batch, k = out_items.shape
+    n_topics = drift.shape[1]
+    length = history.shape[1]
+    for b in range(batch):
+        slate = out_items[b]  # holds candidate positions until the items replace them
+        view_count = scratch_counts[b, 0]
+        click_count = scratch_counts[b, 1]
+        merit_total = 0.0
+        merit_protected = 0.0
+        for j in range(candidates.shape[1]):  # relevance offered, before any update
+            merit_total += candidate_features[b, j, 0]
+            merit_protected += candidate_features[b, j, 0] * candidate_features[b, j, 4]
+        _rank(scores[b], candidate_topics[b], k, one_per_topic[b], scratch_taken[b], scratch_used[b], slate)
+        user = users[b]
+        n_clicks = 0
+        out_stats[b, S_PURCHASES] = 0.0
+        out_stats[b, S_PROTECTED] = 0.0
+        out_stats[b, S_MERIT_TOTAL] = merit_total
+        out_stats[b, S_MERIT_PROTECTED] = merit_protected
+        for slot in range(k):
+            position = slate[slot]
+            item = candidates[b, position]
+            out_items[b, slot] = item
+            topic = item_topic[item]
+            z = click_logit[user, item] + drift[b, topic] - params[P_BOREDOM_WEIGHT] * boredom[b, topic]
+            p_click = slot_bias[slot] * _sigmoid(z)
+            out_p_click[b, slot] = p_click
+            clicked = splitmix_uniform(keys[b], steps[b], slot) < p_click
+            out_click[b, slot] = clicked
+            bought = False
+            if clicked and params[P_HAS_PURCHASES] > 0:
+                p_buy = _sigmoid(purchase_logit[user, item] + params[P_PURCHASE_DRIFT] * drift[b, topic])
+                bought = splitmix_uniform(keys[b], steps[b], k + slot) < p_buy
+            out_purchase[b, slot] = bought
+            n_clicks += clicked
+            out_stats[b, S_PURCHASES] += bought
+            out_stats[b, S_PROTECTED] += candidate_features[b, position, 4]
+        # Advance the session state (same expression order as dynamics.advance).
+        for slot in range(k):
+            topic = item_topic[out_items[b, slot]]
+            view_count[topic] += 1.0
+            click_count[topic] += out_click[b, slot]
+        for topic in range(n_topics):
+            drift[b, topic] = (
+                drift[b, topic] * params[P_DRIFT_RETENTION] + params[P_DRIFT_PER_CLICK] * click_count[topic]
+            )
+            boredom[b, topic] = boredom[b, topic] * params[P_BOREDOM_RETENTION] + (
+                params[P_BOREDOM_PER_VIEW] * view_count[topic]
+                + params[P_BOREDOM_PER_CLICK] * click_count[topic]
+            )
+            topic_exposure[b, topic] = (
+                topic_exposure[b, topic] * params[P_EXPOSURE_RETENTION] + view_count[topic]
+            )
+            view_count[topic] = 0.0
+            click_count[topic] = 0.0
+        mean_boredom = 0.0
+        for slot in range(k):
+            mean_boredom += boredom[b, item_topic[out_items[b, slot]]]
+        mean_boredom /= k
+        logit = (
+            params[P_LEAVE_BIAS]
+            + params[P_LEAVE_PER_BOREDOM] * mean_boredom
+            + params[P_LEAVE_IF_NO_CLICK] * (n_clicks == 0)
+            + params[P_LEAVE_PER_CLICK] * n_clicks
+        )
+        out_leave[b] = splitmix_uniform(keys[b], steps[b], 2 * k) < _sigmoid(logit)
+        out_stats[b, S_CLICKS] = n_clicks
+        # Agent-visible bookkeeping: clicked items join the history; topic exposure feature.
+        for slot in range(k):
+            if out_click[b, slot]:
+                count = 0
+                while count < length and history[b, count] >= 0:
+                    count += 1
+                if count == length:
+                    for h in range(length - 1):
+                        history[b, h] = history[b, h + 1]
+                    count = length - 1
+                history[b, count] = out_items[b, slot]
+        last = candidate_features.shape[2] - 1
+        for j in range(candidate_topics.shape[1]):
+            candidate_features[b, j, last] = topic_exposure[b, candidate_topics[b, j]]
+
+
+step_kernel = njit(cache=True)(_step)
+"""The compiled step (one thread: on 2 vCPUs a parallel loop measured slower)."""
+
+
+@njit(cache=True)
+def ledger_kernel(
+    rows: np.ndarray,  # (B,) int64 ledger row of each user
+    items: np.ndarray,  # (B, K) int64
+    protected: np.ndarray,  # (M,) bool
+    tail: np.ndarray,  # (M,) bool
+    merit_total: np.ndarray,  # (B,) relevance offered
+    merit_protected: np.ndarray,  # (B,) ... by protected candidates
+    weights: np.ndarray,  # (K,) position weights
+    target_share: float,  # fixed target, or NaN for merit-based
+    provider_exposure: np.ndarray,  # (L, 2), updated
+    provider_merit: np.ndarray,  # (L, 2), updated
+    popularity_exposure: np.ndarray,  # (L, 2), updated
+    item_exposure: np.ndarray,  # (L, M) float32, updated
+    out_penalty: np.ndarray,  # (B,)
+) -> None:
+    """Fairness penalty of each step against the ledger's before-state, then record them all.
+
+    ``penalty = (max(0, D_after) - max(0, D_before)) / sum(weights)`` with
+    ``D = target * E_total - E_protected`` (see ``envs.fairness.ExposureLedger.record``).
+    """
+    batch, k = items.shape
+    step_total = 0.0
+    for slot in range(k):
+        step_total += weights[slot]
+    for b in range(batch):
+        row = rows[b]
+        step_protected = 0.0
+        for slot in range(k):
+            if protected[items[b, slot]]:
+                step_protected += weights[slot]
+        before_total = provider_exposure[row, 0] + provider_exposure[row, 1]
+        before_protected = provider_exposure[row, 1]
+        if np.isnan(target_share):
+            merit_sum = provider_merit[row, 0] + provider_merit[row, 1] + merit_total[b]
+            target = (provider_merit[row, 1] + merit_protected[b]) / merit_sum if merit_sum > 0 else 0.0
+        else:
+            target = target_share
+        d_before = target * before_total - before_protected
+        d_after = target * (before_total + step_total) - (before_protected + step_protected)
+        out_penalty[b] = (max(d_after, 0.0) - max(d_before, 0.0)) / step_total
+    for b in range(batch):
+        row = rows[b]
+        step_protected = 0.0
+        step_tail = 0.0
+        for slot in range(k):
+            item = items[b, slot]
+            if protected[item]:
+                step_protected += weights[slot]
+            if tail[item]:
+                step_tail += weights[slot]
+            item_exposure[row, item] += weights[slot]
+        provider_exposure[row, 1] += step_protected
+        provider_exposure[row, 0] += step_total - step_protected
+        provider_merit[row, 1] += merit_protected[b]
+        provider_merit[row, 0] += merit_total[b] - merit_protected[b]
+        popularity_exposure[row, 1] += step_tail
+        popularity_exposure[row, 0] += step_total - step_tail
+
+
+@njit(cache=True)
+def context_kernel(
+    rows: np.ndarray,  # (B,) ledger rows
+    provider_exposure: np.ndarray,  # (L, 2)
+    provider_merit: np.ndarray,  # (L, 2)
+    popularity_exposure: np.ndarray,  # (L, 2)
+    target_share: float,  # NaN = merit-based
+    tail_target: float,
+    steps: np.ndarray,  # (B,)
+    max_steps: int,
+    session_clicks: np.ndarray,  # (B,)
+    history: np.ndarray,  # (B, H)
+    out_context: np.ndarray,  # (B, 4) float32
+    out_history_mask: np.ndarray,  # (B, H) int8
+) -> None:
+    """Fill the observation's ``context`` (ledger deficits, step fraction, clicks per step)
+    and ``history_mask``."""
+    for b in range(rows.shape[0]):
+        row = rows[b]
+        total = provider_exposure[row, 0] + provider_exposure[row, 1]
+        share = provider_exposure[row, 1] / total if total > 0 else 0.0
+        if np.isnan(target_share):
+            merit = provider_merit[row, 0] + provider_merit[row, 1]
+            target = provider_merit[row, 1] / merit if merit > 0 else 0.0
+        else:
+            target = target_share
+        popular = popularity_exposure[row, 0] + popularity_exposure[row, 1]
+        tail_share = popularity_exposure[row, 1] / popular if popular > 0 else 0.0
+        out_context[b, 0] = target - share
+        out_context[b, 1] = tail_target - tail_share
+        out_context[b, 2] = steps[b] / max_steps
+        out_context[b, 3] = session_clicks[b] / max(steps[b], 1)
+        for h in range(history.shape[1]):
+            out_history_mask[b, h] = history[b, h] >= 0
+
+
+@njit(cache=True)
+def finish_kernel(
+    rows: np.ndarray,  # (B,) ledger rows
+    items: np.ndarray,  # (B, K)
+    protected: np.ndarray,  # (M,) bool
+    tail: np.ndarray,  # (M,) bool
+    stats: np.ndarray,  # (B, N_STATS) from the step kernel
+    leave: np.ndarray,  # (B,) bool from the step kernel
+    weights: np.ndarray,  # (K,) position weights
+    target_share: float,  # NaN = merit-based
+    provider_exposure: np.ndarray,  # (L, 2), updated
+    provider_merit: np.ndarray,  # (L, 2), updated
+    popularity_exposure: np.ndarray,  # (L, 2), updated
+    item_exposure: np.ndarray,  # (L, M) float32, updated
+    purchase_weight: float,
+    fairness_lambda: float,
+    max_steps: int,
+    step_count: np.ndarray,  # (B,) updated (+1)
+    session_clicks: np.ndarray,  # (B,) updated
+    session_utility: np.ndarray,  # (B,) updated
+    out_penalty: np.ndarray,  # (B,)
+    out_reward: np.ndarray,  # (B,)
+    out_terminated: np.ndarray,  # (B,) bool
+    out_truncated: np.ndarray,  # (B,) bool
+) -> bool:
+    """Ledger, reward and episode flags after a step; returns whether any session ended."""
+    ledger_kernel(
+        rows, items, protected, tail, stats[:, S_MERIT_TOTAL], stats[:, S_MERIT_PROTECTED], weights, target_share,
+        provider_exposure, provider_merit, popularity_exposure, item_exposure, out_penalty,
+    )  # fmt: skip
+    any_done = False
+    for b in range(rows.shape[0]):
+        engagement = stats[b, S_CLICKS] + purchase_weight * stats[b, S_PURCHASES]
+        out_reward[b] = engagement - fairness_lambda * out_penalty[b]
+        step_count[b] += 1
+        out_terminated[b] = leave[b]
+        out_truncated[b] = (step_count[b] >= max_steps) and not leave[b]
+        session_clicks[b] += stats[b, S_CLICKS]
+        session_utility[b] += engagement
+        any_done = any_done or out_terminated[b] or out_truncated[b]
+    return any_done
+
+
+@njit(cache=True)
+def start_kernel(
+    index: np.ndarray,  # (R,) batch slots to (re)start
+    draws: np.ndarray,  # (R, 2): user uniform, integer session key
+    cumulative_weights: np.ndarray,  # (U,) cumulative user weights
+    world_history: np.ndarray,  # (U, H)
+    world_candidates: np.ndarray,  # (U, N)
+    world_features: np.ndarray,  # (U, N, F - 1) static candidate features
+    item_topic: np.ndarray,  # (M,)
+    user: np.ndarray,  # (B,) updated
+    key: np.ndarray,  # (B,) uint64, updated
+    step_count: np.ndarray,  # (B,) updated
+    session_clicks: np.ndarray,  # (B,) updated
+    session_utility: np.ndarray,  # (B,) updated
+    history: np.ndarray,  # (B, H) updated
+    drift: np.ndarray,  # (B, C) updated
+    boredom: np.ndarray,  # (B, C) updated
+    topic_exposure: np.ndarray,  # (B, C) updated
+    candidates: np.ndarray,  # (B, N) updated
+    candidate_topics: np.ndarray,  # (B, N) updated
+    candidate_features: np.ndarray,  # (B, N, F) updated
+) -> None:
+    """Start sessions in the given batch slots: pick each user by inverse CDF, reset state."""
+    total = cumulative_weights[-1]
+    last_user = cumulative_weights.shape[0] - 1
+    n_static = world_features.shape[2]
+    for r in range(index.shape[0]):
+        b = index[r]
+        u = min(np.searchsorted(cumulative_weights, draws[r, 0] * total), last_user)
+        user[b] = u
+        key[b] = np.uint64(draws[r, 1])
+        step_count[b] = 0
+        session_clicks[b] = 0.0
+        session_utility[b] = 0.0
+        history[b] = world_history[u]
+        drift[b] = 0.0
+        boredom[b] = 0.0
+        topic_exposure[b] = 0.0
+        for j in range(candidates.shape[1]):
+            item = world_candidates[u, j]
+            candidates[b, j] = item
+            candidate_topics[b, j] = item_topic[item]
+            for f in range(n_static):
+                candidate_features[b, j, f] = world_features[u, j, f]
+            candidate_features[b, j, n_static] = 0.0
