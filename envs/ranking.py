@@ -21,8 +21,8 @@ from envs.fairness import ExposureLedger, position_weights
 from simulators.datasets import load_logs
 from simulators.dynamics import DynamicsParams, SessionState
 from simulators.errors import ConfigError, RecGymError
-from simulators.logs import LoggedData
-from simulators.response import ResponseTables, UserSimulator, user_feature_matrix
+from simulators.logs import LoggedData, user_feature_matrix
+from simulators.response import ResponseTables, UserSimulator
 
 ACTION_MODES = ("scores", "weights", "discrete")
 OBS_MODES = ("ids",)

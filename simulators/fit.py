@@ -25,13 +25,13 @@ from simulators import dynamics
 from simulators.dynamics import DynamicsParams, SessionState, sigmoid
 from simulators.errors import DataError, cli_entry
 from simulators.fit_config import TEXT_ENCODERS, FitConfig, ResponseNetConfig
-from simulators.logs import LoggedData
+from simulators.logs import LoggedData, user_feature_matrix
 from simulators.metrics import expected_calibration_error, ks_distance, roc_auc
-from simulators.response import UserSimulator, user_feature_matrix
+from simulators.response import UserSimulator
 from simulators.response_net import ResponseNet
 from simulators.shop import LoggingPolicy
 from simulators.simulator import FittedSimulator
-from simulators.steps import StepTable, build_steps, position_bias_em, topic_exposure
+from simulators.steps import StepTable, build_steps, position_bias_em
 from simulators.storage import write_text_atomic
 
 
@@ -49,6 +49,38 @@ def item_topics(logs: LoggedData, embeddings: np.ndarray, config: FitConfig) -> 
             if (labels == j).any():
                 centres[j] = embeddings[labels == j].mean(0)
     return pd.factorize(labels, sort=True)[0].astype(np.int64)
+
+
+def topic_exposure(
+    steps: StepTable, item_topic: np.ndarray, retention: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decayed counts of each slot's topic shown / clicked earlier in the session: ``(S, K)`` x2.
+
+    The count before step t is ``sum_{s<t} retention^(t-1-s) * n_s(topic)``: the boredom and
+    drift state of :mod:`simulators.dynamics` with unit increments.
+    """
+    n_topics = int(item_topic.max()) + 1
+    params = DynamicsParams(
+        drift_per_click=1.0,
+        drift_retention=retention,
+        boredom_per_view=1.0,
+        boredom_per_click=0.0,
+        boredom_retention=retention,
+    )
+    state = SessionState.fresh(steps.n_sessions, n_topics)
+    views = np.zeros(steps.items.shape, dtype=np.float32)
+    clicks = np.zeros(steps.items.shape, dtype=np.float32)
+    topics = np.where(steps.slot_mask, item_topic[np.maximum(steps.items, 0)], 0)
+    for t in range(int(steps.step.max()) + 1):
+        rows = np.flatnonzero(steps.step == t)
+        sessions = steps.session[rows]
+        views[rows] = state.boredom[sessions[:, None], topics[rows]]
+        clicks[rows] = state.interest_drift[sessions[:, None], topics[rows]]
+        sub = state.take(sessions)
+        shown = steps.slot_mask[rows].astype(np.int8)
+        dynamics.advance(params, sub, topics[rows], steps.clicks[rows], shown)
+        state.boredom[sessions], state.interest_drift[sessions] = sub.boredom, sub.interest_drift
+    return views, clicks
 
 
 def make_text_encoder(name: str) -> ItemTextEncoder:

@@ -323,3 +323,22 @@ def sessionize(table: pd.DataFrame, gap_s: float = DEFAULT_SESSION_GAP_S) -> pd.
     new_gap = np.concatenate([[True], np.diff(time_s) > gap_s])
     ordered["session_id"] = np.cumsum(new_user | new_gap).astype(np.int64) - 1
     return ordered
+
+
+def user_feature_matrix(users: pd.DataFrame, max_levels: int = 64) -> np.ndarray:
+    """One-hot encode every categorical user column with at most ``max_levels`` values.
+
+    ``(n_users, n_features)`` float32; numeric columns are standardised.
+    """
+    blocks = [np.zeros((len(users), 0), dtype=np.float32)]
+    for column in users.columns:
+        if column == "user_id":
+            continue
+        values = users[column]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            x = values.to_numpy(dtype=np.float64)
+            blocks.append(((x - x.mean()) / (x.std() + 1e-9)).astype(np.float32)[:, None])
+        elif values.nunique() <= max_levels:
+            codes, levels = pd.factorize(values.astype(str), sort=True)
+            blocks.append(np.eye(len(levels), dtype=np.float32)[codes])
+    return np.concatenate(blocks, axis=1)

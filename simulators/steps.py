@@ -1,4 +1,6 @@
-"""Logged interactions regrouped as sessions of steps (slates), the shape simulators learn from.
+"""Logged interactions regrouped as sessions of steps (slates), the shape models learn from.
+
+Part of the data layer (beside ``logs``): it imports nothing above it.
 
 A step is a slate (``slate_id``) or, without slates, one row. Each session also gets the
 user's clicked items *before* it started (the history a simulator may condition on).
@@ -11,8 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from simulators import dynamics
-from simulators.dynamics import DynamicsParams, SessionState
 from simulators.errors import DataError
 from simulators.logs import LoggedData
 
@@ -36,6 +36,8 @@ class StepTable:
     """``(S, K)`` int8."""
     purchases: np.ndarray
     """``(S, K)`` int8 (zeros when the logs have no purchases)."""
+    ratings: np.ndarray
+    """``(S, K)`` float32 explicit ratings (NaN where the logs have none)."""
     session_user: np.ndarray
     """``(n_sessions,)`` int64 user row of each session."""
     session_length: np.ndarray
@@ -64,6 +66,7 @@ class StepTable:
             items=self.items[rows],
             clicks=self.clicks[rows],
             purchases=self.purchases[rows],
+            ratings=self.ratings[rows],
             session_user=self.session_user[keep],
             session_length=self.session_length[keep],
             history=self.history[keep],
@@ -98,6 +101,7 @@ def build_steps(
             "user": pd.Index(logs.users["user_id"]).get_indexer(table["user_id"]),
             "click": table["click"].to_numpy(dtype=np.int8),
             "purchase": table["purchase"].to_numpy(dtype=np.int8) if "purchase" in table.columns else 0,
+            "rating": table["rating"].to_numpy(dtype=np.float32) if "rating" in table.columns else np.nan,
         }
     )
     frame = frame.sort_values(["session", "time", "key", "slot"], kind="stable")
@@ -107,10 +111,12 @@ def build_steps(
     items = np.full((n_steps, n_slots), -1, dtype=np.int64)
     clicks = np.zeros((n_steps, n_slots), dtype=np.int8)
     purchases = np.zeros((n_steps, n_slots), dtype=np.int8)
+    ratings = np.full((n_steps, n_slots), np.nan, dtype=np.float32)
     slot = frame["slot"].to_numpy()
     items[step_of_row, slot] = frame["item"].to_numpy()
     clicks[step_of_row, slot] = frame["click"].to_numpy()
     purchases[step_of_row, slot] = frame["purchase"].to_numpy()
+    ratings[step_of_row, slot] = frame["rating"].to_numpy()
     first = np.unique(step_of_row, return_index=True)[1]
     session = frame["session"].to_numpy()[first]
     step_time = frame["time"].to_numpy()[first]
@@ -126,7 +132,16 @@ def build_steps(
     np.minimum.at(session_start, session, step_time)
     history = _histories_before(history_from or logs, session_user, session_start, history_length)
     return StepTable(
-        session.astype(np.int64), step, user, items, clicks, purchases, session_user, session_length, history
+        session.astype(np.int64),
+        step,
+        user,
+        items,
+        clicks,
+        purchases,
+        ratings,
+        session_user,
+        session_length,
+        history,
     )
 
 
@@ -155,38 +170,6 @@ def _histories_before(logs: LoggedData, users: np.ndarray, starts: np.ndarray, l
         else np.full((len(users), length), -1)
     )
     return history.astype(np.int64)
-
-
-def topic_exposure(
-    steps: StepTable, item_topic: np.ndarray, retention: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Decayed counts of each slot's topic shown / clicked earlier in the session: ``(S, K)`` x2.
-
-    The count before step t is ``sum_{s<t} retention^(t-1-s) * n_s(topic)``: the boredom and
-    drift state of :mod:`simulators.dynamics` with unit increments.
-    """
-    n_topics = int(item_topic.max()) + 1
-    params = DynamicsParams(
-        drift_per_click=1.0,
-        drift_retention=retention,
-        boredom_per_view=1.0,
-        boredom_per_click=0.0,
-        boredom_retention=retention,
-    )
-    state = SessionState.fresh(steps.n_sessions, n_topics)
-    views = np.zeros(steps.items.shape, dtype=np.float32)
-    clicks = np.zeros(steps.items.shape, dtype=np.float32)
-    topics = np.where(steps.slot_mask, item_topic[np.maximum(steps.items, 0)], 0)
-    for t in range(int(steps.step.max()) + 1):
-        rows = np.flatnonzero(steps.step == t)
-        sessions = steps.session[rows]
-        views[rows] = state.boredom[sessions[:, None], topics[rows]]
-        clicks[rows] = state.interest_drift[sessions[:, None], topics[rows]]
-        sub = state.take(sessions)
-        shown = steps.slot_mask[rows].astype(np.int8)
-        dynamics.advance(params, sub, topics[rows], steps.clicks[rows], shown)
-        state.boredom[sessions], state.interest_drift[sessions] = sub.boredom, sub.interest_drift
-    return views, clicks
 
 
 def position_bias_em(steps: StepTable, n_items: int, iterations: int = 50) -> np.ndarray:

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from simulators.datasets import load_logs
-from simulators.fit import FitConfig, fit_simulator
+from simulators.fit import FitConfig, fit_simulator, topic_exposure
 from simulators.fit_config import ResponseNetConfig
 from simulators.metrics import expected_calibration_error, gini, ks_distance, roc_auc
 from simulators.shop import ShopConfig, write_shop
 from simulators.simulator import FittedSimulator, load_or_fit
-from simulators.steps import build_steps, position_bias_em, topic_exposure
+from simulators.steps import build_steps, position_bias_em
 from tests.conftest import SMALL_SHOP, run_cli
 
 FAST = FitConfig(text_encoder="hashing", net=replace(ResponseNetConfig(), epochs=2))

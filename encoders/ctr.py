@@ -1,0 +1,437 @@
+"""The supervised multi-task CTR model: BERT item tower, LSTM user tower, MMoE or shared bottom.
+
+Tasks come from the logs: ``click`` always (MovieLens stores *like* there), ``purchase`` when
+logged (ESMM: ``P(purchase) = P(click) * P(purchase | click)`` over all impressions, Ma et al.,
+SIGIR 2018), ``rating`` when logged (regression). Position enters training as an additive logit
+per task and is fixed to the top slot when serving.
+
+``python -m encoders.ctr train --data shop --out DIR`` and
+``python -m encoders.ctr eval --model DIR --data shop --json FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from encoders.device import deterministic_torch, resolve_device
+from encoders.sequence import LSTMUserEncoder
+from encoders.text import HashingTextEncoder, TextEncoder, TextEncoderConfig
+from simulators.errors import ConfigError, DataError, cli_entry
+from simulators.logs import LoggedData, user_feature_matrix
+from simulators.metrics import log_loss, roc_auc
+from simulators.steps import StepTable, build_steps
+from simulators.storage import atomic_path, write_text_atomic
+
+ARCHITECTURES = ("mmoe", "shared_bottom")
+TASKS = ("click", "purchase", "rating")
+
+
+@dataclass(frozen=True)
+class CTRConfig:
+    """Architecture, tasks and optimisation of :class:`CTRModel`."""
+
+    architecture: str = "mmoe"
+    """``mmoe`` (multi-gate mixture of experts) or ``shared_bottom``."""
+    tasks: tuple[str, ...] = ()
+    """Tasks to learn; empty = every task the logs support."""
+    dim: int = 32
+    """Size of the user and item vectors."""
+    experts: int = 4
+    """Experts of the MMoE layer."""
+    hidden: int = 64
+    """Width of experts, the shared bottom and task towers."""
+    history_length: int = 20
+    """Clicked items before the session that the user tower reads."""
+    text_encoder: str = "minilm"
+    """``minilm`` (BERT) or ``hashing`` (fast, for tests)."""
+    epochs: int = 8
+    """Maximum passes over the training split (early stopping on validation loss)."""
+    batch_size: int = 512
+    """Steps (slates) per optimisation step."""
+    learning_rate: float = 2e-3
+    """Adam learning rate."""
+    weight_decay: float = 1e-6
+    """L2 penalty."""
+    patience: int = 1
+    """Epochs without validation improvement before stopping."""
+    seed: int = 0
+    """Seed of initialisation and batch order."""
+    device: str = "auto"
+    """``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        unknown = set(self.tasks) - set(TASKS)
+        if unknown:
+            raise ConfigError(f"unknown task(s) {sorted(unknown)}; tasks are {TASKS}")
+        if self.text_encoder not in ("minilm", "hashing"):
+            raise ConfigError(f"text_encoder must be 'minilm' or 'hashing', got {self.text_encoder!r}")
+        for name in ("dim", "experts", "hidden", "history_length", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+
+
+def supported_tasks(logs: LoggedData) -> tuple[str, ...]:
+    """The tasks these logs carry labels for."""
+    columns = logs.interactions.columns
+    return tuple(t for t in TASKS if t == "click" or t in columns)
+
+
+def resolve_tasks(config: CTRConfig, logs: LoggedData) -> tuple[str, ...]:
+    """The configured tasks, checked against the labels the logs carry."""
+    available = supported_tasks(logs)
+    if not config.tasks:
+        return available
+    missing = [t for t in config.tasks if t not in available]
+    if missing:
+        raise DataError(
+            f"logs {logs.source} have no label for task(s) {missing} (they carry {list(available)})"
+        )
+    return tuple(config.tasks)
+
+
+class CTRModel(nn.Module):
+    """Multi-task model over (user, item, position).
+
+    Args:
+        item_table: ``(n_items, text_dim)`` frozen BERT embeddings.
+        n_user_features: width of the user feature matrix.
+        n_positions: slots seen in the logs.
+        tasks: the tasks, in head order.
+        config: architecture options.
+    """
+
+    def __init__(
+        self,
+        item_table: np.ndarray,
+        n_user_features: int,
+        n_positions: int,
+        tasks: tuple[str, ...],
+        config: CTRConfig,
+    ):
+        super().__init__()
+        table = torch.as_tensor(np.asarray(item_table, dtype=np.float32))
+        self.register_buffer("item_table", table, persistent=False)
+        self.item_table: torch.Tensor
+        self.tasks = tasks
+        dim, hidden = config.dim, config.hidden
+        self.item_text = nn.Linear(table.shape[1], dim)
+        self.item_id = nn.Embedding(table.shape[0], dim)
+        nn.init.normal_(self.item_id.weight, std=0.01)
+        self.user_history = LSTMUserEncoder(table, projection_dim=dim, hidden_dim=dim)
+        self.user_features = nn.Linear(n_user_features, dim) if n_user_features else None
+        width = 3 * dim
+        self.architecture = config.architecture
+        if config.architecture == "mmoe":
+            self.experts = nn.ModuleList(
+                nn.Sequential(nn.Linear(width, hidden), nn.ReLU()) for _ in range(config.experts)
+            )
+            self.gates = nn.ModuleList(nn.Linear(width, config.experts) for _ in tasks)
+        else:
+            self.bottom = nn.Sequential(nn.Linear(width, hidden), nn.ReLU())
+        self.towers = nn.ModuleList(
+            nn.Sequential(nn.Linear(hidden, hidden // 2), nn.ReLU(), nn.Linear(hidden // 2, 1)) for _ in tasks
+        )
+        self.position_logit = nn.Parameter(torch.zeros(len(tasks), max(n_positions, 1)))
+
+    def user_vectors(self, history: torch.Tensor, user_features: torch.Tensor) -> torch.Tensor:
+        """``(B, dim)`` from ``history (B, H)`` (-1 pad) and ``user_features (B, F)``."""
+        vector = self.user_history(history, history >= 0)
+        if self.user_features is not None:
+            vector = vector + self.user_features(user_features)
+        return vector
+
+    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
+        """``(..., dim)`` for catalog rows ``items``."""
+        return self.item_text(self.item_table[items]) + self.item_id(items)
+
+    def forward(
+        self, user: torch.Tensor, items: torch.Tensor, positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Task logits ``(B, K, n_tasks)`` for ``user (B, dim)`` and ``items (B, K)``; without
+        ``positions`` every item is scored at the top slot (serving)."""
+        item = self.item_vectors(items.clamp(min=0))
+        u = user[:, None, :].expand_as(item)
+        x = torch.cat([u, item, u * item], dim=-1)
+        if self.architecture == "mmoe":
+            expert_out = torch.stack([expert(x) for expert in self.experts], dim=-2)  # (B, K, E, hidden)
+            mixed = [(torch.softmax(gate(x), dim=-1)[..., None] * expert_out).sum(-2) for gate in self.gates]
+        else:
+            shared = self.bottom(x)
+            mixed = [shared for _ in self.tasks]
+        logits = torch.cat([tower(h) for tower, h in zip(self.towers, mixed, strict=True)], dim=-1)
+        position = torch.zeros_like(items) if positions is None else positions
+        return logits + self.position_logit.T[position.clamp(min=0, max=self.position_logit.shape[1] - 1)]
+
+    def probabilities(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-task predictions: ``click`` = P(click), ``purchase`` = P(click) * P(purchase | click)
+        (ESMM), ``purchase_given_click``, ``rating`` (a value)."""
+        out: dict[str, torch.Tensor] = {}
+        for index, task in enumerate(self.tasks):
+            if task == "rating":
+                out["rating"] = logits[..., index]
+            else:
+                out[task] = torch.sigmoid(logits[..., index])
+        if "purchase" in out and "click" in out:  # ESMM; a purchase-only model predicts it directly
+            out["purchase_given_click"] = out["purchase"]
+            out["purchase"] = out["click"] * out["purchase_given_click"]
+        return out
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Sum over tasks of the mean loss on shown slots."""
+        user = self.user_vectors(batch["history"], batch["user_features"])
+        items = batch["items"]
+        positions = torch.arange(items.shape[1], device=items.device).expand_as(items)
+        predicted = self.probabilities(self(user, items, positions))
+        shown = items >= 0
+        total = torch.zeros((), device=items.device)
+        for task, value in predicted.items():
+            if task == "purchase_given_click":
+                continue
+            if task == "rating":
+                rated = shown & ~torch.isnan(batch["rating"])
+                if bool(rated.any()):
+                    total = total + F.mse_loss(value[rated], batch["rating"][rated]) / 4.0
+                continue
+            p = value.clamp(1e-6, 1 - 1e-6)
+            total = total + F.binary_cross_entropy(p[shown], batch[task][shown].float())
+        return total
+
+
+def _batches(data: dict[str, torch.Tensor], size: int, generator: torch.Generator | None) -> Any:
+    n = len(data["items"])
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for start in range(0, n, size):
+        index = order[start : start + size]
+        yield {key: value[index] for key, value in data.items()}
+
+
+def _tensors(steps: StepTable, user_features: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
+    data = {
+        "history": torch.from_numpy(steps.history[steps.session]),
+        "user_features": torch.from_numpy(user_features[steps.user]),
+        "items": torch.from_numpy(steps.items),
+        "click": torch.from_numpy(steps.clicks.astype(np.int64)),
+        "purchase": torch.from_numpy(steps.purchases.astype(np.int64)),
+        "rating": torch.from_numpy(steps.ratings),
+    }
+    return {key: value.to(device) for key, value in data.items()}
+
+
+@dataclass
+class TrainedCTR:
+    """A trained model with everything needed to score and to save it."""
+
+    model: CTRModel
+    config: CTRConfig
+    tasks: tuple[str, ...]
+    user_features: np.ndarray
+    """``(n_users, F)`` the users' feature matrix used in training."""
+    history: dict[str, Any]
+    """Validation losses per epoch and timing."""
+
+    def predict(self, steps: StepTable, at_logged_positions: bool = False) -> dict[str, np.ndarray]:
+        """Per-task predictions ``(S, K)`` for logged steps (serving position unless asked)."""
+        device = next(self.model.parameters()).device
+        data = _tensors(steps, self.user_features, device)
+        chunks: dict[str, list[np.ndarray]] = {}
+        self.model.eval()
+        with torch.no_grad():
+            for batch in _batches(data, 4096, None):
+                user = self.model.user_vectors(batch["history"], batch["user_features"])
+                items = batch["items"]
+                positions = (
+                    torch.arange(items.shape[1], device=device).expand_as(items)
+                    if at_logged_positions
+                    else None
+                )
+                for task, value in self.model.probabilities(self.model(user, items, positions)).items():
+                    chunks.setdefault(task, []).append(value.cpu().numpy())
+        return {task: np.concatenate(parts) for task, parts in chunks.items()}
+
+    def save(self, folder: Path) -> None:
+        """``model.pt`` (state_dict), ``config.json`` and ``user_features.npy``, atomically."""
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder / "user_features.npy") as tmp, tmp.open("wb") as handle:
+            np.save(handle, self.user_features)
+        with atomic_path(folder / "model.pt") as tmp:
+            torch.save(self.model.state_dict(), tmp)
+        meta = {"config": asdict(self.config), "tasks": list(self.tasks), "history": self.history}
+        write_text_atomic(folder / "config.json", json.dumps(meta, indent=2) + "\n")
+
+
+def item_table(logs: LoggedData, config: CTRConfig) -> np.ndarray:
+    """The frozen text embeddings of the catalog."""
+    if config.text_encoder == "hashing":
+        return HashingTextEncoder(dim=64).encode(logs.items["text"].tolist())
+    return TextEncoder(TextEncoderConfig(device=config.device)).encode(
+        logs.items["text"].tolist(), progress=True
+    )
+
+
+def train_ctr(
+    logs: LoggedData, config: CTRConfig | None = None, embeddings: np.ndarray | None = None
+) -> TrainedCTR:
+    """Train on the time split's train part with early stopping on its validation part."""
+    config = config or CTRConfig()
+    tasks = resolve_tasks(config, logs)
+    device = resolve_device(config.device)
+    table = item_table(logs, config) if embeddings is None else embeddings
+    split = logs.split_by_time(0.1, 0.1)
+    train, valid = (build_steps(part, config.history_length, history_from=logs) for part in split[:2])
+    features = user_feature_matrix(logs.users)
+    start = time.perf_counter()
+    with deterministic_torch(config.seed):
+        model = CTRModel(table, features.shape[1], train.items.shape[1], tasks, config).to(device)
+        train_data, valid_data = _tensors(train, features, device), _tensors(valid, features, device)
+        generator = torch.Generator().manual_seed(config.seed)
+        optimiser = torch.optim.Adam(
+            model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+        best, best_state, stale, losses = float("inf"), None, 0, []
+        for _ in tqdm(range(config.epochs), desc=f"train CTR ({'+'.join(tasks)})", unit="epoch"):
+            model.train()
+            for batch in _batches(train_data, config.batch_size, generator):
+                optimiser.zero_grad()
+                model.loss(batch).backward()
+                optimiser.step()
+            model.eval()
+            with torch.no_grad():
+                total = sum(float(model.loss(b)) * len(b["items"]) for b in _batches(valid_data, 4096, None))
+            losses.append(round(total / len(valid_data["items"]), 6))
+            if losses[-1] < best - 1e-6:
+                best, stale = losses[-1], 0
+                best_state = {k: v.clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+                if stale > config.patience:
+                    break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+    history = {
+        "valid_loss": losses,
+        "epochs": len(losses),
+        "train_seconds": round(time.perf_counter() - start, 1),
+    }
+    return TrainedCTR(model, config, tasks, features, history)
+
+
+def load_ctr(folder: Path, logs: LoggedData, device: str = "auto") -> TrainedCTR:
+    """A model saved by :meth:`TrainedCTR.save`, for the catalog of ``logs``."""
+    try:
+        meta = json.loads((folder / "config.json").read_text())
+        config = CTRConfig(**{**meta["config"], "tasks": tuple(meta["config"]["tasks"]), "device": device})
+        features = np.load(folder / "user_features.npy")
+        state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise DataError(f"{folder}: not a CTR model folder ({err})") from None
+    tasks = tuple(meta["tasks"])
+    table = item_table(logs, config)
+    n_positions = int(state["position_logit"].shape[1])
+    model = CTRModel(table, features.shape[1], n_positions, tasks, config)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise DataError(
+            f"{folder}: model does not fit these logs' catalog ({str(err).splitlines()[0]})"
+        ) from None
+    return TrainedCTR(model.to(resolve_device(device)), config, tasks, features, meta.get("history", {}))
+
+
+def evaluate_ctr(trained: TrainedCTR, logs: LoggedData) -> dict[str, dict[str, float]]:
+    """AUC and log loss (RMSE for ratings) per task on the test split, at logged positions."""
+    test = build_steps(logs.split_by_time(0.1, 0.1).test, trained.config.history_length, history_from=logs)
+    predicted = trained.predict(test, at_logged_positions=True)
+    shown = test.slot_mask
+    labels = {"click": test.clicks, "purchase": test.purchases}
+    out: dict[str, dict[str, float]] = {}
+    for task in trained.tasks:
+        if task == "rating":
+            rated = shown & ~np.isnan(test.ratings)
+            out[task] = {"rmse": float(np.sqrt(np.mean((predicted[task][rated] - test.ratings[rated]) ** 2)))}
+        else:
+            y, p = labels[task][shown], predicted[task][shown]
+            out[task] = {"auc": roc_auc(y, p), "logloss": log_loss(y, p)}
+    return out
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    """``train`` and ``eval`` subcommands (see the module docstring)."""
+    from simulators.datasets import load_logs
+
+    parser = argparse.ArgumentParser(prog="python -m encoders.ctr", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train on logs and save the model")
+    train.add_argument("--data", required=True)
+    train.add_argument("--out", type=Path, required=True)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--epochs", type=int, default=CTRConfig.epochs)
+    train.add_argument("--architecture", choices=ARCHITECTURES, default="mmoe")
+    train.add_argument("--text-encoder", choices=["minilm", "hashing"], default="minilm")
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    evaluate = commands.add_parser("eval", help="score a saved model on the test split")
+    evaluate.add_argument("--model", type=Path, required=True)
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--json", type=Path, required=True)
+    evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    args = parser.parse_args(argv)
+    logs = load_logs(args.data)
+    if args.command == "train":
+        config = CTRConfig(
+            architecture=args.architecture,
+            seed=args.seed,
+            epochs=args.epochs,
+            text_encoder=args.text_encoder,
+            device=args.device,
+        )
+        if args.epochs < 1:
+            raise ConfigError("--epochs must be >= 1")
+        trained = train_ctr(logs, config)
+        trained.save(args.out)
+        print(json.dumps({"tasks": list(trained.tasks), **trained.history}, indent=2))
+        return
+    trained = load_ctr(args.model, logs, args.device)
+    scores = evaluate_ctr(trained, logs)
+    single = {}
+    for task in trained.tasks:
+        alone = train_ctr(logs, replace(trained.config, tasks=(task,)))
+        single[task] = evaluate_ctr(alone, logs)[task]
+    report: dict[str, Any] = {"tasks": {}}
+    for task, figures in scores.items():
+        entry = dict(figures)
+        key = "auc" if "auc" in figures else "rmse"
+        entry[f"{key}_single_task"] = single[task][key]
+        report["tasks"][task] = entry
+    if logs.origin is not None and logs.source.startswith("shop("):
+        report["ground_truth_click_auc"] = _shop_ground_truth_auc(logs)
+    write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+def _shop_ground_truth_auc(logs: LoggedData) -> float:
+    """Click AUC of the shop's true model on the same test rows. The CLI alone reaches up to
+    the simulator layer for it (lazily); the model and its training never do."""
+    from simulators.datasets.shop import shop_config_of
+    from simulators.fit import replay_click_probability
+    from simulators.shop import ShopWorld
+
+    test = build_steps(logs.split_by_time(0.1, 0.1).test, 20, history_from=logs)
+    truth = replay_click_probability(test, ShopWorld(shop_config_of(logs)))
+    return roc_auc(test.clicks[test.slot_mask], truth[test.slot_mask])
+
+
+if __name__ == "__main__":
+    main()
