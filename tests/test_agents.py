@@ -1,0 +1,134 @@
+"""Baseline policies (Plackett-Luce slate probabilities) and the evaluate CLI contract."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.baselines import PlackettLucePolicy, make_baseline
+from agents.evaluate import metrics, run_sessions
+from envs.ranking import FEATURES
+from simulators.errors import ConfigError
+from tests.conftest import run_cli
+
+CONTRACT_KEYS = {
+    "env", "policy", "seed", "episodes", "return_mean", "return_ci95", "clicks_per_session",
+    "purchases_per_session", "ctr", "session_length", "fairness_penalty", "exposure_gini",
+    "protected_exposure_share", "user_group_gap",
+}  # fmt: skip
+
+
+def _features(n: int = 5, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    features = np.zeros((1, n, len(FEATURES)), dtype=np.float32)
+    features[..., FEATURES.index("pctr")] = rng.uniform(0.01, 0.3, n)
+    features[..., FEATURES.index("popularity")] = rng.normal(size=n)
+    return features
+
+
+@pytest.mark.parametrize(("name", "temperature"), [("random", 0.0), ("ctr", 0.5), ("popularity", 2.0)])
+def test_slate_probabilities_sum_to_one(name: str, temperature: float) -> None:
+    policy = make_baseline(name, temperature)
+    features = _features()
+    slates = np.array(list(itertools.permutations(range(5), 2)))
+    total = policy.slate_probability(np.repeat(features, len(slates), axis=0), slates).sum()
+    assert total == pytest.approx(1.0)
+
+
+def test_random_slate_probability_is_the_uniform_one() -> None:
+    probability = make_baseline("random").slate_probability(_features(), np.array([[3, 1]]))
+    assert probability[0] == pytest.approx(1 / (5 * 4))
+
+
+def test_greedy_policy_is_deterministic() -> None:
+    policy = make_baseline("ctr")
+    features = _features()
+    pctr = features[0, :, FEATURES.index("pctr")]
+    best = np.argsort(-pctr, kind="stable")[:2]
+    assert policy.slate_probability(features, best[None, :])[0] == 1.0
+    assert policy.slate_probability(features, best[::-1][None, :])[0] == 0.0
+    scores = policy.act(features, np.random.default_rng(0))
+    np.testing.assert_array_equal(np.argsort(-scores[0], kind="stable")[:2], best)
+
+
+def test_sampled_slates_follow_the_reported_probabilities() -> None:
+    policy = make_baseline("ctr", temperature=0.05)
+    features = np.repeat(_features(4), 20_000, axis=0)
+    scores = policy.act(features, np.random.default_rng(1))
+    slates = np.argsort(-scores, axis=1, kind="stable")[:, :2]
+    codes, counts = np.unique(slates[:, 0] * 4 + slates[:, 1], return_counts=True)
+    expected = policy.slate_probability(features[: len(codes)], np.column_stack([codes // 4, codes % 4]))
+    np.testing.assert_allclose(counts / len(slates), expected, atol=0.015)
+
+
+def test_bad_policy_options() -> None:
+    with pytest.raises(ConfigError, match="policy must be one of"):
+        PlackettLucePolicy("oracle")
+    with pytest.raises(ConfigError, match="temperature"):
+        PlackettLucePolicy("ctr", temperature=-1.0)
+
+
+def test_every_policy_meets_the_same_users_and_ctr_beats_random() -> None:
+    results = {
+        name: run_sessions(make_baseline(name), "ecommerce-v0", 400, seed=3) for name in ("random", "ctr")
+    }
+    assert results["ctr"].returns.mean() > results["random"].returns.mean()
+    again = run_sessions(make_baseline("ctr"), "ecommerce-v0", 400, seed=3)
+    np.testing.assert_array_equal(again.returns, results["ctr"].returns)
+
+
+def test_evaluate_cli_writes_the_contract(tmp_path: Path) -> None:
+    out = tmp_path / "metrics.json"
+    result = run_cli(
+        "agents.evaluate",
+        "--policy",
+        "ctr",
+        "--env",
+        "ecommerce-v0",
+        "--episodes",
+        "40",
+        "--seed",
+        "1",
+        "--json",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert set(report) == CONTRACT_KEYS
+    assert (
+        report["episodes"] == 40
+        and report["return_ci95"][0] <= report["return_mean"] <= report["return_ci95"][1]
+    )
+    assert 0 <= report["protected_exposure_share"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--policy", "nowhere.zip", "--env", "ecommerce-v0"], "no such file"),
+        (["--policy", "ctr", "--env", "cartpole-v9"], "unknown env"),
+        (["--policy", "ctr", "--env", "ecommerce-v0", "--episodes", "-3"], "episodes must be >= 1"),
+    ],
+)
+def test_evaluate_cli_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run_cli("agents.evaluate", *args, "--json", str(tmp_path / "m.json"))
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_metrics_object_from_known_sessions() -> None:
+    from agents.evaluate import EvaluationResult
+
+    result = EvaluationResult(
+        returns=np.array([1.0, 3.0]), clicks=np.array([1.0, 2.0]), purchases=np.array([0.0, 1.0]),
+        lengths=np.array([2.0, 4.0]), penalties=np.array([0.0, 0.6]),
+        fairness={"exposure_gini": 0.5, "protected_exposure_share": 0.3, "user_group_gap": 0.1},
+    )  # fmt: skip
+    report = metrics(result, "ecommerce-v0", "ctr", 0)
+    assert report["return_mean"] == 2.0 and report["ctr"] == pytest.approx(3 / (6 * 5))
+    assert report["fairness_penalty"] == pytest.approx(0.1) and report["session_length"] == 3.0
