@@ -597,7 +597,7 @@ class RankingEnv(gym.Env[dict[str, np.ndarray], Any]):
         state = self.__dict__.copy()
         for heavy in ("world", "core", "observation_space", "action_space"):
             state.pop(heavy, None)
-        state["_core_arrays"] = {k: v for k, v in self.core.__dict__.items() if k not in ("world", "config")}
+        state["_core_arrays"] = {k: v for k, v in self.core.__dict__.items() if k not in _WORLD_DERIVED}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -607,6 +607,12 @@ class RankingEnv(gym.Env[dict[str, np.ndarray], Any]):
         self._build()
         self.core.__dict__.update(arrays)
         self._started = started
+
+
+_WORLD_DERIVED = frozenset(
+    {"world", "config", "tables", "item_topic", "slot_bias", "params", "cumulative_weights", "weights"}
+)
+"""Core attributes rebuilt from the (cached) world on unpickling, so a pickle holds session state only."""
 
 
 def _first(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
