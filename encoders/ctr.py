@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from encoders.device import deterministic_torch, resolve_device
 from encoders.sequence import LSTMUserEncoder
-from encoders.text import HashingTextEncoder, TextEncoder, TextEncoderConfig
+from encoders.text import TEXT_ENCODERS, text_encoder_by_name
+from encoders.training import tensor_batches, train_early_stopping
 from simulators.errors import ConfigError, DataError, cli_entry
 from simulators.logs import LoggedData, user_feature_matrix
 from simulators.metrics import log_loss, roc_auc
@@ -76,8 +76,8 @@ class CTRConfig:
         unknown = set(self.tasks) - set(TASKS)
         if unknown:
             raise ConfigError(f"unknown task(s) {sorted(unknown)}; tasks are {TASKS}")
-        if self.text_encoder not in ("minilm", "hashing"):
-            raise ConfigError(f"text_encoder must be 'minilm' or 'hashing', got {self.text_encoder!r}")
+        if self.text_encoder not in TEXT_ENCODERS:
+            raise ConfigError(f"text_encoder must be one of {TEXT_ENCODERS}, got {self.text_encoder!r}")
         for name in ("dim", "experts", "hidden", "history_length", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
@@ -210,14 +210,6 @@ class CTRModel(nn.Module):
         return total
 
 
-def _batches(data: dict[str, torch.Tensor], size: int, generator: torch.Generator | None) -> Any:
-    n = len(data["items"])
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    for start in range(0, n, size):
-        index = order[start : start + size]
-        yield {key: value[index] for key, value in data.items()}
-
-
 def _tensors(steps: StepTable, user_features: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
     data = {
         "history": torch.from_numpy(steps.history[steps.session]),
@@ -249,7 +241,7 @@ class TrainedCTR:
         chunks: dict[str, list[np.ndarray]] = {}
         self.model.eval()
         with torch.no_grad():
-            for batch in _batches(data, 4096, None):
+            for batch in tensor_batches(data, 4096):
                 user = self.model.user_vectors(batch["history"], batch["user_features"])
                 items = batch["items"]
                 positions = (
@@ -274,9 +266,7 @@ class TrainedCTR:
 
 def item_table(logs: LoggedData, config: CTRConfig) -> np.ndarray:
     """The frozen text embeddings of the catalog."""
-    if config.text_encoder == "hashing":
-        return HashingTextEncoder(dim=64).encode(logs.items["text"].tolist())
-    return TextEncoder(TextEncoderConfig(device=config.device)).encode(
+    return text_encoder_by_name(config.text_encoder, config.device).encode(
         logs.items["text"].tolist(), progress=True
     )
 
@@ -296,30 +286,11 @@ def train_ctr(
     with deterministic_torch(config.seed):
         model = CTRModel(table, features.shape[1], train.items.shape[1], tasks, config).to(device)
         train_data, valid_data = _tensors(train, features, device), _tensors(valid, features, device)
-        generator = torch.Generator().manual_seed(config.seed)
-        optimiser = torch.optim.Adam(
-            model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-        )
-        best, best_state, stale, losses = float("inf"), None, 0, []
-        for _ in tqdm(range(config.epochs), desc=f"train CTR ({'+'.join(tasks)})", unit="epoch"):
-            model.train()
-            for batch in _batches(train_data, config.batch_size, generator):
-                optimiser.zero_grad()
-                model.loss(batch).backward()
-                optimiser.step()
-            model.eval()
-            with torch.no_grad():
-                total = sum(float(model.loss(b)) * len(b["items"]) for b in _batches(valid_data, 4096, None))
-            losses.append(round(total / len(valid_data["items"]), 6))
-            if losses[-1] < best - 1e-6:
-                best, stale = losses[-1], 0
-                best_state = {k: v.clone() for k, v in model.state_dict().items()}
-            else:
-                stale += 1
-                if stale > config.patience:
-                    break
-        if best_state is not None:
-            model.load_state_dict(best_state)
+        losses = train_early_stopping(
+            model, train_data, valid_data, epochs=config.epochs, batch_size=config.batch_size,
+            learning_rate=config.learning_rate, weight_decay=config.weight_decay, patience=config.patience,
+            seed=config.seed, description=f"train CTR ({'+'.join(tasks)})",
+        )  # fmt: skip
     history = {
         "valid_loss": losses,
         "epochs": len(losses),
@@ -380,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--epochs", type=int, default=CTRConfig.epochs)
     train.add_argument("--architecture", choices=ARCHITECTURES, default="mmoe")
-    train.add_argument("--text-encoder", choices=["minilm", "hashing"], default="minilm")
+    train.add_argument("--text-encoder", choices=list(TEXT_ENCODERS), default="minilm")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     evaluate = commands.add_parser("eval", help="score a saved model on the test split")
     evaluate.add_argument("--model", type=Path, required=True)
@@ -425,11 +396,11 @@ def _shop_ground_truth_auc(logs: LoggedData) -> float:
     """Click AUC of the shop's true model on the same test rows. The CLI alone reaches up to
     the simulator layer for it (lazily); the model and its training never do."""
     from simulators.datasets.shop import shop_config_of
-    from simulators.fit import replay_click_probability
+    from simulators.fit import replay_probabilities
     from simulators.shop import ShopWorld
 
     test = build_steps(logs.split_by_time(0.1, 0.1).test, 20, history_from=logs)
-    truth = replay_click_probability(test, ShopWorld(shop_config_of(logs)))
+    truth, _ = replay_probabilities(test, ShopWorld(shop_config_of(logs)))
     return roc_auc(test.clicks[test.slot_mask], truth[test.slot_mask])
 
 

@@ -206,6 +206,17 @@ class HashingTextEncoder:
         return out / np.where(norms > 0, norms, 1.0)
 
 
+TEXT_ENCODERS = ("minilm", "hashing")
+"""Encoders selectable by name: BERT (all-MiniLM-L6-v2) or the hashing stand-in."""
+
+
+def text_encoder_by_name(name: str, device: str = "auto") -> ItemTextEncoder:
+    """``minilm`` (a cached :class:`TextEncoder`) or ``hashing`` (64-dim :class:`HashingTextEncoder`)."""
+    if name not in TEXT_ENCODERS:
+        raise ConfigError(f"text encoder must be one of {TEXT_ENCODERS}, got {name!r}")
+    return HashingTextEncoder(dim=64) if name == "hashing" else TextEncoder(TextEncoderConfig(device=device))
+
+
 def item_embeddings(logs: LoggedData, encoder: ItemTextEncoder, progress: bool = False) -> np.ndarray:
     """Embeddings of the catalog in row order: ``(n_items, dim)`` float32."""
     return encoder.encode(logs.items["text"].tolist(), progress=progress)

@@ -40,6 +40,16 @@ def splitmix_uniform(key: np.uint64, step: int, column: int) -> float:
 
 
 @njit(cache=True)
+def counter_uniforms(keys: np.ndarray, steps: np.ndarray, width: int) -> np.ndarray:
+    """``(B, width)`` uniforms: :func:`splitmix_uniform` of ``(keys[b], steps[b], j)``."""
+    out = np.empty((keys.shape[0], width))
+    for b in range(keys.shape[0]):
+        for j in range(width):
+            out[b, j] = splitmix_uniform(keys[b], steps[b], j)
+    return out
+
+
+@njit(cache=True)
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + np.exp(-x))
 

@@ -77,14 +77,6 @@ class ExposureLedger:
         total = merit.sum(1)
         return np.where(total > 0, merit[:, 1] / np.maximum(total, 1e-12), 0.0)
 
-    def deficit(self, rows: np.ndarray) -> np.ndarray:
-        """``(B, 2)``: target minus actual protected share, for providers and for popularity."""
-        provider = self.provider_exposure[rows]
-        popularity = self.popularity_exposure[rows]
-        share = provider[:, 1] / np.maximum(provider.sum(1), 1e-12)
-        tail_share = popularity[:, 1] / np.maximum(popularity.sum(1), 1e-12)
-        return np.column_stack([self.target(rows) - share, self.tail_target - tail_share])
-
     tail_target = 0.2
     """The long tail (80% of items) should get at least 20% of exposure."""
 

@@ -8,7 +8,7 @@ uniforms are a counter-based hash of (key, step, slot), identical however sessio
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import gymnasium as gym
@@ -263,25 +263,6 @@ def build_world(config: EnvConfig) -> RankingWorld:
     return world
 
 
-# ------------------------------------------------------------------- counter-based randomness
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-
-
-def counter_uniforms(keys: np.ndarray, steps: np.ndarray, width: int) -> np.ndarray:
-    """``(B, width)`` uniforms in [0, 1) from a SplitMix64 hash of (key, step, column)."""
-    with np.errstate(over="ignore"):
-        x = keys[:, None] ^ (
-            steps.astype(np.uint64)[:, None] * np.uint64(0x100000001B3) + np.arange(width, dtype=np.uint64)
-        )
-        z = x + _GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * _MIX1
-        z = (z ^ (z >> np.uint64(27))) * _MIX2
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
-
-
 # --------------------------------------------------------------------------- the engine
 class SessionCore:
     """Batched sessions: ``B`` users, each at some step of their own session.
@@ -395,10 +376,6 @@ class SessionCore:
         self.candidate_features[index, :, :-1] = self.world.candidate_features[users]
         self.candidate_features[index, :, -1] = 0.0
 
-    def features(self) -> np.ndarray:
-        """``(B, N, len(FEATURES))``: static features plus this session's topic exposure (a view)."""
-        return self.candidate_features
-
     def observe(self, copy: bool = True) -> dict[str, np.ndarray]:
         """The batch's observations: fresh arrays, or (``copy=False``) the live buffers, which
         the next step overwrites (as gymnasium's ``copy=False`` vector envs do)."""
@@ -430,7 +407,7 @@ class SessionCore:
         strategy = actions.astype(np.int64)
         f = features.astype(np.float64)
         pctr, pcvr, similarity, popularity, protected, seen = (f[..., i] for i in range(len(FEATURES)))
-        explore = counter_uniforms(self.key ^ np.uint64(0xE7), self.step_count, f.shape[1])
+        explore = engine.counter_uniforms(self.key ^ np.uint64(0xE7), self.step_count, f.shape[1])
         scores = np.select(
             [strategy[:, None] == i for i in range(len(STRATEGIES))],
             [
@@ -617,8 +594,3 @@ _WORLD_DERIVED = frozenset(
 
 def _first(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: value[0] for name, value in batch.items()}
-
-
-def config_fields() -> list[str]:
-    """Names of the options ``gym.make`` accepts."""
-    return list(asdict(EnvConfig()).keys())

@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from encoders.device import deterministic_torch
-from encoders.text import HashingTextEncoder, ItemTextEncoder, TextEncoder, TextEncoderConfig
+from encoders.text import TEXT_ENCODERS, text_encoder_by_name
+from encoders.training import tensor_batches, train_early_stopping
 from simulators import dynamics
 from simulators.dynamics import DynamicsParams, SessionState, sigmoid
 from simulators.errors import DataError, cli_entry
-from simulators.fit_config import TEXT_ENCODERS, FitConfig, ResponseNetConfig
+from simulators.fit_config import FitConfig, ResponseNetConfig
 from simulators.logs import LoggedData, user_feature_matrix
 from simulators.metrics import expected_calibration_error, ks_distance, roc_auc
 from simulators.response import UserSimulator
@@ -83,11 +83,6 @@ def topic_exposure(
     return views, clicks
 
 
-def make_text_encoder(name: str) -> ItemTextEncoder:
-    """The encoder a :class:`FitConfig` names."""
-    return HashingTextEncoder(dim=64) if name == "hashing" else TextEncoder(TextEncoderConfig())
-
-
 def _tensors(
     steps: StepTable, user_features: np.ndarray, views: np.ndarray, clicked: np.ndarray
 ) -> dict[str, torch.Tensor]:
@@ -103,14 +98,6 @@ def _tensors(
     }
 
 
-def _batches(data: dict[str, torch.Tensor], size: int, generator: torch.Generator | None) -> Any:
-    n = len(data["user"])
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    for start in range(0, n, size):
-        index = order[start : start + size]
-        yield {key: value[index] for key, value in data.items()}
-
-
 def train_response_net(
     net: ResponseNet,
     train: dict[str, torch.Tensor],
@@ -118,29 +105,11 @@ def train_response_net(
     config: ResponseNetConfig,
 ) -> dict[str, Any]:
     """Adam with early stopping on validation NLL; restores the best weights."""
-    generator = torch.Generator().manual_seed(config.seed)
-    optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    best, best_state, stale, history = float("inf"), None, 0, []
-    for _epoch in tqdm(range(config.epochs), desc="fit response", unit="epoch"):
-        net.train()
-        for batch in _batches(train, config.batch_size, generator):
-            optimiser.zero_grad()
-            net.loss(batch).backward()
-            optimiser.step()
-        net.eval()
-        with torch.no_grad():
-            losses = [float(net.loss(b)) * len(b["user"]) for b in _batches(valid, 4096, None)]
-        valid_loss = sum(losses) / len(valid["user"])
-        history.append(round(valid_loss, 5))
-        if valid_loss < best - 1e-5:
-            best, stale = valid_loss, 0
-            best_state = {k: v.clone() for k, v in net.state_dict().items()}
-        else:
-            stale += 1
-            if stale > config.patience:
-                break
-    if best_state is not None:
-        net.load_state_dict(best_state)
+    history = train_early_stopping(
+        net, train, valid, epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay, patience=config.patience, seed=config.seed, description="fit response",
+        tolerance=1e-5,
+    )  # fmt: skip
     return {"valid_loss": history, "epochs": len(history)}
 
 
@@ -148,7 +117,7 @@ def _static_logits(net: ResponseNet, data: dict[str, torch.Tensor]) -> tuple[np.
     clicks, buys = [], []
     with torch.no_grad():
         items = net.item_vectors()
-        for batch in _batches(data, 4096, None):
+        for batch in tensor_batches(data, 4096):
             user_vec = net.user_vectors(batch["user"], batch["history"], batch["user_features"])
             c, p = net.static_logits(user_vec, batch["items"], items)
             clicks.append(c.numpy())
@@ -268,25 +237,25 @@ def fit_leave_hazard(
     }
 
 
-def replay_click_probability(steps: StepTable, simulator: UserSimulator) -> np.ndarray:
-    """P(click) of every logged slot under ``simulator``, its session state replayed from the
-    logged slates and clicks: ``(S, K)`` (0 in empty slots)."""
+def replay_probabilities(steps: StepTable, simulator: UserSimulator) -> tuple[np.ndarray, np.ndarray]:
+    """P(click) and P(purchase | click) of every logged slot under ``simulator``, its session
+    state replayed from the logged slates and clicks: ``(S, K)`` each (0 in empty slots)."""
     topics = simulator.item_topic
     state = SessionState.fresh(steps.n_sessions, int(topics.max()) + 1)
-    out = np.zeros(steps.items.shape)
+    click = np.zeros(steps.items.shape)
+    purchase = np.zeros(steps.items.shape)
     items = np.maximum(steps.items, 0)
     for t in range(int(steps.step.max()) + 1):
         rows = np.flatnonzero(steps.step == t)
-        sub = state.take(steps.session[rows])
-        out[rows] = simulator.click_probability(steps.user[rows], items[rows], sub)
+        sessions = steps.session[rows]
+        sub = state.take(sessions)
+        click[rows] = simulator.click_probability(steps.user[rows], items[rows], sub)
+        purchase[rows] = simulator.purchase_probability(steps.user[rows], items[rows], sub)
         dynamics.advance(
             simulator.dynamics, sub, topics[items[rows]], steps.clicks[rows], steps.slot_mask[rows]
         )
-        state.boredom[steps.session[rows]], state.interest_drift[steps.session[rows]] = (
-            sub.boredom,
-            sub.interest_drift,
-        )
-    return out * steps.slot_mask
+        state.boredom[sessions], state.interest_drift[sessions] = sub.boredom, sub.interest_drift
+    return click * steps.slot_mask, purchase * steps.slot_mask
 
 
 def simulate_session_lengths(
@@ -328,7 +297,7 @@ def fit_simulator(
 def _fit(logs: LoggedData, config: FitConfig) -> tuple[FittedSimulator, dict[str, Any]]:
     start = time.perf_counter()
     split = logs.split_by_time(config.valid_fraction, config.test_fraction)
-    embeddings = make_text_encoder(config.text_encoder).encode(logs.items["text"].tolist(), progress=True)
+    embeddings = text_encoder_by_name(config.text_encoder).encode(logs.items["text"].tolist(), progress=True)
     topics = item_topics(logs, embeddings, config)
     user_features = user_feature_matrix(logs.users)
     train, valid, test = (build_steps(part, config.history_length, history_from=logs) for part in split)
@@ -460,20 +429,8 @@ def shop_ground_truth(logs: LoggedData, report: dict[str, Any], config: FitConfi
         config.history_length,
         history_from=logs,
     )
-    truth = replay_click_probability(test, world)
+    truth, buy = replay_probabilities(test, world)
     shown = test.slot_mask
-    topics = world.item_topic
-    state = SessionState.fresh(test.n_sessions, int(topics.max()) + 1)
-    buy = np.zeros(test.items.shape)
-    for t in range(int(test.step.max()) + 1):
-        rows = np.flatnonzero(test.step == t)
-        sub = state.take(test.session[rows])
-        buy[rows] = world.purchase_probability(test.user[rows], test.items[rows], sub)
-        dynamics.advance(world.dynamics, sub, topics[test.items[rows]], test.clicks[rows])
-        state.boredom[test.session[rows]], state.interest_drift[test.session[rows]] = (
-            sub.boredom,
-            sub.interest_drift,
-        )
     lengths = simulate_session_lengths(
         world,
         test.session_user,

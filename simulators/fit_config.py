@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from encoders.text import TEXT_ENCODERS
 from simulators.errors import ConfigError
 
 HISTORY_ENCODERS = ("lstm", "mean")
-TEXT_ENCODERS = ("minilm", "hashing")
 
 
 @dataclass(frozen=True)

@@ -80,10 +80,10 @@ def test_history_keeps_the_last_clicks_oldest_first() -> None:
 
 
 @pytest.mark.parametrize("key", [0, 1, 2**52])
-def test_kernel_uniforms_equal_the_numpy_hash(key: int) -> None:
-    from envs.ranking import counter_uniforms
-
-    keys = np.array([key], dtype=np.uint64)
-    expected = counter_uniforms(keys, np.array([3]), 11)[0]
-    got = [engine.splitmix_uniform(np.uint64(key), np.int64(3), np.int64(j)) for j in range(11)]
-    np.testing.assert_array_equal(got, expected)
+def test_batched_uniforms_are_the_per_slot_hash(key: int) -> None:
+    keys = np.array([key, key + 7], dtype=np.uint64)
+    steps = np.array([3, 0])
+    batched = engine.counter_uniforms(keys, steps, 11)
+    for b in range(2):
+        expected = [engine.splitmix_uniform(keys[b], int(steps[b]), j) for j in range(11)]
+        np.testing.assert_array_equal(batched[b], expected)

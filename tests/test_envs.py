@@ -13,8 +13,9 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
+from envs.engine import counter_uniforms
 from envs.fairness import ExposureLedger, position_weights
-from envs.ranking import ACTION_MODES, FEATURES, STRATEGIES, ActionError, RankingEnv, counter_uniforms
+from envs.ranking import ACTION_MODES, FEATURES, STRATEGIES, ActionError, RankingEnv
 from envs.sb3 import SB3VecEnvAdapter
 from envs.vector import RankingVectorEnv
 from simulators.datasets.movielens import installed_recbole_folder
