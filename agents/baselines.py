@@ -48,9 +48,14 @@ class PlackettLucePolicy:
         value = pctr * (1.0 + self.purchase_weight * features[..., FEATURES.index("pcvr")])
         return np.log(value)
 
-    def act(self, candidate_features: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    @property
+    def action_mode(self) -> str:
+        """Baselines act in the env's ``scores`` mode."""
+        return "scores"
+
+    def act(self, observation: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
         """``scores`` actions ``(B, N)`` in [-1, 1] whose top K is the sampled ranking."""
-        utility = self.utility(candidate_features)
+        utility = self.utility(observation["candidate_features"])
         if self.temperature > 0 or self.name == "random":
             scale = max(self.temperature, 1.0) if self.name == "random" else self.temperature
             utility = utility / scale + rng.gumbel(size=utility.shape)  # Gumbel-top-k = PL sampling

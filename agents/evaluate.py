@@ -1,6 +1,6 @@
 """Online evaluation of a policy in a simulator, with the same users for every policy.
 
-``python -m agents.evaluate --policy random|popularity|ctr --env ecommerce-v0 --episodes N
+``python -m agents.evaluate --policy random|popularity|ctr|RUN_DIR --env ecommerce-v0 --episodes N
 --seed S --json FILE`` writes the metrics object of DESIGN.md's contract. Each of the vector
 env's slots plays a fixed number of sessions; since users are drawn from each slot's own seeded
 generator and never from the policy's actions, every policy meets the same users.
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -30,10 +29,15 @@ PARALLEL_SESSIONS = 32
 
 
 class Policy(Protocol):
-    """Anything that turns a batch of observations into a batch of ``scores`` actions."""
+    """Anything that turns a batch of observations into a batch of actions."""
 
-    def act(self, candidate_features: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """``(B, N)`` scores in [-1, 1]."""
+    @property
+    def action_mode(self) -> str:
+        """The env ``action_mode`` its actions are for."""
+        ...
+
+    def act(self, observation: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+        """A batch of actions for a batch of ``observation``."""
         ...
 
 
@@ -55,12 +59,10 @@ def run_sessions(policy: Policy, env_id: str, episodes: int, seed: int, **option
     """Play ``episodes`` sessions (a fixed quota per vector slot) and collect their outcomes."""
     if episodes < 1:
         raise ConfigError(f"episodes must be >= 1, got {episodes}")
-    if env_id not in envs.ENV_IDS:
-        raise ConfigError(f"unknown env {env_id!r}; registered: {list(envs.ENV_IDS)}")
-    data = gym.spec(env_id).kwargs.get("data")
+    data = envs.env_data(env_id)
     slots = min(PARALLEL_SESSIONS, episodes)
     quota = np.full(slots, episodes // slots) + (np.arange(slots) < episodes % slots)
-    env = RankingVectorEnv(num_envs=slots, data=data, action_mode="scores", **options)
+    env = RankingVectorEnv(num_envs=slots, **{"data": data, **options, "action_mode": policy.action_mode})
     obs, _ = env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     totals = np.zeros((slots, 5))  # return, clicks, purchases, length, penalty
@@ -68,7 +70,7 @@ def run_sessions(policy: Policy, env_id: str, episodes: int, seed: int, **option
     played = np.zeros(slots, dtype=np.int64)
     with tqdm(total=episodes, desc="evaluate", unit="session") as progress:
         while (played < quota).any():
-            actions = policy.act(obs["candidate_features"], rng)
+            actions = policy.act(obs, rng)
             obs, reward, terminated, truncated, info = env.step(actions)
             totals += np.column_stack(
                 [reward, info["clicks"], info["purchases"], np.ones(slots), info["fairness_penalty"]]
@@ -108,14 +110,23 @@ def metrics(result: EvaluationResult, env_id: str, policy: str, seed: int) -> di
     }
 
 
-def load_policy(spec: str) -> Policy:
-    """A baseline by name; a saved agent once ``agents.train`` exists."""
+def load_policy(spec: str, device: str = "auto") -> Policy:
+    """A baseline by name, or a trained agent's run folder (or its ``model.zip``)."""
     if spec in POLICY_NAMES:
         return make_baseline(spec)
     path = Path(spec)
     if not path.exists():
         raise ConfigError(f"--policy {spec!r}: not one of {POLICY_NAMES} and no such file")
-    raise ConfigError(f"--policy {spec}: not a RecGym policy (trained agents arrive with agents.train)")
+    from agents.agent import TrainedAgent  # imports SB3 and torch
+
+    return TrainedAgent.load(path, device)
+
+
+def policy_env_options(policy: Policy) -> dict[str, Any]:
+    """Env options a trained agent needs (its observation shapes depend on them)."""
+    options = dict(getattr(policy, "env_options", {}))
+    options.pop("data", None)
+    return options
 
 
 @cli_entry
@@ -130,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fairness-lambda", type=float, default=0.0)
     args = parser.parse_args(argv)
     policy = load_policy(args.policy)
-    result = run_sessions(policy, args.env, args.episodes, args.seed, fairness_lambda=args.fairness_lambda)
+    options = {**policy_env_options(policy), "fairness_lambda": args.fairness_lambda}
+    result = run_sessions(policy, args.env, args.episodes, args.seed, **options)
     report = metrics(result, args.env, args.policy, args.seed)
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

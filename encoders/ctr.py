@@ -12,6 +12,7 @@ per task and is fixed to the top slot when serving.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, replace
@@ -28,10 +29,10 @@ from encoders.sequence import LSTMUserEncoder
 from encoders.text import TEXT_ENCODERS, text_encoder_by_name
 from encoders.training import tensor_batches, train_early_stopping
 from simulators.errors import ConfigError, DataError, cli_entry
-from simulators.logs import LoggedData, user_feature_matrix
+from simulators.logs import LoggedData, data_fingerprint, user_feature_matrix
 from simulators.metrics import log_loss, roc_auc
 from simulators.steps import StepTable, build_steps
-from simulators.storage import atomic_path, write_text_atomic
+from simulators.storage import atomic_path, cache_dir, write_text_atomic
 
 ARCHITECTURES = ("mmoe", "shared_bottom")
 TASKS = ("click", "purchase", "rating")
@@ -253,6 +254,32 @@ class TrainedCTR:
                     chunks.setdefault(task, []).append(value.cpu().numpy())
         return {task: np.concatenate(parts) for task, parts in chunks.items()}
 
+    def top_n(
+        self, history: np.ndarray, users: np.ndarray, items: np.ndarray, n: int, batch: int = 256
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Ranking stage of candidate generation: of each user's ``items (U, R)`` (catalog
+        rows), the ``n`` of highest predicted click probability, best first, with every task's
+        prediction for them (``(U, n)`` each, serving position). ``users (U,)`` are user rows
+        and ``history (U, H)`` their clicked items (-1 pad)."""
+        model = self.model
+        device = next(model.parameters()).device
+        n = min(n, items.shape[1])
+        top = np.empty((len(users), n), dtype=np.int64)
+        chunks: dict[str, list[np.ndarray]] = {}
+        model.eval()
+        with torch.no_grad():
+            for start in range(0, len(users), batch):
+                rows = slice(start, start + batch)
+                h = torch.from_numpy(history[rows]).to(device)
+                f = torch.from_numpy(self.user_features[users[rows]]).to(device)
+                offered = torch.from_numpy(items[rows]).to(device)
+                predicted = model.probabilities(model(model.user_vectors(h, f), offered))
+                best = torch.topk(predicted["click"], n, dim=1).indices  # sorted, best first
+                top[rows] = torch.gather(offered, 1, best).cpu().numpy()
+                for task, value in predicted.items():
+                    chunks.setdefault(task, []).append(torch.gather(value, 1, best).cpu().numpy())
+        return top, {task: np.concatenate(parts) for task, parts in chunks.items()}
+
     def save(self, folder: Path) -> None:
         """``model.pt`` (state_dict), ``config.json`` and ``user_features.npy``, atomically."""
         folder.mkdir(parents=True, exist_ok=True)
@@ -297,6 +324,25 @@ def train_ctr(
         "train_seconds": round(time.perf_counter() - start, 1),
     }
     return TrainedCTR(model, config, tasks, features, history)
+
+
+CTR_CACHE_VERSION = 1
+"""Bump when training changes, so cached models are retrained."""
+
+
+def load_or_train_ctr(
+    logs: LoggedData, config: CTRConfig | None = None, embeddings: np.ndarray | None = None
+) -> TrainedCTR:
+    """The cached CTR model for ``logs`` and ``config``, trained (and cached) on first use."""
+    config = config or CTRConfig()
+    identity = json.dumps({**asdict(config), "device": None}, sort_keys=True)
+    key = hashlib.sha256(f"{CTR_CACHE_VERSION}|{data_fingerprint(logs)}|{identity}".encode()).hexdigest()
+    folder = cache_dir("ctr", key[:16])
+    if (folder / "config.json").is_file():  # written last by save()
+        return load_ctr(folder, logs, config.device)
+    trained = train_ctr(logs, config, embeddings)
+    trained.save(folder)
+    return trained
 
 
 def load_ctr(folder: Path, logs: LoggedData, device: str = "auto") -> TrainedCTR:

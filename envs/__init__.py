@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gymnasium as gym
 
+from simulators.errors import ConfigError
+
 ENV_IDS = ("ecommerce-v0", "movielens-v0")
 
 _DATA = {"ecommerce-v0": "shop", "movielens-v0": "movielens"}
@@ -20,3 +22,10 @@ for _env_id, _data in _DATA.items():
             kwargs={"data": _data},
             disable_env_checker=False,
         )
+
+
+def env_data(env_id: str) -> str:
+    """The ``data`` option a registered env id stands for (``ecommerce-v0`` -> ``shop``)."""
+    if env_id not in ENV_IDS:
+        raise ConfigError(f"unknown env {env_id!r}; registered: {list(ENV_IDS)}")
+    return _DATA[env_id]

@@ -9,7 +9,7 @@ uniforms are a counter-based hash of (key, step, slot), identical however sessio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -24,9 +24,13 @@ from simulators.errors import ConfigError, RecGymError
 from simulators.logs import LoggedData, user_feature_matrix
 from simulators.response import ResponseTables, UserSimulator
 
+if TYPE_CHECKING:  # torch loads only when a CTR model is used
+    from encoders.ctr import TrainedCTR
+
 ACTION_MODES = ("scores", "weights", "discrete")
 OBS_MODES = ("ids",)
 SIMULATORS = ("fitted", "true")
+CANDIDATE_SOURCES = ("ctr", "popularity")
 FEATURES = ("pctr", "pcvr", "similarity", "popularity", "protected", "session_topic_exposure")
 """Per-candidate features, in column order of ``candidate_features``."""
 STRATEGIES = (
@@ -63,6 +67,9 @@ class EnvConfig:
     """Folder for datasets that need one (MovieLens); ``None`` = the loader's default."""
     simulator: str = "fitted"
     """``fitted`` (learned from the logs) or ``true`` (the shop's ground truth; shop only)."""
+    candidates: str = "ctr"
+    """Candidate generator: ``ctr`` (top N by the multi-task CTR model, trained on first use and
+    cached) or ``popularity`` (popularity + text similarity to the history; no training)."""
     slate_size: int = 5
     """K: items shown per step."""
     n_candidates: int = 50
@@ -89,6 +96,8 @@ class EnvConfig:
             raise ConfigError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
         if self.obs_mode not in OBS_MODES:
             raise ConfigError(f"obs_mode must be one of {OBS_MODES}, got {self.obs_mode!r}")
+        if self.candidates not in CANDIDATE_SOURCES:
+            raise ConfigError(f"candidates must be one of {CANDIDATE_SOURCES}, got {self.candidates!r}")
         if self.simulator not in SIMULATORS:
             raise ConfigError(f"simulator must be one of {SIMULATORS}, got {self.simulator!r}")
         if self.slate_size < 1 or self.n_candidates < 1:
@@ -113,11 +122,45 @@ class CandidateSource(Protocol):
         ...
 
 
+def popularity_z(logs: LoggedData) -> np.ndarray:
+    """``(n_items,)`` standardised log(1 + logged clicks), clipped to [-10, 10]."""
+    rows = logs.item_rows(logs.interactions["item_id"].to_numpy())
+    clicks = np.bincount(
+        rows, weights=logs.interactions["click"].to_numpy(np.float64), minlength=logs.n_items
+    )
+    log_pop = np.log1p(clicks)
+    return np.clip((log_pop - log_pop.mean()) / (log_pop.std() + 1e-9), -FEATURE_CLIP, FEATURE_CLIP)
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9)
+
+
+def history_profiles(history: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """``(n_users, dim)`` unit mean of the history's unit item vectors (-1 pads skipped)."""
+    profile = np.zeros((len(history), unit.shape[1]), dtype=np.float32)
+    for column in history.T:  # one history slot at a time: no (users, H, dim) tensor
+        profile[column >= 0] += unit[column[column >= 0]]
+    return unit_rows(profile)
+
+
+def static_features(
+    pctr: np.ndarray, pcvr: np.ndarray, candidates: np.ndarray, profiles: np.ndarray, unit: np.ndarray,
+    popularity: np.ndarray, protected: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """``(n_users, N, 5)`` float32: ``FEATURES`` without the session one."""
+    similarity = np.clip(np.einsum("ud,und->un", profiles, unit[candidates]), -1, 1)
+    return np.stack([pctr, pcvr, similarity, popularity[candidates], protected[candidates]], axis=-1).astype(
+        np.float32
+    )
+
+
 @dataclass
 class PopularitySimilaritySource:
-    """Candidates by popularity plus similarity of item text to the user's history (the
-    default until a CTR model exists). Its ``pctr``/``pcvr`` are each item's smoothed logged
-    click and purchase-per-click rates."""
+    """Candidates by popularity plus similarity of item text to the user's history (used when
+    no CTR model is wanted). Its ``pctr``/``pcvr`` are each item's smoothed logged click and
+    purchase-per-click rates."""
 
     logs: LoggedData
     history: np.ndarray
@@ -143,31 +186,58 @@ class PopularitySimilaritySource:
         prior = clicks.sum() / max(shows.sum(), 1.0)
         pctr = (clicks + 10 * prior) / (shows + 10)
         pcvr = (buys + 1.0) / (clicks + 5.0) if buys.any() else np.zeros(self.logs.n_items)
-        log_pop = np.log1p(clicks)
-        pop_z = np.clip((log_pop - log_pop.mean()) / (log_pop.std() + 1e-9), -FEATURE_CLIP, FEATURE_CLIP)
-        unit = self.item_embedding / np.maximum(
-            np.linalg.norm(self.item_embedding, axis=1, keepdims=True), 1e-9
+        candidates, profile, unit = self.retrieve(n)
+        features = static_features(
+            pctr[candidates],
+            pcvr[candidates],
+            candidates,
+            profile,
+            unit,
+            popularity_z(self.logs),
+            self.protected,
         )
-        profile = np.zeros((len(self.history), unit.shape[1]), dtype=np.float32)
-        for column in self.history.T:  # one history slot at a time: no (users, H, dim) tensor
-            profile[column >= 0] += unit[column[column >= 0]]
-        profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-9)
-        n_users, n_items = len(self.history), len(unit)
-        n = min(n, n_items)
+        return candidates, features
+
+    def retrieve(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(n_users, n)`` catalog rows by descending score, the users' history profiles and
+        the unit item vectors."""
+        pop_z = popularity_z(self.logs)
+        unit = unit_rows(self.item_embedding)
+        profile = history_profiles(self.history, unit)
+        n_users, n = len(self.history), min(n, len(unit))
         candidates = np.empty((n_users, n), dtype=np.int64)
-        similarity = np.empty((n_users, n), dtype=np.float32)
         for start in range(0, n_users, 2048):
-            sims = profile[start : start + 2048] @ unit.T
-            score = pop_z[None, :] + self.similarity_weight * sims
+            score = pop_z[None, :] + self.similarity_weight * (profile[start : start + 2048] @ unit.T)
             top = np.argpartition(-score, n - 1, axis=1)[:, :n]
             order = np.argsort(-np.take_along_axis(score, top, 1), axis=1, kind="stable")
-            top = np.take_along_axis(top, order, 1)
-            candidates[start : start + 2048] = top
-            similarity[start : start + 2048] = np.clip(np.take_along_axis(sims, top, 1), -1, 1)
-        features = np.stack(
-            [pctr[candidates], pcvr[candidates], similarity, pop_z[candidates], self.protected[candidates]],
-            axis=-1,
-        ).astype(np.float32)
+            candidates[start : start + 2048] = np.take_along_axis(top, order, 1)
+        return candidates, profile, unit
+
+
+@dataclass
+class CTRCandidateSource:
+    """Two-stage candidate generation: retrieve ``retrieval_factor * N`` items per user by
+    popularity and text similarity, then keep the N of highest click probability by the CTR
+    model. ``pctr``/``pcvr`` are the model's P(click) and P(purchase | click)."""
+
+    trained: TrainedCTR
+    retrieval: PopularitySimilaritySource
+    retrieval_factor: int = 6
+    """Items retrieved per candidate kept. On the shop (N=50), 6 keeps 63% of the candidates a
+    whole-catalog ranking would pick (10: 78%) at 1/5 of its cost (15 s vs 77 s for 10,000
+    users on 2 cores)."""
+
+    def top_n(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """See :class:`CandidateSource`."""
+        retrieved, profile, unit = self.retrieval.retrieve(self.retrieval_factor * n)
+        history = self.retrieval.history
+        users = np.arange(len(history))
+        candidates, predicted = self.trained.top_n(history, users, retrieved, n)
+        pcvr = predicted.get("purchase_given_click", np.zeros_like(predicted["click"]))
+        features = static_features(
+            predicted["click"], pcvr, candidates, profile, unit, popularity_z(self.retrieval.logs),
+            self.retrieval.protected,
+        )  # fmt: skip
         return candidates, features
 
 
@@ -205,6 +275,10 @@ class RankingWorld:
     tail: np.ndarray
     """``(n_items,)`` bool outside the top 20% of items by logged clicks."""
     item_text: list[str]
+    item_table: np.ndarray
+    """``(n_items, text_dim)`` frozen BERT embeddings of the catalog (the policy's item table)."""
+    ctr: TrainedCTR | None
+    """The CTR model behind the candidates (``None`` with ``candidates="popularity"``)."""
     n_topics: int
     tables: ResponseTables
     """The simulator as lookup tables (what the engine steps)."""
@@ -214,7 +288,9 @@ _WORLDS: dict[tuple[Any, ...], RankingWorld] = {}
 
 
 def _world_key(config: EnvConfig) -> tuple[Any, ...]:
-    return (config.data, config.data_path, config.simulator, config.n_candidates, config.history_length)
+    return (
+        config.data, config.data_path, config.simulator, config.candidates, config.n_candidates, config.history_length
+    )  # fmt: skip
 
 
 def build_world(config: EnvConfig) -> RankingWorld:
@@ -222,11 +298,13 @@ def build_world(config: EnvConfig) -> RankingWorld:
     key = _world_key(config)
     if key in _WORLDS:
         return _WORLDS[key]
+    from encoders.ctr import load_or_train_ctr
     from simulators.simulator import load_or_fit
 
     options = {"path": config.data_path} if config.data_path else {}
     logs = load_logs(config.data, **options)
     fitted, _ = load_or_fit(logs)
+    ctr = load_or_train_ctr(logs, embeddings=fitted.item_embedding) if config.candidates == "ctr" else None
     simulator: UserSimulator = fitted
     if config.simulator == "true":
         from simulators.datasets.shop import shop_config_of
@@ -235,7 +313,8 @@ def build_world(config: EnvConfig) -> RankingWorld:
         simulator = ShopWorld(shop_config_of(logs))
     history, _ = logs.padded_histories(config.history_length)
     protected = protected_items(logs.items)
-    source = PopularitySimilaritySource(logs, history, fitted.item_embedding, protected)
+    retrieval = PopularitySimilaritySource(logs, history, fitted.item_embedding, protected)
+    source: CandidateSource = retrieval if ctr is None else CTRCandidateSource(ctr, retrieval)
     candidates, features = source.top_n(config.n_candidates)
     popularity = logs.popularity()
     tail = popularity < np.quantile(popularity, 0.8)
@@ -256,6 +335,8 @@ def build_world(config: EnvConfig) -> RankingWorld:
         protected=protected,
         tail=tail,
         item_text=logs.items["text"].astype(str).tolist(),
+        item_table=fitted.item_embedding,
+        ctr=ctr,
         n_topics=int(simulator.item_topic.max()) + 1,
         tables=simulator.response_tables(),
     )
@@ -402,7 +483,7 @@ class SessionCore:
         if cfg.action_mode == "scores":
             return actions.astype(np.float64), self._no_diversity
         if cfg.action_mode == "weights":
-            weighted = np.einsum("bnf,bf->bn", features, actions.astype(np.float32))
+            weighted = np.einsum("bnf,bf->bn", standardise(features), actions.astype(np.float32))
             return weighted.astype(np.float64), self._no_diversity
         strategy = actions.astype(np.int64)
         f = features.astype(np.float64)
@@ -488,10 +569,15 @@ class SessionCore:
         return "\n".join(lines) + "\n"
 
 
+def standardise(features: np.ndarray) -> np.ndarray:
+    """``(B, N, F)`` features z-scored across each step's candidates (a constant feature -> 0),
+    so that ranking weights compare signals on one scale."""
+    centred = features - features.mean(axis=1, keepdims=True)
+    return centred / (centred.std(axis=1, keepdims=True) + 1e-6)
+
+
 def engine_params(dynamics: DynamicsParams, tables: ResponseTables, exposure_retention: float) -> np.ndarray:
     """The kernel's parameter vector (layout: ``envs.engine.P_*``)."""
-    from envs import engine
-
     params = np.zeros(engine.N_PARAMS)
     params[engine.P_DRIFT_PER_CLICK] = dynamics.drift_per_click
     params[engine.P_DRIFT_RETENTION] = dynamics.drift_retention

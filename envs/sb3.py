@@ -12,17 +12,24 @@ from envs.vector import RankingVectorEnv
 
 
 class SB3VecEnvAdapter(VecEnv):
-    """Stable-Baselines3 ``VecEnv`` view of a :class:`RankingVectorEnv` (no subprocesses)."""
+    """Stable-Baselines3 ``VecEnv`` view of a :class:`RankingVectorEnv` (no subprocesses).
 
-    def __init__(self, env: RankingVectorEnv):
+    Args:
+        env: the native vector env.
+        reset_seed: seed every ``reset()`` with this, so each evaluation meets the same users
+            (for evaluation envs); ``None`` = only the seed given to :meth:`seed`.
+    """
+
+    def __init__(self, env: RankingVectorEnv, reset_seed: int | None = None):
         self.env = env
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
         self._actions: np.ndarray | None = None
         self._seed: int | None = None
+        self.reset_seed = reset_seed
 
     def reset(self) -> dict[str, np.ndarray]:
-        """Reset every env (with the seed given to :meth:`seed`, if any)."""
-        obs, _ = self.env.reset(seed=self._seed)
+        """Reset every env (with the seed given to :meth:`seed`, else ``reset_seed``)."""
+        obs, _ = self.env.reset(seed=self._seed if self._seed is not None else self.reset_seed)
         self._seed = None
         return obs
 

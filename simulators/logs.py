@@ -22,6 +22,7 @@ users
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -342,3 +343,12 @@ def user_feature_matrix(users: pd.DataFrame, max_levels: int = 64) -> np.ndarray
             codes, levels = pd.factorize(values.astype(str), sort=True)
             blocks.append(np.eye(len(levels), dtype=np.float32)[codes])
     return np.concatenate(blocks, axis=1)
+
+
+def data_fingerprint(logs: LoggedData) -> str:
+    """Hash of the three tables' contents."""
+    digest = hashlib.sha256()
+    for table in (logs.interactions, logs.items, logs.users):
+        digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+        digest.update(",".join(map(str, table.columns)).encode())
+    return digest.hexdigest()[:16]

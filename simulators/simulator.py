@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from simulators.dynamics import DynamicsParams, SessionState, sigmoid
 from simulators.errors import DataError
 from simulators.fit_config import FitConfig
-from simulators.logs import LoggedData
+from simulators.logs import LoggedData, data_fingerprint
 from simulators.response import ResponseTables
 from simulators.storage import atomic_path, cache_dir, write_text_atomic
 
@@ -134,15 +133,6 @@ def _position_power(theta: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------------------ caching
-def data_fingerprint(logs: LoggedData) -> str:
-    """Hash of the three tables' contents."""
-    digest = hashlib.sha256()
-    for table in (logs.interactions, logs.items, logs.users):
-        digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
-        digest.update(",".join(map(str, table.columns)).encode())
-    return digest.hexdigest()[:16]
-
-
 def simulator_folder(logs: LoggedData, config: FitConfig) -> Path:
     """Cache folder of the simulator fitted on ``logs`` with ``config``."""
     key = hashlib.sha256(

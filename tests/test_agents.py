@@ -51,14 +51,14 @@ def test_greedy_policy_is_deterministic() -> None:
     best = np.argsort(-pctr, kind="stable")[:2]
     assert policy.slate_probability(features, best[None, :])[0] == 1.0
     assert policy.slate_probability(features, best[::-1][None, :])[0] == 0.0
-    scores = policy.act(features, np.random.default_rng(0))
+    scores = policy.act({"candidate_features": features}, np.random.default_rng(0))
     np.testing.assert_array_equal(np.argsort(-scores[0], kind="stable")[:2], best)
 
 
 def test_sampled_slates_follow_the_reported_probabilities() -> None:
     policy = make_baseline("ctr", temperature=0.05)
     features = np.repeat(_features(4), 20_000, axis=0)
-    scores = policy.act(features, np.random.default_rng(1))
+    scores = policy.act({"candidate_features": features}, np.random.default_rng(1))
     slates = np.argsort(-scores, axis=1, kind="stable")[:, :2]
     codes, counts = np.unique(slates[:, 0] * 4 + slates[:, 1], return_counts=True)
     expected = policy.slate_probability(features[: len(codes)], np.column_stack([codes // 4, codes % 4]))

@@ -1,0 +1,171 @@
+"""The policy network of RecGym's agents: an SB3 features extractor and a candidate scorer.
+
+``RankingExtractor`` reads the env's ``ids`` observation. The user tower is the CTR model's:
+an LSTM over the frozen BERT item table plus a projection of the user features. Each candidate
+is encoded by the same item tower and scored by one MLP shared across candidates, so the scores
+are permutation-equivariant (reorder the candidates and the scores follow). The extractor's
+output is ``[scores (N), state (hidden)]``: the ``scores`` action mode reads the first N
+columns as the action mean (:class:`RankingPolicy`), the ``weights`` mode and DQN's Q-values
+read the whole vector through a small head.
+
+Warm start (:func:`warm_start_from_ctr`): the CTR model's towers load through ``state_dict``
+and the action head starts at the greedy-pCTR ranking, so the untrained policy *is* the static
+CTR baseline (deterministically) instead of a random ranker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+from encoders.sequence import LSTMUserEncoder
+from envs.ranking import FEATURES, STRATEGIES
+from simulators.errors import ConfigError
+
+TOWER_PREFIXES = ("item_text.", "item_id.", "user_history.", "user_features.")
+"""Parameters shared by name with ``encoders.ctr.CTRModel`` (loaded by the warm start)."""
+
+
+def standardise_candidates(features: torch.Tensor) -> torch.Tensor:
+    """``(B, N, F)`` z-scored across candidates (the env's ``weights`` mode does the same)."""
+    centred = features - features.mean(dim=1, keepdim=True)
+    return centred / (centred.std(dim=1, keepdim=True, unbiased=False) + 1e-6)
+
+
+class RankingExtractor(BaseFeaturesExtractor):
+    """User tower + item tower + shared candidate scorer over the ``ids`` observation.
+
+    Args:
+        observation_space: the env's Dict space (``obs_mode="ids"``).
+        item_table: ``(n_items, text_dim)`` frozen BERT embeddings of the catalog.
+        dim: size of user and item vectors (the CTR model's ``dim`` for a warm start).
+        hidden: width of the candidate scorer and of the pooled state.
+    """
+
+    item_table: torch.Tensor
+
+    def __init__(
+        self, observation_space: spaces.Dict, item_table: np.ndarray, dim: int = 32, hidden: int = 64
+    ):
+        n_candidates, n_features = observation_space["candidate_features"].shape
+        super().__init__(observation_space, features_dim=n_candidates + hidden)
+        table = torch.as_tensor(np.asarray(item_table, dtype=np.float32))
+        if table.ndim != 2 or table.shape[0] <= int(observation_space["candidates"].high.max()):
+            raise ConfigError(
+                f"item_table {tuple(table.shape)} does not cover the env's catalog "
+                f"({int(observation_space['candidates'].high.max()) + 1} items)"
+            )
+        self.register_buffer("item_table", table, persistent=False)
+        n_user = observation_space["user_features"].shape[0]
+        n_context = observation_space["context"].shape[0]
+        self.n_candidates = n_candidates
+        self.item_text = nn.Linear(table.shape[1], dim)
+        self.item_id = nn.Embedding(table.shape[0], dim)
+        nn.init.normal_(self.item_id.weight, std=0.01)
+        self.user_history = LSTMUserEncoder(table, projection_dim=dim, hidden_dim=dim)
+        self.user_features = nn.Linear(n_user, dim) if n_user else None
+        width = 3 * dim + 2 * n_features + n_context
+        self.candidate_mlp = nn.Sequential(
+            nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()
+        )
+        self.score_head = nn.Linear(hidden, 1)
+        self.pctr_skip = nn.Parameter(torch.zeros(()))
+        """Weight of a direct path from the standardised pCTR to the score (the warm start's 0.5)."""
+        self.state_head = nn.Sequential(nn.Linear(hidden + dim + n_context, hidden), nn.ReLU())
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(B, N + hidden)``: candidate scores then the pooled state."""
+        history = observations["history"].long()
+        user = self.user_history(history, observations["history_mask"] > 0.5)
+        if self.user_features is not None:
+            user = user + self.user_features(observations["user_features"])
+        candidates = observations["candidates"].long().clamp(0, self.item_table.shape[0] - 1)
+        item = self.item_text(self.item_table[candidates]) + self.item_id(candidates)
+        features = observations["candidate_features"]
+        raw = torch.clamp(features, -10.0, 10.0)
+        context = observations["context"]
+        u = user[:, None, :].expand_as(item)
+        n = item.shape[1]
+        z = standardise_candidates(features)
+        x = torch.cat([u, item, u * item, z, raw, context[:, None, :].expand(-1, n, -1)], dim=-1)
+        hidden = self.candidate_mlp(x)
+        scores = self.score_head(hidden).squeeze(-1) + self.pctr_skip * z[..., FEATURES.index("pctr")]
+        state = self.state_head(torch.cat([hidden.mean(dim=1), user, context], dim=-1))
+        return torch.cat([scores, state], dim=-1)
+
+
+class CandidateScores(nn.Module):
+    """The ``scores`` action mean: the extractor's per-candidate scores squashed into (-1, 1)."""
+
+    def __init__(self, n_candidates: int):
+        super().__init__()
+        self.n_candidates = n_candidates
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        """``(B, N)`` from ``(B, N + hidden)``."""
+        return torch.tanh(latent[:, : self.n_candidates])
+
+
+class RankingPolicy(ActorCriticPolicy):
+    """Actor-critic over :class:`RankingExtractor`. With a ``scores`` action space of N
+    candidates, the action mean is the shared scorer's output (permutation-equivariant); any
+    other action space reads the whole extractor output through SB3's linear head."""
+
+    def _build(self, lr_schedule: Any) -> None:
+        super()._build(lr_schedule)
+        extractor = self.features_extractor
+        if (
+            isinstance(extractor, RankingExtractor)
+            and isinstance(self.action_space, spaces.Box)
+            and self.action_space.shape == (extractor.n_candidates,)
+        ):
+            self.action_net = CandidateScores(extractor.n_candidates)
+            self.optimizer = self.optimizer_class(
+                self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+            )  # type: ignore[call-arg]
+
+
+def load_ctr_towers(extractor: RankingExtractor, ctr_state: dict[str, torch.Tensor]) -> list[str]:
+    """Copy the CTR model's item and user towers into ``extractor``; return the keys loaded."""
+    own = extractor.state_dict()
+    shared = {
+        key: value
+        for key, value in ctr_state.items()
+        if key.startswith(TOWER_PREFIXES) and key in own and own[key].shape == value.shape
+    }
+    if not shared:
+        raise ConfigError("the CTR model shares no tower with the policy (different dim or catalog?)")
+    extractor.load_state_dict(shared, strict=False)
+    return sorted(shared)
+
+
+def start_at_greedy_ctr(policy: nn.Module, action_mode: str) -> None:
+    """Set the action head so the deterministic policy ranks by pCTR (the static baseline).
+
+    ``weights``: mean = the unit weight on pCTR. ``scores``: mean = ``tanh(0.5 * z(pCTR))``. ``discrete``: Q-values prefer ``greedy_ctr`` by a margin of 1.
+    """
+    with torch.no_grad():
+        if action_mode == "weights":
+            head = policy.action_net
+            head.weight.zero_()
+            head.bias.zero_()
+            head.bias[FEATURES.index("pctr")] = 1.0
+        elif action_mode == "scores":
+            extractor = policy.features_extractor
+            extractor.score_head.weight.zero_()
+            extractor.score_head.bias.zero_()
+            extractor.pctr_skip.fill_(0.5)
+        elif action_mode == "discrete":
+            head = policy.q_net.q_net[-1]
+            head.weight.zero_()
+            head.bias.zero_()
+            head.bias[STRATEGIES.index("greedy_ctr")] = 1.0
+            policy.q_net_target.load_state_dict(policy.q_net.state_dict())
+        else:
+            raise ConfigError(f"no greedy-CTR start for action_mode {action_mode!r}")
