@@ -1,0 +1,525 @@
+"""Off-policy estimators: single items, slates and sessions (pure numpy, no torch).
+
+Notation: ``n`` logged rounds; ``x_i`` context, ``a_i`` logged action, ``r_i`` reward,
+``mu`` the logging policy, ``pi`` the target policy, ``w_i = pi(a_i|x_i) / mu(a_i|x_i)``,
+``q(x, a)`` a reward model fitted on the logs (cross-fitted, see ``agents.ope_data``).
+Each estimator is a small frozen dataclass with ``value(inputs)`` and ``weights(inputs)``
+(for the effective sample size ``(sum w)^2 / sum w^2``); :func:`estimate` adds a bootstrap CI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+import numpy as np
+
+from simulators.errors import DataError
+
+# ------------------------------------------------------------------------------ inputs
+
+
+def _check(name: str, array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    array = np.asarray(array, dtype=np.float64)
+    if array.shape != shape:
+        raise DataError(f"{name} must have shape {shape}, got {array.shape}")
+    if not np.isfinite(array).all():
+        raise DataError(
+            f"{name} holds NaN or infinite values (first at index {np.argwhere(~np.isfinite(array))[0].tolist()})"
+        )
+    return array
+
+
+def _check_probability(name: str, array: np.ndarray, positive: bool) -> None:
+    bad = (array <= 0) | (array > 1) if positive else (array < 0) | (array > 1 + 1e-9)
+    if bad.any():
+        first = np.argwhere(bad)[0].tolist()
+        bound = "(0, 1]" if positive else "[0, 1]"
+        raise DataError(f"{name} must lie in {bound}; index {first} holds {array[tuple(first)]!r}")
+
+
+@dataclass(frozen=True)
+class BanditInputs:
+    """One action per round (an item, or an (item, position) pair as in OBD)."""
+
+    reward: np.ndarray
+    """``(n,)`` observed rewards."""
+    pscore: np.ndarray
+    """``(n,)`` ``mu(a_i|x_i)``, in (0, 1]."""
+    target_prob: np.ndarray
+    """``(n,)`` ``pi(a_i|x_i)``, in [0, 1]."""
+    q_logged: np.ndarray | None = None
+    """``(n,)`` ``q(x_i, a_i)``; needed by DM-based estimators."""
+    q_target: np.ndarray | None = None
+    """``(n,)`` ``E_{a~pi(.|x_i)} q(x_i, a)``; needed by DM-based estimators."""
+
+    def __post_init__(self) -> None:
+        n = len(np.asarray(self.reward))
+        object.__setattr__(self, "reward", _check("reward", self.reward, (n,)))
+        object.__setattr__(self, "pscore", _check("pscore", self.pscore, (n,)))
+        object.__setattr__(self, "target_prob", _check("target_prob", self.target_prob, (n,)))
+        _check_probability("pscore", self.pscore, positive=True)
+        _check_probability("target_prob", self.target_prob, positive=False)
+        for name in ("q_logged", "q_target"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _check(name, getattr(self, name), (n,)))
+        if n == 0:
+            raise DataError("no logged rounds")
+
+    @classmethod
+    def from_action_dist(
+        cls, reward: np.ndarray, action: np.ndarray, pscore: np.ndarray, action_dist: np.ndarray,
+        q_hat: np.ndarray | None = None,
+    ) -> BanditInputs:  # fmt: skip
+        """From the target's full distribution ``action_dist (n, n_actions)`` (rows sum to 1)
+        and optionally the reward model ``q_hat (n, n_actions)``."""
+        dist = np.asarray(action_dist, dtype=np.float64)
+        action = np.asarray(action)
+        if dist.ndim != 2 or dist.shape[0] != len(action):
+            raise DataError(f"action_dist must be (n_rounds={len(action)}, n_actions), got {dist.shape}")
+        if not np.isfinite(dist).all() or (dist < 0).any():
+            raise DataError("action_dist holds negative, NaN or infinite values")
+        sums = dist.sum(axis=1)
+        if not np.allclose(sums, 1.0, atol=1e-6):
+            row = int(np.argmax(np.abs(sums - 1.0)))
+            raise DataError(f"action_dist rows must sum to 1; row {row} sums to {sums[row]:.6f}")
+        if (
+            not np.issubdtype(action.dtype, np.integer)
+            or (action < 0).any()
+            or (action >= dist.shape[1]).any()
+        ):
+            raise DataError(f"actions must be integers in [0, {dist.shape[1]})")
+        rows = np.arange(len(action))
+        q_logged = q_target = None
+        if q_hat is not None:
+            q = _check("q_hat", q_hat, dist.shape)
+            q_logged, q_target = q[rows, action], (dist * q).sum(axis=1)
+        return cls(reward, pscore, dist[rows, action], q_logged, q_target)
+
+    @property
+    def w(self) -> np.ndarray:
+        """``(n,)`` importance weights."""
+        return self.target_prob / self.pscore
+
+    def resample(self, index: np.ndarray) -> BanditInputs:
+        """The rows ``index`` (bootstrap)."""
+        pick = lambda a: None if a is None else a[index]  # noqa: E731
+        return BanditInputs(self.reward[index], self.pscore[index], self.target_prob[index],
+                            pick(self.q_logged), pick(self.q_target))  # fmt: skip
+
+    def require_model(self, who: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(q_logged, q_target)`` or a clear error."""
+        if self.q_logged is None or self.q_target is None:
+            raise DataError(f"{who} needs a reward model (q_logged and q_target)")
+        return self.q_logged, self.q_target
+
+
+@dataclass(frozen=True)
+class SlateInputs:
+    """Ordered slates of K slots with a reward per slot (clicks)."""
+
+    reward: np.ndarray
+    """``(n, K)`` reward of each slot."""
+    pscore_prefix: np.ndarray
+    """``(n, K)`` ``mu(a_1..a_k | x)``: the logging probability of the slate's first k items."""
+    target_prefix: np.ndarray
+    """``(n, K)`` ``pi(a_1..a_k | x)``."""
+    pscore_marginal: np.ndarray
+    """``(n, K)`` ``mu(a_k at slot k | x)``: the position-wise marginal."""
+    target_marginal: np.ndarray
+    """``(n, K)`` ``pi(a_k at slot k | x)``."""
+    q_logged: np.ndarray | None = None
+    """``(n, K)`` ``q(x, a_k, k)`` for the logged item in slot k."""
+    q_target_next: np.ndarray | None = None
+    """``(n, K)`` ``E_{a ~ pi(. | x, a_1..a_{k-1})} q(x, a, k)``: slot k under the target
+    given the logged items above it (Cascade-DR's control variate)."""
+
+    def __post_init__(self) -> None:
+        shape = np.asarray(self.reward).shape
+        if len(shape) != 2 or shape[0] == 0:
+            raise DataError(f"reward must be (n_rounds, slate_size) with n_rounds > 0, got {shape}")
+        for name in ("reward", "pscore_prefix", "target_prefix", "pscore_marginal", "target_marginal"):
+            object.__setattr__(self, name, _check(name, getattr(self, name), shape))
+        for name in ("pscore_prefix", "pscore_marginal"):
+            _check_probability(name, getattr(self, name), positive=True)
+        for name in ("target_prefix", "target_marginal"):
+            _check_probability(name, getattr(self, name), positive=False)
+        for name in ("q_logged", "q_target_next"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _check(name, getattr(self, name), shape))
+
+    def resample(self, index: np.ndarray) -> SlateInputs:
+        """The rows ``index`` (bootstrap)."""
+        pick = lambda a: None if a is None else a[index]  # noqa: E731
+        return SlateInputs(self.reward[index], self.pscore_prefix[index], self.target_prefix[index],
+                           self.pscore_marginal[index], self.target_marginal[index],
+                           pick(self.q_logged), pick(self.q_target_next))  # fmt: skip
+
+    def first_slot(self) -> BanditInputs:
+        """The top slot alone as a bandit problem (``q_target`` = the target's expected q)."""
+        q_logged = None if self.q_logged is None else self.q_logged[:, 0]
+        q_target = None if self.q_target_next is None else self.q_target_next[:, 0]
+        return BanditInputs(
+            self.reward[:, 0], self.pscore_prefix[:, 0], self.target_prefix[:, 0], q_logged, q_target
+        )
+
+
+@dataclass(frozen=True)
+class SessionInputs:
+    """Whole sessions (trajectories) of up to T steps, padded."""
+
+    reward: np.ndarray
+    """``(n, T)`` per-step reward (0 after the session ended)."""
+    mask: np.ndarray
+    """``(n, T)`` 1 where the step happened."""
+    step_ratio: np.ndarray
+    """``(n, T)`` ``pi(a_t|x_t) / mu(a_t|x_t)`` of each step's slate (ignored where masked)."""
+    q_logged: np.ndarray | None = None
+    """``(n, T)`` ``Q(x_t, a_t)`` (a reward model; ignored where masked)."""
+    v_target: np.ndarray | None = None
+    """``(n, T)`` ``V(x_t) = E_{a~pi} Q(x_t, a)``."""
+
+    def __post_init__(self) -> None:
+        shape = np.asarray(self.reward).shape
+        if len(shape) != 2 or shape[0] == 0:
+            raise DataError(f"reward must be (n_sessions, max_steps) with n_sessions > 0, got {shape}")
+        for name in ("reward", "mask", "step_ratio"):
+            object.__setattr__(self, name, _check(name, getattr(self, name), shape))
+        if (self.step_ratio < 0).any():
+            raise DataError("step_ratio must be >= 0")
+        for name in ("q_logged", "v_target"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _check(name, getattr(self, name), shape))
+
+    @property
+    def cumulative_ratio(self) -> np.ndarray:
+        """``(n, T)`` ``rho_{1:t}``; steps after the end keep the last value."""
+        return np.cumprod(np.where(self.mask > 0, self.step_ratio, 1.0), axis=1)
+
+    def resample(self, index: np.ndarray) -> SessionInputs:
+        """The sessions ``index`` (bootstrap)."""
+        pick = lambda a: None if a is None else a[index]  # noqa: E731
+        return SessionInputs(self.reward[index], self.mask[index], self.step_ratio[index],
+                             pick(self.q_logged), pick(self.v_target))  # fmt: skip
+
+
+Inputs = TypeVar("Inputs", BanditInputs, SlateInputs, SessionInputs)
+
+
+class Estimator(Protocol[Inputs]):
+    """What :func:`estimate` needs."""
+
+    name: str
+
+    def value(self, data: Inputs) -> float:
+        """The point estimate."""
+        ...
+
+    def weights(self, data: Inputs) -> np.ndarray:
+        """The importance weights behind the estimate (for the effective sample size)."""
+        ...
+
+
+# -------------------------------------------------------------------------- single items
+
+
+@dataclass(frozen=True)
+class DM:
+    """Direct method: ``V = 1/n sum_i E_{a~pi(.|x_i)} q(x_i, a)``. Biased as far as ``q`` is
+    wrong, no variance from weights (Beygelzimer & Langford, KDD 2009)."""
+
+    name: str = "dm"
+
+    def value(self, data: BanditInputs) -> float:
+        """See the class docstring."""
+        return float(data.require_model("dm")[1].mean())
+
+    def weights(self, data: BanditInputs) -> np.ndarray:
+        """No importance weights: every round counts once."""
+        return np.ones(len(data.reward))
+
+
+@dataclass(frozen=True)
+class IPS:
+    """Inverse propensity scoring, optionally clipped: ``V = 1/n sum_i min(w_i, c) r_i``
+    (Horvitz & Thompson 1952; clipping: Strehl et al., NeurIPS 2010). Unbiased at ``c = inf``."""
+
+    clip: float = np.inf
+    """Largest weight kept (``inf`` = plain IPS)."""
+    name: str = "ips"
+
+    def __post_init__(self) -> None:
+        if not self.clip > 0:
+            raise DataError(f"clip must be > 0, got {self.clip}")
+
+    def weights(self, data: BanditInputs) -> np.ndarray:
+        """``min(w_i, c)``."""
+        return np.minimum(data.w, self.clip)
+
+    def value(self, data: BanditInputs) -> float:
+        """See the class docstring."""
+        return float(np.mean(self.weights(data) * data.reward))
+
+
+@dataclass(frozen=True)
+class SNIPS:
+    """Self-normalised IPS: ``V = sum_i w_i r_i / sum_i w_i``; stays within the rewards' range
+    (Swaminathan & Joachims, NeurIPS 2015)."""
+
+    name: str = "snips"
+
+    def weights(self, data: BanditInputs) -> np.ndarray:
+        """``w_i``."""
+        return data.w
+
+    def value(self, data: BanditInputs) -> float:
+        """See the class docstring."""
+        w = data.w
+        return float((w * data.reward).sum() / w.sum()) if w.sum() > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class DR:
+    """Doubly robust: ``V = 1/n sum_i [E_pi q(x_i, .) + w_i (r_i - q(x_i, a_i))]``; unbiased
+    if the propensities are right, low-variance if ``q`` is good (Dudik et al., ICML 2011)."""
+
+    name: str = "dr"
+
+    def weights(self, data: BanditInputs) -> np.ndarray:
+        """``w_i``."""
+        return data.w
+
+    def value(self, data: BanditInputs) -> float:
+        """See the class docstring."""
+        q_logged, q_target = data.require_model(self.name)
+        return float(np.mean(q_target + data.w * (data.reward - q_logged)))
+
+
+@dataclass(frozen=True)
+class SNDR:
+    """Self-normalised DR: ``V = 1/n sum_i E_pi q(x_i, .) + sum_i w_i (r_i - q(x_i, a_i)) / sum_i w_i``
+    (Kallus & Uehara, NeurIPS 2019)."""
+
+    name: str = "sndr"
+
+    def weights(self, data: BanditInputs) -> np.ndarray:
+        """``w_i``."""
+        return data.w
+
+    def value(self, data: BanditInputs) -> float:
+        """See the class docstring."""
+        q_logged, q_target = data.require_model(self.name)
+        w = data.w
+        correction = (w * (data.reward - q_logged)).sum() / w.sum() if w.sum() > 0 else 0.0
+        return float(q_target.mean() + correction)
+
+
+@dataclass(frozen=True)
+class SwitchDR:
+    """Switch-DR: ``V = 1/n sum_i [E_pi q(x_i, .) + 1{w_i <= tau} w_i (r_i - q(x_i, a_i))]``:
+    the DR correction only where the weight is at most ``tau`` (DR at ``tau = inf``, DM at 0).
+    Wang, Agarwal & Dudik, ICML 2017, in the form Open Bandit Pipeline implements."""
+
+    tau: float = 100.0
+    """Switching threshold on the importance weight."""
+    name: str = "switch_dr"
+
+    def __post_init__(self) -> None:
+        if not self.tau >= 0:
+            raise DataError(f"tau must be >= 0, got {self.tau}")
+
+    def weights(self, data: BanditInputs) -> np.ndarray:
+        """``w_i`` where used, else 0."""
+        return np.where(data.w <= self.tau, data.w, 0.0)
+
+    def value(self, data: BanditInputs) -> float:
+        """See the class docstring."""
+        q_logged, q_target = data.require_model(self.name)
+        return float(np.mean(q_target + self.weights(data) * (data.reward - q_logged)))
+
+
+# ---------------------------------------------------------------------------------- slates
+
+
+@dataclass(frozen=True)
+class IIPS:
+    """Independent IPS: ``V = 1/n sum_i sum_k [pi_k(a_ik|x_i) / mu_k(a_ik|x_i)] r_ik`` with
+    position-wise marginals. Unbiased when each slot's reward depends only on its own item
+    (the position-based click model); Li et al., "Offline evaluation of ranking policies with
+    click models", KDD 2018."""
+
+    name: str = "iips"
+
+    def weights(self, data: SlateInputs) -> np.ndarray:
+        """``(n, K)`` per-slot weights."""
+        return data.target_marginal / data.pscore_marginal
+
+    def value(self, data: SlateInputs) -> float:
+        """See the class docstring."""
+        return float(np.mean((self.weights(data) * data.reward).sum(axis=1)))
+
+
+@dataclass(frozen=True)
+class RIPS:
+    """Reward-interaction IPS (cascade): ``V = 1/n sum_i sum_k [pi(a_i1..a_ik|x_i) /
+    mu(a_i1..a_ik|x_i)] r_ik``. Unbiased when a slot's reward depends only on the items at
+    and above it (cascade behaviour); McInerney et al., KDD 2020."""
+
+    name: str = "rips"
+
+    def weights(self, data: SlateInputs) -> np.ndarray:
+        """``(n, K)`` prefix weights."""
+        return data.target_prefix / data.pscore_prefix
+
+    def value(self, data: SlateInputs) -> float:
+        """See the class docstring."""
+        return float(np.mean((self.weights(data) * data.reward).sum(axis=1)))
+
+
+@dataclass(frozen=True)
+class SlateIPS:
+    """Standard slate IPS: ``V = 1/n sum_i [pi(s_i|x_i) / mu(s_i|x_i)] sum_k r_ik``; unbiased
+    under any click model, with the variance of whole-slate weights."""
+
+    name: str = "sips"
+
+    def weights(self, data: SlateInputs) -> np.ndarray:
+        """``(n,)`` whole-slate weights."""
+        return data.target_prefix[:, -1] / data.pscore_prefix[:, -1]
+
+    def value(self, data: SlateInputs) -> float:
+        """See the class docstring."""
+        return float(np.mean(self.weights(data) * data.reward.sum(axis=1)))
+
+
+@dataclass(frozen=True)
+class CascadeDR:
+    """Cascade doubly robust: ``V = 1/n sum_i sum_k [w_i,1:k (r_ik - q(x_i, a_ik, k))
+    + w_i,1:k-1 E_{a~pi(.|x_i, a_i,1:k-1)} q(x_i, a, k)]`` with prefix weights ``w_i,1:k``
+    (``w_i,1:0 = 1``). Kiyohara et al., "Doubly robust off-policy evaluation for ranking
+    policies under the cascade behavior model", WSDM 2022."""
+
+    name: str = "cascade_dr"
+
+    def weights(self, data: SlateInputs) -> np.ndarray:
+        """``(n, K)`` prefix weights."""
+        return data.target_prefix / data.pscore_prefix
+
+    def value(self, data: SlateInputs) -> float:
+        """See the class docstring."""
+        if data.q_logged is None or data.q_target_next is None:
+            raise DataError("cascade_dr needs a reward model (q_logged and q_target_next)")
+        w = self.weights(data)
+        before = np.concatenate([np.ones((len(w), 1)), w[:, :-1]], axis=1)
+        return float(np.mean((w * (data.reward - data.q_logged) + before * data.q_target_next).sum(axis=1)))
+
+
+# -------------------------------------------------------------------------------- sessions
+
+
+@dataclass(frozen=True)
+class PDIS:
+    """Per-decision importance sampling: ``V = 1/n sum_i sum_t rho_i,1:t r_it`` with
+    ``rho_i,1:t = prod_{j<=t} pi(a_ij|x_ij) / mu(a_ij|x_ij)`` (Precup, Sutton & Singh, ICML 2000)."""
+
+    name: str = "pdis"
+
+    def weights(self, data: SessionInputs) -> np.ndarray:
+        """``(n, T)`` cumulative ratios."""
+        return data.cumulative_ratio
+
+    def value(self, data: SessionInputs) -> float:
+        """See the class docstring."""
+        return float(np.mean((data.cumulative_ratio * data.reward * data.mask).sum(axis=1)))
+
+
+@dataclass(frozen=True)
+class WPDIS:
+    """Weighted PDIS: ``V = sum_t sum_i rho_i,1:t r_it / sum_i rho_i,1:t`` (finished sessions
+    keep their last ratio and earn 0); consistent, bounded by the rewards' range per step."""
+
+    name: str = "wpdis"
+
+    def weights(self, data: SessionInputs) -> np.ndarray:
+        """``(n, T)`` cumulative ratios."""
+        return data.cumulative_ratio
+
+    def value(self, data: SessionInputs) -> float:
+        """See the class docstring."""
+        rho = data.cumulative_ratio
+        totals = rho.sum(axis=0)
+        per_step = np.divide(
+            (rho * data.reward * data.mask).sum(axis=0), totals, out=np.zeros_like(totals), where=totals > 0
+        )
+        return float(per_step.sum())
+
+
+@dataclass(frozen=True)
+class WDR:
+    """Weighted doubly robust: ``V = sum_t sum_i [w_it r_it - (w_it Q(x_it, a_it) - w_i,t-1 V(x_it))]``
+    with self-normalised ``w_it = rho_i,1:t / sum_j rho_j,1:t`` and ``w_i,0 = 1/n``
+    (Thomas & Brunskill, ICML 2016)."""
+
+    name: str = "wdr"
+
+    def weights(self, data: SessionInputs) -> np.ndarray:
+        """``(n, T)`` cumulative ratios."""
+        return data.cumulative_ratio
+
+    def value(self, data: SessionInputs) -> float:
+        """See the class docstring."""
+        if data.q_logged is None or data.v_target is None:
+            raise DataError("wdr needs a reward model (q_logged and v_target)")
+        rho = data.cumulative_ratio
+        totals = rho.sum(axis=0, keepdims=True)
+        w = np.divide(rho, totals, out=np.zeros_like(rho), where=totals > 0)
+        before = np.concatenate([np.full((len(w), 1), 1.0 / len(w)), w[:, :-1]], axis=1)
+        m = data.mask
+        return float((m * (w * data.reward - (w * data.q_logged - before * data.v_target))).sum())
+
+
+# ---------------------------------------------------------------------------- estimating
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A value with its bootstrap 95% interval and effective sample size."""
+
+    value: float
+    ci95: tuple[float, float]
+    ess: float
+    """``(sum w)^2 / sum w^2`` over the estimator's weights (n when every weight is 1)."""
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        """The OPE JSON's entry."""
+        return {"value": self.value, "ci95": list(self.ci95), "ess": self.ess, **self.extra}
+
+
+def effective_sample_size(weights: np.ndarray) -> float:
+    """``(sum w)^2 / sum w^2`` of per-round weights (a slate's weights are averaged per round)."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim == 2:
+        w = w.mean(axis=1)
+    total = float((w**2).sum())
+    return float(w.sum() ** 2 / total) if total > 0 else 0.0
+
+
+def estimate(
+    estimator: Estimator[Inputs], data: Inputs, n_bootstrap: int = 100, rng: np.random.Generator | None = None
+) -> Estimate:
+    """Point estimate, percentile-bootstrap 95% CI over rounds (sessions) and the ESS."""
+    if n_bootstrap < 0:
+        raise DataError(f"bootstrap resamples must be >= 0, got {n_bootstrap}")
+    value = estimator.value(data)
+    rng = rng if rng is not None else np.random.default_rng(0)
+    n = len(data.reward)
+    draws = [estimator.value(data.resample(rng.integers(0, n, n))) for _ in range(n_bootstrap)]  # type: ignore[arg-type]
+    lo, hi = (float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))) if draws else (value, value)
+    return Estimate(value, (lo, hi), effective_sample_size(estimator.weights(data)))
+
+
+BANDIT_ESTIMATORS = {"dm": DM(), "ips": IPS(), "snips": SNIPS(), "dr": DR(), "sndr": SNDR(),
+                     "switch_dr": SwitchDR(), "clipped_ips": IPS(clip=100.0, name="clipped_ips")}  # fmt: skip
+SLATE_ESTIMATORS = {"iips": IIPS(), "rips": RIPS(), "sips": SlateIPS(), "cascade_dr": CascadeDR()}
+SESSION_ESTIMATORS = {"pdis": PDIS(), "wpdis": WPDIS(), "wdr": WDR()}
