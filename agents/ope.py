@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from simulators.errors import DataError
+from simulators.errors import ConfigError, DataError, cli_entry
 
 # ------------------------------------------------------------------------------ inputs
 
@@ -133,6 +133,8 @@ class SlateInputs:
     q_target_next: np.ndarray | None = None
     """``(n, K)`` ``E_{a ~ pi(. | x, a_1..a_{k-1})} q(x, a, k)``: slot k under the target
     given the logged items above it (Cascade-DR's control variate)."""
+    q_target: np.ndarray | None = None
+    """``(n, K)`` ``E_{s ~ pi(.|x)} q(x, s_k, k)``: slot k under the target (the slate DM)."""
 
     def __post_init__(self) -> None:
         shape = np.asarray(self.reward).shape
@@ -144,7 +146,7 @@ class SlateInputs:
             _check_probability(name, getattr(self, name), positive=True)
         for name in ("target_prefix", "target_marginal"):
             _check_probability(name, getattr(self, name), positive=False)
-        for name in ("q_logged", "q_target_next"):
+        for name in ("q_logged", "q_target_next", "q_target"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, _check(name, getattr(self, name), shape))
 
@@ -153,12 +155,12 @@ class SlateInputs:
         pick = lambda a: None if a is None else a[index]  # noqa: E731
         return SlateInputs(self.reward[index], self.pscore_prefix[index], self.target_prefix[index],
                            self.pscore_marginal[index], self.target_marginal[index],
-                           pick(self.q_logged), pick(self.q_target_next))  # fmt: skip
+                           pick(self.q_logged), pick(self.q_target_next), pick(self.q_target))  # fmt: skip
 
     def first_slot(self) -> BanditInputs:
         """The top slot alone as a bandit problem (``q_target`` = the target's expected q)."""
         q_logged = None if self.q_logged is None else self.q_logged[:, 0]
-        q_target = None if self.q_target_next is None else self.q_target_next[:, 0]
+        q_target = None if self.q_target is None else self.q_target[:, 0]
         return BanditInputs(
             self.reward[:, 0], self.pscore_prefix[:, 0], self.target_prefix[:, 0], q_logged, q_target
         )
@@ -342,6 +344,23 @@ class SwitchDR:
 
 
 @dataclass(frozen=True)
+class SlateDM:
+    """Slate direct method: ``V = 1/n sum_i sum_k E_{s~pi(.|x_i)} q(x_i, s_k, k)``."""
+
+    name: str = "dm"
+
+    def weights(self, data: SlateInputs) -> np.ndarray:
+        """No importance weights."""
+        return np.ones(len(data.reward))
+
+    def value(self, data: SlateInputs) -> float:
+        """See the class docstring."""
+        if data.q_target is None:
+            raise DataError("dm needs a reward model (q_target)")
+        return float(data.q_target.sum(axis=1).mean())
+
+
+@dataclass(frozen=True)
 class IIPS:
     """Independent IPS: ``V = 1/n sum_i sum_k [pi_k(a_ik|x_i) / mu_k(a_ik|x_i)] r_ik`` with
     position-wise marginals. Unbiased when each slot's reward depends only on its own item
@@ -521,5 +540,186 @@ def estimate(
 
 BANDIT_ESTIMATORS = {"dm": DM(), "ips": IPS(), "snips": SNIPS(), "dr": DR(), "sndr": SNDR(),
                      "switch_dr": SwitchDR(), "clipped_ips": IPS(clip=100.0, name="clipped_ips")}  # fmt: skip
-SLATE_ESTIMATORS = {"iips": IIPS(), "rips": RIPS(), "sips": SlateIPS(), "cascade_dr": CascadeDR()}
+SLATE_ESTIMATORS = {
+    "dm": SlateDM(),
+    "iips": IIPS(),
+    "rips": RIPS(),
+    "sips": SlateIPS(),
+    "cascade_dr": CascadeDR(),
+}
 SESSION_ESTIMATORS = {"pdis": PDIS(), "wpdis": WPDIS(), "wdr": WDR()}
+
+
+# ------------------------------------------------------------------------------- the CLI
+
+TRUTH_SESSIONS = 20_000
+"""Sessions of the independent shop log whose states give the ground truth."""
+
+
+def _named(table: dict[str, Estimator[Inputs]], wanted: list[str] | None) -> dict[str, Estimator[Inputs]]:
+    if not wanted:
+        return table
+    return {name: table[name] for name in wanted if name in table}
+
+
+def estimate_all(
+    table: dict[str, Estimator[Inputs]], data: Inputs, wanted: list[str] | None, n_bootstrap: int, seed: int
+) -> dict[str, dict[str, object]]:  # fmt: skip
+    """Every (wanted) estimator of ``table`` on ``data``, as the JSON's ``estimates`` object."""
+    return {
+        name: estimate(estimator, data, n_bootstrap, np.random.default_rng(seed)).to_json()
+        for name, estimator in _named(table, wanted).items()
+    }
+
+
+def evaluate_shop(
+    logs_spec: str, policy: str, wanted: list[str] | None, n_bootstrap: int, folds: int, seed: int
+) -> dict[str, object]:
+    """OPE of a catalog policy (or agent) on shop logs, with the true shop's ground truth."""
+    from agents.ope_data import (
+        SHOP_POLICIES,
+        agent_policy,
+        shop_logging_policy,
+        shop_policy,
+        slate_inputs,
+        true_session_value,
+        true_step_value,
+    )
+    from simulators.datasets import load_logs
+    from simulators.datasets.shop import shop_config_of
+    from simulators.shop import ShopWorld
+    from simulators.steps import build_steps
+
+    logs = load_logs(logs_spec)
+    world = ShopWorld(shop_config_of(logs))
+    if policy in SHOP_POLICIES:
+        target = shop_policy(policy, world, logs.popularity())
+    else:
+        from agents.evaluate import load_policy
+
+        agent = load_policy(policy)
+        if not hasattr(agent, "env_options"):
+            raise ConfigError(f"--policy {policy}: shop OPE takes {SHOP_POLICIES} or an agent's run folder")
+        target = agent_policy(agent, world.config.n_items)
+    steps = build_steps(logs)
+    rng = np.random.default_rng(seed)
+    slates, sessions = slate_inputs(steps, shop_logging_policy(world), target, folds=folds, rng=rng)
+    truth_steps = build_steps(world.simulate_logs(TRUTH_SESSIONS, log_seed=10_007))
+    per_slot, step_se = true_step_value(world, truth_steps, target, 256, rng)
+    session_value, session_se = true_session_value(
+        world, target, TRUTH_SESSIONS, np.random.default_rng(seed + 1)
+    )
+    return {
+        "policy": policy,
+        "logs": logs_spec,
+        "n": len(steps.step),
+        "reward": "clicks per step (slate)",
+        "estimates": estimate_all(SLATE_ESTIMATORS, slates, wanted, n_bootstrap, seed),
+        "ground_truth": float(per_slot.sum()),
+        "ground_truth_se": step_se,
+        "naive": float(slates.reward.sum(axis=1).mean()),
+        "first_slot": {
+            "estimates": estimate_all(BANDIT_ESTIMATORS, slates.first_slot(), wanted, n_bootstrap, seed),
+            "ground_truth": float(per_slot[0]),
+        },
+        "sessions": {
+            "n": int(steps.n_sessions),
+            "estimates": estimate_all(SESSION_ESTIMATORS, sessions, wanted, n_bootstrap, seed),
+            "ground_truth": session_value,
+            "ground_truth_se": session_se,
+        },
+    }
+
+
+OBD_POLICIES = ("obd-bts", "obd-random")
+
+
+def evaluate_obd(
+    logs_spec: str, policy: str, wanted: list[str] | None, n_bootstrap: int, folds: int, seed: int
+) -> dict[str, object]:
+    """OPE of the OBD Bernoulli-TS or random policy on the other's logs (ground truth: the
+    target policy's own logs' mean click)."""
+    from agents.ope_data import bts_marginals, obd_bandit_inputs
+    from simulators.datasets import load_logs
+    from simulators.datasets.obd import prior_bts
+
+    if policy not in OBD_POLICIES:
+        raise ConfigError(f"OBD logs take --policy {' or '.join(OBD_POLICIES)}, got {policy!r}")
+    logs = load_logs(logs_spec)
+    logged_policy, campaign = logs.source.removeprefix("obd(").removesuffix(")").split("/")
+    table = logs.interactions
+    slots = int(table["position"].max())
+    rng = np.random.default_rng(seed)
+    if policy == "obd-bts":
+        target = bts_marginals(*prior_bts(campaign), slots, 100_000, rng)
+    else:
+        target = np.full((logs.n_items, slots), 1.0 / logs.n_items)
+    if target.shape[0] != logs.n_items:
+        raise DataError(
+            f"prior_bts has {target.shape[0]} items for campaign {campaign}, the logs {logs.n_items}"
+        )
+    data = obd_bandit_inputs(
+        logs.item_rows(table["item_id"].to_numpy()), table["position"].to_numpy() - 1,
+        table["click"].to_numpy(np.float64), table["propensity"].to_numpy(np.float64), target, folds, rng,
+    )  # fmt: skip
+    own = policy.removeprefix("obd-")
+    spec = logs_spec.replace(f"{logged_policy}/", f"{own}/") if logs_spec.startswith("obd:") else None
+    truth = float(load_logs(spec).interactions["click"].mean()) if spec else None
+    return {"policy": policy, "logs": logs_spec, "n": len(table), "reward": "click",
+            "estimates": estimate_all(BANDIT_ESTIMATORS, data, wanted, n_bootstrap, seed),
+            "ground_truth": truth, "naive": float(data.reward.mean())}  # fmt: skip
+
+
+def format_table(report: dict[str, object]) -> str:
+    """Markdown table of the estimates (and the ground truth)."""
+    lines = [f"OPE of {report['policy']} on {report['logs']} (n={report['n']}, {report['reward']})", "",
+             "| estimator | value | 95% CI | ESS |", "|---|---|---|---|"]  # fmt: skip
+    for name, entry in report["estimates"].items():  # type: ignore[attr-defined]
+        lo, hi = entry["ci95"]
+        lines.append(f"| {name} | {entry['value']:.5f} | [{lo:.5f}, {hi:.5f}] | {entry['ess']:.0f} |")
+    if report.get("ground_truth") is not None:
+        lines.append(f"| ground truth | {report['ground_truth']:.5f} | | |")
+    return "\n".join(lines)
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    """Estimate a policy's value on logged data; write the JSON."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from simulators.storage import write_text_atomic
+
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.ope", description="Off-policy evaluation on logged data."
+    )
+    parser.add_argument(
+        "--policy",
+        required=True,
+        help="random | popularity | ctr | logging | near-logging | anti-popularity | RUN_DIR | obd-bts | obd-random",
+    )
+    parser.add_argument(
+        "--logs", required=True, help="shop | obd:POLICY/CAMPAIGN (e.g. obd:random/all) | PATH"
+    )
+    parser.add_argument("--estimators", default="", help="comma-separated names (default: all that apply)")
+    parser.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for the CIs")
+    parser.add_argument("--folds", type=int, default=3, help="cross-fitting folds of the reward model")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, required=True)
+    args = parser.parse_args(argv)
+    wanted = [name.strip().lower() for name in args.estimators.split(",") if name.strip()] or None
+    known = {*BANDIT_ESTIMATORS, *SLATE_ESTIMATORS, *SESSION_ESTIMATORS}
+    if wanted and (unknown := sorted(set(wanted) - known)):
+        raise ConfigError(f"unknown estimator(s) {unknown}; known: {sorted(known)}")
+    if args.bootstrap < 0 or args.folds < 2:
+        raise ConfigError("--bootstrap must be >= 0 and --folds >= 2")
+    is_obd = args.logs.startswith("obd") or (Path(args.logs) / "random" / "all").is_dir()
+    run = evaluate_obd if is_obd else evaluate_shop
+    report = run(args.logs, args.policy, wanted, args.bootstrap, args.folds, args.seed)
+    write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
+    print(format_table(report))
+
+
+if __name__ == "__main__":
+    main()

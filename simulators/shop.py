@@ -470,15 +470,18 @@ class ShopWorld:
         }
 
     # ------------------------------------------------------------------------------- logs
-    def simulate_logs(self) -> LoggedData:
-        """Run the logging policy for ``n_sessions`` sessions and return validated logs."""
+    def simulate_logs(self, n_sessions: int | None = None, log_seed: int | None = None) -> LoggedData:
+        """Run the logging policy for ``n_sessions`` sessions (default: the config's) and return
+        validated logs. ``log_seed`` draws other sessions from the same world (for OPE studies)."""
         cfg = self.config
-        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x10_6]))
+        n_sessions = cfg.n_sessions if n_sessions is None else n_sessions
+        entropy = [cfg.seed, 0x10_6] if log_seed is None else [cfg.seed, 0x10_6, log_seed]
+        rng = np.random.default_rng(np.random.SeedSequence(entropy))
         activity = self.user_activity / self.user_activity.sum()
-        session_user = rng.choice(cfg.n_users, size=cfg.n_sessions, p=activity)
-        session_start = np.sort(rng.uniform(0, cfg.days * 86_400, cfg.n_sessions)).astype(np.int64) + EPOCH
-        state = SessionState.fresh(cfg.n_sessions, cfg.n_categories)
-        active = np.arange(cfg.n_sessions)
+        session_user = rng.choice(cfg.n_users, size=n_sessions, p=activity)
+        session_start = np.sort(rng.uniform(0, cfg.days * 86_400, n_sessions)).astype(np.int64) + EPOCH
+        state = SessionState.fresh(n_sessions, cfg.n_categories)
+        active = np.arange(n_sessions)
         chunks: list[tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         for step in range(cfg.max_steps):
             if not len(active):

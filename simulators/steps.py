@@ -173,13 +173,19 @@ def _histories_before(logs: LoggedData, users: np.ndarray, starts: np.ndarray, l
 
 
 def position_bias_em(steps: StepTable, n_items: int, iterations: int = 50) -> np.ndarray:
-    """Examination probability per slot by EM on the position-based model (PBM).
+    """Examination probability per slot, ``theta`` of :func:`pbm_em` (``theta_1 = 1``), ``(K,)``."""
+    return pbm_em(steps, n_items, iterations)[0]
+
+
+def pbm_em(steps: StepTable, n_items: int, iterations: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Examination probability per slot and relevance per item by EM on the position-based model (PBM).
 
     ``P(click | item i, slot k) = theta_k * gamma_i``; E-step: for a non-click, the chances it
     was unexamined or irrelevant; M-step: averages. Item relevance ``gamma_i`` absorbs which
     items a logging policy tends to place high, so ``theta`` is not confounded by it
     (Wang et al., "Position Bias Estimation for Unbiased Learning to Rank", WSDM 2018).
-    Returns ``theta`` with ``theta_1 = 1``, shape ``(K,)``.
+    Returns ``(theta (K,), gamma (n_items,))`` scaled so that ``theta_1 = 1``; an item never
+    shown keeps the mean click rate as its relevance.
     """
     shown = steps.slot_mask
     slot = np.broadcast_to(np.arange(steps.items.shape[1]), steps.items.shape)[shown]
@@ -197,4 +203,4 @@ def position_bias_em(steps: StepTable, n_items: int, iterations: int = 50) -> np
         relevant = click + (1 - click) * (1 - t) * g / denominator
         theta = np.clip(np.bincount(slot, weights=examined, minlength=n_slots) / slot_count, 1e-4, 1.0)
         gamma = np.clip(np.bincount(item, weights=relevant, minlength=n_items) / item_count, 1e-4, 1 - 1e-4)
-    return theta / theta[0]
+    return theta / theta[0], gamma * theta[0]

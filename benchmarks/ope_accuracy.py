@@ -1,0 +1,241 @@
+"""Accuracy of the off-policy estimators against known ground truth.
+
+``python -m benchmarks.ope_accuracy --json FILE [--quick] [--agent RUN_DIR]``
+
+Shop track: logs of the shop's logging policy at 1e3, 1e4 and 1e5 sessions (several log
+seeds, one world), target policies from near the logger to far from it; the ground truth of
+the per-step slate reward is exact under the true click model in the states of an independent
+20,000-session log, and the session value comes from on-policy simulation. Per estimator:
+relative error (median, mean, spread), RMSE, 95% CI coverage and the Spearman correlation of
+the policies' estimated values with the truth; the naive estimator (the logged mean reward) is
+the yardstick. OBD track: Random -> BTS and BTS -> Random on the vendored sample, each
+campaign, 30 bootstrap resamples of the logs, reward model cross-fitted in 3 folds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.ope import BANDIT_ESTIMATORS, SESSION_ESTIMATORS, SLATE_ESTIMATORS, estimate
+from agents.ope_data import (
+    PLPolicy,
+    agent_policy,
+    bts_marginals,
+    obd_bandit_inputs,
+    shop_logging_policy,
+    shop_policy,
+    slate_inputs,
+    true_session_value,
+    true_step_value,
+)  # fmt: skip
+from simulators.datasets import load_logs
+from simulators.datasets.obd import CAMPAIGNS, prior_bts
+from simulators.datasets.shop import shop_config_of
+from simulators.errors import cli_entry
+from simulators.shop import ShopWorld
+from simulators.steps import build_steps
+from simulators.storage import write_text_atomic
+
+POLICIES = ("logging", "near-logging", "random", "popularity", "anti-popularity", "ctr")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to run."""
+
+    sizes: tuple[int, ...]
+    """Logged sessions per log."""
+    seeds: dict[int, int]
+    """Log seeds per size."""
+    bootstrap: int
+    """Bootstrap resamples per CI."""
+    truth_sessions: int
+    """Sessions behind each ground truth."""
+    obd_resamples: int
+
+
+FULL = Plan((1_000, 10_000, 100_000), {1_000: 20, 10_000: 20, 100_000: 5}, 50, 20_000, 30)
+QUICK = Plan((1_000, 10_000), {1_000: 5, 10_000: 5}, 20, 5_000, 30)
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Rank correlation (no ties expected)."""
+    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def quick_agent(folder: Path) -> Path:
+    """Train a small PPO agent for the track (when none is given)."""
+    from agents.train import TrainConfig, train
+
+    config = TrainConfig("ppo", timesteps=4_096, eval_episodes=32, eval_freq=4_096, out=str(folder))
+    train(config)
+    return folder
+
+
+def shop_track(plan: Plan, agent_dir: Path | None) -> dict[str, Any]:
+    """Estimates against the truth for every (size, seed, policy, estimator)."""
+    from agents.agent import TrainedAgent
+
+    logs = load_logs("shop")
+    world = ShopWorld(shop_config_of(logs))
+    n_items = world.config.n_items
+    logging = shop_logging_policy(world)
+    targets: dict[str, PLPolicy] = {name: shop_policy(name, world, logs.popularity()) for name in POLICIES}
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = agent_dir or quick_agent(Path(scratch) / "ppo")
+        targets["ppo-agent"] = agent_policy(TrainedAgent.load(folder), n_items)
+    rng = np.random.default_rng(0)
+    truth_steps = build_steps(world.simulate_logs(plan.truth_sessions, log_seed=10_007))
+    truth: dict[str, dict[str, float]] = {}
+    for name, target in targets.items():
+        per_slot, se = true_step_value(world, truth_steps, target, 256, rng)
+        session, session_se = true_session_value(world, target, plan.truth_sessions, np.random.default_rng(1))
+        truth[name] = {"slate": float(per_slot.sum()), "slate_se": se, "first_slot": float(per_slot[0]),
+                       "session": session, "session_se": session_se}  # fmt: skip
+        print(f"truth {name}: {truth[name]}", flush=True)
+    tracks = {"slate": SLATE_ESTIMATORS, "first_slot": BANDIT_ESTIMATORS, "session": SESSION_ESTIMATORS}
+    rows: list[dict[str, Any]] = []
+    for size in plan.sizes:
+        for seed in range(plan.seeds[size]):
+            steps = build_steps(world.simulate_logs(size, log_seed=seed))
+            for name, target in targets.items():
+                slates, sessions = slate_inputs(steps, logging, target, rng=np.random.default_rng(seed))
+                data = {"slate": slates, "first_slot": slates.first_slot(), "session": sessions}
+                naive = {"slate": slates.reward.sum(axis=1).mean(), "first_slot": slates.reward[:, 0].mean(),
+                         "session": sessions.reward.sum(axis=1).mean()}  # fmt: skip
+                for track, table in tracks.items():
+                    value = truth[name][track]
+                    rows.append({"size": size, "seed": seed, "policy": name, "track": track, "estimator": "naive",
+                                 "value": float(naive[track]), "truth": value, "covered": None})  # fmt: skip
+                    for estimator_name, estimator in table.items():
+                        result = estimate(estimator, data[track], plan.bootstrap, np.random.default_rng(seed))  # type: ignore[arg-type]
+                        rows.append({"size": size, "seed": seed, "policy": name, "track": track,
+                                     "estimator": estimator_name, "value": result.value, "truth": value,
+                                     "covered": bool(result.ci95[0] <= value <= result.ci95[1])})  # fmt: skip
+            print(f"shop size={size} seed={seed} done", flush=True)
+    return {"truth": truth, "summary": summarise(rows), "runs": rows}
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (track, size, policy, estimator): relative errors, RMSE, coverage; Spearman per (track, size, estimator)."""
+    out = []
+    keys = sorted({(r["track"], r["size"], r["policy"], r["estimator"]) for r in rows})
+    for track, size, policy, estimator in keys:
+        chosen = [
+            r
+            for r in rows
+            if (r["track"], r["size"], r["policy"], r["estimator"]) == (track, size, policy, estimator)
+        ]
+        values = np.array([r["value"] for r in chosen])
+        truth = chosen[0]["truth"]
+        relative = np.abs(values - truth) / abs(truth)
+        covered = [r["covered"] for r in chosen if r["covered"] is not None]
+        out.append({"track": track, "size": size, "policy": policy, "estimator": estimator, "truth": truth,
+                    "median_relative_error": float(np.median(relative)), "mean_relative_error": float(relative.mean()),
+                    "relative_error_std": float(relative.std()), "rmse": float(np.sqrt(np.mean((values - truth) ** 2))),
+                    "ci_coverage": float(np.mean(covered)) if covered else None, "n_logs": len(values)})  # fmt: skip
+    for track, size, estimator in sorted({(r["track"], r["size"], r["estimator"]) for r in rows}):
+        correlations = []
+        for seed in sorted({r["seed"] for r in rows if r["size"] == size}):
+            chosen = [
+                r
+                for r in rows
+                if (r["track"], r["size"], r["estimator"], r["seed"]) == (track, size, estimator, seed)
+            ]
+            correlations.append(
+                spearman(np.array([r["value"] for r in chosen]), np.array([r["truth"] for r in chosen]))
+            )
+        out.append({"track": track, "size": size, "policy": "*", "estimator": estimator,
+                    "spearman": float(np.nanmean(correlations))})  # fmt: skip
+    return out
+
+
+def obd_track(plan: Plan) -> list[dict[str, Any]]:
+    """Random -> BTS and BTS -> Random per campaign: relative error over bootstrap resamples."""
+    out = []
+    for campaign in CAMPAIGNS:
+        for logged, target_name in (("random", "bts"), ("bts", "random")):
+            logs = load_logs(f"obd:{logged}/{campaign}")
+            own = load_logs(f"obd:{target_name}/{campaign}").interactions["click"].to_numpy(np.float64)
+            truth, truth_se = float(own.mean()), float(own.std(ddof=1) / np.sqrt(len(own)))
+            table = logs.interactions
+            slots = int(table["position"].max())
+            rng = np.random.default_rng(0)
+            if target_name == "bts":
+                target = bts_marginals(*prior_bts(campaign), slots, 100_000, rng)
+            else:
+                target = np.full((logs.n_items, slots), 1.0 / logs.n_items)
+            item = logs.item_rows(table["item_id"].to_numpy())
+            slot = table["position"].to_numpy() - 1
+            click, pscore = table["click"].to_numpy(np.float64), table["propensity"].to_numpy(np.float64)
+            errors: dict[str, list[float]] = {name: [] for name in [*BANDIT_ESTIMATORS, "naive"]}
+            for _ in range(plan.obd_resamples):
+                index = rng.integers(0, len(item), len(item))
+                data = obd_bandit_inputs(
+                    item[index], slot[index], click[index], pscore[index], target, 3, rng
+                )
+                for name, estimator in BANDIT_ESTIMATORS.items():
+                    errors[name].append(abs(estimator.value(data) - truth) / truth)  # type: ignore[arg-type]
+                errors["naive"].append(abs(data.reward.mean() - truth) / truth)
+            for name, values in errors.items():
+                out.append({"campaign": campaign, "logs": logged, "target": target_name, "estimator": name,
+                            "truth": truth, "truth_relative_se": truth_se / truth,
+                            "mean_relative_error": float(np.mean(values)), "relative_error_std": float(np.std(values))})  # fmt: skip
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The two tracks' tables."""
+    lines = ["## Shop track (per-step slate reward: clicks per step)", "",
+             "| size | policy | truth | estimator | median rel. err | mean rel. err | CI coverage |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for row in report["shop"]["summary"]:
+        if row["policy"] == "*" or row["track"] != "slate":
+            continue
+        coverage = "" if row["ci_coverage"] is None else f"{row['ci_coverage']:.2f}"
+        lines.append(f"| {row['size']} | {row['policy']} | {row['truth']:.4f} | {row['estimator']} | "
+                     f"{row['median_relative_error']:.4f} | {row['mean_relative_error']:.4f} | {coverage} |")  # fmt: skip
+    lines += ["", "## OBD track (mean relative error +- std over resamples)", "",
+              "| campaign | logs -> target | estimator | mean rel. err | std | truth rel. SE |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for row in report["obd"]:
+        lines.append(f"| {row['campaign']} | {row['logs']} -> {row['target']} | {row['estimator']} | "
+                     f"{row['mean_relative_error']:.3f} | {row['relative_error_std']:.3f} | {row['truth_relative_se']:.3f} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    """Run both tracks, write JSON and markdown."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.ope_accuracy", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--quick", action="store_true", help="fewer sizes, seeds and resamples (minutes)")
+    parser.add_argument(
+        "--agent", type=Path, default=None, help="a trained agent's run folder (default: train a small PPO)"
+    )
+    parser.add_argument("--skip-shop", action="store_true", help="OBD track only")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    started = time.perf_counter()
+    report: dict[str, Any] = {"plan": plan.__dict__ | {"seeds": {str(k): v for k, v in plan.seeds.items()}}}
+    report["obd"] = obd_track(plan)
+    report["shop"] = (
+        {"truth": {}, "summary": [], "runs": []} if args.skip_shop else shop_track(plan, args.agent)
+    )
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
+    write_text_atomic(args.json.with_suffix(".md"), markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
