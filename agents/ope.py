@@ -573,8 +573,9 @@ def estimate_all(
 
 
 def evaluate_shop(
-    logs_spec: str, policy: str, wanted: list[str] | None, n_bootstrap: int, folds: int, seed: int
-) -> dict[str, object]:
+    logs_spec: str, policy: str, wanted: list[str] | None, n_bootstrap: int, folds: int, seed: int,
+    truth_sessions: int = TRUTH_SESSIONS,
+) -> dict[str, object]:  # fmt: skip
     """OPE of a catalog policy (or agent) on shop logs, with the true shop's ground truth."""
     from agents.ope_data import (
         SHOP_POLICIES,
@@ -593,7 +594,7 @@ def evaluate_shop(
     logs = load_logs(logs_spec)
     world = ShopWorld(shop_config_of(logs))
     if policy in SHOP_POLICIES:
-        target = shop_policy(policy, world, logs.popularity())
+        target = shop_policy(policy, world, logs.popularity(), logs_spec)
     else:
         from agents.evaluate import load_policy
 
@@ -604,7 +605,7 @@ def evaluate_shop(
     steps = build_steps(logs)
     rng = np.random.default_rng(seed)
     slates, sessions = slate_inputs(steps, shop_logging_policy(world), target, folds=folds, rng=rng)
-    truth_steps = build_steps(world.simulate_logs(TRUTH_SESSIONS, log_seed=10_007))
+    truth_steps = build_steps(world.simulate_logs(truth_sessions, log_seed=10_007))
     per_slot, step_se = true_step_value(world, truth_steps, target, 256, rng)
     session_value, session_se = true_session_value(
         world, target, TRUTH_SESSIONS, np.random.default_rng(seed + 1)
@@ -706,6 +707,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for the CIs")
     parser.add_argument("--folds", type=int, default=3, help="cross-fitting folds of the reward model")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--truth-sessions", type=int, default=TRUTH_SESSIONS, help="shop: sessions behind the truth"
+    )
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args(argv)
     wanted = [name.strip().lower() for name in args.estimators.split(",") if name.strip()] or None
@@ -715,8 +719,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.bootstrap < 0 or args.folds < 2:
         raise ConfigError("--bootstrap must be >= 0 and --folds >= 2")
     is_obd = args.logs.startswith("obd") or (Path(args.logs) / "random" / "all").is_dir()
-    run = evaluate_obd if is_obd else evaluate_shop
-    report = run(args.logs, args.policy, wanted, args.bootstrap, args.folds, args.seed)
+    if is_obd:
+        report = evaluate_obd(args.logs, args.policy, wanted, args.bootstrap, args.folds, args.seed)
+    else:
+        if args.truth_sessions < 100:
+            raise ConfigError("--truth-sessions must be >= 100")
+        report = evaluate_shop(
+            args.logs, args.policy, wanted, args.bootstrap, args.folds, args.seed, args.truth_sessions
+        )
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     print(format_table(report))
 

@@ -434,8 +434,9 @@ def shop_logging_policy(world: Any) -> PLPolicy:
     return PLPolicy("logging", np.arange(n_items)[None], np.log(world.logging_policy.weights)[None], n_items)
 
 
-def shop_policy(name: str, world: Any, popularity: np.ndarray) -> PLPolicy:
-    """A named target policy over the shop's catalog; ``popularity (n_items,)`` logged clicks.
+def shop_policy(name: str, world: Any, popularity: np.ndarray, data: str = "shop") -> PLPolicy:
+    """A named target policy over the shop's catalog; ``popularity (n_items,)`` logged clicks;
+    ``data`` names the logs for the env whose CTR candidates ``ctr`` ranks.
 
     ``near-logging``: the logging logits at temperature 1.25 (close to the logger);
     ``popularity``: Plackett-Luce on standardised log-popularity; ``anti-popularity``: on minus
@@ -459,7 +460,7 @@ def shop_policy(name: str, world: Any, popularity: np.ndarray) -> PLPolicy:
     if name == "ctr":
         from envs.ranking import FEATURES, EnvConfig, build_world
 
-        env_world = build_world(EnvConfig())
+        env_world = build_world(EnvConfig(data=data))
         pctr = env_world.candidate_features[:, :, FEATURES.index("pctr")].astype(np.float64)
         return scores_policy(name, env_world.candidates, np.log(np.maximum(pctr, 1e-9)), n_items)
     raise ConfigError(
