@@ -30,7 +30,15 @@ from agents.baselines import make_baseline
 from agents.evaluate import metrics, run_sessions
 from agents.networks import RankingExtractor, RankingPolicy, load_ctr_towers, start_at_greedy_ctr
 from encoders.device import DEVICE_CHOICES, deterministic_torch, resolve_device
-from envs.ranking import ACTION_MODES, CANDIDATE_SOURCES, FEATURES, SIMULATORS, STRATEGIES, RankingWorld
+from envs.ranking import (
+    ACTION_MODES,
+    CANDIDATE_SOURCES,
+    FEATURES,
+    OBS_MODES,
+    SIMULATORS,
+    STRATEGIES,
+    RankingWorld,
+)
 from envs.sb3 import SB3VecEnvAdapter
 from envs.vector import RankingVectorEnv
 from simulators.errors import ConfigError, cli_entry
@@ -84,6 +92,9 @@ class TrainConfig:
     """``fitted`` or ``true`` (the shop's ground truth)."""
     candidates: str = "ctr"
     """Env candidate source: ``ctr`` or ``popularity``."""
+    obs_mode: str = "ids"
+    """``ids`` (RecGym's extractor over ids + the BERT table) or ``embedding`` (a plain SB3
+    ``MlpPolicy`` over the CTR model's dense vectors)."""
     out: str = ""
     """Run folder; empty = ``runs/{algorithm}-{env}-s{seed}``."""
 
@@ -103,6 +114,16 @@ class TrainConfig:
             raise ConfigError(f"fairness lambda must be a finite number >= 0, got {self.fairness_lambda}")
         if self.action_mode and self.action_mode not in ACTION_MODES:
             raise ConfigError(f"action mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
+        if self.obs_mode not in OBS_MODES:
+            raise ConfigError(f"obs mode must be one of {OBS_MODES}, got {self.obs_mode!r}")
+        if (
+            self.obs_mode == "embedding"
+            and self.warm_start != "none"
+            and self.resolved_action_mode == "scores"
+        ):
+            raise ConfigError(
+                "a warm start with obs_mode 'embedding' needs action_mode 'weights' or 'discrete'"
+            )
         if self.algorithm == "dqn" and self.resolved_action_mode != "discrete":
             raise ConfigError("dqn needs action_mode 'discrete'")
         if self.algorithm != "dqn" and self.resolved_action_mode == "discrete":
@@ -125,6 +146,7 @@ class TrainConfig:
             "fairness_lambda": self.fairness_lambda,
             "simulator": self.simulator,
             "candidates": self.candidates,
+            "obs_mode": self.obs_mode,
         }
 
 
@@ -135,36 +157,34 @@ def make_vec_env(config: TrainConfig, num_envs: int, reset_seed: int | None = No
     return VecMonitor(SB3VecEnvAdapter(vector, reset_seed=reset_seed))
 
 
+ALGORITHM_KWARGS: dict[str, dict[str, Any]] = {
+    "ppo": {"learning_rate": 3e-4, "n_steps": 128, "batch_size": 256, "n_epochs": 4, "gae_lambda": 0.9, "ent_coef": 0.0},
+    "a2c": {"learning_rate": 1e-4, "n_steps": 8, "gae_lambda": 0.9},
+    "dqn": {"learning_rate": 5e-4, "buffer_size": 30_000, "learning_starts": 1_000, "batch_size": 64, "train_freq": 1,
+            "gradient_steps": 2, "target_update_interval": 1_000, "exploration_fraction": 0.3,
+            "exploration_final_eps": 0.05},
+}  # fmt: skip
+"""Hyperparameters per algorithm (sessions are short: gamma 0.95 for all)."""
+
+
 def build_model(config: TrainConfig, venv: VecMonitor, world: RankingWorld) -> BaseAlgorithm:
-    """The SB3 algorithm with RecGym's extractor, hyperparameters for short sessions."""
-    dim = world.ctr.config.dim if world.ctr is not None else 32
-    extractor = {"features_extractor_class": RankingExtractor,
-                 "features_extractor_kwargs": {"item_table": world.item_table, "dim": dim}}  # fmt: skip
-    device = resolve_device(config.device)
-    common = {"seed": config.seed, "device": device, "verbose": 0, "gamma": 0.95,
-              "tensorboard_log": str(config.folder / "tb")}  # fmt: skip
-    if config.algorithm == "dqn":
-        return ALGORITHMS["dqn"](
-            "MultiInputPolicy", venv, learning_rate=5e-4, buffer_size=30_000, learning_starts=1_000,
-            batch_size=64, train_freq=1, gradient_steps=2, target_update_interval=1_000,
-            exploration_fraction=0.3, exploration_final_eps=0.05,
-            policy_kwargs={**extractor, "net_arch": [64]}, **common,
-        )  # fmt: skip
-    policy_kwargs = {**extractor, "net_arch": {"pi": [], "vf": [64]}, "log_std_init": -1.0}
-    if config.algorithm == "ppo":
-        return ALGORITHMS["ppo"](
-            RankingPolicy, venv, learning_rate=3e-4, n_steps=128, batch_size=256, n_epochs=4,
-            gae_lambda=0.9, ent_coef=0.0, policy_kwargs=policy_kwargs, **common,
-        )  # fmt: skip
-    return ALGORITHMS["a2c"](
-        RankingPolicy,
-        venv,
-        learning_rate=7e-4,
-        n_steps=8,
-        gae_lambda=0.9,
-        policy_kwargs=policy_kwargs,
-        **common,
-    )
+    """The SB3 algorithm: RecGym's extractor and scorer (``ids``) or a plain MLP (``embedding``)."""
+    common = {"seed": config.seed, "device": resolve_device(config.device), "verbose": 0, "gamma": 0.95,
+              "tensorboard_log": str(config.folder / "tb"), **ALGORITHM_KWARGS[config.algorithm]}  # fmt: skip
+    dqn = config.algorithm == "dqn"
+    policy: Any
+    if config.obs_mode == "embedding":
+        policy = "MlpPolicy"
+        kwargs: dict[str, Any] = {"net_arch": [128, 128] if dqn else {"pi": [128], "vf": [128]}}
+    else:
+        dim = world.ctr.config.dim if world.ctr is not None else 32
+        policy = "MultiInputPolicy" if dqn else RankingPolicy
+        kwargs = {"features_extractor_class": RankingExtractor,
+                  "features_extractor_kwargs": {"item_table": world.item_table, "dim": dim},
+                  "net_arch": [64] if dqn else {"pi": [], "vf": [64]}}  # fmt: skip
+    if not dqn:
+        kwargs["log_std_init"] = -1.0
+    return ALGORITHMS[config.algorithm](policy, venv, policy_kwargs=kwargs, **common)
 
 
 def warm_start(model: BaseAlgorithm, config: TrainConfig, world: RankingWorld) -> dict[str, Any]:
@@ -178,6 +198,12 @@ def warm_start(model: BaseAlgorithm, config: TrainConfig, world: RankingWorld) -
 
         ctr = load_or_train_ctr(load_logs(envs.env_data(config.env)), embeddings=world.item_table)
     policy = model.policy
+    if config.obs_mode == "embedding":  # the features already are the CTR model's vectors
+        start_at_greedy_ctr(policy, config.resolved_action_mode)
+        done = {"warm_start": config.warm_start, "ctr_tensors_loaded": 0}
+        if config.warm_start == "bc":
+            done["bc_loss"] = behaviour_clone(model, config)
+        return done
     extractors = [policy.q_net.features_extractor, policy.q_net_target.features_extractor] if config.algorithm == "dqn" else [policy.features_extractor]  # type: ignore[union-attr]  # fmt: skip
     state = {key: value.detach().cpu() for key, value in ctr.model.state_dict().items()}
     loaded = [key for extractor in extractors for key in load_ctr_towers(extractor, state)]
@@ -200,27 +226,36 @@ def behaviour_clone(
     )
     obs, _ = venv.reset(seed=config.seed + 20_000)
     rng = np.random.default_rng(config.seed)
-    batches = []
+    observed, ctr_actions = [], []
     for _ in range(states // 64):
-        batches.append({k: v.copy() for k, v in obs.items()})
-        obs, *_ = venv.step(baseline.act(obs, rng))
-    data = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+        action = baseline.act(venv.core.observe_ids(), rng)  # the baseline reads ids in any obs_mode
+        observed.append(obs.copy() if isinstance(obs, np.ndarray) else {k: v.copy() for k, v in obs.items()})
+        ctr_actions.append(action)
+        obs, *_ = venv.step(action)
+    data: Any = (
+        np.concatenate(observed)
+        if isinstance(observed[0], np.ndarray)
+        else {k: np.concatenate([b[k] for b in observed]) for k in observed[0]}
+    )
+    n = len(ctr_actions) * 64
     mode = config.resolved_action_mode
     policy = model.policy
     tensors, _ = policy.obs_to_tensor(data)
     if mode == "scores":
-        target = torch.as_tensor(baseline.act(data, rng), device=policy.device)
+        target = torch.as_tensor(np.concatenate(ctr_actions), device=policy.device)
     elif mode == "weights":
-        target = torch.zeros((len(data["candidates"]), len(FEATURES)), device=policy.device)
+        target = torch.zeros((n, len(FEATURES)), device=policy.device)
         target[:, FEATURES.index("pctr")] = 1.0
     else:
-        target = torch.full((len(data["candidates"]),), STRATEGIES.index("greedy_ctr"), device=policy.device)
+        target = torch.full((n,), STRATEGIES.index("greedy_ctr"), device=policy.device)
     optimiser = torch.optim.Adam(policy.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(config.seed)
     losses = []
     for _ in range(steps):
         index = torch.randint(0, len(target), (256,), generator=generator).to(policy.device)
-        batch = {k: v[index] for k, v in tensors.items()}  # type: ignore[union-attr]
+        batch = (
+            tensors[index] if isinstance(tensors, torch.Tensor) else {k: v[index] for k, v in tensors.items()}
+        )
         if mode == "discrete":
             loss = torch.nn.functional.cross_entropy(policy.q_net(batch), target[index])  # type: ignore[union-attr]
         else:
@@ -238,9 +273,14 @@ def behaviour_clone(
 def evaluate_all(agent: TrainedAgent, config: TrainConfig) -> dict[str, Any]:
     """The trained policy and the baselines on the same evaluation users: the metrics.json object."""
     seed = config.seed + 10_000
-    options = {k: v for k, v in config.env_options().items() if k != "action_mode"}
+    options = {k: v for k, v in config.env_options().items() if k not in ("action_mode", "obs_mode")}
 
     def one(policy: Any, name: str) -> dict[str, Any]:
+        if policy is agent:  # the baselines read ids; the agent its own observation mode
+            return metrics(
+                run_sessions(policy, config.env, config.eval_episodes, seed, **options, obs_mode=config.obs_mode),
+                config.env, name, seed,
+            )  # fmt: skip
         return metrics(
             run_sessions(policy, config.env, config.eval_episodes, seed, **options), config.env, name, seed
         )
@@ -417,6 +457,7 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, bool]:
     parser.add_argument("--checkpoint-freq", type=int, default=TrainConfig.checkpoint_freq)
     parser.add_argument("--simulator", default=TrainConfig.simulator, choices=SIMULATORS)
     parser.add_argument("--candidates", default=TrainConfig.candidates, choices=CANDIDATE_SOURCES)
+    parser.add_argument("--obs-mode", default=TrainConfig.obs_mode, choices=OBS_MODES)
     parser.add_argument("--out", default="", help="run folder (default runs/ALGO-ENV-sSEED)")
     parser.add_argument(
         "--resume", default="", help="continue the run in this folder from its last checkpoint"

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # torch loads only when a CTR model is used
     from encoders.ctr import TrainedCTR
 
 ACTION_MODES = ("scores", "weights", "discrete")
-OBS_MODES = ("ids",)
+OBS_MODES = ("ids", "embedding")
 SIMULATORS = ("fitted", "true")
 CANDIDATE_SOURCES = ("ctr", "popularity")
 FEATURES = ("pctr", "pcvr", "similarity", "popularity", "protected", "session_topic_exposure")
@@ -49,6 +49,8 @@ FEATURE_CLIP = 10.0
 FEATURE_LOW = (0.0, 0.0, -1.0, -FEATURE_CLIP, 0.0, 0.0)
 FEATURE_HIGH = (1.0, 1.0, 1.0, FEATURE_CLIP, 1.0, np.inf)
 """Bounds of each candidate feature (the last one's upper bound depends on the slate size)."""
+EMBEDDING_CLIP = 100.0
+"""Bound of every entry of the ``embedding`` observation (the vectors stay well inside it)."""
 TOPIC_EXPOSURE_RETENTION = 0.8
 """Per-step retention of the agent-visible count of topics shown this session."""
 
@@ -77,7 +79,8 @@ class EnvConfig:
     action_mode: str = "scores"
     """``scores`` (one per candidate), ``weights`` (over candidate features) or ``discrete``."""
     obs_mode: str = "ids"
-    """``ids``: compact item ids and features."""
+    """``ids``: compact item ids and features (a Dict); ``embedding``: one flat float vector of
+    the CTR model's frozen user and item vectors plus the features (:func:`embedding_layout`)."""
     fairness_lambda: float = 0.0
     """Weight of the fairness penalty in the reward."""
     fairness_target: float | None = None
@@ -98,6 +101,10 @@ class EnvConfig:
             raise ConfigError(f"obs_mode must be one of {OBS_MODES}, got {self.obs_mode!r}")
         if self.candidates not in CANDIDATE_SOURCES:
             raise ConfigError(f"candidates must be one of {CANDIDATE_SOURCES}, got {self.candidates!r}")
+        if self.obs_mode == "embedding" and self.candidates != "ctr":
+            raise ConfigError(
+                "obs_mode='embedding' reads the CTR model's encoders: it needs candidates='ctr'"
+            )
         if self.simulator not in SIMULATORS:
             raise ConfigError(f"simulator must be one of {SIMULATORS}, got {self.simulator!r}")
         if self.slate_size < 1 or self.n_candidates < 1:
@@ -282,6 +289,48 @@ class RankingWorld:
     n_topics: int
     tables: ResponseTables
     """The simulator as lookup tables (what the engine steps)."""
+    embedder: CTREmbedder | None = None
+    """The CTR model's frozen encoders (built on first use by ``obs_mode="embedding"``)."""
+
+
+class CTREmbedder:
+    """Dense state from the CTR model's frozen towers: the user vector (LSTM over the BERT
+    item table + user features) and every catalog item's vector (projected BERT + id)."""
+
+    def __init__(self, trained: TrainedCTR):
+        import torch
+
+        self._torch = torch
+        self.model = trained.model.eval()
+        self.device = next(self.model.parameters()).device
+        self.user_features = trained.user_features
+        with torch.no_grad():
+            catalog = torch.arange(int(self.model.item_table.shape[0]), device=self.device)
+            self.item_vectors = self.model.item_vectors(catalog).cpu().numpy().astype(np.float32)
+        self.dim = self.item_vectors.shape[1]
+
+    def users(self, history: np.ndarray, users: np.ndarray) -> np.ndarray:
+        """``(B, dim)`` float32 user vectors for ``history (B, H)`` (-1 pad) of ``users (B,)``."""
+        torch = self._torch
+        with torch.no_grad():
+            h = torch.from_numpy(history).to(self.device)
+            f = torch.from_numpy(self.user_features[users]).to(self.device)
+            return self.model.user_vectors(h, f).cpu().numpy().astype(np.float32)
+
+
+def embedding_layout(config: EnvConfig, dim: int) -> dict[str, tuple[int, int]]:
+    """Where each part sits in the ``embedding`` observation: name -> (start, stop). The
+    candidate blocks are row-major ``(N, dim)`` and ``(N, len(FEATURES))``."""
+    n, sizes = config.n_candidates, {}
+    sizes["user"] = dim
+    sizes["candidate_vectors"] = n * dim
+    sizes["candidate_features"] = n * len(FEATURES)
+    sizes["context"] = 4
+    layout, start = {}, 0
+    for name, size in sizes.items():
+        layout[name] = (start, start + size)
+        start += size
+    return layout
 
 
 _WORLDS: dict[tuple[Any, ...], RankingWorld] = {}
@@ -397,11 +446,23 @@ class SessionCore:
         self.candidate_topics = np.zeros((batch, n), dtype=np.int64)
         self.candidate_features = np.zeros((batch, n, n_features), dtype=np.float32)
         """``(B, N, F)``; the last column (session topic exposure) changes every step."""
+        self.embedder: CTREmbedder | None = None
+        if config.obs_mode == "embedding":
+            if world.embedder is None:
+                assert world.ctr is not None  # EnvConfig guarantees candidates="ctr"
+                world.embedder = CTREmbedder(world.ctr)
+            self.embedder = world.embedder
+            self._user_vectors = np.zeros((batch, world.embedder.dim), dtype=np.float32)
+            self._embedded_history = np.full((batch, config.history_length), -1, dtype=np.int64)
+            self._embedded = np.zeros(batch, dtype=np.bool_)
 
     # -------------------------------------------------------------------------- spaces
-    def observation_space(self) -> spaces.Dict:
-        """Flat Dict of fixed-shape Boxes (no nesting)."""
+    def observation_space(self) -> spaces.Space[Any]:
+        """``ids``: a flat Dict of fixed-shape Boxes (no nesting); ``embedding``: one Box."""
         cfg, n_items = self.config, len(self.world.protected)
+        if self.embedder is not None:
+            size = embedding_layout(cfg, self.embedder.dim)["context"][1]
+            return spaces.Box(-EMBEDDING_CLIP, EMBEDDING_CLIP, (size,), np.float32)
         low = np.array(FEATURE_LOW, dtype=np.float32)
         high = np.array(
             [*FEATURE_HIGH[:-1], cfg.slate_size / (1 - TOPIC_EXPOSURE_RETENTION)], dtype=np.float32
@@ -444,6 +505,8 @@ class SessionCore:
             len(self.world.user_weight) - 1,
         )
         self.user[index] = users
+        if self.embedder is not None:
+            self._embedded[index] = False
         self.key[index] = draws[:, 1].astype(np.uint64)
         self.step_count[index] = 0
         self.history[index] = self.world.history[users]
@@ -457,9 +520,33 @@ class SessionCore:
         self.candidate_features[index, :, :-1] = self.world.candidate_features[users]
         self.candidate_features[index, :, -1] = 0.0
 
-    def observe(self, copy: bool = True) -> dict[str, np.ndarray]:
+    def observe(self, copy: bool = True) -> Any:
         """The batch's observations: fresh arrays, or (``copy=False``) the live buffers, which
         the next step overwrites (as gymnasium's ``copy=False`` vector envs do)."""
+        ids = self.observe_ids(copy)
+        if self.embedder is None:
+            return ids
+        changed = (self.history != self._embedded_history).any(axis=1) | ~self._embedded
+        if changed.any():  # the LSTM runs only for users whose history moved
+            self._user_vectors[changed] = self.embedder.users(self.history[changed], self.user[changed])
+            self._embedded_history[changed] = self.history[changed]
+            self._embedded[changed] = True
+        return np.clip(
+            np.concatenate(
+                [
+                    self._user_vectors.copy(),
+                    self.embedder.item_vectors[self.candidates].reshape(self.batch, -1),
+                    self.candidate_features.reshape(self.batch, -1),
+                    self.context,
+                ],
+                axis=1,
+            ),
+            -EMBEDDING_CLIP,
+            EMBEDDING_CLIP,
+        )
+
+    def observe_ids(self, copy: bool = True) -> dict[str, np.ndarray]:
+        """The ``ids`` observation (what the engine and the baselines read)."""
         ledger = self.ledger
         context_kernel(
             self.ledger_rows, ledger.provider_exposure, ledger.provider_merit, ledger.popularity_exposure, ledger.target_value,
@@ -673,10 +760,22 @@ class RankingEnv(gym.Env[dict[str, np.ndarray], Any]):
 
 
 _WORLD_DERIVED = frozenset(
-    {"world", "config", "tables", "item_topic", "slot_bias", "params", "cumulative_weights", "weights"}
+    {
+        "world",
+        "config",
+        "tables",
+        "item_topic",
+        "slot_bias",
+        "params",
+        "cumulative_weights",
+        "weights",
+        "embedder",
+    }
 )
 """Core attributes rebuilt from the (cached) world on unpickling, so a pickle holds session state only."""
 
 
-def _first(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _first(batch: Any) -> Any:
+    if isinstance(batch, np.ndarray):
+        return batch[0]
     return {name: value[0] for name, value in batch.items()}

@@ -44,7 +44,10 @@ class SB3VecEnvAdapter(VecEnv):
         dones = terminated | truncated
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         for i in np.flatnonzero(dones):
-            infos[i]["terminal_observation"] = {k: v[i] for k, v in info["final_obs"].items()}
+            final = info["final_obs"]
+            infos[i]["terminal_observation"] = (
+                final[i] if isinstance(final, np.ndarray) else {k: v[i] for k, v in final.items()}
+            )
             infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
         for name in ("clicks", "purchases", "engagement", "fairness_penalty"):
             for index, value in enumerate(info[name]):

@@ -84,6 +84,10 @@ class RankingVectorEnv(VectorEnv):
         """Gymnasium's layout: batched arrays holding the last observation of the finished
         sessions in rows ``index``. Fresh arrays, or reused buffers when ``copy=False``."""
         live = self.core.observe(copy=False)
+        if isinstance(live, np.ndarray):  # obs_mode="embedding": one flat array
+            final_array = np.zeros_like(live)
+            final_array[index] = live[index]
+            return final_array  # type: ignore[return-value]
         if self.copy or self._final is None:
             final = {key: np.zeros(value.shape, value.dtype) for key, value in live.items()}
             if not self.copy:

@@ -15,7 +15,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import envs
 from envs.engine import counter_uniforms
 from envs.fairness import ExposureLedger, position_weights
-from envs.ranking import ACTION_MODES, FEATURES, STRATEGIES, ActionError, RankingEnv
+from envs.ranking import ACTION_MODES, FEATURES, STRATEGIES, ActionError, RankingEnv, embedding_layout
 from envs.sb3 import SB3VecEnvAdapter
 from envs.vector import RankingVectorEnv
 from simulators.datasets.movielens import installed_recbole_folder
@@ -32,16 +32,21 @@ REGISTERED = [
 ]
 
 
+def _bytes(obs: Any) -> tuple[bytes, ...]:
+    values = obs.values() if isinstance(obs, dict) else [obs]
+    return tuple(np.asarray(v).tobytes() for v in values)
+
+
 def _rollout(env: gym.Env, seed: int, steps: int, action_seed: int = 0) -> list[tuple[Any, ...]]:
     """Observations, rewards and flags of ``steps`` steps with seeded random actions."""
     env.action_space.seed(action_seed)
     obs, _ = env.reset(seed=seed)
-    trace: list[tuple[Any, ...]] = [tuple(np.asarray(v).tobytes() for v in obs.values())]
+    trace: list[tuple[Any, ...]] = [_bytes(obs)]
     for _ in range(steps):
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
         trace.append(
             (
-                tuple(np.asarray(v).tobytes() for v in obs.values()),
+                _bytes(obs),
                 reward,
                 terminated,
                 truncated,
@@ -330,3 +335,40 @@ def test_counter_uniforms_are_deterministic_and_uniform() -> None:
     np.testing.assert_array_equal(u, counter_uniforms(keys, np.zeros(2000, dtype=np.int64), 11))
     assert (u >= 0).all() and (u < 1).all() and abs(u.mean() - 0.5) < 0.01
     assert not np.array_equal(u, counter_uniforms(keys, np.ones(2000, dtype=np.int64), 11))
+
+
+def test_embedding_observation_mode() -> None:
+    """``obs_mode="embedding"``: checkers, determinism, pickling, the layout and the vector twin."""
+    options = {"obs_mode": "embedding", "action_mode": "weights"}
+    env = gym.make("ecommerce-v0", **options)
+    gym_check_env(env.unwrapped, skip_render_check=True)
+    sb3_check_env(gym.make("ecommerce-v0", **options).unwrapped, warn=False)
+    assert _rollout(gym.make("ecommerce-v0", **options), 5, 30) == _rollout(
+        gym.make("ecommerce-v0", **options), 5, 30
+    )
+    single = RankingEnv(**options)
+    obs, _ = single.reset(seed=2)
+    layout = embedding_layout(single.config, single.core.embedder.dim)
+    start, stop = layout["candidate_features"]
+    np.testing.assert_array_equal(obs[start:stop].reshape(50, -1), single.core.candidate_features[0])
+    start, stop = layout["candidate_vectors"]
+    item_vectors = single.world.embedder.item_vectors[single.core.candidates[0]]
+    np.testing.assert_array_equal(obs[start:stop].reshape(50, -1), item_vectors)
+    clone = pickle.loads(pickle.dumps(single))
+    vector = RankingVectorEnv(num_envs=1, **options)
+    vector_obs, _ = vector.reset(seed=2)
+    np.testing.assert_allclose(vector_obs[0], obs, atol=1e-6)
+    action = np.array([1, 0, 0, 0, 0, -0.5], dtype=np.float32)
+    for _ in range(15):
+        a, b = single.step(action), clone.step(action)
+        v = vector.step(action[None])
+        np.testing.assert_array_equal(a[0], b[0])
+        assert a[1] == b[1] == pytest.approx(v[1][0])
+        if a[2] or a[3]:
+            break
+        np.testing.assert_allclose(v[0][0], a[0], atol=1e-5)
+
+
+def test_embedding_mode_needs_ctr_candidates() -> None:
+    with pytest.raises(ConfigError, match="needs candidates='ctr'"):
+        RankingEnv(obs_mode="embedding", candidates="popularity")

@@ -214,3 +214,14 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
 def test_cuda_training(algorithm: str, tmp_path: Path) -> None:
     result = run_cli("agents.train", algorithm, *TINY, "--device", "cuda", "--out", str(tmp_path / algorithm))
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_plain_mlp_trains_on_the_embedding_observation(tmp_path: Path) -> None:
+    out = tmp_path / "emb"
+    result = run_cli("agents.train", "ppo", "--obs-mode", "embedding", *TINY, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["env_options"]["obs_mode"] == "embedding" and config["ctr_tensors_loaded"] == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["policy"]["episodes"] == 16
