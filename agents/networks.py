@@ -53,17 +53,18 @@ class RankingExtractor(BaseFeaturesExtractor):
     def __init__(
         self, observation_space: spaces.Dict, item_table: np.ndarray, dim: int = 32, hidden: int = 64
     ):
-        n_candidates, n_features = observation_space["candidate_features"].shape
+        boxes: dict[str, Any] = dict(observation_space.spaces)
+        n_candidates, n_features = boxes["candidate_features"].shape
         super().__init__(observation_space, features_dim=n_candidates + hidden)
         table = torch.as_tensor(np.asarray(item_table, dtype=np.float32))
-        if table.ndim != 2 or table.shape[0] <= int(observation_space["candidates"].high.max()):
+        n_items = int(boxes["candidates"].high.max()) + 1
+        if table.ndim != 2 or table.shape[0] < n_items:
             raise ConfigError(
-                f"item_table {tuple(table.shape)} does not cover the env's catalog "
-                f"({int(observation_space['candidates'].high.max()) + 1} items)"
+                f"item_table {tuple(table.shape)} does not cover the env's catalog ({n_items} items)"
             )
         self.register_buffer("item_table", table, persistent=False)
-        n_user = observation_space["user_features"].shape[0]
-        n_context = observation_space["context"].shape[0]
+        n_user = boxes["user_features"].shape[0]
+        n_context = boxes["context"].shape[0]
         self.n_candidates = n_candidates
         self.item_text = nn.Linear(table.shape[1], dim)
         self.item_id = nn.Embedding(table.shape[0], dim)
@@ -145,7 +146,7 @@ def load_ctr_towers(extractor: RankingExtractor, ctr_state: dict[str, torch.Tens
     return sorted(shared)
 
 
-def start_at_greedy_ctr(policy: nn.Module, action_mode: str) -> None:
+def start_at_greedy_ctr(policy: Any, action_mode: str) -> None:
     """Set the action head so the deterministic policy ranks by pCTR (the static baseline).
 
     ``weights``: mean = the unit weight on pCTR. ``scores``: mean = ``tanh(0.5 * z(pCTR))``. ``discrete``: Q-values prefer ``greedy_ctr`` by a margin of 1.

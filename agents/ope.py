@@ -10,7 +10,7 @@ Each estimator is a small frozen dataclass with ``value(inputs)`` and ``weights(
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -205,19 +205,22 @@ class SessionInputs:
                              pick(self.q_logged), pick(self.v_target))  # fmt: skip
 
 
-Inputs = TypeVar("Inputs", BanditInputs, SlateInputs, SessionInputs)
+Inputs = BanditInputs | SlateInputs | SessionInputs
 
 
-class Estimator(Protocol[Inputs]):
+class Estimator(Protocol):
     """What :func:`estimate` needs."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Lower-case name (the JSON key)."""
+        ...
 
-    def value(self, data: Inputs) -> float:
+    def value(self, data: Any) -> float:
         """The point estimate."""
         ...
 
-    def weights(self, data: Inputs) -> np.ndarray:
+    def weights(self, data: Any) -> np.ndarray:
         """The importance weights behind the estimate (for the effective sample size)."""
         ...
 
@@ -525,7 +528,7 @@ def effective_sample_size(weights: np.ndarray) -> float:
 
 
 def estimate(
-    estimator: Estimator[Inputs], data: Inputs, n_bootstrap: int = 100, rng: np.random.Generator | None = None
+    estimator: Estimator, data: Inputs, n_bootstrap: int = 100, rng: np.random.Generator | None = None
 ) -> Estimate:
     """Point estimate, percentile-bootstrap 95% CI over rounds (sessions) and the ESS."""
     if n_bootstrap < 0:
@@ -533,21 +536,21 @@ def estimate(
     value = estimator.value(data)
     rng = rng if rng is not None else np.random.default_rng(0)
     n = len(data.reward)
-    draws = [estimator.value(data.resample(rng.integers(0, n, n))) for _ in range(n_bootstrap)]  # type: ignore[arg-type]
+    draws = [estimator.value(data.resample(rng.integers(0, n, n))) for _ in range(n_bootstrap)]
     lo, hi = (float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))) if draws else (value, value)
     return Estimate(value, (lo, hi), effective_sample_size(estimator.weights(data)))
 
 
-BANDIT_ESTIMATORS = {"dm": DM(), "ips": IPS(), "snips": SNIPS(), "dr": DR(), "sndr": SNDR(),
+BANDIT_ESTIMATORS: dict[str, Estimator] = {"dm": DM(), "ips": IPS(), "snips": SNIPS(), "dr": DR(), "sndr": SNDR(),
                      "switch_dr": SwitchDR(), "clipped_ips": IPS(clip=100.0, name="clipped_ips")}  # fmt: skip
-SLATE_ESTIMATORS = {
+SLATE_ESTIMATORS: dict[str, Estimator] = {
     "dm": SlateDM(),
     "iips": IIPS(),
     "rips": RIPS(),
     "sips": SlateIPS(),
     "cascade_dr": CascadeDR(),
 }
-SESSION_ESTIMATORS = {"pdis": PDIS(), "wpdis": WPDIS(), "wdr": WDR()}
+SESSION_ESTIMATORS: dict[str, Estimator] = {"pdis": PDIS(), "wpdis": WPDIS(), "wdr": WDR()}
 
 
 # ------------------------------------------------------------------------------- the CLI
@@ -556,14 +559,14 @@ TRUTH_SESSIONS = 20_000
 """Sessions of the independent shop log whose states give the ground truth."""
 
 
-def _named(table: dict[str, Estimator[Inputs]], wanted: list[str] | None) -> dict[str, Estimator[Inputs]]:
+def _named(table: dict[str, Estimator], wanted: list[str] | None) -> dict[str, Estimator]:
     if not wanted:
         return table
     return {name: table[name] for name in wanted if name in table}
 
 
 def estimate_all(
-    table: dict[str, Estimator[Inputs]], data: Inputs, wanted: list[str] | None, n_bootstrap: int, seed: int
+    table: dict[str, Estimator], data: Inputs, wanted: list[str] | None, n_bootstrap: int, seed: int
 ) -> dict[str, dict[str, object]]:  # fmt: skip
     """Every (wanted) estimator of ``table`` on ``data``, as the JSON's ``estimates`` object."""
     return {

@@ -262,9 +262,10 @@ def session_inputs(steps: StepTable, slates: SlateInputs) -> SessionInputs:
 
 def true_step_value(
     world: Any, steps: StepTable, target: PLPolicy, n_samples: int, rng: np.random.Generator
-) -> tuple[float, float]:
-    """Expected clicks per step of ``target``'s slates in the logged states of ``steps``, exact
-    under the shop's true click model (states replayed from the logs): ``(mean, standard error)``."""
+) -> tuple[np.ndarray, float]:
+    """Expected clicks per slot of ``target``'s slates in the logged states of ``steps``, exact
+    under the shop's true click model (states replayed from the logs): ``((K,) means, standard
+    error of their sum)``."""
     k = steps.items.shape[1]
     bias = world.slot_bias(k)
     per_slot = np.zeros((len(steps.step), k))

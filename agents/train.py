@@ -197,16 +197,16 @@ def warm_start(model: BaseAlgorithm, config: TrainConfig, world: RankingWorld) -
         from simulators.datasets import load_logs
 
         ctr = load_or_train_ctr(load_logs(envs.env_data(config.env)), embeddings=world.item_table)
-    policy = model.policy
-    if config.obs_mode == "embedding":  # the features already are the CTR model's vectors
-        start_at_greedy_ctr(policy, config.resolved_action_mode)
-        done = {"warm_start": config.warm_start, "ctr_tensors_loaded": 0}
-        if config.warm_start == "bc":
-            done["bc_loss"] = behaviour_clone(model, config)
-        return done
-    extractors = [policy.q_net.features_extractor, policy.q_net_target.features_extractor] if config.algorithm == "dqn" else [policy.features_extractor]  # type: ignore[union-attr]  # fmt: skip
-    state = {key: value.detach().cpu() for key, value in ctr.model.state_dict().items()}
-    loaded = [key for extractor in extractors for key in load_ctr_towers(extractor, state)]
+    policy: Any = model.policy
+    loaded: list[str] = []
+    if config.obs_mode == "ids":  # (in ``embedding`` mode the features already are the CTR model's vectors)
+        extractors = (
+            [policy.q_net.features_extractor, policy.q_net_target.features_extractor]
+            if config.algorithm == "dqn"
+            else [policy.features_extractor]
+        )
+        state = {key: value.detach().cpu() for key, value in ctr.model.state_dict().items()}
+        loaded = [key for extractor in extractors for key in load_ctr_towers(extractor, state)]
     start_at_greedy_ctr(policy, config.resolved_action_mode)
     done: dict[str, Any] = {"warm_start": config.warm_start, "ctr_tensors_loaded": len(loaded)}
     if config.warm_start == "bc":
@@ -233,13 +233,13 @@ def behaviour_clone(
         ctr_actions.append(action)
         obs, *_ = venv.step(action)
     data: Any = (
-        np.concatenate(observed)
+        np.concatenate(observed)  # type: ignore[arg-type]
         if isinstance(observed[0], np.ndarray)
         else {k: np.concatenate([b[k] for b in observed]) for k in observed[0]}
     )
     n = len(ctr_actions) * 64
     mode = config.resolved_action_mode
-    policy = model.policy
+    policy: Any = model.policy
     tensors, _ = policy.obs_to_tensor(data)
     if mode == "scores":
         target = torch.as_tensor(np.concatenate(ctr_actions), device=policy.device)
@@ -257,16 +257,16 @@ def behaviour_clone(
             tensors[index] if isinstance(tensors, torch.Tensor) else {k: v[index] for k, v in tensors.items()}
         )
         if mode == "discrete":
-            loss = torch.nn.functional.cross_entropy(policy.q_net(batch), target[index])  # type: ignore[union-attr]
+            loss = torch.nn.functional.cross_entropy(policy.q_net(batch), target[index])
         else:
-            mean = policy.get_distribution(batch).distribution.mean  # type: ignore[union-attr]
+            mean = policy.get_distribution(batch).distribution.mean
             loss = torch.nn.functional.mse_loss(mean, target[index])
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         losses.append(float(loss))
     if mode == "discrete":
-        policy.q_net_target.load_state_dict(policy.q_net.state_dict())  # type: ignore[union-attr]
+        policy.q_net_target.load_state_dict(policy.q_net.state_dict())
     return [round(losses[0], 5), round(losses[-1], 5)]
 
 
@@ -400,8 +400,9 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             returns, lengths = evaluate_policy(
                 model, eval_env, EVAL_CURVE_EPISODES, return_episode_rewards=True
             )
-            evaluator.evaluations_timesteps, evaluator.evaluations_results = [0], [list(returns)]
-            evaluator.evaluations_length = [list(lengths)]
+            evaluator.evaluations_timesteps = [0]
+            evaluator.evaluations_results = [list(returns)]  # type: ignore[arg-type]
+            evaluator.evaluations_length = [list(lengths)]  # type: ignore[arg-type]
         else:  # keep the curve recorded before the interruption
             file = np.load(folder / "eval" / "evaluations.npz")
             evaluator.evaluations_timesteps = file["timesteps"].tolist()
@@ -426,9 +427,9 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         report["initial_policy"] = initial
     report["timesteps"] = int(model.num_timesteps)
     write_text_atomic(folder / "metrics.json", json.dumps(report, indent=2) + "\n")
-    steps, values = read_curve(folder)
+    curve_steps, curve_values = read_curve(folder)
     plot_curves(
-        {config.algorithm.upper(): (np.array(steps), np.array(values))},
+        {config.algorithm.upper(): (np.array(curve_steps), np.array(curve_values))},
         {"ctr": report["baselines"]["ctr"]},
         folder / "learning_curve.png",
     )

@@ -192,7 +192,7 @@ def obd_track(plan: Plan) -> list[dict[str, Any]]:
                     item[index], slot[index], click[index], pscore[index], target, 3, rng
                 )
                 for name, estimator in BANDIT_ESTIMATORS.items():
-                    errors[name].append(abs(estimator.value(data) - truth) / truth)  # type: ignore[arg-type]
+                    errors[name].append(abs(estimator.value(data) - truth) / truth)
                 errors["naive"].append(abs(data.reward.mean() - truth) / truth)
             for name, values in errors.items():
                 out.append({"campaign": campaign, "logs": logged, "target": target_name, "estimator": name,

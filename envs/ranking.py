@@ -708,7 +708,7 @@ class RankingEnv(gym.Env[dict[str, np.ndarray], Any]):
     def _build(self) -> None:
         self.world = build_world(self.config)
         self.core = SessionCore(self.config, self.world, batch=1)
-        self.observation_space = self.core.observation_space()  # type: ignore[assignment]
+        self.observation_space = self.core.observation_space()
         self.action_space = self.core.action_space()
         self._started = False
 

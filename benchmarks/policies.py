@@ -1,0 +1,165 @@
+"""RL agents against the static baselines on ``ecommerce-v0``.
+
+``python -m benchmarks.policies --json FILE [--quick] [--seeds S] [--timesteps N]``
+
+PPO and DQN, cold (``--warm-start none``) and warm-started from the CTR model, each over
+several seeds, next to the static CTR, popularity and random policies on the same evaluation
+users; warm-started PPO again at a positive fairness lambda. Writes the JSON, a markdown table
+(``FILE.md``) and the learning curves (``FILE.png``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.train import TrainConfig, plot_curves, read_curve, train
+from simulators.errors import ConfigError, cli_entry
+from simulators.metrics import mean_ci95
+from simulators.storage import write_text_atomic
+
+AGENTS = {
+    "ppo-cold": ("ppo", "none"),
+    "ppo-warm": ("ppo", "ctr"),
+    "dqn-cold": ("dqn", "none"),
+    "dqn-warm": ("dqn", "ctr"),
+}
+"""Benchmark row -> (algorithm, warm start)."""
+BASELINES = ("ctr", "popularity", "random")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to run."""
+
+    seeds: int
+    timesteps: int
+    eval_episodes: int
+    fairness_lambda: float
+    """Lambda of the extra warm-started PPO run (its exposure gap is compared with lambda 0)."""
+
+    def __post_init__(self) -> None:
+        if self.seeds < 1 or self.timesteps < 1 or self.eval_episodes < 1:
+            raise ConfigError("seeds, timesteps and eval episodes must be >= 1")
+
+
+def run_all(plan: Plan, folder: Path) -> dict[str, Any]:
+    """Train every agent for every seed; gather metrics and curves."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    curves: dict[str, list[tuple[list[int], list[float]]]] = {}
+    rows = {**AGENTS, f"ppo-warm-lambda{plan.fairness_lambda:g}": ("ppo", "ctr")}
+    for name, (algorithm, warm) in rows.items():
+        for seed in range(plan.seeds):
+            fairness = plan.fairness_lambda if "lambda" in name else 0.0
+            out = folder / "runs" / f"{name}-s{seed}"
+            config = TrainConfig(
+                algorithm, timesteps=plan.timesteps, seed=seed, warm_start=warm, fairness_lambda=fairness,
+                eval_episodes=plan.eval_episodes, eval_freq=max(plan.timesteps // 6, 512), out=str(out),
+            )  # fmt: skip
+            started = time.perf_counter()
+            report = train(config)
+            report["seconds"] = round(time.perf_counter() - started, 1)
+            runs.setdefault(name, []).append(report)
+            curves.setdefault(name, []).append(read_curve(out))
+            print(f"{name} seed {seed}: return {report['policy']['return_mean']:.2f} "
+                  f"(ctr {report['baselines']['ctr']['return_mean']:.2f})", flush=True)  # fmt: skip
+    return {"runs": runs, "curves": curves}
+
+
+def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Mean and 95% CI over seeds of each policy's mean return and fairness figures."""
+    table: dict[str, Any] = {}
+
+    def entry(reports: list[dict[str, Any]]) -> dict[str, Any]:
+        returns = np.array([r["return_mean"] for r in reports])
+        mean, lo, hi = mean_ci95(returns)
+        return {"return_mean": mean, "return_ci95": [lo, hi], "seeds": len(returns),
+                "clicks_per_session": float(np.mean([r["clicks_per_session"] for r in reports])),
+                "session_length": float(np.mean([r["session_length"] for r in reports])),
+                "protected_exposure_share": float(np.mean([r["protected_exposure_share"] for r in reports])),
+                "exposure_gini": float(np.mean([r["exposure_gini"] for r in reports]))}  # fmt: skip
+
+    for name, reports in runs.items():
+        table[name] = entry([r["policy"] for r in reports])
+        initial = [r["initial_policy"] for r in reports if "initial_policy" in r]
+        if initial:
+            table[name]["initial_return_mean"] = float(np.mean([r["return_mean"] for r in initial]))
+    first = next(iter(runs.values()))
+    for baseline in BASELINES:
+        table[baseline] = entry([r["baselines"][baseline] for r in first])
+    return table
+
+
+def steps_to_reach(curves: list[tuple[list[int], list[float]]], level: float) -> int | None:
+    """First evaluation step at which the seed-averaged curve reaches ``level``."""
+    length = min(len(steps) for steps, _ in curves)
+    steps = np.array(curves[0][0][:length])
+    values = np.mean([v[:length] for _, v in curves], axis=0)
+    reached = np.flatnonzero(values >= level)
+    return int(steps[reached[0]]) if len(reached) else None
+
+
+def markdown(summary: dict[str, Any], warm: dict[str, Any]) -> str:
+    """The benchmark table and the warm-start figures."""
+    lines = ["| policy | return (mean over seeds) [95% CI] | vs static CTR | clicks | length | protected share | gini |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    ctr = summary["ctr"]["return_mean"]
+    for name, m in summary.items():
+        lo, hi = m["return_ci95"]
+        lines.append(f"| {name} | {m['return_mean']:.2f} [{lo:.2f}, {hi:.2f}] | {100 * (m['return_mean'] / ctr - 1):+.1f}% | "
+                     f"{m['clicks_per_session']:.2f} | {m['session_length']:.2f} | {m['protected_exposure_share']:.3f} | "
+                     f"{m['exposure_gini']:.3f} |")  # fmt: skip
+    lines += ["", f"warm start: {json.dumps(warm)}"]
+    return "\n".join(lines) + "\n"
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    """Run, summarise, write JSON, markdown and PNG."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.policies", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--quick", action="store_true", help="1 seed, 3,072 steps (a few minutes)")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--timesteps", type=int, default=30_000)
+    parser.add_argument("--fairness-lambda", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    plan = (Plan(1, 3_072, 100, args.fairness_lambda) if args.quick
+            else Plan(args.seeds, args.timesteps, 500, args.fairness_lambda))  # fmt: skip
+    folder = args.json.with_suffix("")
+    started = time.perf_counter()
+    results = run_all(plan, folder)
+    summary = summarise(results["runs"])
+    cold_final = summary["ppo-cold"]["return_mean"]
+    warm = {
+        "ppo_warm_initial_return": summary["ppo-warm"].get("initial_return_mean"),
+        "ctr_return": summary["ctr"]["return_mean"],
+        "ppo_cold_final_return": cold_final,
+        "ppo_warm_steps_to_cold_final": steps_to_reach(results["curves"]["ppo-warm"], cold_final),
+        "timesteps": plan.timesteps,
+    }
+    report = {"plan": plan.__dict__, "summary": summary, "warm_start": warm, "seconds": round(time.perf_counter() - started, 1),
+              "runs": {name: [{k: r[k] for k in ("policy", "baselines", "timesteps")} for r in reports]
+                       for name, reports in results["runs"].items()}}  # fmt: skip
+    write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
+    write_text_atomic(args.json.with_suffix(".md"), markdown(summary, warm))
+    mean_curves = {}
+    for name, curve_list in results["curves"].items():
+        length = min(len(s) for s, _ in curve_list)
+        mean_curves[name] = (
+            np.array(curve_list[0][0][:length]),
+            np.mean([v[:length] for _, v in curve_list], axis=0),
+        )
+    plot_curves(mean_curves, {"ctr": summary["ctr"]}, args.json.with_suffix(".png"))
+    print(markdown(summary, warm))
+
+
+if __name__ == "__main__":
+    main()
