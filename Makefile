@@ -19,8 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m benchmarks.foundation --json runs/demo/foundation.json
-	$(PY) -m simulators.fit --data shop --out runs/demo/simulator --report
+	$(PY) -m agents.train ppo --env ecommerce-v0 --out runs/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q
