@@ -129,10 +129,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="1 seed, 3,072 steps (a few minutes)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--timesteps", type=int, default=30_000)
+    parser.add_argument("--eval-episodes", type=int, default=500, help="sessions per policy per seed")
     parser.add_argument("--fairness-lambda", type=float, default=1.0)
     args = parser.parse_args(argv)
     plan = (Plan(1, 3_072, 100, args.fairness_lambda) if args.quick
-            else Plan(args.seeds, args.timesteps, 500, args.fairness_lambda))  # fmt: skip
+            else Plan(args.seeds, args.timesteps, args.eval_episodes, args.fairness_lambda))  # fmt: skip
     folder = args.json.with_suffix("")
     started = time.perf_counter()
     results = run_all(plan, folder)
