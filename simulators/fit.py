@@ -173,12 +173,19 @@ def _fit_calibration(
 
 
 def dynamics_from_calibration(cal: Calibration, leave: dict[str, float]) -> DynamicsParams:
-    """Map fitted coefficients onto :class:`DynamicsParams` (one retention for both states)."""
+    """Map fitted coefficients onto :class:`DynamicsParams` (one retention for both states).
+
+    ``leave`` may carry ``boredom_per_click``: boredom from clicks that the leave hazard sees.
+    Its effect on clicks is then added back to the drift, so the click model is unchanged
+    (both states share the retention, so the two terms cancel exactly in the click logit).
+    """
+    leave = dict(leave)
+    per_click = leave.pop("boredom_per_click", 0.0)
     return DynamicsParams(
-        drift_per_click=max(cal.click_coef, 0.0),
+        drift_per_click=max(cal.click_coef, 0.0) + per_click,
         drift_retention=cal.retention,
         boredom_per_view=max(-cal.view_coef, 0.0),
-        boredom_per_click=max(-cal.click_coef, 0.0),
+        boredom_per_click=max(-cal.click_coef, 0.0) + per_click,
         boredom_retention=cal.retention,
         boredom_weight=1.0,
         **leave,
@@ -202,38 +209,60 @@ def _irls(x: np.ndarray, y: np.ndarray, ridge: float = 1e-3, iterations: int = 2
 def fit_leave_hazard(
     steps: StepTable, topics: np.ndarray, params: DynamicsParams, cap: int
 ) -> dict[str, float] | None:
-    """Leave logit = bias + a * mean boredom + b * [no click] + c * clicks, on logged steps.
+    """Leave logit = bias + a * mean boredom + a_c * mean recent clicks of the slate's topics
+    + b * [no click] + c * clicks, on logged steps (``params`` gives boredom and the retention).
 
     A step is a leave when it ends its session before the cap; steps at the cap are censored.
-    Returns ``None`` when sessions all have one length (nothing to learn from).
+    The click term lets leaving depend on boredom from clicks, which the click model alone
+    cannot tell from interest drift; it is returned as ``boredom_per_click = a_c / a`` (0
+    unless both are positive). Returns ``None`` when sessions all have one length.
     """
     if len(np.unique(steps.session_length)) < 2:
         return None
-    state = SessionState.fresh(steps.n_sessions, int(topics.max()) + 1)
-    features = np.zeros((len(steps.user), 4))
+    n_topics = int(topics.max()) + 1
+    state = SessionState.fresh(steps.n_sessions, n_topics)
+    recent_clicks = np.zeros((steps.n_sessions, n_topics))
+    features = np.zeros((len(steps.user), 5))
     topic = np.where(steps.slot_mask, topics[np.maximum(steps.items, 0)], 0)
     for t in range(int(steps.step.max()) + 1):
         rows = np.flatnonzero(steps.step == t)
-        sub = state.take(steps.session[rows])
+        sessions = steps.session[rows]
+        sub = state.take(sessions)
         shown = steps.slot_mask[rows]
         dynamics.advance(params, sub, topic[rows], steps.clicks[rows], shown)
-        state.boredom[steps.session[rows]], state.interest_drift[steps.session[rows]] = (
-            sub.boredom,
-            sub.interest_drift,
+        state.boredom[sessions], state.interest_drift[sessions] = sub.boredom, sub.interest_drift
+        recent_clicks[sessions] = recent_clicks[
+            sessions
+        ] * params.boredom_retention + dynamics.slate_category_counts(
+            topic[rows], steps.clicks[rows] * shown, n_topics
         )
         boredom = np.take_along_axis(sub.boredom, topic[rows], axis=1)
-        mean_boredom = (boredom * shown).sum(1) / np.maximum(shown.sum(1), 1)
+        clicked = np.take_along_axis(recent_clicks[sessions], topic[rows], axis=1)
+        count = np.maximum(shown.sum(1), 1)
         n_clicks = (steps.clicks[rows] * shown).sum(1)
-        features[rows] = np.column_stack([np.ones(len(rows)), mean_boredom, n_clicks == 0, n_clicks])
+        features[rows] = np.column_stack(
+            [
+                np.ones(len(rows)),
+                (boredom * shown).sum(1) / count,
+                (clicked * shown).sum(1) / count,
+                n_clicks == 0,
+                n_clicks,
+            ]
+        )
     last = steps.step == steps.session_length[steps.session] - 1
     censored = last & (steps.session_length[steps.session] >= cap)
     keep = ~censored
     w = _irls(features[keep], last[keep].astype(np.float64))
+    per_boredom, per_click_topic = float(w[1]), float(w[2])
+    click_boredom = per_click_topic / per_boredom if per_boredom > 0 and per_click_topic > 0 else 0.0
+    if click_boredom == 0.0 and per_click_topic > 0:  # no view-boredom effect: carry it by clicks alone
+        per_boredom, click_boredom = per_click_topic, 1.0
     return {
         "leave_bias": float(w[0]),
-        "leave_per_boredom": float(w[1]),
-        "leave_if_no_click": float(w[2]),
-        "leave_per_click": float(w[3]),
+        "leave_per_boredom": per_boredom,
+        "boredom_per_click": click_boredom,
+        "leave_if_no_click": float(w[3]),
+        "leave_per_click": float(w[4]),
     }
 
 
