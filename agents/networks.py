@@ -25,7 +25,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from encoders.sequence import LSTMUserEncoder
-from envs.ranking import FEATURES, STRATEGIES
+from envs.ranking import FEATURES, STRATEGIES, WEIGHTS
 from simulators.errors import ConfigError
 
 TOWER_PREFIXES = ("item_text.", "item_id.", "user_history.", "user_features.")
@@ -149,7 +149,7 @@ def load_ctr_towers(extractor: RankingExtractor, ctr_state: dict[str, torch.Tens
 def start_at_greedy_ctr(policy: Any, action_mode: str) -> None:
     """Set the action head so the deterministic policy ranks by pCTR (the static baseline).
 
-    ``weights``: mean = the unit weight on pCTR. ``scores``: mean = ``tanh(0.5 * z(pCTR))``. ``discrete``: Q-values prefer ``greedy_ctr`` by a margin of 1.
+    ``weights``: mean = the unit weight on pCTR, the diversify switch off. ``scores``: mean = ``tanh(0.5 * z(pCTR))``. ``discrete``: Q-values prefer ``greedy_ctr`` by a margin of 1.
     """
     with torch.no_grad():
         if action_mode == "weights":
@@ -157,6 +157,7 @@ def start_at_greedy_ctr(policy: Any, action_mode: str) -> None:
             head.weight.zero_()
             head.bias.zero_()
             head.bias[FEATURES.index("pctr")] = 1.0
+            head.bias[WEIGHTS.index("diversify")] = -1.0  # plain top K
         elif action_mode == "scores":
             extractor = policy.features_extractor
             extractor.score_head.weight.zero_()

@@ -37,6 +37,7 @@ from envs.ranking import (
     OBS_MODES,
     SIMULATORS,
     STRATEGIES,
+    WEIGHTS,
     RankingWorld,
 )
 from envs.sb3 import SB3VecEnvAdapter
@@ -244,8 +245,9 @@ def behaviour_clone(
     if mode == "scores":
         target = torch.as_tensor(np.concatenate(ctr_actions), device=policy.device)
     elif mode == "weights":
-        target = torch.zeros((n, len(FEATURES)), device=policy.device)
+        target = torch.zeros((n, len(WEIGHTS)), device=policy.device)
         target[:, FEATURES.index("pctr")] = 1.0
+        target[:, WEIGHTS.index("diversify")] = -1.0
     else:
         target = torch.full((n,), STRATEGIES.index("greedy_ctr"), device=policy.device)
     optimiser = torch.optim.Adam(policy.parameters(), lr=1e-3)

@@ -33,6 +33,9 @@ SIMULATORS = ("fitted", "true")
 CANDIDATE_SOURCES = ("ctr", "popularity")
 FEATURES = ("pctr", "pcvr", "similarity", "popularity", "protected", "session_topic_exposure")
 """Per-candidate features, in column order of ``candidate_features``."""
+WEIGHTS = (*FEATURES, "diversify")
+"""Components of a ``weights`` action: one weight per feature, then a switch (> 0: fill the
+slate with one item per topic first, best first; otherwise plain top K)."""
 STRATEGIES = (
     "greedy_ctr",
     "expected_value",
@@ -488,12 +491,12 @@ class SessionCore:
         )
 
     def action_space(self) -> spaces.Space[Any]:
-        """Per ``action_mode``: scores Box(N), weights Box(len(FEATURES)) or Discrete."""
+        """Per ``action_mode``: scores Box(N), weights Box(len(WEIGHTS)) or Discrete."""
         cfg = self.config
         if cfg.action_mode == "scores":
             return spaces.Box(-1.0, 1.0, (cfg.n_candidates,), np.float32)
         if cfg.action_mode == "weights":
-            return spaces.Box(-1.0, 1.0, (len(FEATURES),), np.float32)
+            return spaces.Box(-1.0, 1.0, (len(WEIGHTS),), np.float32)
         return spaces.Discrete(len(STRATEGIES))
 
     # ------------------------------------------------------------------------ sessions
@@ -570,8 +573,9 @@ class SessionCore:
         if cfg.action_mode == "scores":
             return actions.astype(np.float64), self._no_diversity
         if cfg.action_mode == "weights":
-            weighted = np.einsum("bnf,bf->bn", standardise(features), actions.astype(np.float32))
-            return weighted.astype(np.float64), self._no_diversity
+            weights = actions.astype(np.float32)
+            weighted = np.einsum("bnf,bf->bn", standardise(features), weights[:, : len(FEATURES)])
+            return weighted.astype(np.float64), weights[:, -1] > 0
         strategy = actions.astype(np.int64)
         f = features.astype(np.float64)
         pctr, pcvr, similarity, popularity, protected, seen = (f[..., i] for i in range(len(FEATURES)))
@@ -603,7 +607,7 @@ class SessionCore:
             if ((array < 0) | (array >= len(STRATEGIES))).any():
                 raise ActionError(f"discrete action must lie in [0, {len(STRATEGIES)}), got {array.tolist()}")
             return array
-        width = cfg.n_candidates if cfg.action_mode == "scores" else len(FEATURES)
+        width = cfg.n_candidates if cfg.action_mode == "scores" else len(WEIGHTS)
         if array.shape != (self.batch, width):
             raise ActionError(
                 f"{cfg.action_mode} action must have shape {(width,)} per env, got {array.shape}"

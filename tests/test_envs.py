@@ -15,7 +15,15 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import envs
 from envs.engine import counter_uniforms
 from envs.fairness import ExposureLedger, position_weights
-from envs.ranking import ACTION_MODES, FEATURES, STRATEGIES, ActionError, RankingEnv, embedding_layout
+from envs.ranking import (
+    ACTION_MODES,
+    FEATURES,
+    STRATEGIES,
+    WEIGHTS,
+    ActionError,
+    RankingEnv,
+    embedding_layout,
+)
 from envs.sb3 import SB3VecEnvAdapter
 from envs.vector import RankingVectorEnv
 from simulators.datasets.movielens import installed_recbole_folder
@@ -149,7 +157,7 @@ def test_greedy_ctr_ranking_is_expressible_in_every_mode() -> None:
         if mode == "scores":
             action: Any = (2 * pctr / pctr.max() - 1).astype(np.float32)
         elif mode == "weights":
-            action = np.eye(len(FEATURES), dtype=np.float32)[FEATURES.index("pctr")]
+            action = np.eye(len(WEIGHTS), dtype=np.float32)[FEATURES.index("pctr")]
         else:
             action = STRATEGIES.index("greedy_ctr")
         slates.append(env.step(action)[4]["slate"])
@@ -358,7 +366,7 @@ def test_embedding_observation_mode() -> None:
     vector = RankingVectorEnv(num_envs=1, **options)
     vector_obs, _ = vector.reset(seed=2)
     np.testing.assert_allclose(vector_obs[0], obs, atol=1e-6)
-    action = np.array([1, 0, 0, 0, 0, -0.5], dtype=np.float32)
+    action = np.array([1, 0, 0, 0, 0, -0.5, 1], dtype=np.float32)
     for _ in range(15):
         a, b = single.step(action), clone.step(action)
         v = vector.step(action[None])
