@@ -157,7 +157,7 @@ def start_at_greedy_ctr(policy: Any, action_mode: str) -> None:
             head.weight.zero_()
             head.bias.zero_()
             head.bias[FEATURES.index("pctr")] = 1.0
-            head.bias[WEIGHTS.index("diversify")] = -1.0  # plain top K
+            head.bias[WEIGHTS.index("diversify")] = 0.0  # off (> 0 switches it on); explored both ways
         elif action_mode == "scores":
             extractor = policy.features_extractor
             extractor.score_head.weight.zero_()

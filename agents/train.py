@@ -247,7 +247,7 @@ def behaviour_clone(
     elif mode == "weights":
         target = torch.zeros((n, len(WEIGHTS)), device=policy.device)
         target[:, FEATURES.index("pctr")] = 1.0
-        target[:, WEIGHTS.index("diversify")] = -1.0
+        target[:, WEIGHTS.index("diversify")] = 0.0
     else:
         target = torch.full((n,), STRATEGIES.index("greedy_ctr"), device=policy.device)
     optimiser = torch.optim.Adam(policy.parameters(), lr=1e-3)
