@@ -39,7 +39,7 @@ from agents.ope_data import (
 from simulators.datasets import load_logs
 from simulators.datasets.obd import CAMPAIGNS, prior_bts
 from simulators.datasets.shop import shop_config_of
-from simulators.errors import cli_entry
+from simulators.errors import ConfigError, cli_entry
 from simulators.shop import ShopWorld
 from simulators.steps import build_steps
 from simulators.storage import write_text_atomic
@@ -233,8 +233,18 @@ def main(argv: list[str] | None = None) -> None:
         "--agent", type=Path, default=None, help="a trained agent's run folder (default: train a small PPO)"
     )
     parser.add_argument("--skip-shop", action="store_true", help="OBD track only")
+    parser.add_argument("--sizes", default="", help="comma-separated log sizes (overrides the plan's)")
+    parser.add_argument("--seeds", type=int, default=0, help="log seeds per size (overrides the plan's)")
+    parser.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples (overrides the plan's)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
+    if args.sizes or args.seeds or args.bootstrap:
+        try:
+            sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else plan.sizes
+        except ValueError:
+            raise ConfigError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
+        seeds = {size: args.seeds or plan.seeds.get(size, 5) for size in sizes}
+        plan = Plan(sizes, seeds, args.bootstrap or plan.bootstrap, plan.truth_sessions, plan.obd_resamples)
     started = time.perf_counter()
     report: dict[str, Any] = {"plan": plan.__dict__ | {"seeds": {str(k): v for k, v in plan.seeds.items()}}}
     report["obd"] = obd_track(plan)
