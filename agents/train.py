@@ -405,7 +405,9 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             evaluator.evaluations_timesteps = [0]
             evaluator.evaluations_results = [list(returns)]  # type: ignore[arg-type]
             evaluator.evaluations_length = [list(lengths)]  # type: ignore[arg-type]
-        else:  # keep the curve recorded before the interruption
+        elif (
+            folder / "eval" / "evaluations.npz"
+        ).is_file():  # keep the curve recorded before the interruption
             file = np.load(folder / "eval" / "evaluations.npz")
             evaluator.evaluations_timesteps = file["timesteps"].tolist()
             evaluator.evaluations_results = file["results"].tolist()

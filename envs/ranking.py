@@ -251,6 +251,36 @@ class CTRCandidateSource:
         return candidates, features
 
 
+CANDIDATES_VERSION = 1
+"""Bump when candidate generation changes, so cached candidates are recomputed."""
+
+
+def cached_top_n(
+    source: CandidateSource, config: EnvConfig, logs: LoggedData
+) -> tuple[np.ndarray, np.ndarray]:
+    """``source.top_n(N)``, cached on disk: CTR ranking of every user's retrieval takes seconds,
+    and every process that builds the world would pay it."""
+    import hashlib
+    import json
+
+    from encoders.ctr import CTR_CACHE_VERSION
+    from simulators.logs import data_fingerprint
+    from simulators.storage import atomic_path, cache_dir
+
+    identity = json.dumps(
+        [CANDIDATES_VERSION, CTR_CACHE_VERSION, data_fingerprint(logs), config.candidates, config.n_candidates,
+         config.history_length, getattr(source, "retrieval_factor", 0)]
+    )  # fmt: skip
+    file = cache_dir("candidates") / f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}.npz"
+    if file.is_file():
+        with np.load(file) as stored:
+            return stored["candidates"], stored["features"]
+    candidates, features = source.top_n(config.n_candidates)
+    with atomic_path(file) as tmp, tmp.open("wb") as handle:
+        np.savez(handle, candidates=candidates, features=features)
+    return candidates, features
+
+
 def protected_items(items: Any) -> np.ndarray:
     """``(n_items,)`` bool: items of small providers (``provider_group == "small"`` when given,
     else providers outside the largest ones that together hold half the catalog)."""
@@ -367,7 +397,7 @@ def build_world(config: EnvConfig) -> RankingWorld:
     protected = protected_items(logs.items)
     retrieval = PopularitySimilaritySource(logs, history, fitted.item_embedding, protected)
     source: CandidateSource = retrieval if ctr is None else CTRCandidateSource(ctr, retrieval)
-    candidates, features = source.top_n(config.n_candidates)
+    candidates, features = cached_top_n(source, config, logs)
     popularity = logs.popularity()
     tail = popularity < np.quantile(popularity, 0.8)
     if logs.sensitive_attributes:
