@@ -106,6 +106,7 @@ def metrics(result: EvaluationResult, env_id: str, policy: str, seed: int) -> di
         "fairness_penalty": float(result.penalties.sum() / steps),
         "exposure_gini": result.fairness["exposure_gini"],
         "protected_exposure_share": result.fairness["protected_exposure_share"],
+        "protected_exposure_target": result.fairness["protected_exposure_target"],
         "user_group_gap": result.fairness["user_group_gap"],
     }
 

@@ -77,6 +77,8 @@ class TrainConfig:
     """``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
     fairness_lambda: float = 0.0
     """Weight of the exposure-fairness penalty in the reward."""
+    fairness_target: float | None = None
+    """Fixed protected exposure share; ``None`` = merit-based (the env's default)."""
     warm_start: str = "ctr"
     """``ctr`` (CTR towers + greedy-pCTR head), ``bc`` (plus behaviour cloning) or ``none``."""
     action_mode: str = ""
@@ -113,6 +115,8 @@ class TrainConfig:
             raise ConfigError(f"device must be one of {DEVICE_CHOICES}, got {self.device!r}")
         if not np.isfinite(self.fairness_lambda) or self.fairness_lambda < 0:
             raise ConfigError(f"fairness lambda must be a finite number >= 0, got {self.fairness_lambda}")
+        if self.fairness_target is not None and not 0 < self.fairness_target < 1:
+            raise ConfigError(f"fairness target must lie in (0, 1), got {self.fairness_target}")
         if self.action_mode and self.action_mode not in ACTION_MODES:
             raise ConfigError(f"action mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
         if self.obs_mode not in OBS_MODES:
@@ -148,6 +152,7 @@ class TrainConfig:
             "simulator": self.simulator,
             "candidates": self.candidates,
             "obs_mode": self.obs_mode,
+            "fairness_target": self.fairness_target,
         }
 
 
@@ -455,6 +460,9 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, bool]:
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--device", default=TrainConfig.device, help="auto | cpu | cuda")
     parser.add_argument("--fairness-lambda", type=float, default=TrainConfig.fairness_lambda)
+    parser.add_argument(
+        "--fairness-target", type=float, default=None, help="fixed protected share (default: merit)"
+    )
     parser.add_argument("--warm-start", default=TrainConfig.warm_start, help="ctr | bc | none")
     parser.add_argument(
         "--action-mode", default="", help="scores | weights | discrete (default per algorithm)"

@@ -98,7 +98,7 @@ def test_evaluate_cli_writes_the_contract(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert set(report) == CONTRACT_KEYS
+    assert set(report) == CONTRACT_KEYS | {"protected_exposure_target"}
     assert (
         report["episodes"] == 40
         and report["return_ci95"][0] <= report["return_mean"] <= report["return_ci95"][1]
