@@ -167,7 +167,7 @@ ALGORITHM_KWARGS: dict[str, dict[str, Any]] = {
     "ppo": {"learning_rate": 3e-4, "n_steps": 128, "batch_size": 256, "n_epochs": 4, "gae_lambda": 0.9, "ent_coef": 0.0},
     "a2c": {"learning_rate": 1e-4, "n_steps": 8, "gae_lambda": 0.9},
     "dqn": {"learning_rate": 5e-4, "buffer_size": 30_000, "learning_starts": 1_000, "batch_size": 64, "train_freq": 1,
-            "gradient_steps": 4, "target_update_interval": 1_000, "exploration_fraction": 0.3,
+            "gradient_steps": 2, "target_update_interval": 1_000, "exploration_fraction": 0.3,
             "exploration_final_eps": 0.05},
 }  # fmt: skip
 """Hyperparameters per algorithm (sessions are short: gamma 0.95 for all)."""
