@@ -127,8 +127,10 @@ def test_metrics_object_from_known_sessions() -> None:
     result = EvaluationResult(
         returns=np.array([1.0, 3.0]), clicks=np.array([1.0, 2.0]), purchases=np.array([0.0, 1.0]),
         lengths=np.array([2.0, 4.0]), penalties=np.array([0.0, 0.6]),
-        fairness={"exposure_gini": 0.5, "protected_exposure_share": 0.3, "user_group_gap": 0.1},
+        fairness={"exposure_gini": 0.5, "protected_exposure_share": 0.3, "protected_exposure_target": 0.4,
+                  "user_group_gap": 0.1},
     )  # fmt: skip
     report = metrics(result, "ecommerce-v0", "ctr", 0)
     assert report["return_mean"] == 2.0 and report["ctr"] == pytest.approx(3 / (6 * 5))
     assert report["fairness_penalty"] == pytest.approx(0.1) and report["session_length"] == 3.0
+    assert report["protected_exposure_target"] == 0.4
