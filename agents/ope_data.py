@@ -486,9 +486,6 @@ def agent_policy(agent: Any, n_items: int) -> PLPolicy:
     world = build_world(config)
     users = np.arange(len(world.candidates))
     core = SessionCore(config, world, batch=len(users))
-    core.user[:] = users
-    core.history[:] = world.history
-    core.candidates[:] = world.candidates
-    core.candidate_features[:, :, :-1] = world.candidate_features
+    core.start_users(users, users, np.zeros(len(users), dtype=np.uint64))
     scores, _ = core.scores(core.check_actions(agent.act(core.observe(), np.random.default_rng(0))))
     return scores_policy(str(agent.algorithm), world.candidates, scores, n_items)

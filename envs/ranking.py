@@ -321,7 +321,12 @@ class RankingWorld:
     """The CTR model behind the candidates (``None`` with ``candidates="popularity"``)."""
     n_topics: int
     tables: ResponseTables
-    """The simulator as lookup tables (what the engine steps)."""
+    """The simulator as lookup tables."""
+    candidate_logits: np.ndarray
+    """``(n_users, N, 2)`` float32 static click and purchase logits of each user's candidates
+    (``tables`` gathered at the candidates: what the engine steps, small enough to stay in cache)."""
+    candidate_merit: np.ndarray
+    """``(n_users, 2)`` relevance (pCTR) offered to each user: by all candidates, by protected ones."""
     embedder: CTREmbedder | None = None
     """The CTR model's frozen encoders (built on first use by ``obs_mode="embedding"``)."""
 
@@ -405,6 +410,9 @@ def build_world(config: EnvConfig) -> RankingWorld:
         user_group, n_groups = levels.astype(np.int64), len(codes)
     else:
         user_group, n_groups = np.zeros(logs.n_users, dtype=np.int64), 1
+    tables = simulator.response_tables()
+    rows = np.arange(len(candidates))[:, None]
+    relevance = features[..., FEATURES.index("pctr")].astype(np.float64)
     world = RankingWorld(
         simulator=simulator,
         candidates=candidates,
@@ -420,7 +428,13 @@ def build_world(config: EnvConfig) -> RankingWorld:
         item_table=fitted.item_embedding,
         ctr=ctr,
         n_topics=int(simulator.item_topic.max()) + 1,
-        tables=simulator.response_tables(),
+        tables=tables,
+        candidate_logits=np.stack(
+            [tables.click_logit[rows, candidates], tables.purchase_logit[rows, candidates]], axis=-1
+        ).astype(np.float32),
+        candidate_merit=np.stack(
+            [relevance.sum(1), (relevance * features[..., FEATURES.index("protected")]).sum(1)], axis=1
+        ),
     )
     _WORLDS[key] = world
     return world
@@ -464,11 +478,9 @@ class SessionCore:
         self.truncated = np.zeros(batch, dtype=np.bool_)
         self._taken = np.zeros((batch, config.n_candidates), dtype=np.bool_)
         self._used = np.zeros((batch, world.n_topics), dtype=np.bool_)
-        self._counts = np.zeros((batch, 2, world.n_topics))
 
         self.context = np.zeros((batch, 4), dtype=np.float32)
         self.history_mask = np.zeros((batch, config.history_length), dtype=np.int8)
-        self.tables = world.tables
         self.item_topic = np.ascontiguousarray(world.simulator.item_topic, dtype=np.int64)
         self.slot_bias = np.ascontiguousarray(world.simulator.slot_bias(k), dtype=np.float64)
         self.params = engine_params(world.simulator.dynamics, world.tables, TOPIC_EXPOSURE_RETENTION)
@@ -476,7 +488,7 @@ class SessionCore:
         n, n_features = config.n_candidates, len(FEATURES)
         self.candidates = np.zeros((batch, n), dtype=np.int64)
         """``(B, N)`` this session's candidates (catalog rows)."""
-        self.candidate_topics = np.zeros((batch, n), dtype=np.int64)
+        self.candidate_topics = np.zeros((batch, n), dtype=np.int32)
         self.candidate_features = np.zeros((batch, n, n_features), dtype=np.float32)
         """``(B, N, F)``; the last column (session topic exposure) changes every step."""
         self.embedder: CTREmbedder | None = None
@@ -537,21 +549,22 @@ class SessionCore:
             np.searchsorted(self.cumulative_weights, draws[:, 0] * self.cumulative_weights[-1]),
             len(self.world.user_weight) - 1,
         )
-        self.user[index] = users
+        self.start_users(index, users, draws[:, 1].astype(np.uint64))
+
+    def start_users(self, index: np.ndarray, users: np.ndarray, keys: np.ndarray) -> None:
+        """Start sessions of ``users`` with session ``keys`` (uint64) in batch slots ``index``."""
+        world = self.world
         if self.embedder is not None:
             self._embedded[index] = False
-        self.key[index] = draws[:, 1].astype(np.uint64)
-        self.step_count[index] = 0
-        self.history[index] = self.world.history[users]
-        self.topic_exposure[index] = 0
-        self.session_clicks[index] = 0
-        self.session_utility[index] = 0
-        self.state.interest_drift[index] = 0
-        self.state.boredom[index] = 0
-        self.candidates[index] = self.world.candidates[users]
-        self.candidate_topics[index] = self.world.simulator.item_topic[self.candidates[index]]
-        self.candidate_features[index, :, :-1] = self.world.candidate_features[users]
-        self.candidate_features[index, :, -1] = 0.0
+        kernel = (
+            engine.parallel_start_kernel if len(index) >= engine.PARALLEL_MIN_BATCH else engine.start_kernel
+        )
+        kernel(
+            index, users, keys, world.history, world.candidates, world.candidate_features, self.item_topic,
+            self.user, self.key, self.step_count, self.session_clicks, self.session_utility, self.history,
+            self.state.interest_drift, self.state.boredom, self.topic_exposure, self.candidates,
+            self.candidate_topics, self.candidate_features,
+        )  # fmt: skip
 
     def observe(self, copy: bool = True) -> Any:
         """The batch's observations: fresh arrays, or (``copy=False``) the live buffers, which
@@ -600,8 +613,9 @@ class SessionCore:
         """Per-candidate scores ``(B, N)`` float64 for validated ``actions``, and which rows
         rank one item per topic first (the ``one_per_topic`` strategy)."""
         cfg, features = self.config, self.candidate_features
-        if cfg.action_mode == "scores":
-            return actions.astype(np.float64), self._no_diversity
+        if cfg.action_mode == "scores":  # the kernel ranks float32 or float64 scores as they are
+            floats = actions if actions.dtype in (np.float32, np.float64) else actions.astype(np.float64)
+            return np.ascontiguousarray(floats), self._no_diversity
         if cfg.action_mode == "weights":
             weights = actions.astype(np.float32)
             weighted = np.einsum("bnf,bf->bn", standardise(features), weights[:, : len(FEATURES)])
@@ -651,12 +665,15 @@ class SessionCore:
         """Advance every session one step: ``(reward, terminated, truncated, terms)``."""
         cfg, world = self.config, self.world
         scores, one_per_topic = self.scores(actions)
-        engine.step_kernel(
+        kernel = (
+            engine.parallel_step_kernel if self.batch >= engine.PARALLEL_MIN_BATCH else engine.step_kernel
+        )
+        kernel(
             scores, one_per_topic, self.user, self.key, self.step_count, self.candidates, self.candidate_topics,
-            self.candidate_features, self.tables.click_logit, self.tables.purchase_logit, self.slot_bias,
+            self.candidate_features, world.candidate_logits, world.candidate_merit, self.slot_bias,
             self.item_topic, self.state.interest_drift, self.state.boredom, self.topic_exposure, self.history,
             self.params, self.last_slate, self.last_click, self.last_purchase, self.last_p_click, self.last_leave,
-            self.stats, self._taken, self._used, self._counts,
+            self.stats, self._taken, self._used,
         )  # fmt: skip
         items, stats, ledger = self.last_slate, self.stats, self.ledger
         any_done = engine.finish_kernel(
@@ -797,7 +814,6 @@ _WORLD_DERIVED = frozenset(
     {
         "world",
         "config",
-        "tables",
         "item_topic",
         "slot_bias",
         "params",

@@ -15,6 +15,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from envs.engine import copy_rows
 from envs.ranking import EnvConfig, SessionCore, build_world
 from simulators.errors import ConfigError
 
@@ -95,7 +96,8 @@ class RankingVectorEnv(VectorEnv):
         else:
             final = self._final
         for key, value in live.items():
-            final[key][index] = value[index]
+            rows = len(value)
+            copy_rows(index, value.reshape(rows, -1), final[key].reshape(rows, -1))
         return final
 
     def _session_draws(self, index: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
+from envs import engine
 from envs.engine import counter_uniforms
 from envs.fairness import ExposureLedger, position_weights
 from envs.ranking import (
@@ -120,6 +121,25 @@ def test_vector_env_matches_single_envs_step_for_step() -> None:
                 np.testing.assert_array_equal(info["final_obs"]["candidates"][i], obs["candidates"])
                 obs, _ = env.reset()
             single_obs[i] = obs
+
+
+def _vector_trace(vector: RankingVectorEnv, steps: int) -> list[np.ndarray]:
+    obs, _ = vector.reset(seed=5)
+    rng = np.random.default_rng(2)
+    trace = [obs["candidate_features"]]
+    for _ in range(steps):
+        obs, reward, terminated, truncated, info = vector.step(rng.uniform(-1, 1, (vector.num_envs, 50)))
+        trace += [obs["candidate_features"], obs["history"], reward, terminated, truncated, info["clicks"]]
+    return trace
+
+
+def test_parallel_step_kernel_equals_the_serial_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "PARALLEL_MIN_BATCH", 1)
+    parallel = _vector_trace(RankingVectorEnv(num_envs=96), 40)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_BATCH", 10**9)
+    serial = _vector_trace(RankingVectorEnv(num_envs=96), 40)
+    for a, b in zip(parallel, serial, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_make_vec_uses_the_native_vector_env() -> None:
