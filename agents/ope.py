@@ -9,7 +9,7 @@ Each estimator is a small frozen dataclass with ``value(inputs)`` and ``weights(
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -101,12 +101,6 @@ class BanditInputs:
         """``(n,)`` importance weights."""
         return self.target_prob / self.pscore
 
-    def resample(self, index: np.ndarray) -> BanditInputs:
-        """The rows ``index`` (bootstrap)."""
-        pick = lambda a: None if a is None else a[index]  # noqa: E731
-        return BanditInputs(self.reward[index], self.pscore[index], self.target_prob[index],
-                            pick(self.q_logged), pick(self.q_target))  # fmt: skip
-
     def require_model(self, who: str) -> tuple[np.ndarray, np.ndarray]:
         """``(q_logged, q_target)`` or a clear error."""
         if self.q_logged is None or self.q_target is None:
@@ -150,13 +144,6 @@ class SlateInputs:
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, _check(name, getattr(self, name), shape))
 
-    def resample(self, index: np.ndarray) -> SlateInputs:
-        """The rows ``index`` (bootstrap)."""
-        pick = lambda a: None if a is None else a[index]  # noqa: E731
-        return SlateInputs(self.reward[index], self.pscore_prefix[index], self.target_prefix[index],
-                           self.pscore_marginal[index], self.target_marginal[index],
-                           pick(self.q_logged), pick(self.q_target_next), pick(self.q_target))  # fmt: skip
-
     def first_slot(self) -> BanditInputs:
         """The top slot alone as a bandit problem (``q_target`` = the target's expected q)."""
         q_logged = None if self.q_logged is None else self.q_logged[:, 0]
@@ -198,14 +185,14 @@ class SessionInputs:
         """``(n, T)`` ``rho_{1:t}``; steps after the end keep the last value."""
         return np.cumprod(np.where(self.mask > 0, self.step_ratio, 1.0), axis=1)
 
-    def resample(self, index: np.ndarray) -> SessionInputs:
-        """The sessions ``index`` (bootstrap)."""
-        pick = lambda a: None if a is None else a[index]  # noqa: E731
-        return SessionInputs(self.reward[index], self.mask[index], self.step_ratio[index],
-                             pick(self.q_logged), pick(self.v_target))  # fmt: skip
-
 
 Inputs = BanditInputs | SlateInputs | SessionInputs
+
+
+def resample(data: Inputs, index: np.ndarray) -> Inputs:
+    """The rounds (or sessions) ``index`` of ``data``: one bootstrap draw."""
+    rows = {f.name: getattr(data, f.name)[index] for f in fields(data) if getattr(data, f.name) is not None}
+    return replace(data, **rows)
 
 
 class Estimator(Protocol):
@@ -536,7 +523,7 @@ def estimate(
     value = estimator.value(data)
     rng = rng if rng is not None else np.random.default_rng(0)
     n = len(data.reward)
-    draws = [estimator.value(data.resample(rng.integers(0, n, n))) for _ in range(n_bootstrap)]
+    draws = [estimator.value(resample(data, rng.integers(0, n, n))) for _ in range(n_bootstrap)]
     lo, hi = (float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))) if draws else (value, value)
     return Estimate(value, (lo, hi), effective_sample_size(estimator.weights(data)))
 
