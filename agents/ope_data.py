@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from agents.ope import BanditInputs, SessionInputs, SlateInputs
 from simulators.dynamics import SessionState, advance, sigmoid
@@ -149,31 +150,83 @@ def _sequential_samples(p: np.ndarray, n_samples: int, k: int, rng: np.random.Ge
 # ----------------------------------------------------------------------- reward models
 
 
+SEGMENT_PRIOR = 20.0
+"""Pseudo-impressions pulling a segment's relevance of an item toward the item's pooled one."""
+
+
+def user_segments(users: pd.DataFrame) -> np.ndarray:
+    """``(n_users,)`` code of each user's combination of categorical attributes (the shop: gender x
+    age group); all 0 when there are none."""
+    columns = [c for c in users.columns if c != "user_id" and not pd.api.types.is_numeric_dtype(users[c])]
+    if not columns:
+        return np.zeros(len(users), dtype=np.int64)
+    return pd.factorize(users[columns].astype(str).agg("|".join, axis=1), sort=True)[0].astype(np.int64)
+
+
+def segment_pbm_em(
+    steps: StepTable, n_items: int, segment: np.ndarray, prior: float = SEGMENT_PRIOR, iterations: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
+    """The position-based model with relevance per (user segment, item), by EM.
+
+    As :func:`simulators.steps.pbm_em`, except the M-step shrinks each segment's relevance of
+    an item toward the item's pooled relevance: ``gamma_si = (sum of P(relevant) + prior *
+    gamma_i) / (impressions_si + prior)``, an empirical-Bayes estimate for sparse cells.
+    Returns ``(theta (K,), gamma (n_segments, n_items))`` with ``theta_1 = 1``.
+    """
+    shown = steps.slot_mask
+    n_slots, n_segments = steps.items.shape[1], int(segment.max()) + 1
+    slot = np.broadcast_to(np.arange(n_slots), steps.items.shape)[shown]
+    item = steps.items[shown]
+    cell = np.broadcast_to(segment[steps.user][:, None], steps.items.shape)[shown] * n_items + item
+    click = steps.clicks[shown].astype(np.float64)
+    slot_count = np.maximum(np.bincount(slot, minlength=n_slots), 1)
+    item_count = np.maximum(np.bincount(item, minlength=n_items), 1)
+    cell_count = np.bincount(cell, minlength=n_segments * n_items)
+    theta = np.full(n_slots, 0.5)
+    gamma = np.full(n_segments * n_items, max(click.mean(), 1e-3) * 2)
+    for _ in range(iterations):
+        t, g = theta[slot], gamma[cell]
+        denominator = np.maximum(1 - t * g, 1e-9)
+        examined = click + (1 - click) * t * (1 - g) / denominator
+        relevant = click + (1 - click) * (1 - t) * g / denominator
+        theta = np.clip(np.bincount(slot, weights=examined, minlength=n_slots) / slot_count, 1e-4, 1.0)
+        pooled = np.bincount(item, weights=relevant, minlength=n_items) / item_count
+        by_cell = np.bincount(cell, weights=relevant, minlength=n_segments * n_items)
+        gamma = (by_cell + prior * np.tile(pooled, n_segments)) / (cell_count + prior)
+        gamma = np.clip(gamma, 1e-4, 1 - 1e-4)
+    return theta / theta[0], (gamma * theta[0]).reshape(n_segments, n_items)
+
+
 @dataclass(frozen=True)
 class PBMRewardModel:
-    """``q(i, k) = theta_k * gamma_i``: the position-based click model fitted by EM."""
+    """``q(x, i, k) = theta_k * gamma_{s(x), i}``: the position-based click model with a
+    relevance per user segment ``s(x)`` (one segment: the plain PBM), fitted by EM."""
 
     theta: np.ndarray
     """``(K,)`` examination per slot."""
     gamma: np.ndarray
-    """``(n_items,)`` relevance."""
+    """``(n_segments, n_items)`` relevance."""
 
     @classmethod
-    def fit(cls, steps: StepTable, n_items: int) -> PBMRewardModel:
-        """EM on the steps' clicks."""
-        theta, gamma = pbm_em(steps, n_items)
-        return cls(theta, gamma)
+    def fit(cls, steps: StepTable, n_items: int, segment: np.ndarray | None = None) -> PBMRewardModel:
+        """EM on the steps' clicks; ``segment (n_users,)`` codes (default: one segment)."""
+        if segment is None:
+            theta, gamma = pbm_em(steps, n_items)
+            return cls(theta, gamma[None, :])
+        return cls(*segment_pbm_em(steps, n_items, segment))
 
 
 def cross_fitted_models(
-    steps: StepTable, n_items: int, folds: int, rng: np.random.Generator
+    steps: StepTable, n_items: int, folds: int, rng: np.random.Generator, segment: np.ndarray | None = None
 ) -> tuple[np.ndarray, list[PBMRewardModel]]:
     """``(fold of each step, one model per fold trained on the other folds)``; folds split sessions."""
     if folds < 2:
         raise ConfigError(f"cross-fitting needs >= 2 folds, got {folds}")
     session_fold = rng.permutation(steps.n_sessions) % folds
     fold = session_fold[steps.session]
-    models = [PBMRewardModel.fit(steps.subset_sessions(session_fold != f), n_items) for f in range(folds)]
+    models = [
+        PBMRewardModel.fit(steps.subset_sessions(session_fold != f), n_items, segment) for f in range(folds)
+    ]
     return fold, models
 
 
@@ -182,48 +235,52 @@ def cross_fitted_models(
 
 def slate_inputs(
     steps: StepTable, logging: PLPolicy, target: PLPolicy, folds: int = 3, n_samples: int = 256,
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator | None = None, segment: np.ndarray | None = None,
 ) -> tuple[SlateInputs, SessionInputs]:  # fmt: skip
     """The slate (and first-slot) estimators' inputs for ``target`` on logs of slates drawn
-    from ``logging``, and the same logs as sessions."""
+    from ``logging``, and the same logs as sessions. ``segment (n_users,)``: user segments of
+    the reward model (see :func:`user_segments`; default one)."""
     rng = rng if rng is not None else np.random.default_rng(0)
     if (steps.items < 0).any():
         raise DataError("slate OPE needs full slates (no empty slots)")
     n = len(steps.items)
     users, items = steps.user, steps.items
     reward = steps.clicks.astype(np.float64)
-    fold, models = cross_fitted_models(steps, logging.n_items, folds, rng)
+    fold, models = cross_fitted_models(steps, logging.n_items, folds, rng, segment)
     theta = np.stack([m.theta for m in models])[fold]  # (n, K)
-    gamma = np.stack([m.gamma for m in models])  # (folds, n_items)
-    q_logged = theta * gamma[fold[:, None], items]
+    gamma = np.concatenate([m.gamma for m in models])  # (folds * segments, n_items)
+    n_segments = models[0].gamma.shape[0]
+    model_row = fold * n_segments + (0 if segment is None else segment[users])  # each step's gamma row
+    q_logged = theta * gamma[model_row[:, None], items]
     # Cascade-DR's control variate: slot k under pi given the logged items above it.
     w = target.item_probabilities(users, items)
-    wq = w * gamma[fold[:, None], items]
+    wq = w * gamma[model_row[:, None], items]
     total_q = np.zeros(n)
     contexts = target.contexts(users)
     distinct, inverse = np.unique(contexts, return_inverse=True)
     for start in range(0, len(distinct), 256):
         expected = target.dense(distinct[start : start + 256]) @ gamma.T  # (contexts, folds)
         rows = np.flatnonzero((inverse >= start) & (inverse < start + 256))
-        total_q[rows] = expected[inverse[rows] - start, fold[rows]]
+        total_q[rows] = expected[inverse[rows] - start, model_row[rows]]
     taken_p, taken_q = np.cumsum(w, 1) - w, np.cumsum(wq, 1) - wq
     q_next = theta * (total_q[:, None] - taken_q) / np.maximum(1.0 - taken_p, 1e-300)
     target_marginal, q_target_marginal = _marginals_at(
-        target, users, items, gamma, fold, theta, n_samples, rng
+        target, users, items, gamma, model_row, theta, n_samples, rng
     )
-    logging_marginal, _ = _marginals_at(logging, users, items, gamma, fold, theta, n_samples, rng)
+    logging_marginal, _ = _marginals_at(logging, users, items, gamma, model_row, theta, n_samples, rng)
     slates = SlateInputs(
         reward, logging.prefix_probabilities(users, items), target.prefix_probabilities(users, items),
-        logging_marginal, target_marginal, q_logged, q_next, q_target_marginal,
+        logging_marginal, target_marginal, q_logged, q_next, q_target_marginal, steps.session,
     )  # fmt: skip
     return slates, session_inputs(steps, slates)
 
 
 def _marginals_at(
-    policy: PLPolicy, users: np.ndarray, items: np.ndarray, gamma: np.ndarray, fold: np.ndarray, theta: np.ndarray,
-    n_samples: int, rng: np.random.Generator,
+    policy: PLPolicy, users: np.ndarray, items: np.ndarray, gamma: np.ndarray, model_row: np.ndarray,
+    theta: np.ndarray, n_samples: int, rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """``(n, K)`` the policy's marginal of each logged (item, slot) and ``E_pi q`` per slot."""
+    """``(n, K)`` the policy's marginal of each logged (item, slot) and ``E_pi q`` per slot
+    (``gamma (rows, n_items)``, ``model_row (n,)``: the reward model's row of each step)."""
     n, k = items.shape
     marginal, expected = np.zeros((n, k)), np.zeros((n, k))
     contexts = policy.contexts(users)
@@ -237,8 +294,8 @@ def _marginals_at(
         rows = order[lo:hi]
         local = np.searchsorted(chunk, contexts[rows])
         marginal[rows] = margins[local[:, None], np.arange(k)[None, :], items[rows]]
-        by_fold = np.einsum("ckn,fn->ckf", margins, gamma)  # E_pi gamma per context, slot, fold
-        expected[rows] = theta[rows] * by_fold[local, :, fold[rows]]
+        by_row = np.einsum("ckn,fn->ckf", margins, gamma)  # E_pi gamma per context, slot, model row
+        expected[rows] = theta[rows] * by_row[local, :, model_row[rows]]
     return marginal, expected
 
 

@@ -35,6 +35,7 @@ from agents.ope_data import (
     slate_inputs,
     true_session_value,
     true_step_value,
+    user_segments,
 )  # fmt: skip
 from simulators.datasets import load_logs
 from simulators.datasets.obd import CAMPAIGNS, prior_bts
@@ -106,9 +107,12 @@ def shop_track(plan: Plan, agent_dir: Path | None) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for size in plan.sizes:
         for seed in range(plan.seeds[size]):
-            steps = build_steps(world.simulate_logs(size, log_seed=seed))
+            logged = world.simulate_logs(size, log_seed=seed)
+            steps, segment = build_steps(logged), user_segments(logged.users)
             for name, target in targets.items():
-                slates, sessions = slate_inputs(steps, logging, target, rng=np.random.default_rng(seed))
+                slates, sessions = slate_inputs(
+                    steps, logging, target, rng=np.random.default_rng(seed), segment=segment
+                )
                 data = {"slate": slates, "first_slot": slates.first_slot(), "session": sessions}
                 naive = {"slate": slates.reward.sum(axis=1).mean(), "first_slot": slates.reward[:, 0].mean(),
                          "session": sessions.reward.sum(axis=1).mean()}  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,10 +23,12 @@ from agents.ope import (
     WPDIS,
     BanditInputs,
     CascadeDR,
+    IndependentDR,
     SessionInputs,
     SlateInputs,
     SlateIPS,
     SwitchDR,
+    bootstrap_index,
     effective_sample_size,
     estimate,
 )  # fmt: skip
@@ -115,6 +118,8 @@ def test_from_action_dist_reads_the_target_and_the_model() -> None:
          "target_prefix must have shape"),
         (lambda: SessionInputs(np.ones((2, 3)), np.ones((2, 3)), -np.ones((2, 3))), "step_ratio must be >= 0"),
         (lambda: estimate(IPS(), _bandit(), n_bootstrap=-1), "bootstrap"),
+        (lambda: _bandit(cluster=np.array([0.5, 1.0, 2.0, 3.0])), "cluster must be"),
+        (lambda: IndependentDR().value(replace(_slates(), q_target=None)), "needs a reward model"),
     ],
 )  # fmt: skip
 def test_invalid_inputs_raise_a_clear_error(make: Any, message: str) -> None:
@@ -130,8 +135,9 @@ def _slates() -> SlateInputs:
     target_marginal = np.array([[0.25, 0.5], [1.0, 0.1]])  # w = [[.5, 1], [2, .5]]
     q_logged = np.array([[0.4, 0.2], [0.3, 0.5]])
     q_next = np.array([[0.3, 0.1], [0.6, 0.4]])
+    q_target = np.array([[0.2, 0.3], [0.5, 0.1]])
     return SlateInputs(
-        reward, pscore_prefix, target_prefix, pscore_marginal, target_marginal, q_logged, q_next
+        reward, pscore_prefix, target_prefix, pscore_marginal, target_marginal, q_logged, q_next, q_target
     )
 
 
@@ -143,15 +149,37 @@ def test_slate_estimators_match_hand_computed_values() -> None:
     first = 0.5 * (1 - 0.4) + 1 * 0.3 + 1 * (0 - 0.2) + 0.5 * 0.1
     second = 2 * (0 - 0.3) + 1 * 0.6 + 2 * (1 - 0.5) + 2 * 0.4
     assert CascadeDR().value(data) == pytest.approx((first + second) / 2)
+    first = 0.2 + 0.5 * (1 - 0.4) + 0.3 + 1 * (0 - 0.2)
+    second = 0.5 + 2 * (0 - 0.3) + 0.1 + 0.5 * (1 - 0.5)
+    assert IndependentDR().value(data) == pytest.approx((first + second) / 2)
+
+
+def test_cluster_bootstrap_draws_whole_sessions() -> None:
+    cluster = np.array([7, 3, 7, 9, 3, 7, 5])
+    for seed in range(20):
+        rows = bootstrap_index(len(cluster), cluster, np.random.default_rng(seed))
+        drawn = cluster[rows]
+        for session in np.unique(drawn):  # a drawn session comes with all its rows, in whole copies
+            copies = np.sum(drawn == session) / np.sum(cluster == session)
+            assert copies == int(copies) and copies >= 1
+        assert (
+            sum(np.sum(drawn == c) / np.sum(cluster == c) for c in np.unique(drawn)) == 4
+        )  # 4 sessions drawn
+    np.testing.assert_array_equal(
+        bootstrap_index(7, cluster, np.random.default_rng(1)),
+        bootstrap_index(7, cluster, np.random.default_rng(1)),
+    )
 
 
 def test_cascade_dr_with_a_perfect_model_and_on_policy_is_the_mean() -> None:
     rng = np.random.default_rng(1)
     reward = rng.binomial(1, 0.3, (300, 3)).astype(float)
     p = rng.uniform(0.1, 1, (300, 3))
-    data = SlateInputs(reward, p, p, p, p, np.zeros_like(reward), np.zeros_like(reward))
+    data = SlateInputs(
+        reward, p, p, p, p, np.zeros_like(reward), np.zeros_like(reward), np.zeros_like(reward)
+    )
     mean = reward.sum(axis=1).mean()
-    for estimator in (IIPS(), RIPS(), SlateIPS(), CascadeDR()):
+    for estimator in (IIPS(), RIPS(), SlateIPS(), CascadeDR(), IndependentDR()):
         assert estimator.value(data) == pytest.approx(mean)
 
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.ope import IIPS, CascadeDR, SlateDM
+from agents.ope import IIPS, CascadeDR, IndependentDR, SlateDM
 from agents.ope_data import (
     PLPolicy,
     bts_marginals,
+    segment_pbm_em,
     shop_logging_policy,
     shop_policy,
     slate_inputs,
@@ -22,7 +23,7 @@ from agents.ope_data import (
 )
 from simulators.datasets.obd import prior_bts
 from simulators.shop import ShopWorld
-from simulators.steps import build_steps
+from simulators.steps import build_steps, pbm_em
 from tests.conftest import SMALL_SHOP, run_cli
 
 
@@ -58,6 +59,18 @@ def test_logging_policy_prefix_probability_is_the_logged_propensity() -> None:
     np.testing.assert_allclose(prefix[:, -1], logged, rtol=1e-9)
 
 
+def test_segment_pbm_with_one_segment_is_the_plain_pbm() -> None:
+    world = ShopWorld(replace(SMALL_SHOP, n_sessions=200))
+    steps = build_steps(world.simulate_logs())
+    theta, gamma = pbm_em(steps, 200)
+    one = np.zeros(len(world.user_gender), dtype=np.int64)
+    seg_theta, seg_gamma = segment_pbm_em(steps, 200, one)
+    np.testing.assert_allclose(seg_theta, theta, rtol=1e-9)
+    np.testing.assert_allclose(seg_gamma[0], gamma, rtol=1e-9)
+    _, two_gamma = segment_pbm_em(steps, 200, world.user_gender.astype(np.int64))
+    assert two_gamma.shape == (2, 200) and not np.allclose(two_gamma[0], two_gamma[1])
+
+
 def test_bts_marginals_are_distributions() -> None:
     marginals = bts_marginals(*prior_bts("men"), 3, 20_000, np.random.default_rng(0))
     np.testing.assert_allclose(marginals.sum(axis=0), 1.0)
@@ -75,7 +88,9 @@ def test_slate_estimators_recover_the_shops_ground_truth(name: str) -> None:
     rng = np.random.default_rng(0)
     truth, _ = true_step_value(world, build_steps(world.simulate_logs(8_000, log_seed=5)), target, 256, rng)
     slates, _ = slate_inputs(build_steps(logs), shop_logging_policy(world), target, rng=rng)
-    for estimator in (IIPS(), CascadeDR()) if name != "anti-popularity" else (IIPS(),):
+    for estimator in (
+        (IIPS(), IndependentDR(), CascadeDR()) if name != "anti-popularity" else (IIPS(), IndependentDR())
+    ):
         assert estimator.value(slates) == pytest.approx(truth.sum(), rel=0.05), estimator.name
     assert SlateDM().value(slates) > 0
 
