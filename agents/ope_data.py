@@ -150,10 +150,6 @@ def _sequential_samples(p: np.ndarray, n_samples: int, k: int, rng: np.random.Ge
 # ----------------------------------------------------------------------- reward models
 
 
-SEGMENT_PRIOR = 20.0
-"""Pseudo-impressions pulling a segment's relevance of an item toward the item's pooled one."""
-
-
 def user_segments(users: pd.DataFrame) -> np.ndarray:
     """``(n_users,)`` code of each user's combination of categorical attributes (the shop: gender x
     age group); all 0 when there are none."""
@@ -161,40 +157,6 @@ def user_segments(users: pd.DataFrame) -> np.ndarray:
     if not columns:
         return np.zeros(len(users), dtype=np.int64)
     return pd.factorize(users[columns].astype(str).agg("|".join, axis=1), sort=True)[0].astype(np.int64)
-
-
-def segment_pbm_em(
-    steps: StepTable, n_items: int, segment: np.ndarray, prior: float = SEGMENT_PRIOR, iterations: int = 50
-) -> tuple[np.ndarray, np.ndarray]:
-    """The position-based model with relevance per (user segment, item), by EM.
-
-    As :func:`simulators.steps.pbm_em`, except the M-step shrinks each segment's relevance of
-    an item toward the item's pooled relevance: ``gamma_si = (sum of P(relevant) + prior *
-    gamma_i) / (impressions_si + prior)``, an empirical-Bayes estimate for sparse cells.
-    Returns ``(theta (K,), gamma (n_segments, n_items))`` with ``theta_1 = 1``.
-    """
-    shown = steps.slot_mask
-    n_slots, n_segments = steps.items.shape[1], int(segment.max()) + 1
-    slot = np.broadcast_to(np.arange(n_slots), steps.items.shape)[shown]
-    item = steps.items[shown]
-    cell = np.broadcast_to(segment[steps.user][:, None], steps.items.shape)[shown] * n_items + item
-    click = steps.clicks[shown].astype(np.float64)
-    slot_count = np.maximum(np.bincount(slot, minlength=n_slots), 1)
-    item_count = np.maximum(np.bincount(item, minlength=n_items), 1)
-    cell_count = np.bincount(cell, minlength=n_segments * n_items)
-    theta = np.full(n_slots, 0.5)
-    gamma = np.full(n_segments * n_items, max(click.mean(), 1e-3) * 2)
-    for _ in range(iterations):
-        t, g = theta[slot], gamma[cell]
-        denominator = np.maximum(1 - t * g, 1e-9)
-        examined = click + (1 - click) * t * (1 - g) / denominator
-        relevant = click + (1 - click) * (1 - t) * g / denominator
-        theta = np.clip(np.bincount(slot, weights=examined, minlength=n_slots) / slot_count, 1e-4, 1.0)
-        pooled = np.bincount(item, weights=relevant, minlength=n_items) / item_count
-        by_cell = np.bincount(cell, weights=relevant, minlength=n_segments * n_items)
-        gamma = (by_cell + prior * np.tile(pooled, n_segments)) / (cell_count + prior)
-        gamma = np.clip(gamma, 1e-4, 1 - 1e-4)
-    return theta / theta[0], (gamma * theta[0]).reshape(n_segments, n_items)
 
 
 @dataclass(frozen=True)
@@ -210,10 +172,7 @@ class PBMRewardModel:
     @classmethod
     def fit(cls, steps: StepTable, n_items: int, segment: np.ndarray | None = None) -> PBMRewardModel:
         """EM on the steps' clicks; ``segment (n_users,)`` codes (default: one segment)."""
-        if segment is None:
-            theta, gamma = pbm_em(steps, n_items)
-            return cls(theta, gamma[None, :])
-        return cls(*segment_pbm_em(steps, n_items, segment))
+        return cls(*pbm_em(steps, n_items, segment))
 
 
 def cross_fitted_models(

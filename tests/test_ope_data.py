@@ -15,13 +15,13 @@ from agents.ope import IIPS, CascadeDR, IndependentDR, SlateDM
 from agents.ope_data import (
     PLPolicy,
     bts_marginals,
-    segment_pbm_em,
     shop_logging_policy,
     shop_policy,
     slate_inputs,
     true_step_value,
 )
 from simulators.datasets.obd import prior_bts
+from simulators.errors import ConfigError
 from simulators.shop import ShopWorld
 from simulators.steps import build_steps, pbm_em
 from tests.conftest import SMALL_SHOP, run_cli
@@ -59,16 +59,19 @@ def test_logging_policy_prefix_probability_is_the_logged_propensity() -> None:
     np.testing.assert_allclose(prefix[:, -1], logged, rtol=1e-9)
 
 
-def test_segment_pbm_with_one_segment_is_the_plain_pbm() -> None:
+def test_segment_pbm_shrinks_each_segment_to_the_pooled_relevance() -> None:
     world = ShopWorld(replace(SMALL_SHOP, n_sessions=200))
     steps = build_steps(world.simulate_logs())
-    theta, gamma = pbm_em(steps, 200)
-    one = np.zeros(len(world.user_gender), dtype=np.int64)
-    seg_theta, seg_gamma = segment_pbm_em(steps, 200, one)
-    np.testing.assert_allclose(seg_theta, theta, rtol=1e-9)
-    np.testing.assert_allclose(seg_gamma[0], gamma, rtol=1e-9)
-    _, two_gamma = segment_pbm_em(steps, 200, world.user_gender.astype(np.int64))
-    assert two_gamma.shape == (2, 200) and not np.allclose(two_gamma[0], two_gamma[1])
+    gender = world.user_gender.astype(np.int64)
+    theta, pooled = pbm_em(steps, 200)
+    assert pooled.shape == (1, 200) and theta[0] == 1.0
+    np.testing.assert_allclose(pbm_em(steps, 200, prior=1e-3)[1], pooled, rtol=1e-9)  # moot with one segment
+    _, split = pbm_em(steps, 200, gender)
+    assert split.shape == (2, 200) and not np.allclose(split[0], split[1])
+    _, shrunk = pbm_em(steps, 200, gender, prior=1e9)
+    np.testing.assert_allclose(shrunk, np.repeat(pooled, 2, axis=0), rtol=1e-6)
+    with pytest.raises(ConfigError, match="prior"):
+        pbm_em(steps, 200, gender, prior=0.0)
 
 
 def test_bts_marginals_are_distributions() -> None:
