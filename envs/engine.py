@@ -419,9 +419,15 @@ parallel_start_kernel = njit(cache=True, parallel=True)(_start)
 """:func:`_start` over numba's threads (for :data:`PARALLEL_MIN_BATCH` users or more)."""
 
 
-@njit(cache=True)
-def copy_rows(index: np.ndarray, source: np.ndarray, target: np.ndarray) -> None:
-    """``target[index] = source[index]`` for 2-D arrays of one shape, without temporaries."""
-    for r in range(index.shape[0]):
-        row = index[r]
-        target[row] = source[row]
+def _final_rows(done: np.ndarray, source: np.ndarray, target: np.ndarray) -> None:
+    """``target[b] = source[b]`` where ``done[b]``, else 0, for 2-D arrays of one shape: gymnasium's
+    final-observation layout written in one pass (no zero fill first, no temporaries)."""
+    for b in prange(source.shape[0]):
+        if done[b]:
+            target[b] = source[b]
+        else:
+            target[b] = 0
+
+
+final_rows = njit(cache=True)(_final_rows)
+parallel_final_rows = njit(cache=True, parallel=True)(_final_rows)

@@ -479,6 +479,8 @@ class SessionCore:
         self._taken = np.zeros((batch, config.n_candidates), dtype=np.bool_)
         self._used = np.zeros((batch, world.n_topics), dtype=np.bool_)
 
+        self.user_features = np.zeros((batch, world.user_features.shape[1]), dtype=np.float32)
+        """``(B, D)`` features of each slot's user, set when a session starts."""
         self.context = np.zeros((batch, 4), dtype=np.float32)
         self.history_mask = np.zeros((batch, config.history_length), dtype=np.int8)
         self.item_topic = np.ascontiguousarray(world.simulator.item_topic, dtype=np.int64)
@@ -556,6 +558,7 @@ class SessionCore:
         world = self.world
         if self.embedder is not None:
             self._embedded[index] = False
+        self.user_features[index] = world.user_features[users]
         kernel = (
             engine.parallel_start_kernel if len(index) >= engine.PARALLEL_MIN_BATCH else engine.start_kernel
         )
@@ -604,7 +607,7 @@ class SessionCore:
             "history_mask": self.history_mask.copy() if copy else self.history_mask,
             "candidates": self.candidates.copy() if copy else self.candidates,
             "candidate_features": self.candidate_features.copy() if copy else self.candidate_features,
-            "user_features": self.world.user_features[self.user],
+            "user_features": self.user_features.copy() if copy else self.user_features,
             "context": self.context.copy() if copy else self.context,
         }
 

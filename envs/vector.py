@@ -15,7 +15,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.engine import copy_rows
+from envs import engine
 from envs.ranking import EnvConfig, SessionCore, build_world
 from simulators.errors import ConfigError
 
@@ -75,30 +75,30 @@ class RankingVectorEnv(VectorEnv):
         info: dict[str, Any] = dict(terms)
         done = terminated | truncated
         if done.any():
-            index = np.flatnonzero(done)
-            info["final_obs"] = self._final_observations(index)  # valid where _final_obs
+            info["final_obs"] = self._final_observations(done)
             info["_final_obs"] = done.copy()
+            index = np.flatnonzero(done)
             self.core.start(index, self._session_draws(index))
         return self.core.observe(self.copy), reward, terminated, truncated, info
 
-    def _final_observations(self, index: np.ndarray) -> dict[str, np.ndarray]:
-        """Gymnasium's layout: batched arrays holding the last observation of the finished
-        sessions in rows ``index``. Fresh arrays, or reused buffers when ``copy=False``."""
+    def _final_observations(self, done: np.ndarray) -> Any:
+        """Gymnasium's layout: batched arrays holding the last observation where ``done`` and
+        zeros elsewhere. Fresh arrays, or reused buffers when ``copy=False``."""
         live = self.core.observe(copy=False)
-        if isinstance(live, np.ndarray):  # obs_mode="embedding": one flat array
-            final_array = np.zeros_like(live)
-            final_array[index] = live[index]
-            return final_array  # type: ignore[return-value]
+        arrays = {"obs": live} if isinstance(live, np.ndarray) else live  # obs_mode="embedding": one array
         if self.copy or self._final is None:
-            final = {key: np.zeros(value.shape, value.dtype) for key, value in live.items()}
+            final = {key: np.empty(value.shape, value.dtype) for key, value in arrays.items()}
             if not self.copy:
                 self._final = final
         else:
             final = self._final
-        for key, value in live.items():
+        kernel = (
+            engine.parallel_final_rows if self.num_envs >= engine.PARALLEL_MIN_BATCH else engine.final_rows
+        )
+        for key, value in arrays.items():
             rows = len(value)
-            copy_rows(index, value.reshape(rows, -1), final[key].reshape(rows, -1))
-        return final
+            kernel(done, value.reshape(rows, -1), final[key].reshape(rows, -1))
+        return final["obs"] if isinstance(live, np.ndarray) else final
 
     def _session_draws(self, index: np.ndarray) -> np.ndarray:
         """``(len(index), 2)`` session draws, each env reading its own generator's stream.

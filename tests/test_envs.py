@@ -118,9 +118,12 @@ def test_vector_env_matches_single_envs_step_for_step() -> None:
             assert (term, trunc) == (terminated[i], truncated[i])
             assert single_info["clicks"] == info["clicks"][i]
             if term or trunc:
-                np.testing.assert_array_equal(info["final_obs"]["candidates"][i], obs["candidates"])
+                for key, value in obs.items():
+                    np.testing.assert_array_equal(info["final_obs"][key][i], value)
                 obs, _ = env.reset()
             single_obs[i] = obs
+        for value in info.get("final_obs", {}).values():
+            assert not value[~info["_final_obs"]].any()  # zeros where no session ended
 
 
 def _vector_trace(vector: RankingVectorEnv, steps: int) -> list[np.ndarray]:
@@ -130,6 +133,7 @@ def _vector_trace(vector: RankingVectorEnv, steps: int) -> list[np.ndarray]:
     for _ in range(steps):
         obs, reward, terminated, truncated, info = vector.step(rng.uniform(-1, 1, (vector.num_envs, 50)))
         trace += [obs["candidate_features"], obs["history"], reward, terminated, truncated, info["clicks"]]
+        trace += list(info.get("final_obs", {}).values())
     return trace
 
 
