@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from encoders.ctr_config import ARCHITECTURES, CTR_CACHE_VERSION, TASKS, CTRConfig
 from encoders.device import deterministic_torch, resolve_device
 from encoders.sequence import LSTMUserEncoder
 from encoders.text import TEXT_ENCODERS, text_encoder_by_name
@@ -33,55 +34,6 @@ from simulators.logs import LoggedData, data_fingerprint, user_feature_matrix
 from simulators.metrics import log_loss, roc_auc
 from simulators.steps import StepTable, build_steps
 from simulators.storage import atomic_path, cache_dir, write_text_atomic
-
-ARCHITECTURES = ("mmoe", "shared_bottom")
-TASKS = ("click", "purchase", "rating")
-
-
-@dataclass(frozen=True)
-class CTRConfig:
-    """Architecture, tasks and optimisation of :class:`CTRModel`."""
-
-    architecture: str = "mmoe"
-    """``mmoe`` (multi-gate mixture of experts) or ``shared_bottom``."""
-    tasks: tuple[str, ...] = ()
-    """Tasks to learn; empty = every task the logs support."""
-    dim: int = 32
-    """Size of the user and item vectors."""
-    experts: int = 4
-    """Experts of the MMoE layer."""
-    hidden: int = 64
-    """Width of experts, the shared bottom and task towers."""
-    history_length: int = 20
-    """Clicked items before the session that the user tower reads."""
-    text_encoder: str = "minilm"
-    """``minilm`` (BERT) or ``hashing`` (fast, for tests)."""
-    epochs: int = 8
-    """Maximum passes over the training split (early stopping on validation loss)."""
-    batch_size: int = 512
-    """Steps (slates) per optimisation step."""
-    learning_rate: float = 2e-3
-    """Adam learning rate."""
-    weight_decay: float = 1e-6
-    """L2 penalty."""
-    patience: int = 1
-    """Epochs without validation improvement before stopping."""
-    seed: int = 0
-    """Seed of initialisation and batch order."""
-    device: str = "auto"
-    """``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
-
-    def __post_init__(self) -> None:
-        if self.architecture not in ARCHITECTURES:
-            raise ConfigError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
-        unknown = set(self.tasks) - set(TASKS)
-        if unknown:
-            raise ConfigError(f"unknown task(s) {sorted(unknown)}; tasks are {TASKS}")
-        if self.text_encoder not in TEXT_ENCODERS:
-            raise ConfigError(f"text_encoder must be one of {TEXT_ENCODERS}, got {self.text_encoder!r}")
-        for name in ("dim", "experts", "hidden", "history_length", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1")
 
 
 def supported_tasks(logs: LoggedData) -> tuple[str, ...]:
@@ -324,10 +276,6 @@ def train_ctr(
         "train_seconds": round(time.perf_counter() - start, 1),
     }
     return TrainedCTR(model, config, tasks, features, history)
-
-
-CTR_CACHE_VERSION = 1
-"""Bump when training changes, so cached models are retrained."""
 
 
 def load_or_train_ctr(

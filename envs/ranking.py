@@ -8,7 +8,9 @@ uniforms are a counter-based hash of (key, step, slot), identical however sessio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import gymnasium as gym
@@ -230,7 +232,8 @@ class CTRCandidateSource:
     popularity and text similarity, then keep the N of highest click probability by the CTR
     model. ``pctr``/``pcvr`` are the model's P(click) and P(purchase | click)."""
 
-    trained: TrainedCTR
+    load_model: Callable[[], TrainedCTR]
+    """Returns the CTR model (loaded only when candidates are not already cached)."""
     retrieval: PopularitySimilaritySource
     retrieval_factor: int = 6
     """Items retrieved per candidate kept. On the shop (N=50), 6 keeps 63% of the candidates a
@@ -242,7 +245,7 @@ class CTRCandidateSource:
         retrieved, profile, unit = self.retrieval.retrieve(self.retrieval_factor * n)
         history = self.retrieval.history
         users = np.arange(len(history))
-        candidates, predicted = self.trained.top_n(history, users, retrieved, n)
+        candidates, predicted = self.load_model().top_n(history, users, retrieved, n)
         pcvr = predicted.get("purchase_given_click", np.zeros_like(predicted["click"]))
         features = static_features(
             predicted["click"], pcvr, candidates, profile, unit, popularity_z(self.retrieval.logs),
@@ -263,7 +266,7 @@ def cached_top_n(
     import hashlib
     import json
 
-    from encoders.ctr import CTR_CACHE_VERSION
+    from encoders.ctr_config import CTR_CACHE_VERSION
     from simulators.logs import data_fingerprint
     from simulators.storage import atomic_path, cache_dir
 
@@ -317,8 +320,8 @@ class RankingWorld:
     item_text: list[str]
     item_table: np.ndarray
     """``(n_items, text_dim)`` frozen BERT embeddings of the catalog (the policy's item table)."""
-    ctr: TrainedCTR | None
-    """The CTR model behind the candidates (``None`` with ``candidates="popularity"``)."""
+    load_ctr: Callable[[], TrainedCTR] | None
+    """Returns the CTR model behind the candidates, memoised (``None`` with ``candidates="popularity"``)."""
     n_topics: int
     tables: ResponseTables
     """The simulator as lookup tables."""
@@ -329,6 +332,11 @@ class RankingWorld:
     """``(n_users, 2)`` relevance (pCTR) offered to each user: by all candidates, by protected ones."""
     embedder: CTREmbedder | None = None
     """The CTR model's frozen encoders (built on first use by ``obs_mode="embedding"``)."""
+
+    @property
+    def ctr(self) -> TrainedCTR | None:
+        """The CTR model, loaded on first use: stepping on cached candidates needs neither it nor torch."""
+        return self.load_ctr() if self.load_ctr is not None else None
 
 
 class CTREmbedder:
@@ -380,18 +388,27 @@ def _world_key(config: EnvConfig) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+def _load_or_train_ctr(logs: LoggedData, embeddings: np.ndarray) -> TrainedCTR:
+    from encoders.ctr import load_or_train_ctr  # torch loads here, not when a world is built
+
+    return load_or_train_ctr(logs, embeddings=embeddings)
+
+
 def build_world(config: EnvConfig) -> RankingWorld:
     """Load logs, fit (or load) the simulator and precompute candidates; cached per process."""
     key = _world_key(config)
     if key in _WORLDS:
         return _WORLDS[key]
-    from encoders.ctr import load_or_train_ctr
     from simulators.simulator import load_or_fit
 
     options = {"path": config.data_path} if config.data_path else {}
     logs = load_logs(config.data, **options)
     fitted, _ = load_or_fit(logs)
-    ctr = load_or_train_ctr(logs, embeddings=fitted.item_embedding) if config.candidates == "ctr" else None
+    load_ctr = (
+        cache(partial(_load_or_train_ctr, logs, fitted.item_embedding))
+        if config.candidates == "ctr"
+        else None
+    )
     simulator: UserSimulator = fitted
     if config.simulator == "true":
         from simulators.datasets.shop import shop_config_of
@@ -401,7 +418,7 @@ def build_world(config: EnvConfig) -> RankingWorld:
     history, _ = logs.padded_histories(config.history_length)
     protected = protected_items(logs.items)
     retrieval = PopularitySimilaritySource(logs, history, fitted.item_embedding, protected)
-    source: CandidateSource = retrieval if ctr is None else CTRCandidateSource(ctr, retrieval)
+    source: CandidateSource = retrieval if load_ctr is None else CTRCandidateSource(load_ctr, retrieval)
     candidates, features = cached_top_n(source, config, logs)
     popularity = logs.popularity()
     tail = popularity < np.quantile(popularity, 0.8)
@@ -426,7 +443,7 @@ def build_world(config: EnvConfig) -> RankingWorld:
         tail=tail,
         item_text=logs.items["text"].astype(str).tolist(),
         item_table=fitted.item_embedding,
-        ctr=ctr,
+        load_ctr=load_ctr,
         n_topics=int(simulator.item_topic.max()) + 1,
         tables=tables,
         candidate_logits=np.stack(
