@@ -30,7 +30,7 @@ from encoders.sequence import LSTMUserEncoder
 from encoders.text import TEXT_ENCODERS, text_encoder_by_name
 from encoders.training import tensor_batches, train_early_stopping
 from simulators.errors import ConfigError, DataError, cli_entry
-from simulators.logs import LoggedData, data_fingerprint, user_feature_matrix
+from simulators.logs import LoggedData, data_fingerprint, item_feature_matrix, user_feature_matrix
 from simulators.metrics import log_loss, roc_auc
 from simulators.steps import StepTable, build_steps
 from simulators.storage import atomic_path, cache_dir, write_text_atomic
@@ -60,6 +60,7 @@ class CTRModel(nn.Module):
 
     Args:
         item_table: ``(n_items, text_dim)`` frozen BERT embeddings.
+        item_features: ``(n_items, F)`` side features (:func:`simulators.logs.item_feature_matrix`).
         n_user_features: width of the user feature matrix.
         n_positions: slots seen in the logs.
         tasks: the tasks, in head order.
@@ -69,6 +70,7 @@ class CTRModel(nn.Module):
     def __init__(
         self,
         item_table: np.ndarray,
+        item_features: np.ndarray,
         n_user_features: int,
         n_positions: int,
         tasks: tuple[str, ...],
@@ -78,11 +80,16 @@ class CTRModel(nn.Module):
         table = torch.as_tensor(np.asarray(item_table, dtype=np.float32))
         self.register_buffer("item_table", table, persistent=False)
         self.item_table: torch.Tensor
+        side = torch.as_tensor(np.asarray(item_features, dtype=np.float32))
+        self.register_buffer("item_features", side, persistent=False)
+        self.item_features: torch.Tensor
         self.tasks = tasks
         dim, hidden = config.dim, config.hidden
         self.item_text = nn.Linear(table.shape[1], dim)
-        self.item_id = nn.Embedding(table.shape[0], dim)
-        nn.init.normal_(self.item_id.weight, std=0.01)
+        self.item_side = nn.Linear(side.shape[1], dim)
+        self.item_id = nn.Embedding(table.shape[0], dim) if config.item_id_embedding else None
+        if self.item_id is not None:
+            nn.init.normal_(self.item_id.weight, std=0.01)
         self.user_history = LSTMUserEncoder(table, projection_dim=dim, hidden_dim=dim)
         self.user_features = nn.Linear(n_user_features, dim) if n_user_features else None
         width = 3 * dim
@@ -108,7 +115,8 @@ class CTRModel(nn.Module):
 
     def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
         """``(..., dim)`` for catalog rows ``items``."""
-        return self.item_text(self.item_table[items]) + self.item_id(items)
+        vectors = self.item_text(self.item_table[items]) + self.item_side(self.item_features[items])
+        return vectors if self.item_id is None else vectors + self.item_id(items)
 
     def forward(
         self, user: torch.Tensor, items: torch.Tensor, positions: torch.Tensor | None = None
@@ -233,10 +241,12 @@ class TrainedCTR:
         return top, {task: np.concatenate(parts) for task, parts in chunks.items()}
 
     def save(self, folder: Path) -> None:
-        """``model.pt`` (state_dict), ``config.json`` and ``user_features.npy``, atomically."""
+        """``model.pt`` (state_dict), ``config.json``, ``user_features.npy`` and ``item_features.npy``, atomically."""
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / "user_features.npy") as tmp, tmp.open("wb") as handle:
             np.save(handle, self.user_features)
+        with atomic_path(folder / "item_features.npy") as tmp, tmp.open("wb") as handle:
+            np.save(handle, self.model.item_features.cpu().numpy())
         with atomic_path(folder / "model.pt") as tmp:
             torch.save(self.model.state_dict(), tmp)
         meta = {"config": asdict(self.config), "tasks": list(self.tasks), "history": self.history}
@@ -261,9 +271,10 @@ def train_ctr(
     split = logs.split_by_time(0.1, 0.1)
     train, valid = (build_steps(part, config.history_length, history_from=logs) for part in split[:2])
     features = user_feature_matrix(logs.users)
+    side = item_feature_matrix(logs, split.train)
     start = time.perf_counter()
     with deterministic_torch(config.seed):
-        model = CTRModel(table, features.shape[1], train.items.shape[1], tasks, config).to(device)
+        model = CTRModel(table, side, features.shape[1], train.items.shape[1], tasks, config).to(device)
         train_data, valid_data = _tensors(train, features, device), _tensors(valid, features, device)
         losses = train_early_stopping(
             model, train_data, valid_data, epochs=config.epochs, batch_size=config.batch_size,
@@ -299,13 +310,16 @@ def load_ctr(folder: Path, logs: LoggedData, device: str = "auto") -> TrainedCTR
         meta = json.loads((folder / "config.json").read_text())
         config = CTRConfig(**{**meta["config"], "tasks": tuple(meta["config"]["tasks"]), "device": device})
         features = np.load(folder / "user_features.npy")
+        side = np.load(folder / "item_features.npy")
         state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
         raise DataError(f"{folder}: not a CTR model folder ({err})") from None
     tasks = tuple(meta["tasks"])
+    if len(side) != logs.n_items:
+        raise DataError(f"{folder}: model has {len(side)} items, these logs' catalog {logs.n_items}")
     table = item_table(logs, config)
     n_positions = int(state["position_logit"].shape[1])
-    model = CTRModel(table, features.shape[1], n_positions, tasks, config)
+    model = CTRModel(table, side, features.shape[1], n_positions, tasks, config)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

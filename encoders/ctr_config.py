@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from encoders.text import TEXT_ENCODERS
 from simulators.errors import ConfigError
 
-CTR_CACHE_VERSION = 1
+CTR_CACHE_VERSION = 2
 """Bump when training changes, so cached models are retrained."""
 
 ARCHITECTURES = ("mmoe", "shared_bottom")
@@ -24,6 +24,9 @@ class CTRConfig:
     """Tasks to learn; empty = every task the logs support."""
     dim: int = 32
     """Size of the user and item vectors."""
+    item_id_embedding: bool = False
+    """Add a learned vector per item id to the item tower. Off by default: on the shop it
+    overfits (held-out click AUC 0.8299 with, 0.8328 without, beside the side features)."""
     experts: int = 4
     """Experts of the MMoE layer."""
     hidden: int = 64

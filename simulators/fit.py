@@ -25,7 +25,7 @@ from simulators import dynamics
 from simulators.dynamics import DynamicsParams, SessionState, sigmoid
 from simulators.errors import DataError, cli_entry
 from simulators.fit_config import FitConfig, ResponseNetConfig
-from simulators.logs import LoggedData, user_feature_matrix
+from simulators.logs import LoggedData, item_feature_matrix, user_feature_matrix
 from simulators.metrics import expected_calibration_error, ks_distance, roc_auc
 from simulators.response import UserSimulator
 from simulators.response_net import ResponseNet
@@ -338,7 +338,8 @@ def _fit(logs: LoggedData, config: FitConfig) -> tuple[FittedSimulator, dict[str
         for name, steps in (("train", train), ("valid", valid), ("test", test))
     }
     theta = position_bias_em(train, logs.n_items)
-    net = ResponseNet(embeddings, logs.n_users, user_features.shape[1], theta, config.net)
+    side = item_feature_matrix(logs, split.train)
+    net = ResponseNet(embeddings, side, logs.n_users, user_features.shape[1], theta, config.net)
     training = train_response_net(net, tensors["train"], tensors["valid"], config.net)
     valid_static, _ = _static_logits(net, tensors["valid"])
     calibrations = [
@@ -390,7 +391,7 @@ def _export(
         )
         items = net.item_vectors()
         dim = items.shape[1]
-        bias = net.item_bias.weight
+        bias = net.item_biases()
         click = user_vec[:, :dim] @ items.T + bias[:, 0] + net.offset[0]
         purchase = user_vec[:, dim:] @ net.purchase_item(items).T + bias[:, 1] + net.offset[1]
     sessions = logs.interactions.drop_duplicates("session_id")["user_id"]

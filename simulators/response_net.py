@@ -22,6 +22,7 @@ class ResponseNet(nn.Module):
 
     Args:
         item_table: ``(n_items, text_dim)`` frozen text embeddings.
+        item_features: ``(n_items, F)`` side features (:func:`simulators.logs.item_feature_matrix`).
         n_users: users in the user table (for the id embedding).
         n_user_features: width of the user feature matrix.
         position_bias: ``(n_slots,)`` fixed examination probabilities (``theta_1 = 1``).
@@ -31,6 +32,7 @@ class ResponseNet(nn.Module):
     def __init__(
         self,
         item_table: np.ndarray,
+        item_features: np.ndarray,
         n_users: int,
         n_user_features: int,
         position_bias: np.ndarray,
@@ -42,6 +44,12 @@ class ResponseNet(nn.Module):
         self.register_buffer("item_table", table, persistent=False)
         self.item_table: torch.Tensor
         n_items = table.shape[0]
+        side = torch.as_tensor(np.asarray(item_features, dtype=np.float32))
+        self.register_buffer("item_features", side, persistent=False)
+        self.item_features: torch.Tensor
+        self.item_side = nn.Linear(side.shape[1], dim)
+        self.side_bias = nn.Linear(side.shape[1], 2)  # click, purchase
+        nn.init.zeros_(self.side_bias.weight)
         self.item_text = nn.Linear(table.shape[1], dim)
         self.item_id = nn.Embedding(n_items, dim)
         self.item_bias = nn.Embedding(n_items, 2)  # click, purchase
@@ -67,7 +75,11 @@ class ResponseNet(nn.Module):
 
     def item_vectors(self) -> torch.Tensor:
         """``(n_items, dim)``."""
-        return self.item_text(self.item_table) + self.item_id.weight
+        return self.item_text(self.item_table) + self.item_side(self.item_features) + self.item_id.weight
+
+    def item_biases(self) -> torch.Tensor:
+        """``(n_items, 2)`` click and purchase logit offsets: per item id plus from side features."""
+        return self.item_bias.weight + self.side_bias(self.item_features)
 
     def user_vectors(
         self, users: torch.Tensor, history: torch.Tensor, user_features: torch.Tensor
@@ -89,7 +101,7 @@ class ResponseNet(nn.Module):
         """Click and purchase logits before dynamics: ``items (B, K)`` -> ``(B, K)`` x2."""
         dim = item_vec.shape[1]
         v = item_vec[items.clamp(min=0)]  # (B, K, dim)
-        bias = self.item_bias(items.clamp(min=0))
+        bias = self.item_biases()[items.clamp(min=0)]
         click = (v * user_vec[:, None, :dim]).sum(-1) + bias[..., 0] + self.offset[0]
         purchase = (self.purchase_item(v) * user_vec[:, None, dim:]).sum(-1) + bias[..., 1] + self.offset[1]
         return click, purchase

@@ -79,6 +79,17 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     trained.save(tmp_path / "model")
     again = load_ctr(tmp_path / "model", logs, device="cpu")
     assert evaluate_ctr(again, logs) == evaluate_ctr(trained, logs)
+    other = load_logs("shop", config=replace(SMALL_SHOP, n_items=SMALL_SHOP.n_items + 5))
+    with pytest.raises(DataError, match="catalog"):
+        load_ctr(tmp_path / "model", other, device="cpu")
+
+
+def test_item_id_embedding_is_an_option() -> None:
+    logs = _signal_logs(n_users=40)
+    without = train_ctr(logs, replace(FAST, epochs=1)).model.state_dict()
+    with_ids = train_ctr(logs, replace(FAST, epochs=1, item_id_embedding=True)).model.state_dict()
+    assert "item_side.weight" in without and not any(key.startswith("item_id.") for key in without)
+    assert with_ids["item_id.weight"].shape == (40, FAST.dim)
 
 
 def test_tasks_follow_the_labels() -> None:
