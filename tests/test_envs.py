@@ -190,18 +190,19 @@ def test_greedy_ctr_ranking_is_expressible_in_every_mode() -> None:
 
 def test_reward_differs_by_exactly_lambda_times_penalty() -> None:
     plain, fair = RankingEnv(fairness_lambda=0.0), RankingEnv(fairness_lambda=2.5)
-    plain.reset(seed=9)
+    obs, _ = plain.reset(seed=9)
     fair.reset(seed=9)
-    action = np.linspace(1, -1, 50).astype(np.float32)
     saw_penalty = False
-    for _ in range(40):
-        _, r0, t0, u0, i0 = plain.step(action)
+    for _ in range(40):  # protected items ranked last: their exposure falls short of the target
+        protected = obs["candidate_features"][:, FEATURES.index("protected")]
+        action = (np.linspace(0.5, -0.5, 50) - protected).astype(np.float32)
+        obs, r0, t0, u0, i0 = plain.step(action)
         _, r1, _, _, i1 = fair.step(action)
         assert i0["engagement"] == i1["engagement"] == r0
         assert r0 - r1 == pytest.approx(2.5 * i1["fairness_penalty"], abs=1e-12)
         saw_penalty |= i1["fairness_penalty"] != 0
         if t0 or u0:
-            plain.reset()
+            obs, _ = plain.reset()
             fair.reset()
     assert saw_penalty
 
