@@ -26,7 +26,8 @@ class CTRConfig:
     """Size of the user and item vectors."""
     item_id_embedding: bool = False
     """Add a learned vector per item id to the item tower. Off by default: on the shop it
-    overfits (held-out click AUC 0.8299 with, 0.8328 without, beside the side features)."""
+    overfits (held-out click AUC 0.8299 with, 0.8328 without, beside the side features); on
+    MovieLens-100K it helps (like-AUC 0.698 with, 0.677 without)."""
     experts: int = 4
     """Experts of the MMoE layer."""
     hidden: int = 64
