@@ -145,6 +145,12 @@ class SlateInputs:
     cluster: np.ndarray | None = None
     """``(n,)`` int session of each slate: the bootstrap draws whole sessions (their steps are
     dependent); ``None``: slates are independent."""
+    pscore_exposure: np.ndarray | None = None
+    """``(n, K)`` ``e_mu(a_k|x) = sum_j theta_j mu(a_k at slot j | x)``: the logged item's
+    examination-weighted exposure under the logger, over all slots (``theta``: the examination
+    per slot of the position-based model)."""
+    target_exposure: np.ndarray | None = None
+    """``(n, K)`` ``e_pi(a_k|x) = sum_j theta_j pi(a_k at slot j | x)``."""
 
     def __post_init__(self) -> None:
         shape = np.asarray(self.reward).shape
@@ -156,10 +162,22 @@ class SlateInputs:
             _check_probability(name, getattr(self, name), positive=True)
         for name in ("target_prefix", "target_marginal"):
             _check_probability(name, getattr(self, name), positive=False)
-        for name in ("q_logged", "q_target_next", "q_target"):
+        for name in ("q_logged", "q_target_next", "q_target", "pscore_exposure", "target_exposure"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, _check(name, getattr(self, name), shape))
+        if (self.pscore_exposure is None) != (self.target_exposure is None):
+            raise DataError("pscore_exposure and target_exposure come together")
+        if self.pscore_exposure is not None and (self.pscore_exposure <= 0).any():
+            raise DataError("pscore_exposure must be > 0: every logged item has exposure under the logger")
+        if self.target_exposure is not None and (self.target_exposure < 0).any():
+            raise DataError("target_exposure must be >= 0")
         object.__setattr__(self, "cluster", _check_cluster(self.cluster, shape[0]))
+
+    def exposure_ratio(self, who: str) -> np.ndarray:
+        """``(n, K)`` ``e_pi(a_k|x) / e_mu(a_k|x)``; a clear error when the exposures are missing."""
+        if self.pscore_exposure is None or self.target_exposure is None:
+            raise DataError(f"{who} needs the exposures (pscore_exposure and target_exposure)")
+        return self.target_exposure / self.pscore_exposure
 
     def first_slot(self) -> BanditInputs:
         """The top slot alone as a bandit problem (``q_target`` = the target's expected q)."""
@@ -481,6 +499,50 @@ class IndependentDR:
         return float(np.mean((data.q_target + correction).sum(axis=1)))
 
 
+@dataclass(frozen=True)
+class PBMIPS:
+    """Position-based IPS: ``V = 1/n sum_i sum_k [e_pi(a_ik|x_i) / e_mu(a_ik|x_i)] r_ik`` with
+    ``e(a|x) = sum_j theta_j P(a at slot j | x)``, the item's examination-weighted exposure over
+    all slots (``theta``: the position-based model's examination per slot, estimated from the
+    logs; only its ratios matter). Unbiased under the position-based click model
+    ``P(click at j) = theta_j gamma(x, a)``: a logged click on item a counts wherever the logger
+    showed it, so the weights pool the slots and vary far less than IIPS's. Li, Abbasi-Yadkori,
+    Kveton, Muthukrishnan, Vinay & Wen, "Offline evaluation of ranking policies with click
+    models", KDD 2018 (the PBM estimator)."""
+
+    name: str = "pbm_ips"
+
+    def weights(self, data: SlateInputs) -> np.ndarray:
+        """``(n, K)`` exposure ratios."""
+        return data.exposure_ratio(self.name)
+
+    def value(self, data: SlateInputs) -> float:
+        """See the class docstring."""
+        return float(np.mean((self.weights(data) * data.reward).sum(axis=1)))
+
+
+@dataclass(frozen=True)
+class PBMDR:
+    """Position-based DR: ``V = 1/n sum_i sum_k [E_{s~pi(.|x_i)} q(x_i, s_k, k) + (e_pi(a_ik|x_i)
+    / e_mu(a_ik|x_i)) (r_ik - q(x_i, a_ik, k))]``: :class:`PBMIPS`'s weights on the residuals of
+    a position-based reward model ``q(x, a, k) = theta_k gamma(x, a)``. Unbiased under the
+    position-based click model when either the exposures or the relevance ``gamma`` are right;
+    the DR form of Oosterhuis, ACM TOIS 2023, with Li et al.'s exposure weights."""
+
+    name: str = "pbm_dr"
+
+    def weights(self, data: SlateInputs) -> np.ndarray:
+        """``(n, K)`` exposure ratios."""
+        return data.exposure_ratio(self.name)
+
+    def value(self, data: SlateInputs) -> float:
+        """See the class docstring."""
+        if data.q_logged is None or data.q_target is None:
+            raise DataError("pbm_dr needs a reward model (q_logged and q_target)")
+        correction = self.weights(data) * (data.reward - data.q_logged)
+        return float(np.mean((data.q_target + correction).sum(axis=1)))
+
+
 # -------------------------------------------------------------------------------- sessions
 
 
@@ -596,6 +658,8 @@ SLATE_ESTIMATORS: dict[str, Estimator] = {
     "rips": RIPS(),
     "sips": SlateIPS(),
     "cascade_dr": CascadeDR(),
+    "pbm_ips": PBMIPS(),
+    "pbm_dr": PBMDR(),
 }
 SESSION_ESTIMATORS: dict[str, Estimator] = {"pdis": PDIS(), "wpdis": WPDIS(), "wdr": WDR()}
 

@@ -162,10 +162,11 @@ def user_segments(users: pd.DataFrame) -> np.ndarray:
 @dataclass(frozen=True)
 class PBMRewardModel:
     """``q(x, i, k) = theta_k * gamma_{s(x), i}``: the position-based click model with a
-    relevance per user segment ``s(x)`` (one segment: the plain PBM), fitted by EM."""
+    relevance per user segment ``s(x)`` (one segment: the plain PBM), fitted by
+    :func:`~simulators.steps.pbm_em` (calibrated per slot)."""
 
     theta: np.ndarray
-    """``(K,)`` examination per slot."""
+    """``(K,)`` examination per slot (``theta_1 = 1``)."""
     gamma: np.ndarray
     """``(n_segments, n_items)`` relevance."""
 
@@ -223,13 +224,16 @@ def slate_inputs(
         total_q[rows] = expected[inverse[rows] - start, model_row[rows]]
     taken_p, taken_q = np.cumsum(w, 1) - w, np.cumsum(wq, 1) - wq
     q_next = theta * (total_q[:, None] - taken_q) / np.maximum(1.0 - taken_p, 1e-300)
-    target_marginal, q_target_marginal = _marginals_at(
+    target_marginal, q_target_marginal, target_exposure = _marginals_at(
         target, users, items, gamma, model_row, theta, n_samples, rng
     )
-    logging_marginal, _ = _marginals_at(logging, users, items, gamma, model_row, theta, n_samples, rng)
+    logging_marginal, _, logging_exposure = _marginals_at(
+        logging, users, items, gamma, model_row, theta, n_samples, rng
+    )
     slates = SlateInputs(
         reward, logging.prefix_probabilities(users, items), target.prefix_probabilities(users, items),
         logging_marginal, target_marginal, q_logged, q_next, q_target_marginal, steps.session,
+        logging_exposure, target_exposure,
     )  # fmt: skip
     return slates, session_inputs(steps, slates)
 
@@ -237,11 +241,12 @@ def slate_inputs(
 def _marginals_at(
     policy: PLPolicy, users: np.ndarray, items: np.ndarray, gamma: np.ndarray, model_row: np.ndarray,
     theta: np.ndarray, n_samples: int, rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """``(n, K)`` the policy's marginal of each logged (item, slot) and ``E_pi q`` per slot
-    (``gamma (rows, n_items)``, ``model_row (n,)``: the reward model's row of each step)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """``(n, K)`` each: the policy's marginal of each logged (item, slot), ``E_pi q`` per slot,
+    and each logged item's exposure ``sum_j theta_j P(item at j)`` (``gamma (rows, n_items)``,
+    ``model_row (n,)``: the reward model's row of each step; ``theta (n, K)``)."""
     n, k = items.shape
-    marginal, expected = np.zeros((n, k)), np.zeros((n, k))
+    marginal, expected, exposure = np.zeros((n, k)), np.zeros((n, k)), np.zeros((n, k))
     contexts = policy.contexts(users)
     order = np.argsort(contexts, kind="stable")
     sorted_contexts = contexts[order]
@@ -252,10 +257,12 @@ def _marginals_at(
         )
         rows = order[lo:hi]
         local = np.searchsorted(chunk, contexts[rows])
-        marginal[rows] = margins[local[:, None], np.arange(k)[None, :], items[rows]]
+        at_items = margins[local[:, None, None], np.arange(k)[None, :, None], items[rows][:, None, :]]
+        marginal[rows] = np.diagonal(at_items, axis1=1, axis2=2)
+        exposure[rows] = np.einsum("rj,rjk->rk", theta[rows], at_items)
         by_row = np.einsum("ckn,fn->ckf", margins, gamma)  # E_pi gamma per context, slot, model row
         expected[rows] = theta[rows] * by_row[local, :, model_row[rows]]
-    return marginal, expected
+    return marginal, expected, exposure
 
 
 def session_inputs(steps: StepTable, slates: SlateInputs) -> SessionInputs:

@@ -21,7 +21,7 @@ from simulators.logs import LoggedData, data_fingerprint
 from simulators.response import ResponseTables
 from simulators.storage import atomic_path, cache_dir, write_text_atomic
 
-FIT_VERSION = 5
+FIT_VERSION = 6
 """Bump when fitting changes, so cached simulators are refitted."""
 
 

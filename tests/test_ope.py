@@ -15,6 +15,8 @@ from agents.ope import (
     DR,
     IIPS,
     IPS,
+    PBMDR,
+    PBMIPS,
     PDIS,
     RIPS,
     SNDR,
@@ -120,6 +122,13 @@ def test_from_action_dist_reads_the_target_and_the_model() -> None:
         (lambda: estimate(IPS(), _bandit(), n_bootstrap=-1), "bootstrap"),
         (lambda: _bandit(cluster=np.array([0.5, 1.0, 2.0, 3.0])), "cluster must be"),
         (lambda: IndependentDR().value(replace(_slates(), q_target=None)), "needs a reward model"),
+        (lambda: PBMDR().value(replace(_slates(), q_logged=None)), "needs a reward model"),
+        (lambda: PBMIPS().value(replace(_slates(), pscore_exposure=None, target_exposure=None)),
+         "needs the exposures"),
+        (lambda: replace(_slates(), target_exposure=None), "come together"),
+        (lambda: replace(_slates(), pscore_exposure=np.zeros((2, 2))), "pscore_exposure must be > 0"),
+        (lambda: replace(_slates(), target_exposure=-np.ones((2, 2))), "target_exposure must be >= 0"),
+        (lambda: replace(_slates(), target_exposure=np.ones((2, 3))), "target_exposure must have shape"),
     ],
 )  # fmt: skip
 def test_invalid_inputs_raise_a_clear_error(make: Any, message: str) -> None:
@@ -136,9 +145,12 @@ def _slates() -> SlateInputs:
     q_logged = np.array([[0.4, 0.2], [0.3, 0.5]])
     q_next = np.array([[0.3, 0.1], [0.6, 0.4]])
     q_target = np.array([[0.2, 0.3], [0.5, 0.1]])
+    pscore_exposure = np.array([[0.8, 0.5], [0.4, 0.25]])
+    target_exposure = np.array([[0.4, 1.0], [1.2, 0.25]])  # ratio = [[.5, 2], [3, 1]]
     return SlateInputs(
-        reward, pscore_prefix, target_prefix, pscore_marginal, target_marginal, q_logged, q_next, q_target
-    )
+        reward, pscore_prefix, target_prefix, pscore_marginal, target_marginal, q_logged, q_next, q_target,
+        None, pscore_exposure, target_exposure,
+    )  # fmt: skip
 
 
 def test_slate_estimators_match_hand_computed_values() -> None:
@@ -152,6 +164,10 @@ def test_slate_estimators_match_hand_computed_values() -> None:
     first = 0.2 + 0.5 * (1 - 0.4) + 0.3 + 1 * (0 - 0.2)
     second = 0.5 + 2 * (0 - 0.3) + 0.1 + 0.5 * (1 - 0.5)
     assert IndependentDR().value(data) == pytest.approx((first + second) / 2)
+    assert PBMIPS().value(data) == pytest.approx((0.5 * 1 + 1 * 1) / 2)
+    first = 0.2 + 0.5 * (1 - 0.4) + 0.3 + 2 * (0 - 0.2)
+    second = 0.5 + 3 * (0 - 0.3) + 0.1 + 1 * (1 - 0.5)
+    assert PBMDR().value(data) == pytest.approx((first + second) / 2)
 
 
 def test_cluster_bootstrap_draws_whole_sessions() -> None:
@@ -175,11 +191,10 @@ def test_cascade_dr_with_a_perfect_model_and_on_policy_is_the_mean() -> None:
     rng = np.random.default_rng(1)
     reward = rng.binomial(1, 0.3, (300, 3)).astype(float)
     p = rng.uniform(0.1, 1, (300, 3))
-    data = SlateInputs(
-        reward, p, p, p, p, np.zeros_like(reward), np.zeros_like(reward), np.zeros_like(reward)
-    )
+    zero = np.zeros_like(reward)
+    data = SlateInputs(reward, p, p, p, p, zero, zero, zero, None, p, p)
     mean = reward.sum(axis=1).mean()
-    for estimator in (IIPS(), RIPS(), SlateIPS(), CascadeDR(), IndependentDR()):
+    for estimator in (IIPS(), RIPS(), SlateIPS(), CascadeDR(), IndependentDR(), PBMIPS(), PBMDR()):
         assert estimator.value(data) == pytest.approx(mean)
 
 

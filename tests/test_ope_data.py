@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.ope import IIPS, CascadeDR, IndependentDR, SlateDM
+from agents.ope import IIPS, PBMDR, PBMIPS, CascadeDR, IndependentDR, SlateDM
 from agents.ope_data import (
     PLPolicy,
     bts_marginals,
@@ -74,6 +74,17 @@ def test_segment_pbm_shrinks_each_segment_to_the_pooled_relevance() -> None:
         pbm_em(steps, 200, gender, prior=0.0)
 
 
+def test_pbm_em_predicts_the_logged_clicks_per_slot_and_finds_the_true_examination() -> None:
+    world = ShopWorld(replace(SMALL_SHOP, n_sessions=3_000))
+    steps = build_steps(world.simulate_logs())
+    segment = world.user_gender.astype(np.int64)
+    theta, gamma = pbm_em(steps, 200, segment)
+    predicted = (theta * gamma[segment[steps.user][:, None], steps.items]).sum(axis=0)
+    np.testing.assert_allclose(predicted, steps.clicks.sum(axis=0), rtol=1e-9)
+    assert theta[0] == 1.0
+    np.testing.assert_allclose(theta, world.position_bias[: len(theta)], atol=0.025)  # EM alone: 0.049 off
+
+
 def test_bts_marginals_are_distributions() -> None:
     marginals = bts_marginals(*prior_bts("men"), 3, 20_000, np.random.default_rng(0))
     np.testing.assert_allclose(marginals.sum(axis=0), 1.0)
@@ -83,17 +94,16 @@ def test_bts_marginals_are_distributions() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["random", "near-logging", "anti-popularity"])
 def test_slate_estimators_recover_the_shops_ground_truth(name: str) -> None:
-    """IIPS within 5% of the exact truth (PBM holds in the shop); Cascade-DR too where its
-    prefix weights stay tame (not for the far-from-logging target)."""
+    """IIPS and the position-based estimators within 5% of the exact truth (PBM holds in the
+    shop); Cascade-DR too where its prefix weights stay tame (not for the far-from-logging target)."""
     world = ShopWorld(replace(SMALL_SHOP, n_sessions=4_000))
     logs = world.simulate_logs()
     target = shop_policy(name, world, logs.popularity())
     rng = np.random.default_rng(0)
     truth, _ = true_step_value(world, build_steps(world.simulate_logs(8_000, log_seed=5)), target, 256, rng)
     slates, _ = slate_inputs(build_steps(logs), shop_logging_policy(world), target, rng=rng)
-    for estimator in (
-        (IIPS(), IndependentDR(), CascadeDR()) if name != "anti-popularity" else (IIPS(), IndependentDR())
-    ):
+    unbiased_under_pbm = (IIPS(), IndependentDR(), PBMIPS(), PBMDR())
+    for estimator in (*unbiased_under_pbm, CascadeDR()) if name != "anti-popularity" else unbiased_under_pbm:
         assert estimator.value(slates) == pytest.approx(truth.sum(), rel=0.05), estimator.name
     assert SlateDM().value(slates) > 0
 
