@@ -56,20 +56,17 @@ def _sigmoid(x: float) -> float:
 
 @njit(cache=True)
 def _top_k(scores: np.ndarray, k: int, out: np.ndarray) -> None:
-    """Top ``k`` positions in one pass by sorted insertion; equal scores keep index order."""
-    best = np.empty(k)
+    """Top ``k`` positions in one pass by sorted insertion; equal scores keep index order.
+    Allocates nothing (a per-user scratch array costs a heap allocation per step)."""
     filled = 0
     for j in range(scores.shape[0]):
         score = scores[j]
-        if filled == k and not score > best[k - 1]:
+        if filled == k and not score > scores[out[k - 1]]:
             continue
         p = filled if filled < k else k - 1
-        while p > 0 and score > best[p - 1]:
-            if p < k:
-                best[p] = best[p - 1]
-                out[p] = out[p - 1]
+        while p > 0 and score > scores[out[p - 1]]:
+            out[p] = out[p - 1]
             p -= 1
-        best[p] = score
         out[p] = j
         if filled < k:
             filled += 1
@@ -122,7 +119,7 @@ def _step(
     users: np.ndarray,  # (B,) int64
     keys: np.ndarray,  # (B,) uint64
     steps: np.ndarray,  # (B,) int64
-    candidates: np.ndarray,  # (B, N) int64
+    candidates: np.ndarray,  # (B, N) int32 (ranking.ID_DTYPE)
     candidate_topics: np.ndarray,  # (B, N) int32
     candidate_features: np.ndarray,  # (B, N, F) float32; last column updated here
     candidate_logits: np.ndarray,  # (U, N, 2) float32: static click, purchase logit per user's candidate
@@ -132,7 +129,7 @@ def _step(
     drift: np.ndarray,  # (B, C) float64, updated
     boredom: np.ndarray,  # (B, C) float64, updated
     topic_exposure: np.ndarray,  # (B, C) float64, updated
-    history: np.ndarray,  # (B, H) int64, updated
+    history: np.ndarray,  # (B, H) int32 (ranking.ID_DTYPE), updated
     params: np.ndarray,  # (N_PARAMS,) float64
     out_items: np.ndarray,  # (B, K) int64
     out_click: np.ndarray,  # (B, K) int8

@@ -35,6 +35,9 @@ SIMULATORS = ("fitted", "true")
 CANDIDATE_SOURCES = ("ctr", "popularity")
 FEATURES = ("pctr", "pcvr", "similarity", "popularity", "protected", "session_topic_exposure")
 """Per-candidate features, in column order of ``candidate_features``."""
+ID_DTYPE = np.int32
+"""Item ids in observations (``history``, ``candidates``): int32 halves the bytes every step
+copies (catalogs up to 2**31 items; SB3 hands them to networks as float32, exact below 2**24)."""
 WEIGHTS = (*FEATURES, "diversify")
 """Components of a ``weights`` action: one weight per feature, then a switch (> 0: fill the
 slate with one item per topic first, best first; otherwise plain top K)."""
@@ -475,7 +478,7 @@ class SessionCore:
         self.user = np.zeros(batch, dtype=np.int64)
         self.key = np.zeros(batch, dtype=np.uint64)
         self.step_count = np.zeros(batch, dtype=np.int64)
-        self.history = np.full((batch, config.history_length), -1, dtype=np.int64)
+        self.history = np.full((batch, config.history_length), -1, dtype=ID_DTYPE)
         self.topic_exposure = np.zeros((batch, world.n_topics))
         self.session_clicks = np.zeros(batch)
         self.session_utility = np.zeros(batch)
@@ -505,7 +508,7 @@ class SessionCore:
         self.params = engine_params(world.simulator.dynamics, world.tables, TOPIC_EXPOSURE_RETENTION)
         self.weights = position_weights(config.slate_size)
         n, n_features = config.n_candidates, len(FEATURES)
-        self.candidates = np.zeros((batch, n), dtype=np.int64)
+        self.candidates = np.zeros((batch, n), dtype=ID_DTYPE)
         """``(B, N)`` this session's candidates (catalog rows)."""
         self.candidate_topics = np.zeros((batch, n), dtype=np.int32)
         self.candidate_features = np.zeros((batch, n, n_features), dtype=np.float32)
@@ -517,7 +520,7 @@ class SessionCore:
                 world.embedder = CTREmbedder(world.ctr)
             self.embedder = world.embedder
             self._user_vectors = np.zeros((batch, world.embedder.dim), dtype=np.float32)
-            self._embedded_history = np.full((batch, config.history_length), -1, dtype=np.int64)
+            self._embedded_history = np.full((batch, config.history_length), -1, dtype=ID_DTYPE)
             self._embedded = np.zeros(batch, dtype=np.bool_)
 
     # -------------------------------------------------------------------------- spaces
@@ -534,9 +537,9 @@ class SessionCore:
         n_user = self.world.user_features.shape[1]
         return spaces.Dict(
             {
-                "history": spaces.Box(-1, n_items - 1, (cfg.history_length,), np.int64),
+                "history": spaces.Box(-1, n_items - 1, (cfg.history_length,), ID_DTYPE),
                 "history_mask": spaces.Box(0, 1, (cfg.history_length,), np.int8),
-                "candidates": spaces.Box(0, n_items - 1, (cfg.n_candidates,), np.int64),
+                "candidates": spaces.Box(0, n_items - 1, (cfg.n_candidates,), ID_DTYPE),
                 "candidate_features": spaces.Box(
                     np.tile(low, (cfg.n_candidates, 1)),
                     np.tile(high, (cfg.n_candidates, 1)),
@@ -681,8 +684,11 @@ class SessionCore:
         return array
 
     # ----------------------------------------------------------------------------- step
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """Advance every session one step: ``(reward, terminated, truncated, terms)``."""
+    def step(
+        self, actions: np.ndarray, copy: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Advance every session one step: ``(reward, terminated, truncated, terms)``: fresh
+        arrays, or (``copy=False``) views of buffers that the next step overwrites."""
         cfg, world = self.config, self.world
         scores, one_per_topic = self.scores(actions)
         kernel = (
@@ -707,15 +713,16 @@ class SessionCore:
             ledger.record_session(
                 self.ledger_rows[done], world.user_group[self.user[done]], self.session_utility[done]
             )
+        keep = np.copy if copy else np.asarray
         clicks, purchases = stats[:, engine.S_CLICKS], stats[:, engine.S_PURCHASES]
         terms = {
-            "clicks": clicks.copy(),
-            "purchases": purchases.copy(),
+            "clicks": keep(clicks),
+            "purchases": keep(purchases),
             "engagement": clicks + cfg.purchase_weight * purchases,
-            "fairness_penalty": self.penalty.copy(),
-            "protected_in_slate": stats[:, engine.S_PROTECTED].copy(),
+            "fairness_penalty": keep(self.penalty),
+            "protected_in_slate": keep(stats[:, engine.S_PROTECTED]),
         }
-        return self.reward.copy(), self.terminated.copy(), self.truncated.copy(), terms
+        return keep(self.reward), keep(self.terminated), keep(self.truncated), terms
 
     def render(self, b: int = 0) -> str:
         """The last slate of batch slot ``b`` with the user's response."""
@@ -799,7 +806,7 @@ class RankingEnv(gym.Env[dict[str, np.ndarray], Any]):
         if not self._started:
             raise ActionError("call reset() before step()")
         batch_action = self.core.check_actions(np.asarray(action)[None, ...])
-        reward, terminated, truncated, terms = self.core.step(batch_action)
+        reward, terminated, truncated, terms = self.core.step(batch_action, copy=False)  # read at once
         if terminated[0] or truncated[0]:
             self._started = False
         info = {name: float(value[0]) for name, value in terms.items()}
