@@ -494,13 +494,13 @@ class IndependentDR:
     def value(self, data: SlateInputs) -> float:
         """See the class docstring."""
         if data.q_logged is None or data.q_target is None:
-            raise DataError("iips_dr needs a reward model (q_logged and q_target)")
+            raise DataError(f"{self.name} needs a reward model (q_logged and q_target)")
         correction = self.weights(data) * (data.reward - data.q_logged)
         return float(np.mean((data.q_target + correction).sum(axis=1)))
 
 
 @dataclass(frozen=True)
-class PBMIPS:
+class PBMIPS(IIPS):
     """Position-based IPS: ``V = 1/n sum_i sum_k [e_pi(a_ik|x_i) / e_mu(a_ik|x_i)] r_ik`` with
     ``e(a|x) = sum_j theta_j P(a at slot j | x)``, the item's examination-weighted exposure over
     all slots (``theta``: the position-based model's examination per slot, estimated from the
@@ -508,7 +508,7 @@ class PBMIPS:
     ``P(click at j) = theta_j gamma(x, a)``: a logged click on item a counts wherever the logger
     showed it, so the weights pool the slots and vary far less than IIPS's. Li, Abbasi-Yadkori,
     Kveton, Muthukrishnan, Vinay & Wen, "Offline evaluation of ranking policies with click
-    models", KDD 2018 (the PBM estimator)."""
+    models", KDD 2018 (the PBM estimator). :class:`IIPS`'s formula with these weights."""
 
     name: str = "pbm_ips"
 
@@ -516,31 +516,21 @@ class PBMIPS:
         """``(n, K)`` exposure ratios."""
         return data.exposure_ratio(self.name)
 
-    def value(self, data: SlateInputs) -> float:
-        """See the class docstring."""
-        return float(np.mean((self.weights(data) * data.reward).sum(axis=1)))
-
 
 @dataclass(frozen=True)
-class PBMDR:
+class PBMDR(IndependentDR):
     """Position-based DR: ``V = 1/n sum_i sum_k [E_{s~pi(.|x_i)} q(x_i, s_k, k) + (e_pi(a_ik|x_i)
     / e_mu(a_ik|x_i)) (r_ik - q(x_i, a_ik, k))]``: :class:`PBMIPS`'s weights on the residuals of
     a position-based reward model ``q(x, a, k) = theta_k gamma(x, a)``. Unbiased under the
     position-based click model when either the exposures or the relevance ``gamma`` are right;
-    the DR form of Oosterhuis, ACM TOIS 2023, with Li et al.'s exposure weights."""
+    the DR form of Oosterhuis, ACM TOIS 2023, with Li et al.'s exposure weights
+    (:class:`IndependentDR`'s formula with these weights)."""
 
     name: str = "pbm_dr"
 
     def weights(self, data: SlateInputs) -> np.ndarray:
         """``(n, K)`` exposure ratios."""
         return data.exposure_ratio(self.name)
-
-    def value(self, data: SlateInputs) -> float:
-        """See the class docstring."""
-        if data.q_logged is None or data.q_target is None:
-            raise DataError("pbm_dr needs a reward model (q_logged and q_target)")
-        correction = self.weights(data) * (data.reward - data.q_logged)
-        return float(np.mean((data.q_target + correction).sum(axis=1)))
 
 
 # -------------------------------------------------------------------------------- sessions
