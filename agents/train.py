@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -20,13 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback, EvalCallback
+from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecMonitor
 
 import envs
 from agents.agent import ALGORITHMS, TrainedAgent
 from agents.baselines import make_baseline
+from agents.callbacks import AtomicCheckpointCallback, AtomicEvalCallback, last_checkpoint, save_model_atomic
 from agents.evaluate import metrics, run_sessions
 from agents.networks import RankingExtractor, RankingPolicy, load_ctr_towers, start_at_greedy_ctr
 from encoders.device import DEVICE_CHOICES, deterministic_torch, resolve_device
@@ -347,19 +347,6 @@ def plot_curves(
     plt.close(figure)
 
 
-def last_checkpoint(folder: Path) -> tuple[Path, int] | None:
-    """The newest ``checkpoints/rl_model_{steps}_steps.zip`` and its step count."""
-    found = []
-    for path in (folder / "checkpoints").glob("rl_model_*_steps.zip"):
-        match = re.fullmatch(r"rl_model_(\d+)_steps\.zip", path.name)
-        if match:
-            found.append((int(match.group(1)), path))
-    if not found:
-        return None
-    steps, path = max(found)
-    return path, steps
-
-
 def read_curve(folder: Path) -> tuple[list[int], list[float]]:
     """The learning curve recorded so far (``eval/evaluations.npz``)."""
     file = folder / "eval" / "evaluations.npz"
@@ -402,7 +389,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             agent = TrainedAgent(model, config.algorithm, config.env, config.env_options())
             initial = evaluate_all(agent, config)["policy"] if config.warm_start != "none" else None
         done_steps = model.num_timesteps
-        evaluator = EvalCallback(
+        evaluator = AtomicEvalCallback(
             eval_env, n_eval_episodes=EVAL_CURVE_EPISODES, eval_freq=max(config.eval_freq // config.n_envs, 1),
             log_path=str(folder / "eval"), best_model_save_path=str(folder / "best"), deterministic=True, verbose=0,
         )  # fmt: skip
@@ -420,7 +407,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             evaluator.evaluations_timesteps = file["timesteps"].tolist()
             evaluator.evaluations_results = file["results"].tolist()
             evaluator.evaluations_length = file["ep_lengths"].tolist()
-        checkpoints = CheckpointCallback(
+            evaluator.best_mean_reward = float(file["results"].mean(axis=1).max())
+        checkpoints = AtomicCheckpointCallback(
             max(config.checkpoint_freq // config.n_envs, 1), str(folder / "checkpoints"),
             save_replay_buffer=config.algorithm == "dqn",
         )  # fmt: skip
@@ -430,9 +418,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
                 remaining, callback=CallbackList([checkpoints, evaluator]), progress_bar=True,
                 reset_num_timesteps=checkpoint is None, tb_log_name=config.algorithm,
             )  # fmt: skip
-        with atomic_path(folder / "model.zip") as tmp:
-            model.save(tmp.with_suffix(".zip"))
-            tmp.with_suffix(".zip").replace(tmp)
+        save_model_atomic(model, folder / "model.zip")
         agent = TrainedAgent(model, config.algorithm, config.env, config.env_options())
         report = evaluate_all(agent, config)
     if initial is not None:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,8 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert first.is_file() and not (out / "metrics.json").exists()
+    for checkpoint in (out / "checkpoints").glob("rl_model_*_steps.zip"):  # none half-written
+        assert zipfile.is_zipfile(checkpoint), checkpoint.name
     steps = max(int(p.name.split("_")[2]) for p in (out / "checkpoints").glob("rl_model_*_steps.zip"))
     result = run_cli("agents.train", "ppo", "--resume", str(out), "--timesteps", str(steps + 512))
     assert result.returncode == 0, result.stderr[-2000:]

@@ -1,0 +1,100 @@
+"""SB3's checkpoint and evaluation callbacks, writing every file atomically.
+
+SB3 writes checkpoints, ``evaluations.npz`` and ``best_model.zip`` in place, so a run killed
+during a write leaves a truncated file that ``--resume`` then cannot read. These subclasses
+write each file beside its target and rename it over the target once it is complete: a kill at
+any instant leaves the previous version of every file intact.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+
+from simulators.storage import atomic_path
+
+
+def save_model_atomic(model: BaseAlgorithm, path: Path) -> None:
+    """``model.save(path)``, atomically (SB3 appends ``.zip`` to names without it)."""
+    with atomic_path(path) as tmp:
+        staged = tmp.with_suffix(".zip")
+        try:
+            model.save(staged)
+            staged.replace(tmp)
+        finally:
+            staged.unlink(missing_ok=True)
+
+
+class AtomicCheckpointCallback(CheckpointCallback):
+    """:class:`CheckpointCallback` whose files are complete or absent, never truncated.
+
+    The replay buffer (DQN) is written before the model, so a model checkpoint on disk always
+    has its buffer beside it: the model file marks a complete checkpoint.
+    """
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.save_freq != 0:
+            return True
+        buffer = getattr(self.model, "replay_buffer", None)
+        if self.save_replay_buffer and buffer is not None:
+            target = Path(self._checkpoint_path("replay_buffer_", extension="pkl"))
+            with atomic_path(target) as tmp:
+                staged = tmp.with_suffix(".pkl")
+                try:
+                    self.model.save_replay_buffer(staged)  # type: ignore[attr-defined]
+                    staged.replace(tmp)
+                finally:
+                    staged.unlink(missing_ok=True)
+        save_model_atomic(self.model, Path(self._checkpoint_path(extension="zip")))
+        return True
+
+
+class AtomicEvalCallback(EvalCallback):
+    """:class:`EvalCallback` whose ``evaluations.npz`` and ``best_model.zip`` are never truncated.
+
+    The parent writes into a staging name (``evaluations.partial.npz``, ``best/.staging/``);
+    after each evaluation the finished files are renamed over their targets.
+    """
+
+    def __init__(self, eval_env: Any, *, log_path: str, best_model_save_path: str, **kwargs: Any) -> None:
+        self.final_log = Path(log_path) / "evaluations.npz"
+        self.final_best = Path(best_model_save_path) / "best_model.zip"
+        self.staging = Path(best_model_save_path) / ".staging"
+        super().__init__(eval_env, log_path=log_path, best_model_save_path=str(self.staging), **kwargs)
+        assert self.log_path is not None
+        self.log_path = str(self.final_log.with_name("evaluations.partial"))  # np.savez adds .npz
+
+    def _on_step(self) -> bool:
+        keep_going = super()._on_step()
+        for staged, final in (
+            (Path(f"{self.log_path}.npz"), self.final_log),
+            (self.staging / "best_model.zip", self.final_best),
+        ):
+            if staged.is_file():
+                os.replace(staged, final)
+        return keep_going
+
+
+def last_checkpoint(folder: Path) -> tuple[Path, int] | None:
+    """The newest readable ``folder/checkpoints/rl_model_{steps}_steps.zip`` and its step count.
+
+    A checkpoint that is not a complete zip file (one written in place by an older version and
+    cut by a kill) is skipped with a warning, so ``--resume`` falls back to the one before it.
+    """
+    found = []
+    for path in (folder / "checkpoints").glob("rl_model_*_steps.zip"):
+        match = re.fullmatch(r"rl_model_(\d+)_steps\.zip", path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    for steps, path in sorted(found, reverse=True):
+        if zipfile.is_zipfile(path):
+            return path, steps
+        warnings.warn(f"skipping {path}: not a complete checkpoint (truncated zip file)", stacklevel=2)
+    return None

@@ -1,0 +1,120 @@
+"""agents.callbacks: checkpoints, evaluation logs and best models are complete or absent.
+
+A write that dies half-way (here: the save raises after writing part of the file) must leave
+the previous file intact and no truncated file under the name ``--resume`` reads.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import stable_baselines3.common.callbacks as sb3_callbacks
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from agents.callbacks import AtomicCheckpointCallback, AtomicEvalCallback, last_checkpoint, save_model_atomic
+
+
+class WriteDied(RuntimeError):
+    """Stands for a process killed in the middle of a write."""
+
+
+def cartpole() -> DummyVecEnv:
+    return DummyVecEnv([lambda: Monitor(gym.make("CartPole-v1"))])
+
+
+def die_half_way(path: Any, *args: Any, **kwargs: Any) -> None:
+    """A save that writes a truncated file under the name it was given, then dies."""
+    target = Path(path)
+    if not target.suffix:
+        target = target.with_suffix(".zip")
+    target.write_bytes(b"PK\x03\x04 truncated")
+    raise WriteDied(str(target))
+
+
+def checkpoint_at(callback: AtomicCheckpointCallback, model: BaseAlgorithm, steps: int) -> None:
+    model.num_timesteps = steps
+    callback.n_calls = callback.save_freq
+    callback.on_step()
+
+
+def visible_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+@pytest.mark.parametrize("algorithm", [PPO, DQN])
+def test_a_checkpoint_that_dies_half_way_leaves_the_last_complete_one(
+    algorithm: type[PPO | DQN], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "checkpoints"  # the layout ``--resume`` reads
+    model = algorithm("MlpPolicy", cartpole(), seed=0)
+    callback = AtomicCheckpointCallback(1, str(folder), save_replay_buffer=True)
+    callback.init_callback(model)
+    checkpoint_at(callback, model, 10)
+    expected = ["rl_model_10_steps.zip"] + (
+        ["rl_model_replay_buffer_10_steps.pkl"] if algorithm is DQN else []
+    )
+    assert visible_files(folder) == sorted(expected)
+
+    monkeypatch.setattr(model, "save", die_half_way)
+    with pytest.raises(WriteDied):
+        checkpoint_at(callback, model, 20)
+    assert "rl_model_20_steps.zip" not in visible_files(folder)
+    assert last_checkpoint(tmp_path) == (folder / "rl_model_10_steps.zip", 10)
+    algorithm.load(folder / "rl_model_10_steps.zip")  # the survivor is a loadable model
+
+
+def test_evaluation_files_survive_a_write_that_dies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = PPO("MlpPolicy", cartpole(), seed=0, n_steps=64)
+    callback = AtomicEvalCallback(
+        cartpole(), log_path=str(tmp_path / "eval"), best_model_save_path=str(tmp_path / "best"),
+        n_eval_episodes=2, eval_freq=1, verbose=0,
+    )  # fmt: skip
+    model.set_logger(configure(None, []))
+    callback.init_callback(model)
+    callback.on_step()
+    log = tmp_path / "eval" / "evaluations.npz"
+    assert visible_files(tmp_path / "eval") == ["evaluations.npz"]
+    assert visible_files(tmp_path / "best") == ["best_model.zip"]
+    assert np.load(log)["timesteps"].shape == (1,)
+
+    monkeypatch.setattr(sb3_callbacks.np, "savez", die_half_way)
+    with pytest.raises(WriteDied):
+        callback.on_step()
+    assert np.load(log)["timesteps"].shape == (1,)  # the previous log, intact
+    assert zipfile.is_zipfile(tmp_path / "best" / "best_model.zip")
+
+
+def test_save_model_atomic_replaces_the_file_only_when_the_save_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = PPO("MlpPolicy", cartpole(), seed=0, n_steps=64)
+    target = tmp_path / "model.zip"
+    save_model_atomic(model, target)
+    before = target.read_bytes()
+    monkeypatch.setattr(model, "save", die_half_way)
+    with pytest.raises(WriteDied):
+        save_model_atomic(model, target)
+    assert target.read_bytes() == before
+    assert visible_files(tmp_path) == ["model.zip"] and not list(tmp_path.glob(".*"))
+
+
+def test_resume_skips_a_truncated_checkpoint_left_by_an_older_version(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    model = PPO("MlpPolicy", cartpole(), seed=0, n_steps=64)
+    save_model_atomic(model, folder / "rl_model_10_steps.zip")
+    (folder / "rl_model_20_steps.zip").write_bytes(b"PK\x03\x04 truncated")
+    (folder / "rl_model_x_steps.zip").write_bytes(b"not ours")
+    with pytest.warns(UserWarning, match="rl_model_20_steps.zip: not a complete checkpoint"):
+        assert last_checkpoint(tmp_path) == (folder / "rl_model_10_steps.zip", 10)
+    (folder / "rl_model_10_steps.zip").unlink()
+    with pytest.warns(UserWarning):
+        assert last_checkpoint(tmp_path) is None
