@@ -139,11 +139,7 @@ class CandidateSource(Protocol):
 
 def popularity_z(logs: LoggedData) -> np.ndarray:
     """``(n_items,)`` standardised log(1 + logged clicks), clipped to [-10, 10]."""
-    rows = logs.item_rows(logs.interactions["item_id"].to_numpy())
-    clicks = np.bincount(
-        rows, weights=logs.interactions["click"].to_numpy(np.float64), minlength=logs.n_items
-    )
-    log_pop = np.log1p(clicks)
+    log_pop = np.log1p(logs.per_item("click"))
     return np.clip((log_pop - log_pop.mean()) / (log_pop.std() + 1e-9), -FEATURE_CLIP, FEATURE_CLIP)
 
 
@@ -189,15 +185,7 @@ class PopularitySimilaritySource:
 
     def top_n(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """See :class:`CandidateSource`."""
-        table = self.logs.interactions
-        rows = self.logs.item_rows(table["item_id"].to_numpy())
-        shows = np.bincount(rows, minlength=self.logs.n_items).astype(np.float64)
-        clicks = np.bincount(rows, weights=table["click"].to_numpy(np.float64), minlength=self.logs.n_items)
-        buys = (
-            np.bincount(rows, weights=table["purchase"].to_numpy(np.float64), minlength=self.logs.n_items)
-            if "purchase" in table.columns
-            else np.zeros(self.logs.n_items)
-        )
+        shows, clicks, buys = (self.logs.per_item(column) for column in (None, "click", "purchase"))
         prior = clicks.sum() / max(shows.sum(), 1.0)
         pctr = (clicks + 10 * prior) / (shows + 10)
         pcvr = (buys + 1.0) / (clicks + 5.0) if buys.any() else np.zeros(self.logs.n_items)

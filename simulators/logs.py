@@ -212,13 +212,18 @@ class LoggedData:
             raise DataError(f"unknown item id {unknown!r}")
         return rows.astype(np.int64)
 
+    def per_item(self, column: str | None = None) -> np.ndarray:
+        """``(n_items,)`` float64 sum of ``column`` (``"click"``, ``"purchase"``) per catalog row;
+        impressions when ``column`` is None; zeros when the logs lack the column."""
+        rows = self.item_rows(self.interactions["item_id"].to_numpy())
+        if column is not None and column not in self.interactions.columns:
+            return np.zeros(self.n_items)
+        weights = None if column is None else self.interactions[column].to_numpy(dtype=np.float64)
+        return np.bincount(rows, weights=weights, minlength=self.n_items).astype(np.float64)
+
     def popularity(self, smoothing: float = 1.0) -> np.ndarray:
         """Share of clicks per catalog row, add-``smoothing`` smoothed; shape ``(n_items,)``."""
-        rows = self.item_rows(self.interactions["item_id"].to_numpy())
-        clicks = np.bincount(
-            rows, weights=self.interactions["click"].to_numpy(dtype=np.float64), minlength=self.n_items
-        )
-        counts = clicks + smoothing
+        counts = self.per_item("click") + smoothing
         return counts / counts.sum()
 
     def padded_histories(self, max_len: int, positive_only: bool = True) -> tuple[np.ndarray, np.ndarray]:

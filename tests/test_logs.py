@@ -90,6 +90,15 @@ def test_error_shows_the_offending_row() -> None:
         logs.validate()
 
 
+def test_per_item_sums_a_column_by_catalog_row() -> None:
+    logs = tiny_logs()
+    np.testing.assert_array_equal(logs.per_item(), [2, 2, 2])  # impressions
+    np.testing.assert_array_equal(logs.per_item("click"), [2, 0, 0])
+    np.testing.assert_array_equal(logs.per_item("purchase"), [1, 0, 0])
+    no_purchases = LoggedData(logs.interactions.drop(columns="purchase"), logs.items, logs.users)
+    np.testing.assert_array_equal(no_purchases.per_item("purchase"), [0, 0, 0])
+
+
 def test_popularity_is_a_smoothed_click_share() -> None:
     popularity = tiny_logs().popularity(smoothing=1.0)
     np.testing.assert_allclose(popularity, np.array([3, 1, 1]) / 5)
