@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 
@@ -70,6 +71,35 @@ class AtomicEvalCallback(EvalCallback):
         super().__init__(eval_env, log_path=log_path, best_model_save_path=str(self.staging), **kwargs)
         assert self.log_path is not None
         self.log_path = str(self.final_log.with_name("evaluations.partial"))  # np.savez adds .npz
+
+    def start_curve(self, returns: list[float], lengths: list[int]) -> None:
+        """Record the untrained policy's evaluation as the curve's point at step 0, on disk at once
+        (a run killed before its first periodic evaluation keeps it)."""
+        self.evaluations_timesteps = [0]
+        self.evaluations_results = [list(returns)]
+        self.evaluations_length = [list(lengths)]
+        with atomic_path(self.final_log) as tmp, tmp.open("wb") as handle:
+            np.savez(handle, timesteps=[0], results=[returns], ep_lengths=[lengths])
+
+    def restore(self, up_to: int) -> None:
+        """Resume the curve of an interrupted run: its evaluations at steps ``<= up_to`` (the
+        checkpoint the run resumes from; later ones would be run again), and the best mean
+        return among them, so a worse evaluation does not overwrite ``best_model.zip``."""
+        if not self.final_log.is_file():
+            return
+        with np.load(self.final_log) as file:
+            keep = file["timesteps"] <= up_to
+            timesteps, results, lengths = (
+                file["timesteps"][keep],
+                file["results"][keep],
+                file["ep_lengths"][keep],
+            )
+        self.evaluations_timesteps = timesteps.tolist()
+        self.evaluations_results = results.tolist()
+        self.evaluations_length = lengths.tolist()
+        periodic = results[timesteps > 0]  # a curve's point at step 0 (the untrained policy) saves no model
+        if len(periodic):
+            self.best_mean_reward = float(periodic.mean(axis=1).max())
 
     def _on_step(self) -> bool:
         keep_going = super()._on_step()

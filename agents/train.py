@@ -397,17 +397,9 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             returns, lengths = evaluate_policy(
                 model, eval_env, EVAL_CURVE_EPISODES, return_episode_rewards=True
             )
-            evaluator.evaluations_timesteps = [0]
-            evaluator.evaluations_results = [list(returns)]  # type: ignore[arg-type]
-            evaluator.evaluations_length = [list(lengths)]  # type: ignore[arg-type]
-        elif (
-            folder / "eval" / "evaluations.npz"
-        ).is_file():  # keep the curve recorded before the interruption
-            file = np.load(folder / "eval" / "evaluations.npz")
-            evaluator.evaluations_timesteps = file["timesteps"].tolist()
-            evaluator.evaluations_results = file["results"].tolist()
-            evaluator.evaluations_length = file["ep_lengths"].tolist()
-            evaluator.best_mean_reward = float(file["results"].mean(axis=1).max())
+            evaluator.start_curve(returns, lengths)  # type: ignore[arg-type]
+        else:  # keep the curve recorded up to the checkpoint
+            evaluator.restore(up_to=model.num_timesteps)
         checkpoints = AtomicCheckpointCallback(
             max(config.checkpoint_freq // config.n_envs, 1), str(folder / "checkpoints"),
             save_replay_buffer=config.algorithm == "dqn",

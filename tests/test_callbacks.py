@@ -41,8 +41,8 @@ def die_half_way(path: Any, *args: Any, **kwargs: Any) -> None:
 
 
 def checkpoint_at(callback: AtomicCheckpointCallback, model: BaseAlgorithm, steps: int) -> None:
+    assert callback.save_freq == 1  # every call saves
     model.num_timesteps = steps
-    callback.n_calls = callback.save_freq
     callback.on_step()
 
 
@@ -118,3 +118,32 @@ def test_resume_skips_a_truncated_checkpoint_left_by_an_older_version(tmp_path: 
     (folder / "rl_model_10_steps.zip").unlink()
     with pytest.warns(UserWarning):
         assert last_checkpoint(tmp_path) is None
+
+
+def test_restore_keeps_the_curve_up_to_the_checkpoint(tmp_path: Path) -> None:
+    callback = AtomicEvalCallback(
+        cartpole(), log_path=str(tmp_path / "eval"), best_model_save_path=str(tmp_path / "best")
+    )
+    callback.restore(up_to=250)  # no curve yet: nothing to restore
+    assert callback.evaluations_timesteps == [] and callback.best_mean_reward == -np.inf
+    (tmp_path / "eval").mkdir()
+    results = np.array([[5.0, 5.0], [1.0, 1.0], [2.0, 4.0], [9.0, 9.0]])
+    np.savez(tmp_path / "eval" / "evaluations.npz", timesteps=[0, 100, 200, 300], results=results,
+             ep_lengths=np.ones((4, 2)))  # fmt: skip
+    callback.restore(up_to=250)  # the run resumes from step 250: the point at 300 will be redone
+    assert callback.evaluations_timesteps == [0, 100, 200]
+    assert callback.evaluations_results == results[:3].tolist()
+    assert callback.best_mean_reward == 3.0  # the best periodic one; step 0 saved no model
+
+
+def test_the_untrained_point_is_on_disk_before_training_starts(tmp_path: Path) -> None:
+    def evaluator() -> AtomicEvalCallback:
+        return AtomicEvalCallback(
+            cartpole(), log_path=str(tmp_path / "eval"), best_model_save_path=str(tmp_path / "best")
+        )
+
+    evaluator().start_curve([1.0, 3.0], [10, 12])
+    resumed = evaluator()  # as after a kill before the first periodic evaluation
+    resumed.restore(up_to=64)
+    assert resumed.evaluations_timesteps == [0] and resumed.evaluations_results == [[1.0, 3.0]]
+    assert resumed.best_mean_reward == -np.inf

@@ -210,6 +210,8 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     config = json.loads((out / "config.json").read_text())
     assert config["resumed_from"] == f"rl_model_{steps}_steps.zip"
     assert json.loads((out / "metrics.json").read_text())["timesteps"] == steps + 512
+    curve = np.load(out / "eval" / "evaluations.npz")["timesteps"]
+    assert curve[0] == 0 and (np.diff(curve) > 0).all()  # the untrained point survived the kill
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
