@@ -220,3 +220,20 @@ def test_bootstrap_interval_brackets_the_estimate_and_is_seeded() -> None:
     assert first == second
     assert first.ci95[0] < first.value < first.ci95[1]
     assert 0 < first.ess <= 400
+
+
+@pytest.mark.slow
+def test_bootstrap_intervals_cover_the_truth_95_percent_of_the_time() -> None:
+    """IPS on 1,000 logs of a bandit with a known value, 30 resamples each (the benchmark's
+    budget). Percentile intervals cover about 0.91 here; the normal interval about 0.94."""
+    pscores = np.array([0.1, 0.5, 0.9])
+    truth = float(np.mean(0.5 / pscores)) * 0.3  # target probability 0.5, click rate 0.3
+    covered = 0
+    for seed in range(1000):
+        rng = np.random.default_rng(seed)
+        data = BanditInputs(
+            rng.binomial(1, 0.3, 300).astype(float), rng.choice(pscores, 300), np.full(300, 0.5)
+        )
+        lo, hi = estimate(IPS(), data, 30, rng).ci95
+        covered += lo <= truth <= hi
+    assert 0.925 <= covered / 1000 <= 0.975
