@@ -12,6 +12,7 @@ import os
 import re
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +23,21 @@ from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from simulators.storage import atomic_path
 
 
-def save_model_atomic(model: BaseAlgorithm, path: Path) -> None:
-    """``model.save(path)``, atomically (SB3 appends ``.zip`` to names without it)."""
+def _save_atomic(save: Callable[[Path], None], path: Path) -> None:
+    """``save(path)``, atomically. SB3's savers append their extension to a name without it, so
+    they write to a staged name ending in ``path``'s suffix, renamed into place when complete."""
     with atomic_path(path) as tmp:
-        staged = tmp.with_suffix(".zip")
+        staged = tmp.with_suffix(path.suffix)
         try:
-            model.save(staged)
+            save(staged)
             staged.replace(tmp)
         finally:
             staged.unlink(missing_ok=True)
+
+
+def save_model_atomic(model: BaseAlgorithm, path: Path) -> None:
+    """``model.save(path)``, atomically."""
+    _save_atomic(model.save, path)
 
 
 class AtomicCheckpointCallback(CheckpointCallback):
@@ -45,14 +52,8 @@ class AtomicCheckpointCallback(CheckpointCallback):
             return True
         buffer = getattr(self.model, "replay_buffer", None)
         if self.save_replay_buffer and buffer is not None:
-            target = Path(self._checkpoint_path("replay_buffer_", extension="pkl"))
-            with atomic_path(target) as tmp:
-                staged = tmp.with_suffix(".pkl")
-                try:
-                    self.model.save_replay_buffer(staged)  # type: ignore[attr-defined]
-                    staged.replace(tmp)
-                finally:
-                    staged.unlink(missing_ok=True)
+            path = Path(self._checkpoint_path("replay_buffer_", extension="pkl"))
+            _save_atomic(self.model.save_replay_buffer, path)  # type: ignore[attr-defined]
         save_model_atomic(self.model, Path(self._checkpoint_path(extension="zip")))
         return True
 

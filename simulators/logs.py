@@ -215,9 +215,9 @@ class LoggedData:
     def per_item(self, column: str | None = None) -> np.ndarray:
         """``(n_items,)`` float64 sum of ``column`` (``"click"``, ``"purchase"``) per catalog row;
         impressions when ``column`` is None; zeros when the logs lack the column."""
-        rows = self.item_rows(self.interactions["item_id"].to_numpy())
         if column is not None and column not in self.interactions.columns:
             return np.zeros(self.n_items)
+        rows = self.item_rows(self.interactions["item_id"].to_numpy())
         weights = None if column is None else self.interactions[column].to_numpy(dtype=np.float64)
         return np.bincount(rows, weights=weights, minlength=self.n_items).astype(np.float64)
 
