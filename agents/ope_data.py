@@ -19,6 +19,7 @@ import pandas as pd
 from agents.ope import BanditInputs, SessionInputs, SlateInputs
 from simulators.dynamics import SessionState, advance, sigmoid
 from simulators.errors import ConfigError, DataError
+from simulators.metrics import clustered_standard_error
 from simulators.steps import StepTable, pbm_em
 
 GUMBEL_SUPPORT = 512
@@ -288,7 +289,8 @@ def true_step_value(
 ) -> tuple[np.ndarray, float]:
     """Expected clicks per slot of ``target``'s slates in the logged states of ``steps``, exact
     under the shop's true click model (states replayed from the logs): ``((K,) means, standard
-    error of their sum)``."""
+    error of their sum)``. The error treats sessions as the independent draws (a session's steps
+    share its user and state), about 3x the per-step figure on the shop."""
     k = steps.items.shape[1]
     bias = world.slot_bias(k)
     per_slot = np.zeros((len(steps.step), k))
@@ -315,8 +317,7 @@ def true_step_value(
                 per_slot[part] = np.einsum(
                     "rkn,rn,k->rk", margins[local[start : start + 2048]], p_click, bias
                 )
-    total = per_slot.sum(axis=1)
-    return per_slot.mean(axis=0), float(total.std(ddof=1) / np.sqrt(len(total)))
+    return per_slot.mean(axis=0), clustered_standard_error(per_slot.sum(axis=1), steps.session)
 
 
 def _replayed_states(world: Any, steps: StepTable) -> Any:

@@ -8,7 +8,8 @@ the per-step slate reward is exact under the true click model in the states of a
 20,000-session log, and the session value comes from on-policy simulation. Per estimator:
 relative error (median, mean, spread), RMSE, 95% CI coverage and the Spearman correlation of
 the policies' estimated values with the truth; the naive estimator (the logged mean reward) is
-the yardstick. OBD track: Random -> BTS and BTS -> Random on the vendored sample, each
+the yardstick; for the context-free targets, the click-noise floor of each log
+(:func:`click_noise_floor`) says how close any item-level estimator can be expected to get. OBD track: Random -> BTS and BTS -> Random on the vendored sample, each
 campaign, 30 bootstrap resamples of the logs, reward model cross-fitted in 3 folds.
 """
 
@@ -104,11 +105,21 @@ def shop_track(plan: Plan, agent_dir: Path | None) -> dict[str, Any]:
                        "session": session, "session_se": session_se}  # fmt: skip
         print(f"truth {name}: {truth[name]}", flush=True)
     tracks = {"slate": SLATE_ESTIMATORS, "first_slot": BANDIT_ESTIMATORS, "session": SESSION_ESTIMATORS}
+    theta = world.slot_bias(world.config.slate_size)
+    floor_weights = {  # a_i of click_noise_floor, for the context-free targets
+        name: theta @ target.marginals(np.zeros(1, dtype=np.int64), len(theta), 64 * 256, rng)[0]
+        for name, target in targets.items()
+        if len(target.support) == 1
+    }
     rows: list[dict[str, Any]] = []
+    floors: list[dict[str, Any]] = []
     for size in plan.sizes:
         for seed in range(plan.seeds[size]):
             logged = world.simulate_logs(size, log_seed=seed)
             steps, segment = build_steps(logged), user_segments(logged.users)
+            for name, weight in floor_weights.items():
+                sd = click_noise_floor(steps.items, steps.clicks, theta, weight)
+                floors.append({"size": size, "seed": seed, "policy": name, "relative_sd": sd})
             for name, target in targets.items():
                 slates, sessions = slate_inputs(
                     steps, logging, target, rng=np.random.default_rng(seed), segment=segment
@@ -126,7 +137,53 @@ def shop_track(plan: Plan, agent_dir: Path | None) -> dict[str, Any]:
                                      "estimator": estimator_name, "value": result.value, "truth": value,
                                      "covered": bool(result.ci95[0] <= value <= result.ci95[1])})  # fmt: skip
             print(f"shop size={size} seed={seed} done", flush=True)
-    return {"truth": truth, "summary": summarise(rows), "runs": rows}
+    return {"truth": truth, "summary": summarise(rows), "runs": rows, "noise_floor": summarise_floors(floors)}
+
+
+def summarise_floors(floors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (size, policy): the mean :func:`click_noise_floor` over log seeds and the median
+    relative error it implies."""
+    out = []
+    for size, policy in sorted({(f["size"], f["policy"]) for f in floors}):
+        sd = float(np.mean([f["relative_sd"] for f in floors if (f["size"], f["policy"]) == (size, policy)]))
+        out.append(
+            {
+                "size": size,
+                "policy": policy,
+                "relative_sd": sd,
+                "median_relative_error": MEDIAN_ABS_NORMAL * sd,
+            }
+        )
+    return out
+
+
+MEDIAN_ABS_NORMAL = 0.6745
+"""Median of ``|Z|`` for a standard normal ``Z``: an unbiased estimate with relative standard
+deviation ``s`` has median relative error ``0.6745 s``."""
+
+
+def click_noise_floor(items: np.ndarray, clicks: np.ndarray, theta: np.ndarray, weight: np.ndarray) -> float:
+    """Relative standard deviation of the item-level position-based estimate of a context-free
+    target's clicks per step, ``V = sum_i a_i gamma_i``, from logs of ``items (S, K)`` and
+    ``clicks (S, K)`` with the examination ``theta (K,)`` known; ``weight (n_items,)`` is
+    ``a_i = sum_k theta_k P_target(i at slot k)``.
+
+    ``gamma_i = clicks_i / sum of theta over i's impressions``, each click Bernoulli with
+    ``p = theta_slot gamma_i``: the precision of the natural estimator under the shop's click
+    model, with what the logs show of the target's items. Not a bound: a model that pools items
+    can do better, and users' differing tastes add variance on top."""
+    n_items = len(weight)
+    flat_items = items.ravel()
+    slot_theta = np.broadcast_to(theta, items.shape).ravel()
+    exposure = np.bincount(flat_items, weights=slot_theta, minlength=n_items)
+    squared = np.bincount(flat_items, weights=slot_theta**2, minlength=n_items)
+    clicked = np.bincount(flat_items, weights=clicks.ravel().astype(np.float64), minlength=n_items)
+    seen = exposure > 0
+    gamma = clicked[seen] / exposure[seen]
+    variance = np.sum(
+        weight[seen] ** 2 * (gamma * exposure[seen] - gamma**2 * squared[seen]) / exposure[seen] ** 2
+    )
+    return float(np.sqrt(variance) / (weight[seen] @ gamma))
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -217,6 +274,12 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {row['size']} | {row['policy']} | {row['truth']:.4f} | {row['estimator']} | "
                      f"{row['median_relative_error']:.4f} | {row['mean_relative_error']:.4f} | "
                      f"{row['error_vs_naive'] or float('nan'):.2f} | {coverage} |")  # fmt: skip
+    lines += ["", "## Click-noise floor (context-free targets; see click_noise_floor)", "",
+              "| size | policy | relative SD | implied median rel. err |", "|---|---|---|---|"]  # fmt: skip
+    for row in report["shop"].get("noise_floor", []):
+        lines.append(
+            f"| {row['size']} | {row['policy']} | {row['relative_sd']:.4f} | {row['median_relative_error']:.4f} |"
+        )
     lines += ["", "## OBD track (mean relative error +- std over resamples)", "",
               "| campaign | logs -> target | estimator | mean rel. err | std | truth rel. SE |", "|---|---|---|---|---|---|"]  # fmt: skip
     for row in report["obd"]:
@@ -253,7 +316,9 @@ def main(argv: list[str] | None = None) -> None:
     report: dict[str, Any] = {"plan": plan.__dict__ | {"seeds": {str(k): v for k, v in plan.seeds.items()}}}
     report["obd"] = obd_track(plan)
     report["shop"] = (
-        {"truth": {}, "summary": [], "runs": []} if args.skip_shop else shop_track(plan, args.agent)
+        {"truth": {}, "summary": [], "runs": [], "noise_floor": []}
+        if args.skip_shop
+        else shop_track(plan, args.agent)
     )
     report["seconds"] = round(time.perf_counter() - started, 1)
     write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")

@@ -63,6 +63,22 @@ def gini(values: np.ndarray) -> float:
     return float((2 * np.arange(1, n + 1) - n - 1) @ x / (n * x.sum()))
 
 
+def clustered_standard_error(values: np.ndarray, cluster: np.ndarray) -> float:
+    """Standard error of ``values.mean()`` when rows of one ``cluster`` (for example the steps
+    of one session) are dependent and clusters independent: the cluster-robust (sandwich)
+    ``sqrt(G / (G - 1) * sum_g e_g^2) / n`` with ``e_g`` the sum of cluster ``g``'s deviations
+    from the mean. One row per cluster gives the usual ``std(ddof=1) / sqrt(n)``."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    groups = np.unique(np.asarray(cluster).ravel(), return_inverse=True)[1]
+    if len(groups) != len(x):
+        raise ValueError(f"values ({len(x)}) and cluster ({len(groups)}) differ in length")
+    deviations = np.bincount(groups, weights=x - x.mean())
+    if len(deviations) < 2:
+        return float("nan")
+    g = len(deviations)
+    return float(np.sqrt(g / (g - 1) * np.sum(deviations**2)) / len(x))
+
+
 def mean_ci95(values: np.ndarray) -> tuple[float, float, float]:
     """Mean and normal-approximation 95% interval ``(mean, lo, hi)``."""
     x = np.asarray(values, dtype=np.float64).ravel()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from benchmarks.ope_accuracy import click_noise_floor
 from tests.conftest import run_cli
 
 
@@ -34,6 +36,26 @@ def test_ope_accuracy_obd_track(tmp_path: Path) -> None:
     rows = json.loads(out.read_text())["obd"]
     assert {(r["logs"], r["target"]) for r in rows} == {("random", "bts"), ("bts", "random")}
     assert all(r["mean_relative_error"] >= 0 for r in rows)
+
+
+def test_click_noise_floor_is_the_estimates_spread() -> None:
+    # One item, always in the only slot: the binomial relative SD sqrt((1 - g) / (g n)).
+    clicks = np.zeros((400, 1), dtype=np.int8)
+    clicks[:100] = 1
+    floor = click_noise_floor(np.zeros((400, 1), dtype=np.int64), clicks, np.ones(1), np.array([1.0, 0.0]))
+    assert floor == pytest.approx(np.sqrt(0.75 / (0.25 * 400)))
+    # Position-based clicks on random slates: the floor matches the spread of the estimate
+    # V = sum_i a_i gamma_i over many logs.
+    rng = np.random.default_rng(0)
+    theta, gamma, weight = np.array([1.0, 0.5]), np.array([0.6, 0.3, 0.1]), np.array([1.0, 0.5, 0.0])
+    values, floors = [], []
+    for _ in range(2_000):
+        items = np.argsort(rng.random((300, 3)), axis=1)[:, :2]
+        clicks = (rng.random((300, 2)) < theta * gamma[items]).astype(np.int8)
+        exposure = np.bincount(items.ravel(), weights=np.tile(theta, 300), minlength=3)
+        values.append(weight @ (np.bincount(items.ravel(), weights=clicks.ravel(), minlength=3) / exposure))
+        floors.append(click_noise_floor(items, clicks, theta, weight))
+    assert np.std(values) / np.mean(values) == pytest.approx(np.mean(floors), rel=0.08)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")

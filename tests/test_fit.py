@@ -12,7 +12,13 @@ import pytest
 from simulators.datasets import load_logs
 from simulators.fit import FitConfig, fit_simulator, topic_exposure
 from simulators.fit_config import ResponseNetConfig
-from simulators.metrics import expected_calibration_error, gini, ks_distance, roc_auc
+from simulators.metrics import (
+    clustered_standard_error,
+    expected_calibration_error,
+    gini,
+    ks_distance,
+    roc_auc,
+)
 from simulators.shop import ShopConfig, write_shop
 from simulators.simulator import FittedSimulator, load_or_fit
 from simulators.steps import build_steps, position_bias_em
@@ -110,6 +116,19 @@ def test_metrics_against_known_answers() -> None:
     assert ks_distance(np.zeros(5), np.ones(5)) == 1.0
     assert gini(np.ones(10)) == pytest.approx(0.0)
     assert gini(np.array([0, 0, 0, 1.0])) == pytest.approx(0.75)
+
+
+def test_clustered_standard_error() -> None:
+    x = np.random.default_rng(0).normal(size=50)
+    iid = x.std(ddof=1) / np.sqrt(len(x))
+    assert clustered_standard_error(x, np.arange(50)) == pytest.approx(iid)
+    # Each value copied 4 times into its own cluster carries no more information than once.
+    assert clustered_standard_error(np.repeat(x, 4), np.repeat(np.arange(50), 4)) == pytest.approx(iid)
+    # The same 200 rows read as independent would claim half that error.
+    assert np.repeat(x, 4).std(ddof=1) / np.sqrt(200) < 0.51 * iid
+    assert np.isnan(clustered_standard_error(x, np.zeros(50)))
+    with pytest.raises(ValueError, match="differ in length"):
+        clustered_standard_error(x, np.arange(49))
 
 
 def test_shop_config_unknown_without_a_folder() -> None:
