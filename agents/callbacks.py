@@ -58,6 +58,10 @@ class AtomicCheckpointCallback(CheckpointCallback):
         return True
 
 
+CURVE_FILE = "evaluations.npz"
+"""The learning curve's file in the evaluation folder (SB3's name)."""
+
+
 class AtomicEvalCallback(EvalCallback):
     """:class:`EvalCallback` whose ``evaluations.npz`` and ``best_model.zip`` are never truncated.
 
@@ -66,7 +70,7 @@ class AtomicEvalCallback(EvalCallback):
     """
 
     def __init__(self, eval_env: Any, *, log_path: str, best_model_save_path: str, **kwargs: Any) -> None:
-        self.final_log = Path(log_path) / "evaluations.npz"
+        self.final_log = Path(log_path) / CURVE_FILE
         self.final_best = Path(best_model_save_path) / "best_model.zip"
         self.staging = Path(best_model_save_path) / ".staging"
         super().__init__(eval_env, log_path=log_path, best_model_save_path=str(self.staging), **kwargs)

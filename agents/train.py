@@ -26,7 +26,13 @@ from stable_baselines3.common.vec_env import VecMonitor
 import envs
 from agents.agent import ALGORITHMS, TrainedAgent
 from agents.baselines import make_baseline
-from agents.callbacks import AtomicCheckpointCallback, AtomicEvalCallback, last_checkpoint, save_model_atomic
+from agents.callbacks import (
+    CURVE_FILE,
+    AtomicCheckpointCallback,
+    AtomicEvalCallback,
+    last_checkpoint,
+    save_model_atomic,
+)
 from agents.evaluate import metrics, run_sessions
 from agents.networks import RankingExtractor, RankingPolicy, load_ctr_towers, start_at_greedy_ctr
 from encoders.device import DEVICE_CHOICES, deterministic_torch, resolve_device
@@ -349,7 +355,7 @@ def plot_curves(
 
 def read_curve(folder: Path) -> tuple[list[int], list[float]]:
     """The learning curve recorded so far (``eval/evaluations.npz``)."""
-    file = folder / "eval" / "evaluations.npz"
+    file = folder / "eval" / CURVE_FILE
     if not file.is_file():
         return [], []
     data = np.load(file)
