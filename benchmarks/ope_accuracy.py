@@ -8,9 +8,10 @@ the per-step slate reward is exact under the true click model in the states of a
 20,000-session log, and the session value comes from on-policy simulation. Per estimator:
 relative error (median, mean, spread), RMSE, 95% CI coverage and the Spearman correlation of
 the policies' estimated values with the truth; the naive estimator (the logged mean reward) is
-the yardstick; for the context-free targets, the click-noise floor of each log
-(:func:`click_noise_floor`) says how close any item-level estimator can be expected to get. OBD track: Random -> BTS and BTS -> Random on the vendored sample, each
-campaign, 30 bootstrap resamples of the logs, reward model cross-fitted in 3 folds.
+the yardstick; for the context-free targets, each log's click-noise floor
+(:func:`click_noise_floor`) says how close an item-level estimator can be expected to get.
+OBD track: Random -> BTS and BTS -> Random on the vendored sample, each campaign, 30 bootstrap
+resamples of the logs, reward model cross-fitted in 3 folds.
 """
 
 from __future__ import annotations
@@ -140,23 +141,6 @@ def shop_track(plan: Plan, agent_dir: Path | None) -> dict[str, Any]:
     return {"truth": truth, "summary": summarise(rows), "runs": rows, "noise_floor": summarise_floors(floors)}
 
 
-def summarise_floors(floors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (size, policy): the mean :func:`click_noise_floor` over log seeds and the median
-    relative error it implies."""
-    out = []
-    for size, policy in sorted({(f["size"], f["policy"]) for f in floors}):
-        sd = float(np.mean([f["relative_sd"] for f in floors if (f["size"], f["policy"]) == (size, policy)]))
-        out.append(
-            {
-                "size": size,
-                "policy": policy,
-                "relative_sd": sd,
-                "median_relative_error": MEDIAN_ABS_NORMAL * sd,
-            }
-        )
-    return out
-
-
 MEDIAN_ABS_NORMAL = 0.6745
 """Median of ``|Z|`` for a standard normal ``Z``: an unbiased estimate with relative standard
 deviation ``s`` has median relative error ``0.6745 s``."""
@@ -184,6 +168,23 @@ def click_noise_floor(items: np.ndarray, clicks: np.ndarray, theta: np.ndarray, 
         weight[seen] ** 2 * (gamma * exposure[seen] - gamma**2 * squared[seen]) / exposure[seen] ** 2
     )
     return float(np.sqrt(variance) / (weight[seen] @ gamma))
+
+
+def summarise_floors(floors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (size, policy): the mean :func:`click_noise_floor` over log seeds and the median
+    relative error it implies."""
+    out = []
+    for size, policy in sorted({(f["size"], f["policy"]) for f in floors}):
+        sd = float(np.mean([f["relative_sd"] for f in floors if (f["size"], f["policy"]) == (size, policy)]))
+        out.append(
+            {
+                "size": size,
+                "policy": policy,
+                "relative_sd": sd,
+                "median_relative_error": MEDIAN_ABS_NORMAL * sd,
+            }
+        )
+    return out
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -73,10 +73,8 @@ def clustered_standard_error(values: np.ndarray, cluster: np.ndarray) -> float:
     if len(groups) != len(x):
         raise ValueError(f"values ({len(x)}) and cluster ({len(groups)}) differ in length")
     deviations = np.bincount(groups, weights=x - x.mean())
-    if len(deviations) < 2:
-        return float("nan")
     g = len(deviations)
-    return float(np.sqrt(g / (g - 1) * np.sum(deviations**2)) / len(x))
+    return float(np.sqrt(g / (g - 1) * np.sum(deviations**2)) / len(x)) if g > 1 else float("nan")
 
 
 def mean_ci95(values: np.ndarray) -> tuple[float, float, float]:
