@@ -1,5 +1,7 @@
-"""A trained SB3 agent as a RecGym policy: load a run folder, act on observations, and give
-the probability of a slate (for off-policy evaluation)."""
+"""A trained SB3 agent as a RecGym policy: load a run folder and act on observations.
+
+Off-policy evaluation reads an agent as a Plackett-Luce ranking over its scores
+(:func:`agents.ope.targets.agent_policy`)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ import numpy as np
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from simulators.errors import ConfigError
+from simulators.core.errors import ConfigError
 
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "dqn": DQN, "a2c": A2C}
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"a2c": A2C, "dqn": DQN, "ppo": PPO}
 """Algorithm name -> SB3 class."""
 
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.ranking import FEATURES
-from simulators.errors import ConfigError
+from envs.config import FEATURES
+from simulators.core.errors import ConfigError
+from simulators.data.plackett_luce import gumbel_order, slate_probability, softmax
 
 POLICY_NAMES = ("random", "popularity", "ctr")
 
@@ -58,8 +59,9 @@ class PlackettLucePolicy:
         utility = self.utility(observation["candidate_features"])
         if self.temperature > 0 or self.name == "random":
             scale = max(self.temperature, 1.0) if self.name == "random" else self.temperature
-            utility = utility / scale + rng.gumbel(size=utility.shape)  # Gumbel-top-k = PL sampling
-        order = np.argsort(-utility, axis=1, kind="stable")
+            order = gumbel_order(utility / scale, rng)
+        else:
+            order = np.argsort(-utility, axis=1, kind="stable")
         ranks = np.empty_like(order)
         np.put_along_axis(ranks, order, np.arange(utility.shape[1])[None, :], axis=1)
         return (1.0 - 2.0 * ranks / max(utility.shape[1] - 1, 1)).astype(np.float32)
@@ -70,17 +72,8 @@ class PlackettLucePolicy:
         if self.temperature == 0 and self.name != "random":
             greedy = np.argsort(-utility, axis=1, kind="stable")[:, : slates.shape[1]]
             return np.all(greedy == slates, axis=1).astype(np.float64)
-        logits = utility / (self.temperature if self.name != "random" else 1.0)
-        logits = logits - logits.max(axis=1, keepdims=True)
-        weights = np.exp(logits)
-        probability = np.ones(len(slates))
-        remaining = weights.sum(axis=1)
-        rows = np.arange(len(slates))
-        for k in range(slates.shape[1]):
-            chosen = weights[rows, slates[:, k]]
-            probability *= chosen / remaining
-            remaining = remaining - chosen
-        return probability
+        p = softmax(utility / (self.temperature if self.name != "random" else 1.0))
+        return slate_probability(np.take_along_axis(p, slates, axis=1))
 
 
 def make_baseline(name: str, temperature: float = 0.0, purchase_weight: float = 0.0) -> PlackettLucePolicy:

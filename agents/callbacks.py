@@ -20,7 +20,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 
-from simulators.storage import atomic_path
+from simulators.core.storage import atomic_path
 
 
 def _save_atomic(save: Callable[[Path], None], path: Path) -> None:

@@ -20,9 +20,10 @@ from tqdm.auto import tqdm
 import envs
 from agents.baselines import POLICY_NAMES, make_baseline
 from envs.vector import RankingVectorEnv
-from simulators.errors import ConfigError, cli_entry
-from simulators.metrics import mean_ci95
-from simulators.storage import write_text_atomic
+from simulators.core.cli import cli_entry
+from simulators.core.errors import ConfigError
+from simulators.core.metrics import mean_ci95
+from simulators.core.storage import write_text_atomic
 
 PARALLEL_SESSIONS = 32
 """Vector-env slots used for evaluation (sessions are split evenly among them)."""

@@ -8,9 +8,9 @@ output is ``[scores (N), state (hidden)]``: the ``scores`` action mode reads the
 columns as the action mean (:class:`RankingPolicy`), the ``weights`` mode and DQN's Q-values
 read the whole vector through a small head.
 
-Warm start (:func:`warm_start_from_ctr`): the CTR model's towers load through ``state_dict``
-and the action head starts at the greedy-pCTR ranking, so the untrained policy *is* the static
-CTR baseline (deterministically) instead of a random ranker.
+Warm start (:func:`load_ctr_towers`, :func:`start_at_greedy_ctr`): the CTR model's towers load
+through ``state_dict`` and the action head starts at the greedy-pCTR ranking, so the untrained
+policy *is* the static CTR baseline (deterministically) instead of a random ranker.
 """
 
 from __future__ import annotations
@@ -24,12 +24,10 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from encoders.sequence import LSTMUserEncoder
-from envs.ranking import FEATURES, STRATEGIES, WEIGHTS
-from simulators.errors import ConfigError
-
-TOWER_PREFIXES = ("item_text.", "item_id.", "user_history.", "user_features.")
-"""Parameters shared by name with ``encoders.ctr.CTRModel`` (loaded by the warm start)."""
+from encoders.ctr.model import CTRModel
+from encoders.towers import ItemTower, UserTower, copy_towers
+from envs.config import FEATURES, STRATEGIES, WEIGHTS
+from simulators.core.errors import ConfigError
 
 
 def standardise_candidates(features: torch.Tensor) -> torch.Tensor:
@@ -48,8 +46,6 @@ class RankingExtractor(BaseFeaturesExtractor):
         hidden: width of the candidate scorer and of the pooled state.
     """
 
-    item_table: torch.Tensor
-
     def __init__(
         self, observation_space: spaces.Dict, item_table: np.ndarray, dim: int = 32, hidden: int = 64
     ):
@@ -62,15 +58,11 @@ class RankingExtractor(BaseFeaturesExtractor):
             raise ConfigError(
                 f"item_table {tuple(table.shape)} does not cover the env's catalog ({n_items} items)"
             )
-        self.register_buffer("item_table", table, persistent=False)
         n_user = boxes["user_features"].shape[0]
         n_context = boxes["context"].shape[0]
         self.n_candidates = n_candidates
-        self.item_text = nn.Linear(table.shape[1], dim)
-        self.item_id = nn.Embedding(table.shape[0], dim)
-        nn.init.normal_(self.item_id.weight, std=0.01)
-        self.user_history = LSTMUserEncoder(table, projection_dim=dim, hidden_dim=dim)
-        self.user_features = nn.Linear(n_user, dim) if n_user else None
+        self.item_tower = ItemTower.build(table, None, dim, id_embedding=True)
+        self.user_tower = UserTower(table, n_user, dim)
         width = 3 * dim + 2 * n_features + n_context
         self.candidate_mlp = nn.Sequential(
             nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()
@@ -83,11 +75,9 @@ class RankingExtractor(BaseFeaturesExtractor):
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(B, N + hidden)``: candidate scores then the pooled state."""
         history = observations["history"].long()
-        user = self.user_history(history, observations["history_mask"] > 0.5)
-        if self.user_features is not None:
-            user = user + self.user_features(observations["user_features"])
-        candidates = observations["candidates"].long().clamp(0, self.item_table.shape[0] - 1)
-        item = self.item_text(self.item_table[candidates]) + self.item_id(candidates)
+        user = self.user_tower(history, observations["history_mask"] > 0.5, observations["user_features"])
+        candidates = observations["candidates"].long().clamp(0, self.item_tower.n_items - 1)
+        item = self.item_tower(candidates)
         features = observations["candidate_features"]
         raw = torch.clamp(features, -10.0, 10.0)
         context = observations["context"]
@@ -132,18 +122,10 @@ class RankingPolicy(ActorCriticPolicy):
             )  # type: ignore[call-arg]
 
 
-def load_ctr_towers(extractor: RankingExtractor, ctr_state: dict[str, torch.Tensor]) -> list[str]:
-    """Copy the CTR model's item and user towers into ``extractor``; return the keys loaded."""
-    own = extractor.state_dict()
-    shared = {
-        key: value
-        for key, value in ctr_state.items()
-        if key.startswith(TOWER_PREFIXES) and key in own and own[key].shape == value.shape
-    }
-    if not shared:
-        raise ConfigError("the CTR model shares no tower with the policy (different dim or catalog?)")
-    extractor.load_state_dict(shared, strict=False)
-    return sorted(shared)
+def load_ctr_towers(extractor: RankingExtractor, ctr: CTRModel) -> list[str]:
+    """Copy the CTR model's user tower and its item tower's text projection (and id embedding,
+    when the CTR model has one) into ``extractor`` by ``state_dict``; return what was copied."""
+    return copy_towers(ctr.item_tower, ctr.user_tower, extractor.item_tower, extractor.user_tower)
 
 
 def start_at_greedy_ctr(policy: Any, action_mode: str) -> None:

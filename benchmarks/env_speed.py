@@ -19,10 +19,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.ranking import EnvConfig, RankingEnv, build_world
+from envs.config import EnvConfig
+from envs.ranking import RankingEnv
 from envs.vector import RankingVectorEnv
-from simulators.errors import cli_entry
-from simulators.storage import write_text_atomic
+from envs.world import build_world
+from simulators.core.cli import cli_entry
+from simulators.core.storage import write_text_atomic
 
 
 def _rss_mib() -> float:

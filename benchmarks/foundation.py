@@ -20,9 +20,9 @@ import torch
 
 from encoders.sequence import LSTMUserEncoder
 from encoders.text import TextEncoder, TextEncoderConfig, item_embeddings
-from simulators.errors import cli_entry
-from simulators.shop import ShopConfig, write_shop
-from simulators.storage import write_text_atomic
+from simulators.core.cli import cli_entry
+from simulators.core.storage import write_text_atomic
+from simulators.shop.world import ShopConfig, write_shop
 
 HISTORY_LENGTH = 20
 

@@ -14,8 +14,9 @@ from typing import Any
 
 import torch
 
-from simulators.errors import ConfigError, cli_entry
-from simulators.storage import write_text_atomic
+from simulators.core.cli import cli_entry
+from simulators.core.errors import ConfigError
+from simulators.core.storage import write_text_atomic
 
 
 def encode_catalog(device: str) -> dict[str, Any]:
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     report["bert_cuda"] = encode_catalog("cuda")
     report["bert_cpu"] = encode_catalog("cpu")
     print(json.dumps(report, indent=1), flush=True)
-    from envs.ranking import EnvConfig, build_world
+    from envs.config import EnvConfig
+    from envs.world import build_world
 
     world_start = time.perf_counter()
     build_world(

@@ -26,26 +26,20 @@ from typing import Any
 
 import numpy as np
 
-from agents.ope import BANDIT_ESTIMATORS, SESSION_ESTIMATORS, SLATE_ESTIMATORS, estimate
-from agents.ope_data import (
-    PLPolicy,
-    agent_policy,
-    bts_marginals,
-    obd_bandit_inputs,
-    shop_logging_policy,
-    shop_policy,
-    slate_inputs,
-    true_session_value,
-    true_step_value,
-    user_segments,
-)  # fmt: skip
+from agents.ope.estimators import BANDIT_ESTIMATORS, SESSION_ESTIMATORS, SLATE_ESTIMATORS, estimate
+from agents.ope.obd import bts_marginals, obd_bandit_inputs
+from agents.ope.reward_models import user_segments
+from agents.ope.slates import slate_inputs
+from agents.ope.targets import PLPolicy, agent_policy, shop_logging_policy, shop_policy
+from agents.ope.truth import ShopTruth
+from simulators.core.cli import cli_entry
+from simulators.core.errors import ConfigError
+from simulators.core.storage import write_text_atomic
+from simulators.data.steps import build_steps
 from simulators.datasets import load_logs
 from simulators.datasets.obd import CAMPAIGNS, prior_bts
 from simulators.datasets.shop import shop_config_of
-from simulators.errors import ConfigError, cli_entry
-from simulators.shop import ShopWorld
-from simulators.steps import build_steps
-from simulators.storage import write_text_atomic
+from simulators.shop.world import ShopWorld
 
 POLICIES = ("logging", "near-logging", "random", "popularity", "anti-popularity", "ctr")
 
@@ -97,13 +91,13 @@ def shop_track(plan: Plan, agent_dir: Path | None) -> dict[str, Any]:
         folder = agent_dir or quick_agent(Path(scratch) / "ppo")
         targets["ppo-agent"] = agent_policy(TrainedAgent.load(folder), n_items)
     rng = np.random.default_rng(0)
-    truth_steps = build_steps(world.simulate_logs(plan.truth_sessions, log_seed=10_007))
+    shop_truth = ShopTruth.build(world, plan.truth_sessions)
     truth: dict[str, dict[str, float]] = {}
     for name, target in targets.items():
-        per_slot, se = true_step_value(world, truth_steps, target, 256, rng)
-        session, session_se = true_session_value(world, target, plan.truth_sessions, np.random.default_rng(1))
-        truth[name] = {"slate": float(per_slot.sum()), "slate_se": se, "first_slot": float(per_slot[0]),
-                       "session": session, "session_se": session_se}  # fmt: skip
+        value = shop_truth.value(target, rng, np.random.default_rng(1))
+        truth[name] = {
+            key: float(value[key]) for key in ("slate", "slate_se", "first_slot", "session", "session_se")
+        }  # type: ignore[arg-type]
         print(f"truth {name}: {truth[name]}", flush=True)
     tracks = {"slate": SLATE_ESTIMATORS, "first_slot": BANDIT_ESTIMATORS, "session": SESSION_ESTIMATORS}
     theta = world.slot_bias(world.config.slate_size)

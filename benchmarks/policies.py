@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from agents.train import TrainConfig, plot_curves, read_curve, train
-from simulators.errors import ConfigError, cli_entry
-from simulators.metrics import mean_ci95
-from simulators.storage import write_text_atomic
+from simulators.core.cli import cli_entry
+from simulators.core.errors import ConfigError
+from simulators.core.metrics import mean_ci95
+from simulators.core.storage import write_text_atomic
 
 AGENTS = {
     "ppo-cold": ("ppo", "none"),

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import torch
 
-from simulators.errors import ConfigError
+from simulators.core.errors import ConfigError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from simulators.errors import ConfigError
+from simulators.core.errors import ConfigError
 
 
 class LSTMUserEncoder(nn.Module):

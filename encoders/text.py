@@ -21,9 +21,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from simulators.errors import ConfigError, cli_entry
-from simulators.logs import LoggedData
-from simulators.storage import atomic_path, cache_dir, write_text_atomic
+from simulators.core.cli import cli_entry
+from simulators.core.errors import ConfigError
+from simulators.core.storage import atomic_path, cache_dir, write_text_atomic
+from simulators.data.logs import LoggedData
 
 
 class ItemTextEncoder(Protocol):

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from encoders.optimiser import OptimiserConfig
+
 
 class LossModel(Protocol):
     """A module whose ``loss`` scores a batch (lower is better)."""
@@ -47,20 +49,15 @@ def train_early_stopping(
     model: nn.Module,
     train: dict[str, torch.Tensor],
     valid: dict[str, torch.Tensor],
-    *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    weight_decay: float,
-    patience: int,
-    seed: int,
+    optim: OptimiserConfig,
     description: str,
-    tolerance: float = 1e-6,
 ) -> list[float]:
-    """Adam over shuffled minibatches; stop after ``patience`` epochs without a validation
-    improvement of ``tolerance``; restore the best weights. Returns the validation losses."""
-    generator = torch.Generator().manual_seed(seed)
-    optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    """Adam over shuffled minibatches; stop after ``optim.patience`` epochs without a
+    validation improvement of ``optim.tolerance``; restore the best weights. Returns the
+    validation losses."""
+    generator = torch.Generator().manual_seed(optim.seed)
+    optimiser = torch.optim.Adam(model.parameters(), lr=optim.learning_rate, weight_decay=optim.weight_decay)
+    epochs, batch_size, tolerance, patience = optim.epochs, optim.batch_size, optim.tolerance, optim.patience
     best, best_state, stale, history = float("inf"), None, 0, []
     for _ in tqdm(range(epochs), desc=description, unit="epoch"):
         model.train()

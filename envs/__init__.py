@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from simulators.errors import ConfigError
+from simulators.core.errors import ConfigError
 
 ENV_IDS = ("ecommerce-v0", "movielens-v0")
 

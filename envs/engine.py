@@ -12,12 +12,40 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-# Layout of the ``params`` vector passed to the kernel.
+from envs.config import FEATURES
+from simulators.dynamics import DynamicsParams
+from simulators.response import ResponseTables
+
+# Layout of the ``params`` vector passed to the kernel; :func:`engine_params` fills it.
 P_DRIFT_PER_CLICK, P_DRIFT_RETENTION, P_BOREDOM_PER_VIEW, P_BOREDOM_PER_CLICK = 0, 1, 2, 3
 P_BOREDOM_RETENTION, P_BOREDOM_WEIGHT, P_LEAVE_BIAS, P_LEAVE_PER_BOREDOM = 4, 5, 6, 7
 P_LEAVE_IF_NO_CLICK, P_LEAVE_PER_CLICK, P_PURCHASE_DRIFT, P_EXPOSURE_RETENTION = 8, 9, 10, 11
 P_HAS_PURCHASES = 12
 N_PARAMS = 13
+
+
+def engine_params(dynamics: DynamicsParams, tables: ResponseTables, exposure_retention: float) -> np.ndarray:
+    """The kernel's parameter vector (layout: the ``P_*`` indices above)."""
+    params = np.zeros(N_PARAMS)
+    params[P_DRIFT_PER_CLICK] = dynamics.drift_per_click
+    params[P_DRIFT_RETENTION] = dynamics.drift_retention
+    params[P_BOREDOM_PER_VIEW] = dynamics.boredom_per_view
+    params[P_BOREDOM_PER_CLICK] = dynamics.boredom_per_click
+    params[P_BOREDOM_RETENTION] = dynamics.boredom_retention
+    params[P_BOREDOM_WEIGHT] = dynamics.boredom_weight
+    params[P_LEAVE_BIAS] = dynamics.leave_bias
+    params[P_LEAVE_PER_BOREDOM] = dynamics.leave_per_boredom
+    params[P_LEAVE_IF_NO_CLICK] = dynamics.leave_if_no_click
+    params[P_LEAVE_PER_CLICK] = dynamics.leave_per_click
+    params[P_PURCHASE_DRIFT] = tables.purchase_drift_weight
+    params[P_EXPOSURE_RETENTION] = exposure_retention
+    params[P_HAS_PURCHASES] = float(tables.has_purchases)
+    return params
+
+
+# Columns of ``candidate_features`` the kernel reads or writes.
+F_PROTECTED = FEATURES.index("protected")
+F_TOPIC_EXPOSURE = FEATURES.index("session_topic_exposure")
 # Columns of ``out_stats``.
 S_CLICKS, S_PURCHASES, S_PROTECTED, S_MERIT_TOTAL, S_MERIT_PROTECTED = 0, 1, 2, 3, 4
 N_STATS = 5
@@ -135,7 +163,9 @@ def _step(
     out_click: np.ndarray,  # (B, K) int8
     out_purchase: np.ndarray,  # (B, K) int8
     out_p_click: np.ndarray,  # (B, K) float64
+    out_p_purchase: np.ndarray,  # (B, K) float64: P(purchase | click) where clicked, else 0
     out_leave: np.ndarray,  # (B,) bool
+    out_p_leave: np.ndarray,  # (B,) float64: the leave hazard
     out_stats: np.ndarray,  # (B, N_STATS) float64
     scratch_taken: np.ndarray,  # (B, N) bool
     scratch_used: np.ndarray,  # (B, C) bool
@@ -166,13 +196,15 @@ def _step(
             clicked = splitmix_uniform(keys[b], steps[b], slot) < p_click
             out_click[b, slot] = clicked
             bought = False
+            out_p_purchase[b, slot] = 0.0
             if clicked and params[P_HAS_PURCHASES] > 0:
                 p_buy = _sigmoid(logits[position, 1] + params[P_PURCHASE_DRIFT] * drift[b, topic])
+                out_p_purchase[b, slot] = p_buy
                 bought = splitmix_uniform(keys[b], steps[b], k + slot) < p_buy
             out_purchase[b, slot] = bought
             n_clicks += clicked
             out_stats[b, S_PURCHASES] += bought
-            out_stats[b, S_PROTECTED] += candidate_features[b, position, 4]
+            out_stats[b, S_PROTECTED] += candidate_features[b, position, F_PROTECTED]
         # Advance the session state: decay every topic, then add each slate topic's views and
         # clicks (the same float operations as dynamics.advance, without per-topic count arrays).
         for topic in range(n_topics):
@@ -201,7 +233,8 @@ def _step(
             + params[P_LEAVE_IF_NO_CLICK] * (n_clicks == 0)
             + params[P_LEAVE_PER_CLICK] * n_clicks
         )
-        out_leave[b] = splitmix_uniform(keys[b], steps[b], 2 * k) < _sigmoid(logit)
+        out_p_leave[b] = _sigmoid(logit)
+        out_leave[b] = splitmix_uniform(keys[b], steps[b], 2 * k) < out_p_leave[b]
         out_stats[b, S_CLICKS] = n_clicks
         # Agent-visible bookkeeping: clicked items join the history; topic exposure feature.
         for slot in range(k):
@@ -214,9 +247,8 @@ def _step(
                         history[b, h] = history[b, h + 1]
                     count = length - 1
                 history[b, count] = out_items[b, slot]
-        last = candidate_features.shape[2] - 1
         for j in range(candidate_topics.shape[1]):
-            candidate_features[b, j, last] = topic_exposure[b, candidate_topics[b, j]]
+            candidate_features[b, j, F_TOPIC_EXPOSURE] = topic_exposure[b, candidate_topics[b, j]]
 
 
 step_kernel = njit(cache=True)(_step)
@@ -226,6 +258,16 @@ parallel_step_kernel = njit(cache=True, parallel=True)(_step)
 users; slower than one thread for small batches)."""
 PARALLEL_MIN_BATCH = 512
 """Batches at least this large use :data:`parallel_step_kernel`."""
+
+
+@njit(cache=True)
+def protected_target(merit_total: float, merit_protected: float, target_share: float) -> float:
+    """The protected group's target exposure share: ``target_share`` when fixed, else (NaN) the
+    protected share of the merit (relevance offered), ``merit_protected / merit_total`` (0 when
+    nothing was offered yet). The one definition of the merit-based target."""
+    if np.isnan(target_share):
+        return merit_protected / merit_total if merit_total > 0 else 0.0
+    return target_share
 
 
 @njit(cache=True)
@@ -261,11 +303,8 @@ def ledger_kernel(
                 step_protected += weights[slot]
         before_total = provider_exposure[row, 0] + provider_exposure[row, 1]
         before_protected = provider_exposure[row, 1]
-        if np.isnan(target_share):
-            merit_sum = provider_merit[row, 0] + provider_merit[row, 1] + merit_total[b]
-            target = (provider_merit[row, 1] + merit_protected[b]) / merit_sum if merit_sum > 0 else 0.0
-        else:
-            target = target_share
+        merit_sum = provider_merit[row, 0] + provider_merit[row, 1] + merit_total[b]
+        target = protected_target(merit_sum, provider_merit[row, 1] + merit_protected[b], target_share)
         d_before = target * before_total - before_protected
         d_after = target * (before_total + step_total) - (before_protected + step_protected)
         out_penalty[b] = (max(d_after, 0.0) - max(d_before, 0.0)) / step_total
@@ -309,11 +348,8 @@ def context_kernel(
         row = rows[b]
         total = provider_exposure[row, 0] + provider_exposure[row, 1]
         share = provider_exposure[row, 1] / total if total > 0 else 0.0
-        if np.isnan(target_share):
-            merit = provider_merit[row, 0] + provider_merit[row, 1]
-            target = provider_merit[row, 1] / merit if merit > 0 else 0.0
-        else:
-            target = target_share
+        merit = provider_merit[row, 0] + provider_merit[row, 1]
+        target = protected_target(merit, provider_merit[row, 1], target_share)
         popular = popularity_exposure[row, 0] + popularity_exposure[row, 1]
         tail_share = popularity_exposure[row, 1] / popular if popular > 0 else 0.0
         out_context[b, 0] = target - share
@@ -408,7 +444,7 @@ def _start(
             candidate_topics[b, j] = item_topic[item]
             for f in range(n_static):
                 candidate_features[b, j, f] = world_features[u, j, f]
-            candidate_features[b, j, n_static] = 0.0
+            candidate_features[b, j, F_TOPIC_EXPOSURE] = 0.0
 
 
 start_kernel = njit(cache=True)(_start)

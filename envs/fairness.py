@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.engine import ledger_kernel
-from simulators.errors import ConfigError
-from simulators.metrics import gini
+from envs.engine import ledger_kernel, protected_target
+from simulators.core.errors import ConfigError
+from simulators.core.metrics import gini
 
 
 def position_weights(slate_size: int) -> np.ndarray:
@@ -71,11 +71,8 @@ class ExposureLedger:
 
     def target(self, rows: np.ndarray) -> np.ndarray:
         """``(B,)`` target protected share of each ledger row."""
-        if self.target_share is not None:
-            return np.full(len(rows), self.target_share)
         merit = self.provider_merit[rows]
-        total = merit.sum(1)
-        return np.where(total > 0, merit[:, 1] / np.maximum(total, 1e-12), 0.0)
+        return np.array([protected_target(m[0] + m[1], m[1], self.target_value) for m in merit])
 
     tail_target = 0.2
     """The long tail (80% of items) should get at least 20% of exposure."""

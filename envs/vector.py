@@ -16,8 +16,10 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envs import engine
-from envs.ranking import EnvConfig, SessionCore, build_world
-from simulators.errors import ConfigError
+from envs.config import EnvConfig
+from envs.core import SessionCore
+from envs.world import build_world
+from simulators.core.errors import ConfigError
 
 SESSIONS_PER_DRAW = 64
 """Sessions' worth of draws each env takes from its generator at once."""

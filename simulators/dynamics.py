@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from simulators.errors import ConfigError
+from simulators.core.errors import ConfigError
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

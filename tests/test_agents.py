@@ -11,8 +11,8 @@ import pytest
 
 from agents.baselines import PlackettLucePolicy, make_baseline
 from agents.evaluate import metrics, run_sessions
-from envs.ranking import FEATURES
-from simulators.errors import ConfigError
+from envs.config import FEATURES
+from simulators.core.errors import ConfigError
 from tests.conftest import run_cli
 
 CONTRACT_KEYS = {

@@ -9,15 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from encoders.ctr import CTRConfig, evaluate_ctr, load_ctr, resolve_tasks, train_ctr
+from encoders.ctr.config import CTRConfig
+from encoders.ctr.train import evaluate_ctr, load_ctr, resolve_tasks, train_ctr
+from encoders.optimiser import OptimiserConfig
+from simulators.core.errors import ConfigError, DataError
+from simulators.core.metrics import roc_auc
+from simulators.data.logs import LoggedData
+from simulators.data.steps import build_steps
 from simulators.datasets import load_logs
-from simulators.errors import ConfigError, DataError
-from simulators.logs import LoggedData
-from simulators.metrics import roc_auc
-from simulators.steps import build_steps
 from tests.conftest import SMALL_SHOP, run_cli
 
-FAST = CTRConfig(text_encoder="hashing", epochs=4)
+FAST = CTRConfig(text_encoder="hashing", optim=OptimiserConfig(epochs=4))
 
 
 def _signal_logs(n_users: int = 300, n_items: int = 40, seed: int = 0) -> LoggedData:
@@ -68,14 +70,14 @@ def test_beats_popularity_on_the_shop(architecture: str) -> None:
 
 def test_same_seed_same_metrics() -> None:
     logs = load_logs("shop", config=SMALL_SHOP)
-    first = evaluate_ctr(train_ctr(logs, replace(FAST, epochs=2)), logs)
-    second = evaluate_ctr(train_ctr(logs, replace(FAST, epochs=2)), logs)
+    first = evaluate_ctr(train_ctr(logs, replace(FAST, optim=OptimiserConfig(epochs=2))), logs)
+    second = evaluate_ctr(train_ctr(logs, replace(FAST, optim=OptimiserConfig(epochs=2))), logs)
     assert first == second
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     logs = load_logs("shop", config=SMALL_SHOP)
-    trained = train_ctr(logs, replace(FAST, epochs=1))
+    trained = train_ctr(logs, replace(FAST, optim=OptimiserConfig(epochs=1)))
     trained.save(tmp_path / "model")
     again = load_ctr(tmp_path / "model", logs, device="cpu")
     assert evaluate_ctr(again, logs) == evaluate_ctr(trained, logs)
@@ -86,10 +88,14 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
 
 def test_item_id_embedding_is_an_option() -> None:
     logs = _signal_logs(n_users=40)
-    without = train_ctr(logs, replace(FAST, epochs=1)).model.state_dict()
-    with_ids = train_ctr(logs, replace(FAST, epochs=1, item_id_embedding=True)).model.state_dict()
-    assert "item_side.weight" in without and not any(key.startswith("item_id.") for key in without)
-    assert with_ids["item_id.weight"].shape == (40, FAST.dim)
+    without = train_ctr(logs, replace(FAST, optim=OptimiserConfig(epochs=1))).model.state_dict()
+    with_ids = train_ctr(
+        logs, replace(FAST, optim=OptimiserConfig(epochs=1), item_id_embedding=True)
+    ).model.state_dict()
+    assert "item_tower.side.weight" in without and not any(
+        key.startswith("item_tower.ids.") for key in without
+    )
+    assert with_ids["item_tower.ids.weight"].shape == (40, FAST.dim)
 
 
 def test_tasks_follow_the_labels() -> None:

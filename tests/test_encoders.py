@@ -10,8 +10,8 @@ import torch
 
 from encoders.sequence import LSTMUserEncoder
 from encoders.text import HashingTextEncoder, TextEncoder, TextEncoderConfig, item_embeddings
+from simulators.core.errors import ConfigError
 from simulators.datasets import load_logs
-from simulators.errors import ConfigError
 from tests.conftest import SMALL_SHOP, run_cli
 
 NEAR_A = "Nordvik Classic Navy Cotton Oxford Shirt"
@@ -92,7 +92,7 @@ def test_hashing_encoder_is_deterministic_and_similarity_aware() -> None:
 
 def test_text_cli(tmp_path: Path) -> None:
     shop = tmp_path / "shop"
-    from simulators.shop import write_shop
+    from simulators.shop.world import write_shop
 
     write_shop(SMALL_SHOP, shop)
     result = run_cli("encoders.text", "--data", str(shop), "--out", str(tmp_path / "emb"), "--device", "cpu")

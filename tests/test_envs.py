@@ -14,21 +14,14 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
 from envs import engine
+from envs.config import ACTION_MODES, FEATURES, STRATEGIES, WEIGHTS, ActionError, embedding_layout
 from envs.engine import counter_uniforms
 from envs.fairness import ExposureLedger, position_weights
-from envs.ranking import (
-    ACTION_MODES,
-    FEATURES,
-    STRATEGIES,
-    WEIGHTS,
-    ActionError,
-    RankingEnv,
-    embedding_layout,
-)
+from envs.ranking import RankingEnv
 from envs.sb3 import SB3VecEnvAdapter
 from envs.vector import RankingVectorEnv
+from simulators.core.errors import ConfigError, DataError
 from simulators.datasets.movielens import installed_recbole_folder
-from simulators.errors import ConfigError, DataError
 
 REGISTERED = [
     pytest.param(
@@ -251,7 +244,7 @@ def test_repeating_one_category_raises_boredom_and_leaving() -> None:
     """With the true shop: five items of the user's favourite category each step versus five
     different categories; the first bores users and sends more of them away."""
     from simulators.dynamics import SessionState, leave_probability
-    from simulators.shop import ShopConfig, ShopWorld
+    from simulators.shop.world import ShopConfig, ShopWorld
 
     world = ShopWorld(ShopConfig(n_users=400, n_sessions=10))
     users = np.arange(400)
@@ -385,7 +378,7 @@ def test_embedding_observation_mode() -> None:
     start, stop = layout["candidate_features"]
     np.testing.assert_array_equal(obs[start:stop].reshape(50, -1), single.core.candidate_features[0])
     start, stop = layout["candidate_vectors"]
-    item_vectors = single.world.embedder.item_vectors[single.core.candidates[0]]
+    item_vectors = single.world.ctr_embedder().item_vectors[single.core.candidates[0]]
     np.testing.assert_array_equal(obs[start:stop].reshape(50, -1), item_vectors)
     clone = pickle.loads(pickle.dumps(single))
     vector = RankingVectorEnv(num_envs=1, **options)

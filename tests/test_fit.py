@@ -9,22 +9,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulators.datasets import load_logs
-from simulators.fit import FitConfig, fit_simulator, topic_exposure
-from simulators.fit_config import ResponseNetConfig
-from simulators.metrics import (
+from simulators.core.metrics import (
     clustered_standard_error,
     expected_calibration_error,
     gini,
     ks_distance,
     roc_auc,
 )
-from simulators.shop import ShopConfig, write_shop
-from simulators.simulator import FittedSimulator, load_or_fit
-from simulators.steps import build_steps, position_bias_em
+from simulators.data.click_models import position_bias_em
+from simulators.data.steps import build_steps
+from simulators.datasets import load_logs
+from simulators.fit.cache import load_or_fit
+from simulators.fit.config import FitConfig, ResponseNetConfig
+from simulators.fit.pipeline import fit_simulator
+from simulators.fit.simulator import FittedSimulator
+from simulators.fit.train import topic_exposure
+from simulators.shop.world import ShopConfig, write_shop
 from tests.conftest import SMALL_SHOP, run_cli
 
-FAST = FitConfig(text_encoder="hashing", net=replace(ResponseNetConfig(), epochs=2))
+FAST = FitConfig(
+    text_encoder="hashing",
+    net=replace(ResponseNetConfig(), optim=replace(ResponseNetConfig().optim, epochs=2)),
+)
 
 
 def test_position_bias_em_recovers_the_shops_truth() -> None:
@@ -132,9 +138,9 @@ def test_clustered_standard_error() -> None:
 
 
 def test_shop_config_unknown_without_a_folder() -> None:
+    from simulators.core.errors import DataError
     from simulators.datasets.shop import shop_config_of
-    from simulators.errors import DataError
-    from simulators.shop import ShopWorld
+    from simulators.shop.world import ShopWorld
 
     logs = ShopWorld(replace(ShopConfig(), n_users=50, n_items=40, n_sessions=20)).simulate_logs()
     with pytest.raises(DataError, match="ground truth is unknown"):

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulators.errors import DataError
-from simulators.logs import LoggedData, attribute_matrix, item_feature_matrix, sessionize, text_word_matrix
+from simulators.core.errors import DataError
+from simulators.data.features import attribute_matrix, item_feature_matrix, text_word_matrix
+from simulators.data.logs import LoggedData, sessionize
 from tests.conftest import tiny_logs
 
 Mutation = Callable[[LoggedData], None]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.ope import (
+from agents.ope.estimators import (
     DM,
     DR,
     IIPS,
@@ -23,18 +23,15 @@ from agents.ope import (
     SNIPS,
     WDR,
     WPDIS,
-    BanditInputs,
     CascadeDR,
     IndependentDR,
-    SessionInputs,
-    SlateInputs,
     SlateIPS,
     SwitchDR,
-    bootstrap_index,
     effective_sample_size,
     estimate,
-)  # fmt: skip
-from simulators.errors import DataError
+)
+from agents.ope.inputs import BanditInputs, SessionInputs, SlateInputs, bootstrap_index
+from simulators.core.errors import DataError
 
 REWARD = np.array([1.0, 0.0, 1.0, 0.0])
 PSCORE = np.array([0.5, 0.25, 0.2, 0.8])

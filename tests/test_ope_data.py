@@ -11,19 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.ope import IIPS, PBMDR, PBMIPS, CascadeDR, IndependentDR, SlateDM
-from agents.ope_data import (
-    PLPolicy,
-    bts_marginals,
-    shop_logging_policy,
-    shop_policy,
-    slate_inputs,
-    true_step_value,
-)
+from agents.ope.estimators import IIPS, PBMDR, PBMIPS, CascadeDR, IndependentDR, SlateDM
+from agents.ope.obd import bts_marginals
+from agents.ope.slates import slate_inputs
+from agents.ope.targets import PLPolicy, shop_logging_policy, shop_policy
+from agents.ope.truth import true_step_value
+from simulators.core.errors import ConfigError
+from simulators.data.click_models import pbm_em
+from simulators.data.steps import build_steps
 from simulators.datasets.obd import prior_bts
-from simulators.errors import ConfigError
-from simulators.shop import ShopWorld
-from simulators.steps import build_steps, pbm_em
+from simulators.shop.world import ShopWorld
 from tests.conftest import SMALL_SHOP, run_cli
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from simulators.core.errors import ConfigError
 from simulators.dynamics import SessionState
-from simulators.errors import ConfigError
-from simulators.shop import ShopConfig, ShopWorld, write_shop
+from simulators.shop.world import ShopConfig, ShopWorld, write_shop
 from tests.conftest import SMALL_SHOP, run_cli
 
 

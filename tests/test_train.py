@@ -23,8 +23,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents.networks import RankingExtractor, RankingPolicy
 from agents.train import TrainConfig
-from envs.ranking import FEATURES, standardise
-from simulators.errors import ConfigError
+from envs.config import FEATURES, EnvConfig
+from envs.core import standardise
+from simulators.core.errors import ConfigError
 from tests.conftest import REPO, run_cli
 
 N_ITEMS, N, H = 40, 8, 4
@@ -122,15 +123,27 @@ def test_candidate_scores_are_permutation_equivariant() -> None:
         ({"algorithm": "sac"}, "unknown algorithm"),
         ({"algorithm": "ppo", "env": "nope-v0"}, "unknown env"),
         ({"algorithm": "ppo", "timesteps": -5}, "timesteps must be >= 1"),
-        ({"algorithm": "dqn", "action_mode": "scores"}, "dqn needs action_mode 'discrete'"),
-        ({"algorithm": "ppo", "action_mode": "discrete"}, "not 'discrete'"),
+        ({"algorithm": "dqn", "env_options": {"action_mode": "scores"}}, "dqn needs action_mode 'discrete'"),
+        ({"algorithm": "ppo", "env_options": {"action_mode": "discrete"}}, "not 'discrete'"),
         ({"algorithm": "ppo", "warm_start": "magic"}, "warm start"),
-        ({"algorithm": "ppo", "fairness_lambda": float("nan")}, "fairness lambda"),
+        ({"algorithm": "ppo", "env_options": {"fairness_lambda": float("nan")}}, "fairness_lambda must be"),
     ],
 )
 def test_train_config_rejects_bad_options(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        TrainConfig(**options)
+        env = options.pop("env_options", None)
+        TrainConfig(**options, env_options=None if env is None else EnvConfig(**env))
+
+
+def test_train_config_nests_the_env_options_and_round_trips() -> None:
+    """One source of env options: the nested EnvConfig, with the algorithm's default action mode."""
+    assert TrainConfig("dqn").options.action_mode == "discrete"
+    assert TrainConfig("ppo").options.action_mode == "weights"
+    assert TrainConfig("ppo", env="movielens-v0").options.data == "movielens"
+    config = TrainConfig("ppo", seed=3, env_options=EnvConfig(action_mode="weights", fairness_lambda=0.5))
+    assert TrainConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
+    with pytest.raises(ConfigError, match="JSON object"):
+        TrainConfig.from_json([1, 2])
 
 
 @pytest.mark.parametrize(
@@ -227,6 +240,6 @@ def test_a_plain_mlp_trains_on_the_embedding_observation(tmp_path: Path) -> None
     result = run_cli("agents.train", "ppo", "--obs-mode", "embedding", *TINY, "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     config = json.loads((out / "config.json").read_text())
-    assert config["env_options"]["obs_mode"] == "embedding" and config["ctr_tensors_loaded"] == 0
+    assert config["env_options"]["obs_mode"] == "embedding" and config["ctr_modules_loaded"] == []
     report = json.loads((out / "metrics.json").read_text())
     assert report["policy"]["episodes"] == 16

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from simulators.core.errors import DataError
+from simulators.data.logs import LoggedData
 from simulators.datasets import movielens, obd, shop, tabular
-from simulators.errors import DataError
-from simulators.logs import LoggedData
 
 Loader = Callable[..., LoggedData]
 

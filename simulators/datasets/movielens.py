@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulators.errors import DataError
-from simulators.logs import DEFAULT_SESSION_GAP_S, LoggedData, sessionize
+from simulators.core.errors import DataError
+from simulators.data.logs import DEFAULT_SESSION_GAP_S, LoggedData, sessionize
 
 LIKE_THRESHOLD = 4.0
 """A rating at or above this is a ``like`` (the ``click`` label)."""

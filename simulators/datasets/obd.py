@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from simulators.errors import DataError
-from simulators.logs import LoggedData
+from simulators.core.errors import DataError
+from simulators.data.logs import LoggedData
 
 SAMPLE_ROOT = Path(__file__).with_name("obd_sample")
 """The vendored small-sized sample (10,000 rows per policy and campaign)."""

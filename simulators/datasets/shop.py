@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from simulators.errors import DataError
-from simulators.logs import LoggedData
-from simulators.shop import ShopConfig, read_shop_config, write_shop
-from simulators.storage import cache_dir
+from simulators.core.errors import DataError
+from simulators.core.storage import cache_dir
+from simulators.data.logs import LoggedData
+from simulators.shop.world import ShopConfig, read_shop_config, write_shop
 
 
 def recognises(path: Path) -> bool:

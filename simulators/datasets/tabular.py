@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from simulators.errors import DataError
-from simulators.logs import LoggedData, sessionize
+from simulators.core.errors import DataError
+from simulators.data.logs import LoggedData, sessionize
 
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
 

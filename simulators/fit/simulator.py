@@ -1,28 +1,17 @@
-"""A fitted simulator at run time: numpy only, loaded from the on-disk cache.
-
-``load_or_fit`` returns the cached simulator for some logs, fitting it (``simulators.fit``,
-which needs torch) only on a cache miss.
-"""
+"""A fitted simulator at run time: numpy only (the environments step it without torch)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from simulators.core.errors import DataError
+from simulators.core.storage import atomic_path, write_text_atomic
 from simulators.dynamics import DynamicsParams, SessionState, sigmoid
-from simulators.errors import DataError
-from simulators.fit_config import FitConfig
-from simulators.logs import LoggedData, data_fingerprint
 from simulators.response import ResponseTables
-from simulators.storage import atomic_path, cache_dir, write_text_atomic
-
-FIT_VERSION = 6
-"""Bump when fitting changes, so cached simulators are refitted."""
 
 
 class FittedSimulator:
@@ -130,25 +119,3 @@ def _position_power(theta: np.ndarray) -> float:
         return 0.8
     k = np.arange(1, len(theta) + 1, dtype=np.float64)
     return float(max(-np.polyfit(np.log(k[1:]), np.log(np.maximum(theta[1:], 1e-6)), 1)[0], 0.0))
-
-
-# ------------------------------------------------------------------------------ caching
-def simulator_folder(logs: LoggedData, config: FitConfig) -> Path:
-    """Cache folder of the simulator fitted on ``logs`` with ``config``."""
-    key = hashlib.sha256(
-        f"{FIT_VERSION}|{data_fingerprint(logs)}|{json.dumps(asdict(config), sort_keys=True)}".encode()
-    )
-    return cache_dir("simulators", key.hexdigest()[:16])
-
-
-def load_or_fit(logs: LoggedData, config: FitConfig | None = None) -> tuple[FittedSimulator, dict[str, Any]]:
-    """The cached simulator for ``logs`` and ``config``, fitted (and cached) on first use."""
-    config = config or FitConfig()
-    folder = simulator_folder(logs, config)
-    if (folder / "fidelity.json").is_file():  # written last
-        return FittedSimulator.load(folder), json.loads((folder / "fidelity.json").read_text())
-    from simulators.fit import fit_and_report, write_outputs
-
-    simulator, report = fit_and_report(logs, config)
-    write_outputs(simulator, report, folder)
-    return simulator, report

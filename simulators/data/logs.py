@@ -23,7 +23,6 @@ users
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from simulators.errors import DataError
+from simulators.core.errors import DataError
 
 INTERACTION_REQUIRED = ("user_id", "item_id", "timestamp", "session_id", "position", "click")
 INTERACTION_OPTIONAL = ("purchase", "rating", "propensity", "slate_id")
@@ -330,68 +329,6 @@ def sessionize(table: pd.DataFrame, gap_s: float = DEFAULT_SESSION_GAP_S) -> pd.
     new_gap = np.concatenate([[True], np.diff(time_s) > gap_s])
     ordered["session_id"] = np.cumsum(new_user | new_gap).astype(np.int64) - 1
     return ordered
-
-
-def attribute_matrix(table: pd.DataFrame, skip: Sequence[str] = (), max_levels: int = 64) -> np.ndarray:
-    """One-hot encode every categorical column with at most ``max_levels`` values.
-
-    ``(rows, n_features)`` float32; numeric columns are standardised; columns in ``skip`` and
-    categorical columns with more levels are left out.
-    """
-    blocks = [np.zeros((len(table), 0), dtype=np.float32)]
-    for column in table.columns:
-        if column in skip:
-            continue
-        values = table[column]
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            x = values.to_numpy(dtype=np.float64)
-            blocks.append(((x - x.mean()) / (x.std() + 1e-9)).astype(np.float32)[:, None])
-        elif values.nunique() <= max_levels:
-            codes, levels = pd.factorize(values.astype(str), sort=True)
-            blocks.append(np.eye(len(levels), dtype=np.float32)[codes])
-    return np.concatenate(blocks, axis=1)
-
-
-def user_feature_matrix(users: pd.DataFrame, max_levels: int = 64) -> np.ndarray:
-    """The users' attributes (:func:`attribute_matrix` without ``user_id``), ``(n_users, F)``."""
-    return attribute_matrix(users, ("user_id",), max_levels)
-
-
-_WORD = re.compile(r"[a-z]+")
-
-
-def text_word_matrix(texts: Sequence[str], min_texts: int = 3, max_share: float = 0.5) -> np.ndarray:
-    """``(n_texts, V)`` float32 bag of words (1 where the text has the word): the words (letters,
-    lower case) found in at least ``min_texts`` texts and at most ``max_share`` of them.
-
-    The sparse companion of a dense text embedding: a linear layer over it learns one effect
-    per word (a colour, a style, a material), which a projection of BERT blurs.
-    """
-    docs = [set(_WORD.findall(str(text).lower())) for text in texts]
-    counts: dict[str, int] = {}
-    for doc in docs:
-        for word in doc:
-            counts[word] = counts.get(word, 0) + 1
-    vocabulary = sorted(w for w, c in counts.items() if min_texts <= c <= max_share * len(docs))
-    column = {word: j for j, word in enumerate(vocabulary)}
-    out = np.zeros((len(docs), len(vocabulary)), dtype=np.float32)
-    for row, doc in enumerate(docs):
-        out[row, [column[w] for w in doc if w in column]] = 1.0
-    return out
-
-
-def item_feature_matrix(logs: LoggedData, shown_in: LoggedData) -> np.ndarray:
-    """``(n_items, F)`` float32 side features of ``logs``' catalog: the items table's attributes
-    (:func:`attribute_matrix` without id and text), the words of the item text
-    (:func:`text_word_matrix`) and the standardised log count of each item's impressions in
-    ``shown_in`` (how much the logging policy showed it; pass the training part of a split).
-    """
-    items = logs.items
-    attributes = attribute_matrix(items, ("item_id", "text"))
-    words = text_word_matrix(items["text"].astype(str).tolist())
-    shown = np.log1p(np.bincount(logs.item_rows(shown_in.interactions["item_id"]), minlength=logs.n_items))
-    shown = ((shown - shown.mean()) / (shown.std() + 1e-9)).astype(np.float32)
-    return np.concatenate([attributes, words, shown[:, None]], axis=1)
 
 
 def data_fingerprint(logs: LoggedData) -> str:

@@ -8,10 +8,8 @@ Run ``python -m simulators.shop --out DIR`` to write the logs (Parquet) and the 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,139 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simulators.core.errors import ConfigError, DataError
+from simulators.core.storage import atomic_path, write_text_atomic
+from simulators.data.logs import LoggedData
+from simulators.data.plackett_luce import PlackettLuceSlates, mixed_weights
 from simulators.dynamics import DynamicsParams, SessionState, sigmoid
-from simulators.errors import ConfigError, DataError, cli_entry
-from simulators.logs import LoggedData
 from simulators.response import Response, ResponseTables, respond
-from simulators.storage import atomic_path, write_text_atomic
+from simulators.rollout import rollout
+from simulators.shop.vocabulary import AGE_GROUPS, CATEGORIES, COLOURS, GENDERS, STYLES
 
-# Category name, product nouns, materials, brands. Colours and styles are shared.
-CATEGORIES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
-    (
-        "shirts",
-        ("shirt", "oxford shirt", "flannel shirt", "polo shirt"),
-        ("cotton", "linen", "flannel", "silk"),
-        ("Nordvik", "Harlow", "Tessa", "Bramble"),
-    ),
-    (
-        "dresses",
-        ("dress", "maxi dress", "wrap dress", "slip dress"),
-        ("cotton", "silk", "chiffon", "jersey"),
-        ("Lumiere", "Odette", "Marisol", "Vero"),
-    ),
-    (
-        "jeans",
-        ("jeans", "skinny jeans", "straight-leg jeans", "denim shorts"),
-        ("denim", "stretch denim", "raw denim", "organic denim"),
-        ("Indigo Works", "Rivet", "Blue Hollow", "Selvage Co"),
-    ),
-    (
-        "sneakers",
-        ("sneakers", "running shoes", "trainers", "high-tops"),
-        ("mesh", "suede", "canvas", "leather"),
-        ("Stride", "Kinetic", "Apex Run", "Loop"),
-    ),
-    (
-        "boots",
-        ("boots", "chelsea boots", "hiking boots", "ankle boots"),
-        ("leather", "suede", "nubuck", "rubber"),
-        ("Timberline", "Crag", "Fenwick", "Moorland"),
-    ),
-    (
-        "jackets",
-        ("jacket", "parka", "bomber jacket", "rain jacket"),
-        ("nylon", "wool", "down", "waxed cotton"),
-        ("Northpeak", "Storm & Co", "Halden", "Arctica"),
-    ),
-    (
-        "sweaters",
-        ("sweater", "cardigan", "hoodie", "turtleneck"),
-        ("wool", "cashmere", "merino", "fleece"),
-        ("Woolhouse", "Kettle", "Fjord", "Loomis"),
-    ),
-    (
-        "handbags",
-        ("handbag", "tote bag", "crossbody bag", "clutch"),
-        ("leather", "canvas", "vegan leather", "straw"),
-        ("Camille", "Atelier V", "Rosalind", "Maison Ruth"),
-    ),
-    (
-        "watches",
-        ("watch", "chronograph", "smartwatch", "dive watch"),
-        ("stainless steel", "titanium", "ceramic", "gold-tone steel"),
-        ("Tempus", "Horologe", "Chronex", "Meridian"),
-    ),
-    (
-        "sunglasses",
-        ("sunglasses", "aviators", "wayfarers", "sports shades"),
-        ("acetate", "metal", "polycarbonate", "bamboo"),
-        ("Solara", "Glint", "Ray Ridge", "Shade Lab"),
-    ),
-    (
-        "headphones",
-        ("headphones", "earbuds", "noise-cancelling headphones", "gaming headset"),
-        ("aluminium", "plastic", "memory foam", "carbon fibre"),
-        ("Sonique", "Bassline", "Audora", "Echo Nine"),
-    ),
-    (
-        "phone cases",
-        ("phone case", "wallet case", "rugged case", "clear case"),
-        ("silicone", "polycarbonate", "leather", "TPU"),
-        ("Shellguard", "Casely", "Armorline", "Pocketry"),
-    ),
-    (
-        "coffee makers",
-        ("coffee maker", "espresso machine", "pour-over kettle", "french press"),
-        ("stainless steel", "glass", "ceramic", "copper"),
-        ("Brewster", "Crema", "Barista Bros", "Morning Ritual"),
-    ),
-    (
-        "cookware",
-        ("frying pan", "saucepan", "dutch oven", "wok"),
-        ("cast iron", "stainless steel", "non-stick aluminium", "copper"),
-        ("Hearth", "Le Fourneau", "Iron & Oak", "Chefline"),
-    ),
-    (
-        "bedding",
-        ("duvet cover", "sheet set", "pillowcase pair", "throw blanket"),
-        ("cotton sateen", "linen", "bamboo", "percale"),
-        ("Dreamweave", "Slumber & Co", "Nestle", "Quietnight"),
-    ),
-    (
-        "lamps",
-        ("table lamp", "floor lamp", "desk lamp", "pendant light"),
-        ("brass", "ceramic", "rattan", "matte steel"),
-        ("Lumen", "Glowhaus", "Candela", "Arclight"),
-    ),
-    (
-        "skincare",
-        ("moisturiser", "face serum", "cleanser", "sunscreen"),
-        ("hyaluronic", "vitamin C", "aloe", "retinol"),
-        ("Dermaleaf", "Pure Bloom", "Clarity Lab", "Velvet Skin"),
-    ),
-    (
-        "fragrances",
-        ("eau de parfum", "eau de toilette", "body mist", "cologne"),
-        ("citrus", "woody", "floral", "musk"),
-        ("Aurelle", "Noir Atelier", "Petalwood", "Santalia"),
-    ),
-    (
-        "toys",
-        ("building set", "plush toy", "puzzle", "remote-control car"),
-        ("wooden", "plastic", "plush", "recycled plastic"),
-        ("Playforge", "Tiny Tribe", "Brickwise", "Wonderbox"),
-    ),
-    (
-        "yoga gear",
-        ("yoga mat", "yoga block", "resistance band set", "yoga leggings"),
-        ("natural rubber", "cork", "TPE", "recycled nylon"),
-        ("Zenflow", "Asana Co", "Mindful Move", "Lotus Lane"),
-    ),
-)
-COLOURS = ("black", "white", "navy", "grey", "red", "olive", "beige", "pink", "blue", "brown")
-STYLES = ("classic", "minimalist", "vintage", "sporty", "premium", "eco-friendly", "bold", "cosy")
-GENDERS = ("female", "male")
-AGE_GROUPS = ("18-24", "25-34", "35-49", "50+")
 EPOCH = 1_700_000_000  # logs start at this Unix time (2023-11-14)
 
 
@@ -225,45 +99,6 @@ class ShopConfig:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
 
-class LoggingPolicy:
-    """Popularity-biased Plackett-Luce slates with uniform exploration.
-
-    Item weights ``w = (1 - eps) * softmax(a * log prior_popularity) + eps / M``; a slate is
-    drawn slot by slot without replacement, so
-    ``P(slate) = prod_k w[s_k] / (1 - sum_{l<k} w[s_l])``.
-    """
-
-    def __init__(self, prior_popularity: np.ndarray, power: float, exploration: float, slate_size: int):
-        logits = power * np.log(prior_popularity)
-        soft = np.exp(logits - logits.max())
-        soft /= soft.sum()
-        self.weights = (1.0 - exploration) * soft + exploration / len(soft)
-        """``(n_items,)`` Plackett-Luce item weights, summing to 1."""
-        self.slate_size = slate_size
-        self._cumulative = np.cumsum(self.weights)
-
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Draw ``n`` slates: ``(n, K)`` int64 catalog rows, distinct within a slate."""
-        slates = np.empty((n, self.slate_size), dtype=np.int64)
-        last = len(self.weights) - 1
-        for k in range(self.slate_size):
-            todo = np.arange(n)
-            while len(todo):
-                draws = np.minimum(
-                    np.searchsorted(self._cumulative, rng.random(len(todo)) * self._cumulative[-1]), last
-                )
-                slates[todo, k] = draws
-                repeated = (slates[todo, :k] == draws[:, None]).any(axis=1)
-                todo = todo[repeated]
-        return slates
-
-    def slate_probability(self, slates: np.ndarray) -> np.ndarray:
-        """Probability of each slate: ``(n, K)`` -> ``(n,)`` float64."""
-        w = self.weights[slates]
-        taken = np.cumsum(w, axis=1) - w
-        return np.prod(w / (1.0 - taken), axis=1)
-
-
 class ShopWorld:
     """The true shop: catalog, users, their preferences, the response model and the dynamics."""
 
@@ -276,12 +111,12 @@ class ShopWorld:
             np.arange(1, config.slate_size + 1, dtype=np.float64) ** -config.position_bias_power
         )
         """``(K,)`` examination probability per slot (used up to the logs' slate size)."""
-        self.logging_policy = LoggingPolicy(
-            self.prior_popularity,
-            config.logging_popularity_power,
-            config.logging_exploration,
+        self.logging_policy = PlackettLuceSlates(
+            mixed_weights(self.prior_popularity, config.logging_popularity_power, config.logging_exploration),
             config.slate_size,
         )
+        """Popularity-biased Plackett-Luce slates with uniform exploration: item weights
+        ``(1 - eps) * softmax(a * log prior_popularity) + eps / M``."""
 
     # ------------------------------------------------------------------------- the world
     def _build_catalog(self, rng: np.random.Generator) -> None:
@@ -480,19 +315,18 @@ class ShopWorld:
         activity = self.user_activity / self.user_activity.sum()
         session_user = rng.choice(cfg.n_users, size=n_sessions, p=activity)
         session_start = np.sort(rng.uniform(0, cfg.days * 86_400, n_sessions)).astype(np.int64) + EPOCH
-        state = SessionState.fresh(n_sessions, cfg.n_categories)
-        active = np.arange(n_sessions)
+        policy = self.logging_policy
         chunks: list[tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        for step in range(cfg.max_steps):
-            if not len(active):
-                break
-            slates = self.logging_policy.sample(len(active), rng)
-            sub = state.take(active)
-            response = self.respond(session_user[active], slates, sub, rng)
-            state.interest_drift[active], state.boredom[active] = sub.interest_drift, sub.boredom
-            propensity = self.logging_policy.slate_probability(slates)
-            chunks.append((active, step, slates, response.click, response.purchase, propensity))
-            active = active[~response.leave]
+        for s in rollout(
+            self,
+            session_user,
+            lambda active, g: policy.sample(len(active), g),
+            cfg.max_steps,
+            rng,
+            cfg.n_categories,
+        ):
+            propensity = policy.slate_probability(s.slates)
+            chunks.append((s.active, s.step, s.slates, s.response.click, s.response.purchase, propensity))
         return self._logs_table(chunks, session_user, session_start)
 
     def _logs_table(self, chunks: list, session_user: np.ndarray, session_start: np.ndarray) -> LoggedData:
@@ -547,24 +381,3 @@ def read_shop_config(folder: Path) -> ShopConfig:
     if not path.is_file():
         raise DataError(f"{folder}: not a shop folder (no config.json)")
     return ShopConfig.from_json(path.read_text(encoding="utf-8"))
-
-
-@cli_entry
-def main(argv: list[str] | None = None) -> None:
-    """``python -m simulators.shop --out DIR [--seed S] [--users N] [--items M] [--sessions K]``."""
-    parser = argparse.ArgumentParser(prog="python -m simulators.shop", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--seed", type=int, default=ShopConfig.seed)
-    parser.add_argument("--users", type=int, default=ShopConfig.n_users)
-    parser.add_argument("--items", type=int, default=ShopConfig.n_items)
-    parser.add_argument("--sessions", type=int, default=ShopConfig.n_sessions)
-    args = parser.parse_args(argv)
-    config = ShopConfig(seed=args.seed, n_users=args.users, n_items=args.items, n_sessions=args.sessions)
-    start = time.perf_counter()
-    logs, _ = write_shop(config, args.out)
-    summary = logs.summary() | {"seconds": round(time.perf_counter() - start, 2), "out": str(args.out)}
-    print(json.dumps(summary, indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -3,7 +3,7 @@
 ``P(click at slot k) = theta_k * sigmoid(<u, v_i> + b_i + c + beta . dyn)``, with ``theta``
 estimated beforehand by PBM EM and held fixed (position bias kept apart from relevance), the user tower reading the
 history (LSTM or mean over the frozen text table), user features and a user-id embedding;
-``P(purchase | click)`` shares the towers. Trained in ``simulators.fit``; exported to numpy.
+``P(purchase | click)`` shares the towers. Trained in :mod:`simulators.fit.train`; exported to numpy.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from encoders.sequence import LSTMUserEncoder
-from simulators.fit_config import ResponseNetConfig
+from encoders.towers import ItemTower
+from simulators.fit.config import ResponseNetConfig
 
 
 class ResponseNet(nn.Module):
@@ -22,7 +23,7 @@ class ResponseNet(nn.Module):
 
     Args:
         item_table: ``(n_items, text_dim)`` frozen text embeddings.
-        item_features: ``(n_items, F)`` side features (:func:`simulators.logs.item_feature_matrix`).
+        item_features: ``(n_items, F)`` side features (:func:`simulators.data.features.item_feature_matrix`).
         n_users: users in the user table (for the id embedding).
         n_user_features: width of the user feature matrix.
         position_bias: ``(n_slots,)`` fixed examination probabilities (``theta_1 = 1``).
@@ -41,20 +42,19 @@ class ResponseNet(nn.Module):
         super().__init__()
         dim = config.dim
         table = torch.as_tensor(np.asarray(item_table, dtype=np.float32))
-        self.register_buffer("item_table", table, persistent=False)
-        self.item_table: torch.Tensor
         n_items = table.shape[0]
         side = torch.as_tensor(np.asarray(item_features, dtype=np.float32))
-        self.register_buffer("item_features", side, persistent=False)
-        self.item_features: torch.Tensor
-        self.item_side = nn.Linear(side.shape[1], dim)
+        # The item tower's layers are made here, interleaved with the biases, in the order that
+        # fixes this network's random initialisation (so a seed refits the same simulator).
+        side_layer = nn.Linear(side.shape[1], dim)
         self.side_bias = nn.Linear(side.shape[1], 2)  # click, purchase
         nn.init.zeros_(self.side_bias.weight)
-        self.item_text = nn.Linear(table.shape[1], dim)
-        self.item_id = nn.Embedding(n_items, dim)
+        text_layer = nn.Linear(table.shape[1], dim)
+        ids = nn.Embedding(n_items, dim)
         self.item_bias = nn.Embedding(n_items, 2)  # click, purchase
-        nn.init.normal_(self.item_id.weight, std=0.01)
+        nn.init.normal_(ids.weight, std=0.01)
         nn.init.zeros_(self.item_bias.weight)
+        self.item_tower = ItemTower(text_layer, side_layer, ids, table, side)
         self.user_id = nn.Embedding(n_users, dim)
         nn.init.normal_(self.user_id.weight, std=0.01)
         self.history_encoder = config.history_encoder
@@ -75,11 +75,11 @@ class ResponseNet(nn.Module):
 
     def item_vectors(self) -> torch.Tensor:
         """``(n_items, dim)``."""
-        return self.item_text(self.item_table) + self.item_side(self.item_features) + self.item_id.weight
+        return self.item_tower.catalog()
 
     def item_biases(self) -> torch.Tensor:
         """``(n_items, 2)`` click and purchase logit offsets: per item id plus from side features."""
-        return self.item_bias.weight + self.side_bias(self.item_features)
+        return self.item_bias.weight + self.side_bias(self.item_tower.item_features)
 
     def user_vectors(
         self, users: torch.Tensor, history: torch.Tensor, user_features: torch.Tensor
@@ -89,7 +89,7 @@ class ResponseNet(nn.Module):
         if self.history_lstm is not None:
             pooled = self.history_lstm(history, mask)
         else:
-            vectors = self.item_text(self.item_table)[history.clamp(min=0)]
+            vectors = self.item_tower.text_vectors()[history.clamp(min=0)]
             weights = mask.unsqueeze(-1).float()
             pooled = (vectors * weights).sum(1) / weights.sum(1).clamp(min=1.0)
         user_id = self.dropout(self.user_id(users))

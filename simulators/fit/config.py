@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from encoders.optimiser import OptimiserConfig
 from encoders.text import TEXT_ENCODERS
-from simulators.errors import ConfigError
+from simulators.core.errors import ConfigError
 
 HISTORY_ENCODERS = ("lstm", "mean")
 
@@ -18,31 +19,22 @@ class ResponseNetConfig:
     """Size of the user and item vectors."""
     history_encoder: str = "mean"
     """``mean`` (projected text embeddings averaged) or ``lstm`` (:class:`LSTMUserEncoder`)."""
-    epochs: int = 8
-    """Maximum passes over the training steps (early stopping on validation loss)."""
-    batch_size: int = 512
-    """Steps (slates) per optimisation step."""
-    learning_rate: float = 3e-3
-    """Adam learning rate."""
-    weight_decay: float = 1e-6
-    """L2 penalty on all weights."""
-    patience: int = 1
-    """Epochs without validation improvement before stopping."""
     dropout: float = 0.8
     """Dropout on the user-id embedding (regularises users with few sessions)."""
-    seed: int = 0
-    """Seed of initialisation and batch order."""
+    optim: OptimiserConfig = field(
+        default_factory=lambda: OptimiserConfig(learning_rate=3e-3, weight_decay=1e-6, tolerance=1e-5)
+    )
+    """Adam with early stopping: epochs, batch size, learning rate, weight decay, patience, seed."""
 
     def __post_init__(self) -> None:
         if self.history_encoder not in HISTORY_ENCODERS:
             raise ConfigError(
                 f"history_encoder must be one of {HISTORY_ENCODERS}, got {self.history_encoder!r}"
             )
-        for name in ("dim", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1")
-        if self.learning_rate <= 0:
-            raise ConfigError("learning_rate must be > 0")
+        if self.dim < 1:
+            raise ConfigError(f"dim must be >= 1, got {self.dim}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
 
 
 @dataclass(frozen=True)

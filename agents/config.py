@@ -1,0 +1,171 @@
+"""The configuration of a training run (``config.json`` of the run folder) and its CLI flags.
+
+:class:`TrainConfig` nests the :class:`~envs.config.EnvConfig` of the env the agent trains and is
+evaluated in; every flag of ``python -m agents.train`` is derived from the two dataclasses'
+fields (:func:`parse_train_config`), their help from the fields' docstrings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import envs
+from encoders.device import DEVICE_CHOICES
+from envs.config import ACTION_MODES, CANDIDATE_SOURCES, OBS_MODES, SIMULATORS, EnvConfig
+from simulators.core.cli import add_config_arguments, config_kwargs
+from simulators.core.errors import ConfigError
+
+ALGORITHM_NAMES = ("a2c", "dqn", "ppo")
+"""The SB3 algorithms a run can train."""
+WARM_STARTS = ("ctr", "bc", "none")
+DEFAULT_ACTION_MODE = {"ppo": "weights", "a2c": "weights", "dqn": "discrete"}
+"""Action mode per algorithm unless the env options say otherwise."""
+ENV_FLAGS_SKIPPED = ("data", "data_path", "render_mode")
+"""EnvConfig fields with no training flag: the env id names the data; training renders nothing."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run (``config.json`` of the run folder)."""
+
+    algorithm: str
+    """``ppo``, ``dqn`` or ``a2c``."""
+    env: str = "ecommerce-v0"
+    """Registered env id."""
+    timesteps: int = 30_000
+    """Environment steps (summed over the parallel envs)."""
+    seed: int = 0
+    """Seed of the networks, the envs and the evaluation users (``seed + 10_000``)."""
+    device: str = "auto"
+    """``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
+    warm_start: str = "ctr"
+    """``ctr`` (CTR towers + greedy-pCTR head), ``bc`` (plus behaviour cloning) or ``none``."""
+    n_envs: int = 16
+    """Parallel users in the training vector env."""
+    eval_episodes: int = 500
+    """Sessions per policy in the final comparison."""
+    eval_freq: int = 5_000
+    """Environment steps between evaluations (learning curve)."""
+    checkpoint_freq: int = 10_000
+    """Environment steps between checkpoints (for ``--resume``)."""
+    out: str = ""
+    """Run folder; empty = ``runs/{algorithm}-{env}-s{seed}``."""
+    env_options: EnvConfig | None = None
+    """Options of the env the agent trains and is evaluated in; ``None`` = the defaults, with the
+    algorithm's action mode (``weights`` for PPO/A2C, ``discrete`` for DQN)."""
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHM_NAMES:
+            raise ConfigError(f"unknown algorithm {self.algorithm!r}; choose from {list(ALGORITHM_NAMES)}")
+        data = envs.env_data(self.env)  # raises for an unknown env id
+        options = self.env_options or EnvConfig(action_mode=DEFAULT_ACTION_MODE[self.algorithm])
+        object.__setattr__(self, "env_options", replace(options, data=data, data_path=options.data_path))
+        for name in ("timesteps", "n_envs", "eval_episodes", "eval_freq", "checkpoint_freq"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.warm_start not in WARM_STARTS:
+            raise ConfigError(f"warm start must be one of {WARM_STARTS}, got {self.warm_start!r}")
+        if self.device.split(":")[0] not in DEVICE_CHOICES:
+            raise ConfigError(f"device must be one of {DEVICE_CHOICES}, got {self.device!r}")
+        mode, obs = self.options.action_mode, self.options.obs_mode
+        if obs == "embedding" and self.warm_start != "none" and mode == "scores":
+            raise ConfigError(
+                "a warm start with obs_mode 'embedding' needs action_mode 'weights' or 'discrete'"
+            )
+        if self.algorithm == "dqn" and mode != "discrete":
+            raise ConfigError("dqn needs action_mode 'discrete'")
+        if self.algorithm != "dqn" and mode == "discrete":
+            raise ConfigError(f"{self.algorithm} trains on 'scores' or 'weights', not 'discrete'")
+
+    @property
+    def options(self) -> EnvConfig:
+        """The env options (never ``None`` once the config is built)."""
+        assert self.env_options is not None
+        return self.env_options
+
+    @property
+    def folder(self) -> Path:
+        """The run folder."""
+        return Path(self.out or f"runs/{self.algorithm}-{self.env}-s{self.seed}")
+
+    def env_kwargs(self, **overrides: Any) -> dict[str, Any]:
+        """The env options as ``gym.make`` / ``RankingVectorEnv`` keyword arguments."""
+        return {**asdict(self.options), **overrides}
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``config.json`` object (the env options nested under ``env_options``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: Any) -> TrainConfig:
+        """Inverse of :meth:`to_json`; extra keys (what a run recorded beside it) are ignored."""
+        if not isinstance(raw, dict):
+            raise ConfigError(f"a run config is a JSON object, got {type(raw).__name__}")
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in raw.items() if k in names}
+        options = values.get("env_options")
+        try:
+            if isinstance(options, dict):
+                known = {f.name for f in fields(EnvConfig)}
+                values["env_options"] = EnvConfig(**{k: v for k, v in options.items() if k in known})
+            return cls(**values)
+        except TypeError as err:
+            raise ConfigError(f"run config: {err}") from None
+
+
+def train_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m agents.train``: TrainConfig's and EnvConfig's fields as flags."""
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.train",
+        description="Train an SB3 agent to rank and compare it with the static baselines.",
+    )
+    parser.add_argument("algorithm", choices=ALGORITHM_NAMES, help="the SB3 algorithm")
+    add_config_arguments(
+        parser,
+        TrainConfig,
+        skip=("algorithm", "env_options"),
+        choices={"env": envs.ENV_IDS, "warm_start": WARM_STARTS},
+    )
+    env = parser.add_argument_group("environment", "options of the env the agent trains in (EnvConfig)")
+    add_config_arguments(
+        env,
+        EnvConfig,
+        skip=ENV_FLAGS_SKIPPED,
+        dest_prefix="env_",
+        choices={
+            "action_mode": ACTION_MODES,
+            "obs_mode": OBS_MODES,
+            "simulator": SIMULATORS,
+            "candidates": CANDIDATE_SOURCES,
+        },
+    )
+    parser.add_argument(
+        "--resume", default="", help="continue the run in this folder from its last checkpoint"
+    )
+    return parser
+
+
+def parse_train_config(argv: Sequence[str] | None) -> tuple[TrainConfig, bool]:
+    """The CLI's flags as a config, and whether to resume (``--resume DIR`` reads the run's own
+    config; ``--timesteps`` may raise its budget)."""
+    args = train_parser().parse_args(argv)
+    given = {k: v for k, v in config_kwargs(args, TrainConfig).items() if k != "algorithm"}
+    env_given = config_kwargs(args, EnvConfig, dest_prefix="env_")
+    if args.resume:
+        file = Path(args.resume) / "config.json"
+        try:
+            saved = TrainConfig.from_json(json.loads(file.read_text()))
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"--resume {args.resume}: no readable run config ({err})") from None
+        if saved.algorithm != args.algorithm:
+            raise ConfigError(
+                f"--resume {args.resume}: that run trained {saved.algorithm}, not {args.algorithm}"
+            )
+        return replace(saved, out=args.resume, timesteps=given.get("timesteps", saved.timesteps)), True
+    env_given.setdefault("action_mode", DEFAULT_ACTION_MODE[args.algorithm])
+    return TrainConfig(args.algorithm, **given, env_options=EnvConfig(**env_given)), False

@@ -1,0 +1,201 @@
+"""Target policies of OPE over a catalog: Plackett-Luce rankings (:class:`PLPolicy`), the
+shop's named policies, and a trained agent's ranking in Plackett-Luce form.
+
+The probability of a slate's first k items is closed-form
+(:mod:`simulators.data.plackett_luce`); a slot's marginal ``P(item i at slot k)`` is not, and is
+estimated by Monte Carlo with Rao-Blackwellisation: sample the k-1 items above, then
+``P(i at k | prefix) = w_i / (1 - sum_prefix w)`` is exact, so only the prefix is random.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from envs.config import FEATURES, EnvConfig
+from envs.core import SessionCore
+from envs.world import build_world
+from simulators.core.errors import ConfigError
+from simulators.data.plackett_luce import (
+    gumbel_order,
+    prefix_probabilities,
+    sample_without_replacement,
+    softmax,
+)
+from simulators.shop.world import ShopWorld
+
+GUMBEL_SUPPORT = 512
+"""Supports up to this size are sampled by Gumbel-top-k; larger ones sequentially."""
+
+
+@dataclass(frozen=True)
+class PLPolicy:
+    """Plackett-Luce slates over a per-context support of catalog items.
+
+    ``P(s_1..s_k | c) = prod_{j<=k} p_c(s_j) / (1 - sum_{l<j} p_c(s_l))`` with
+    ``p_c = softmax(logits[c])`` over ``support[c]`` (0 elsewhere). One context row (``C = 1``)
+    is a context-free policy; otherwise context ``c`` is user row ``c``.
+    """
+
+    name: str
+    support: np.ndarray
+    """``(C, S)`` int64 catalog rows."""
+    logits: np.ndarray
+    """``(C, S)`` float64."""
+    n_items: int
+    """Catalog size."""
+
+    def __post_init__(self) -> None:
+        if self.support.shape != self.logits.shape or self.support.ndim != 2:
+            raise ConfigError(
+                f"support {self.support.shape} and logits {self.logits.shape} must be equal (C, S)"
+            )
+        if not np.isfinite(self.logits).all():
+            raise ConfigError(f"policy {self.name}: logits must be finite")
+
+    def contexts(self, users: np.ndarray) -> np.ndarray:
+        """Context rows of ``users``."""
+        return (
+            np.zeros(len(users), dtype=np.int64)
+            if len(self.support) == 1
+            else np.asarray(users, dtype=np.int64)
+        )
+
+    def dense(self, contexts: np.ndarray) -> np.ndarray:
+        """``(len(contexts), n_items)`` item probabilities of the first slot."""
+        p = softmax(self.logits[contexts])
+        out = np.zeros((len(contexts), self.n_items))
+        np.put_along_axis(out, self.support[contexts], p, axis=1)
+        return out
+
+    def prefix_probabilities(self, users: np.ndarray, slates: np.ndarray) -> np.ndarray:
+        """``(n, K)`` probability of each slate's first k items."""
+        return prefix_probabilities(self.item_probabilities(users, slates))
+
+    def item_probabilities(self, users: np.ndarray, items: np.ndarray, chunk: int = 256) -> np.ndarray:
+        """``(n, K)`` first-slot probability ``p_c(item)`` of each of ``items (n, K)``."""
+        contexts = self.contexts(users)
+        out = np.empty(items.shape)
+        distinct, inverse = np.unique(contexts, return_inverse=True)
+        for start in range(0, len(distinct), chunk):
+            dense = self.dense(distinct[start : start + chunk])
+            rows = np.flatnonzero((inverse >= start) & (inverse < start + chunk))
+            out[rows] = dense[inverse[rows, None] - start, items[rows]]
+        return out
+
+    def sample(self, contexts: np.ndarray, n_samples: int, k: int, rng: np.random.Generator) -> np.ndarray:
+        """``(B, n_samples, k)`` catalog rows: ``n_samples`` slates per context."""
+        logits = self.logits[contexts]
+        if logits.shape[1] <= GUMBEL_SUPPORT:
+            shape = (len(contexts), n_samples, logits.shape[1])
+            top = gumbel_order(np.broadcast_to(logits[:, None, :], shape), rng)[:, :, :k]
+            return np.take_along_axis(self.support[contexts][:, None, :], top, axis=2)
+        rows = np.repeat(np.arange(len(contexts)), n_samples)
+        return sample_without_replacement(self.dense(contexts), k, rng, rows).reshape(
+            len(contexts), n_samples, k
+        )
+
+    def marginals(
+        self, contexts: np.ndarray, k: int, n_samples: int, rng: np.random.Generator
+    ) -> np.ndarray:  # fmt: skip
+        """``(B, k, n_items)`` ``P(item at slot j | context)``: exact for the first slot,
+        Rao-Blackwellised Monte Carlo over ``n_samples`` prefixes for the others."""
+        p = self.dense(contexts)
+        out = np.zeros((len(contexts), k, self.n_items))
+        out[:, 0] = p
+        if k == 1:
+            return out
+        prefixes = self.sample(contexts, n_samples, k - 1, rng)  # (B, M, k-1)
+        b = len(contexts)
+        taken = np.cumsum(np.take_along_axis(p[:, None, :], prefixes, axis=2), axis=2)  # (B, M, k-1)
+        for j in range(1, k):
+            inverse = 1.0 / np.maximum(1.0 - taken[:, :, j - 1], 1e-12)  # (B, M)
+            above = prefixes[:, :, :j]
+            excluded = np.zeros((b, self.n_items))
+            np.add.at(excluded, (np.broadcast_to(np.arange(b)[:, None, None], above.shape), above),
+                      np.broadcast_to(inverse[:, :, None], above.shape))  # fmt: skip
+            out[:, j] = p * (inverse.sum(axis=1, keepdims=True) - excluded) / n_samples
+        return out
+
+    def marginal_chunks(
+        self, users: np.ndarray, k: int, n_samples: int, rng: np.random.Generator, chunk: int = 64
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+        """``(context rows, marginals)`` for the distinct contexts of ``users``, chunk by chunk
+        (a context-free policy is estimated once, with ``64 * n_samples`` prefixes)."""
+        distinct = np.unique(self.contexts(users))
+        if len(self.support) == 1:
+            yield distinct, self.marginals(distinct, k, 64 * n_samples, rng)
+            return
+        for start in range(0, len(distinct), chunk):
+            contexts = distinct[start : start + chunk]
+            yield contexts, self.marginals(contexts, k, n_samples, rng)
+
+
+# ------------------------------------------------------------------ the shipped policies
+
+OPE_TEMPERATURE = 1.0
+"""Temperature of the Plackett-Luce form of score-based policies (``ctr``, agents): logits
+are the scores standardised per user, divided by this."""
+SHOP_POLICIES = ("logging", "near-logging", "random", "popularity", "anti-popularity", "ctr")
+"""Target policies over the shop's catalog by name (an agent is given by its run folder)."""
+
+
+def shop_logging_policy(world: ShopWorld) -> PLPolicy:
+    """The shop's logging policy as a :class:`PLPolicy` (context-free)."""
+    n_items = world.config.n_items
+    return PLPolicy("logging", np.arange(n_items)[None], np.log(world.logging_policy.weights)[None], n_items)
+
+
+def shop_policy(name: str, world: ShopWorld, popularity: np.ndarray, data: str = "shop") -> PLPolicy:
+    """A named target policy over the shop's catalog; ``popularity (n_items,)`` logged clicks;
+    ``data`` names the logs for the env whose CTR candidates ``ctr`` ranks.
+
+    ``near-logging``: the logging logits at temperature 1.25 (close to the logger);
+    ``popularity``: Plackett-Luce on standardised log-popularity; ``anti-popularity``: on minus
+    1.5 times it (deliberately far from the logger); ``ctr``: each user's CTR candidates
+    (the env's) by standardised log pCTR at :data:`OPE_TEMPERATURE`.
+    """
+    n_items = world.config.n_items
+    catalog = np.arange(n_items)[None]
+    log_pop = np.log1p(popularity)
+    z = ((log_pop - log_pop.mean()) / (log_pop.std() + 1e-12))[None]
+    if name == "logging":
+        return shop_logging_policy(world)
+    if name == "near-logging":
+        return PLPolicy(name, catalog, np.log(world.logging_policy.weights)[None] / 1.25, n_items)
+    if name == "random":
+        return PLPolicy(name, catalog, np.zeros((1, n_items)), n_items)
+    if name == "popularity":
+        return PLPolicy(name, catalog, z, n_items)
+    if name == "anti-popularity":
+        return PLPolicy(name, catalog, -1.5 * z, n_items)
+    if name == "ctr":
+        env_world = build_world(EnvConfig(data=data))
+        pctr = env_world.candidate_features[:, :, FEATURES.index("pctr")].astype(np.float64)
+        return scores_policy(name, env_world.candidates, np.log(np.maximum(pctr, 1e-9)), n_items)
+    raise ConfigError(
+        f"unknown target policy {name!r}; shop policies: {SHOP_POLICIES} or an agent's run folder"
+    )
+
+
+def scores_policy(name: str, support: np.ndarray, scores: np.ndarray, n_items: int) -> PLPolicy:
+    """Plackett-Luce over per-user candidate ``scores`` standardised per user / :data:`OPE_TEMPERATURE`."""
+    centred = scores - scores.mean(axis=1, keepdims=True)
+    z = centred / (centred.std(axis=1, keepdims=True) + 1e-9)
+    return PLPolicy(name, support.astype(np.int64), z / OPE_TEMPERATURE, n_items)
+
+
+def agent_policy(agent: Any, n_items: int) -> PLPolicy:
+    """A trained agent's ranking at the start of each user's session, in Plackett-Luce form
+    (its deterministic scores over the env's candidates, see :func:`scores_policy`)."""
+    options = {k: v for k, v in agent.env_options.items() if k in {f for f in EnvConfig.__dataclass_fields__}}
+    config = EnvConfig(**options)
+    world = build_world(config)
+    users = np.arange(len(world.candidates))
+    core = SessionCore(config, world, batch=len(users))
+    core.start_users(users, users, np.zeros(len(users), dtype=np.uint64))
+    scores, _ = core.scores(core.check_actions(agent.act(core.observe(), np.random.default_rng(0))))
+    return scores_policy(str(agent.algorithm), world.candidates, scores, n_items)

@@ -1,0 +1,164 @@
+"""Candidate generation: the N items each user is offered, with their static features.
+
+Retrieval by popularity and text similarity to the history; ranking by the CTR model
+(``candidates="ctr"``) or by logged rates (``"popularity"``). Cached on disk per logs and options.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from encoders.ctr.config import CTR_CACHE_VERSION
+from envs.config import FEATURE_CLIP, EnvConfig
+from simulators.core.storage import atomic_path, cache_dir
+from simulators.data.logs import LoggedData, data_fingerprint
+
+if TYPE_CHECKING:  # torch loads only when a CTR model is used
+    from encoders.ctr.train import TrainedCTR
+
+
+# ------------------------------------------------------------------------------ the world
+class CandidateSource(Protocol):
+    """The hook that offers candidates: top-N items and their features for each user."""
+
+    def top_n(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(n_users, n)`` catalog rows and ``(n_users, n, 5)`` static features
+        (``FEATURES`` without the session one)."""
+        ...
+
+
+def popularity_z(logs: LoggedData) -> np.ndarray:
+    """``(n_items,)`` standardised log(1 + logged clicks), clipped to [-10, 10]."""
+    log_pop = np.log1p(logs.per_item("click"))
+    return np.clip((log_pop - log_pop.mean()) / (log_pop.std() + 1e-9), -FEATURE_CLIP, FEATURE_CLIP)
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9)
+
+
+def history_profiles(history: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """``(n_users, dim)`` unit mean of the history's unit item vectors (-1 pads skipped)."""
+    profile = np.zeros((len(history), unit.shape[1]), dtype=np.float32)
+    for column in history.T:  # one history slot at a time: no (users, H, dim) tensor
+        profile[column >= 0] += unit[column[column >= 0]]
+    return unit_rows(profile)
+
+
+def static_features(
+    pctr: np.ndarray, pcvr: np.ndarray, candidates: np.ndarray, profiles: np.ndarray, unit: np.ndarray,
+    popularity: np.ndarray, protected: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """``(n_users, N, 5)`` float32: ``FEATURES`` without the session one."""
+    similarity = np.clip(np.einsum("ud,und->un", profiles, unit[candidates]), -1, 1)
+    return np.stack([pctr, pcvr, similarity, popularity[candidates], protected[candidates]], axis=-1).astype(
+        np.float32
+    )
+
+
+@dataclass
+class PopularitySimilaritySource:
+    """Candidates by popularity plus similarity of item text to the user's history (used when
+    no CTR model is wanted). Its ``pctr``/``pcvr`` are each item's smoothed logged click and
+    purchase-per-click rates."""
+
+    logs: LoggedData
+    history: np.ndarray
+    """``(n_users, H)`` catalog rows, -1 pad."""
+    item_embedding: np.ndarray
+    """``(n_items, dim)``."""
+    protected: np.ndarray
+    """``(n_items,)`` bool."""
+    similarity_weight: float = 2.0
+    """Weight of text similarity against log-popularity in the candidate score."""
+
+    def top_n(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """See :class:`CandidateSource`."""
+        shows, clicks, buys = (self.logs.per_item(column) for column in (None, "click", "purchase"))
+        prior = clicks.sum() / max(shows.sum(), 1.0)
+        pctr = (clicks + 10 * prior) / (shows + 10)
+        pcvr = (buys + 1.0) / (clicks + 5.0) if buys.any() else np.zeros(self.logs.n_items)
+        candidates, profile, unit = self.retrieve(n)
+        features = static_features(
+            pctr[candidates],
+            pcvr[candidates],
+            candidates,
+            profile,
+            unit,
+            popularity_z(self.logs),
+            self.protected,
+        )
+        return candidates, features
+
+    def retrieve(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(n_users, n)`` catalog rows by descending score, the users' history profiles and
+        the unit item vectors."""
+        pop_z = popularity_z(self.logs)
+        unit = unit_rows(self.item_embedding)
+        profile = history_profiles(self.history, unit)
+        n_users, n = len(self.history), min(n, len(unit))
+        candidates = np.empty((n_users, n), dtype=np.int64)
+        for start in range(0, n_users, 2048):
+            score = pop_z[None, :] + self.similarity_weight * (profile[start : start + 2048] @ unit.T)
+            top = np.argpartition(-score, n - 1, axis=1)[:, :n]
+            order = np.argsort(-np.take_along_axis(score, top, 1), axis=1, kind="stable")
+            candidates[start : start + 2048] = np.take_along_axis(top, order, 1)
+        return candidates, profile, unit
+
+
+@dataclass
+class CTRCandidateSource:
+    """Two-stage candidate generation: retrieve ``retrieval_factor * N`` items per user by
+    popularity and text similarity, then keep the N of highest click probability by the CTR
+    model. ``pctr``/``pcvr`` are the model's P(click) and P(purchase | click)."""
+
+    load_model: Callable[[], TrainedCTR]
+    """Returns the CTR model (loaded only when candidates are not already cached)."""
+    retrieval: PopularitySimilaritySource
+    retrieval_factor: int = 6
+    """Items retrieved per candidate kept. On the shop (N=50), 6 keeps 63% of the candidates a
+    whole-catalog ranking would pick (10: 78%) at 1/5 of its cost (15 s vs 77 s for 10,000
+    users on 2 cores)."""
+
+    def top_n(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """See :class:`CandidateSource`."""
+        retrieved, profile, unit = self.retrieval.retrieve(self.retrieval_factor * n)
+        history = self.retrieval.history
+        users = np.arange(len(history))
+        candidates, predicted = self.load_model().top_n(history, users, retrieved, n)
+        pcvr = predicted.get("purchase_given_click", np.zeros_like(predicted["click"]))
+        features = static_features(
+            predicted["click"], pcvr, candidates, profile, unit, popularity_z(self.retrieval.logs),
+            self.retrieval.protected,
+        )  # fmt: skip
+        return candidates, features
+
+
+CANDIDATES_VERSION = 1
+"""Bump when candidate generation changes, so cached candidates are recomputed."""
+
+
+def cached_top_n(
+    source: CandidateSource, config: EnvConfig, logs: LoggedData
+) -> tuple[np.ndarray, np.ndarray]:
+    """``source.top_n(N)``, cached on disk: CTR ranking of every user's retrieval takes seconds,
+    and every process that builds the world would pay it."""
+    identity = json.dumps(
+        [CANDIDATES_VERSION, CTR_CACHE_VERSION, data_fingerprint(logs), config.candidates, config.n_candidates,
+         config.history_length, getattr(source, "retrieval_factor", 0)]
+    )  # fmt: skip
+    file = cache_dir("candidates") / f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}.npz"
+    if file.is_file():
+        with np.load(file) as stored:
+            return stored["candidates"], stored["features"]
+    candidates, features = source.top_n(config.n_candidates)
+    with atomic_path(file) as tmp, tmp.open("wb") as handle:
+        np.savez(handle, candidates=candidates, features=features)
+    return candidates, features

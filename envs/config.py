@@ -1,0 +1,146 @@
+"""The options of the ranking environments (:class:`EnvConfig`) and the observation and action
+vocabularies they define: candidate features, ranking weights, discrete strategies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulators.core.errors import ConfigError, RecGymError
+
+ACTION_MODES = ("scores", "weights", "discrete")
+
+
+OBS_MODES = ("ids", "embedding")
+
+
+SIMULATORS = ("fitted", "true")
+
+
+CANDIDATE_SOURCES = ("ctr", "popularity")
+
+
+FEATURES = ("pctr", "pcvr", "similarity", "popularity", "protected", "session_topic_exposure")
+"""Per-candidate features, in column order of ``candidate_features``."""
+
+
+ID_DTYPE = np.int32
+"""Item ids in observations (``history``, ``candidates``): int32 halves the bytes every step
+copies (catalogs up to 2**31 items; SB3 hands them to networks as float32, exact below 2**24)."""
+
+
+WEIGHTS = (*FEATURES, "diversify")
+"""Components of a ``weights`` action: one weight per feature, then a switch (> 0: fill the
+slate with one item per topic first, best first; otherwise plain top K)."""
+
+
+STRATEGIES = (
+    "greedy_ctr",
+    "expected_value",
+    "one_per_topic",
+    "fresh_topics",
+    "fair_boost",
+    "similar_to_history",
+    "popular",
+    "explore",
+)
+"""Ranking strategies of ``action_mode="discrete"`` (action ``i`` picks ``STRATEGIES[i]``)."""
+
+
+FEATURE_CLIP = 10.0
+"""Standardised features are clipped to [-10, 10]."""
+
+
+FEATURE_LOW = (0.0, 0.0, -1.0, -FEATURE_CLIP, 0.0, 0.0)
+
+
+FEATURE_HIGH = (1.0, 1.0, 1.0, FEATURE_CLIP, 1.0, np.inf)
+"""Bounds of each candidate feature (the last one's upper bound depends on the slate size)."""
+
+
+EMBEDDING_CLIP = 100.0
+"""Bound of every entry of the ``embedding`` observation (the vectors stay well inside it)."""
+
+
+TOPIC_EXPOSURE_RETENTION = 0.8
+"""Per-step retention of the agent-visible count of topics shown this session."""
+
+
+class ActionError(RecGymError, ValueError):
+    """An action of the wrong shape, type or with NaN values."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Options of the ranking environments (``gym.make(id, **options)``)."""
+
+    data: str = "shop"
+    """Logs to fit the simulator on: a dataset name or path (``load_logs``)."""
+    data_path: str | None = None
+    """Folder for datasets that need one (MovieLens); ``None`` = the loader's default."""
+    simulator: str = "fitted"
+    """``fitted`` (learned from the logs) or ``true`` (the shop's ground truth; shop only)."""
+    candidates: str = "ctr"
+    """Candidate generator: ``ctr`` (top N by the multi-task CTR model, trained on first use and
+    cached) or ``popularity`` (popularity + text similarity to the history; no training)."""
+    slate_size: int = 5
+    """K: items shown per step."""
+    n_candidates: int = 50
+    """N: candidates offered per step."""
+    action_mode: str = "scores"
+    """``scores`` (one per candidate), ``weights`` (over candidate features) or ``discrete``."""
+    obs_mode: str = "ids"
+    """``ids``: compact item ids and features (a Dict); ``embedding``: one flat float vector of
+    the CTR model's frozen user and item vectors plus the features (:func:`embedding_layout`)."""
+    fairness_lambda: float = 0.0
+    """Weight of the fairness penalty in the reward."""
+    fairness_target: float | None = None
+    """Fixed protected exposure share; ``None`` = merit-based (share of offered relevance)."""
+    purchase_weight: float = 1.0
+    """w in reward = clicks + w * purchases - lambda * penalty."""
+    max_steps: int = 20
+    """Session cap: ``truncated`` after this many steps."""
+    history_length: int = 20
+    """Clicked items kept in the observation."""
+    render_mode: str | None = None
+    """``ansi`` or ``None``."""
+
+    def __post_init__(self) -> None:
+        if self.action_mode not in ACTION_MODES:
+            raise ConfigError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
+        if self.obs_mode not in OBS_MODES:
+            raise ConfigError(f"obs_mode must be one of {OBS_MODES}, got {self.obs_mode!r}")
+        if self.candidates not in CANDIDATE_SOURCES:
+            raise ConfigError(f"candidates must be one of {CANDIDATE_SOURCES}, got {self.candidates!r}")
+        if self.obs_mode == "embedding" and self.candidates != "ctr":
+            raise ConfigError(
+                "obs_mode='embedding' reads the CTR model's encoders: it needs candidates='ctr'"
+            )
+        if self.simulator not in SIMULATORS:
+            raise ConfigError(f"simulator must be one of {SIMULATORS}, got {self.simulator!r}")
+        if self.slate_size < 1 or self.n_candidates < 1:
+            raise ConfigError("slate_size and n_candidates must be >= 1")
+        if self.slate_size > self.n_candidates:
+            raise ConfigError(f"slate_size ({self.slate_size}) must be <= n_candidates ({self.n_candidates})")
+        if self.max_steps < 1 or self.history_length < 1:
+            raise ConfigError("max_steps and history_length must be >= 1")
+        if not np.isfinite(self.fairness_lambda) or self.fairness_lambda < 0:
+            raise ConfigError(f"fairness_lambda must be a finite number >= 0, got {self.fairness_lambda}")
+        if self.render_mode not in (None, "ansi"):
+            raise ConfigError(f"render_mode must be 'ansi' or None, got {self.render_mode!r}")
+
+
+def embedding_layout(config: EnvConfig, dim: int) -> dict[str, tuple[int, int]]:
+    """Where each part sits in the ``embedding`` observation: name -> (start, stop). The
+    candidate blocks are row-major ``(N, dim)`` and ``(N, len(FEATURES))``."""
+    n, sizes = config.n_candidates, {}
+    sizes["user"] = dim
+    sizes["candidate_vectors"] = n * dim
+    sizes["candidate_features"] = n * len(FEATURES)
+    sizes["context"] = 4
+    layout, start = {}, 0
+    for name, size in sizes.items():
+        layout[name] = (start, start + size)
+        start += size
+    return layout

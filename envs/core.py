@@ -1,0 +1,321 @@
+"""Batched sessions: the state of ``B`` users, each at some step of their own session, stepped
+by the compiled engine (:mod:`envs.engine`). The single and the vector env are views of it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from gymnasium import spaces
+
+from envs import engine
+from envs.config import (
+    EMBEDDING_CLIP,
+    FEATURE_CLIP,
+    FEATURE_HIGH,
+    FEATURE_LOW,
+    FEATURES,
+    ID_DTYPE,
+    STRATEGIES,
+    TOPIC_EXPOSURE_RETENTION,
+    WEIGHTS,
+    ActionError,
+    EnvConfig,
+    embedding_layout,
+)
+from envs.engine import context_kernel, engine_params
+from envs.fairness import ExposureLedger, position_weights
+from envs.world import RankingWorld
+from simulators.dynamics import SessionState
+
+if TYPE_CHECKING:
+    from encoders.ctr.embedder import CTREmbedder
+
+
+# --------------------------------------------------------------------------- the engine
+class SessionCore:
+    """Batched sessions: ``B`` users, each at some step of their own session.
+
+    Every array is preallocated with a leading batch axis; ``ledger_rows`` maps each slot of
+    the batch to its exposure-ledger row (all 0 for a shared ledger).
+    """
+
+    def __init__(self, config: EnvConfig, world: RankingWorld, batch: int, shared_ledger: bool = True):
+        self.config, self.world, self.batch = config, world, batch
+        n_items = len(world.protected)
+        self.ledger = ExposureLedger(
+            1 if shared_ledger else batch, n_items, world.n_user_groups, config.fairness_target
+        )
+        self.ledger_rows = np.zeros(batch, dtype=np.int64) if shared_ledger else np.arange(batch)
+        self.user = np.zeros(batch, dtype=np.int64)
+        self.key = np.zeros(batch, dtype=np.uint64)
+        self.step_count = np.zeros(batch, dtype=np.int64)
+        self.history = np.full((batch, config.history_length), -1, dtype=ID_DTYPE)
+        self.topic_exposure = np.zeros((batch, world.n_topics))
+        self.session_clicks = np.zeros(batch)
+        self.session_utility = np.zeros(batch)
+        self.state = SessionState.fresh(batch, world.n_topics)
+        self.cumulative_weights = np.cumsum(world.user_weight)
+        k = config.slate_size
+        self.last_slate = np.zeros((batch, k), dtype=np.int64)
+        self.last_click = np.zeros((batch, k), dtype=np.int8)
+        self.last_purchase = np.zeros((batch, k), dtype=np.int8)
+        self.last_p_click = np.zeros((batch, k))
+        self.last_p_purchase = np.zeros((batch, k))
+        self.last_leave = np.zeros(batch, dtype=np.bool_)
+        self.last_p_leave = np.zeros(batch)
+        self._no_diversity = np.zeros(batch, dtype=np.bool_)
+        self.stats = np.zeros((batch, engine.N_STATS))
+        self.penalty = np.zeros(batch)
+        self.reward = np.zeros(batch)
+        self.terminated = np.zeros(batch, dtype=np.bool_)
+        self.truncated = np.zeros(batch, dtype=np.bool_)
+        self._taken = np.zeros((batch, config.n_candidates), dtype=np.bool_)
+        self._used = np.zeros((batch, world.n_topics), dtype=np.bool_)
+
+        self.user_features = np.zeros((batch, world.user_features.shape[1]), dtype=np.float32)
+        """``(B, D)`` features of each slot's user, set when a session starts."""
+        self.context = np.zeros((batch, 4), dtype=np.float32)
+        self.history_mask = np.zeros((batch, config.history_length), dtype=np.int8)
+        self.item_topic = np.ascontiguousarray(world.simulator.item_topic, dtype=np.int64)
+        self.slot_bias = np.ascontiguousarray(world.simulator.slot_bias(k), dtype=np.float64)
+        self.params = engine_params(world.simulator.dynamics, world.tables, TOPIC_EXPOSURE_RETENTION)
+        self.weights = position_weights(config.slate_size)
+        n, n_features = config.n_candidates, len(FEATURES)
+        self.candidates = np.zeros((batch, n), dtype=ID_DTYPE)
+        """``(B, N)`` this session's candidates (catalog rows)."""
+        self.candidate_topics = np.zeros((batch, n), dtype=np.int32)
+        self.candidate_features = np.zeros((batch, n, n_features), dtype=np.float32)
+        """``(B, N, F)``; the last column (session topic exposure) changes every step."""
+        self.embedder: CTREmbedder | None = None
+        if config.obs_mode == "embedding":
+            self.embedder = world.ctr_embedder()
+            self._user_vectors = np.zeros((batch, self.embedder.dim), dtype=np.float32)
+            self._embedded_history = np.full((batch, config.history_length), -1, dtype=ID_DTYPE)
+            self._embedded = np.zeros(batch, dtype=np.bool_)
+
+    # -------------------------------------------------------------------------- spaces
+    def observation_space(self) -> spaces.Space[Any]:
+        """``ids``: a flat Dict of fixed-shape Boxes (no nesting); ``embedding``: one Box."""
+        cfg, n_items = self.config, len(self.world.protected)
+        if self.embedder is not None:
+            size = embedding_layout(cfg, self.embedder.dim)["context"][1]
+            return spaces.Box(-EMBEDDING_CLIP, EMBEDDING_CLIP, (size,), np.float32)
+        low = np.array(FEATURE_LOW, dtype=np.float32)
+        high = np.array(
+            [*FEATURE_HIGH[:-1], cfg.slate_size / (1 - TOPIC_EXPOSURE_RETENTION)], dtype=np.float32
+        )
+        n_user = self.world.user_features.shape[1]
+        return spaces.Dict(
+            {
+                "history": spaces.Box(-1, n_items - 1, (cfg.history_length,), ID_DTYPE),
+                "history_mask": spaces.Box(0, 1, (cfg.history_length,), np.int8),
+                "candidates": spaces.Box(0, n_items - 1, (cfg.n_candidates,), ID_DTYPE),
+                "candidate_features": spaces.Box(
+                    np.tile(low, (cfg.n_candidates, 1)),
+                    np.tile(high, (cfg.n_candidates, 1)),
+                    dtype=np.float32,
+                ),
+                "user_features": spaces.Box(-FEATURE_CLIP, FEATURE_CLIP, (n_user,), np.float32),
+                "context": spaces.Box(
+                    np.array([-1, -1, 0, 0], dtype=np.float32),
+                    np.array([1, 1, 1, cfg.slate_size], dtype=np.float32),
+                    dtype=np.float32,
+                ),
+            }
+        )
+
+    def action_space(self) -> spaces.Space[Any]:
+        """Per ``action_mode``: scores Box(N), weights Box(len(WEIGHTS)) or Discrete."""
+        cfg = self.config
+        if cfg.action_mode == "scores":
+            return spaces.Box(-1.0, 1.0, (cfg.n_candidates,), np.float32)
+        if cfg.action_mode == "weights":
+            return spaces.Box(-1.0, 1.0, (len(WEIGHTS),), np.float32)
+        return spaces.Discrete(len(STRATEGIES))
+
+    # ------------------------------------------------------------------------ sessions
+    def start(self, index: np.ndarray, draws: np.ndarray) -> None:
+        """Start sessions in batch slots ``index`` from ``draws (len, 2)``: a uniform that
+        picks the user and an integer session key (see :func:`draw_session`)."""
+        users = np.minimum(
+            np.searchsorted(self.cumulative_weights, draws[:, 0] * self.cumulative_weights[-1]),
+            len(self.world.user_weight) - 1,
+        )
+        self.start_users(index, users, draws[:, 1].astype(np.uint64))
+
+    def start_users(self, index: np.ndarray, users: np.ndarray, keys: np.ndarray) -> None:
+        """Start sessions of ``users`` with session ``keys`` (uint64) in batch slots ``index``."""
+        world = self.world
+        if self.embedder is not None:
+            self._embedded[index] = False
+        self.user_features[index] = world.user_features[users]
+        kernel = (
+            engine.parallel_start_kernel if len(index) >= engine.PARALLEL_MIN_BATCH else engine.start_kernel
+        )
+        kernel(
+            index, users, keys, world.history, world.candidates, world.candidate_features, self.item_topic,
+            self.user, self.key, self.step_count, self.session_clicks, self.session_utility, self.history,
+            self.state.interest_drift, self.state.boredom, self.topic_exposure, self.candidates,
+            self.candidate_topics, self.candidate_features,
+        )  # fmt: skip
+
+    def observe(self, copy: bool = True) -> Any:
+        """The batch's observations: fresh arrays, or (``copy=False``) the live buffers, which
+        the next step overwrites (as gymnasium's ``copy=False`` vector envs do)."""
+        ids = self.observe_ids(copy)
+        if self.embedder is None:
+            return ids
+        changed = (self.history != self._embedded_history).any(axis=1) | ~self._embedded
+        if changed.any():  # the LSTM runs only for users whose history moved
+            self._user_vectors[changed] = self.embedder.users(self.history[changed], self.user[changed])
+            self._embedded_history[changed] = self.history[changed]
+            self._embedded[changed] = True
+        return np.clip(
+            np.concatenate(
+                [
+                    self._user_vectors.copy(),
+                    self.embedder.item_vectors[self.candidates].reshape(self.batch, -1),
+                    self.candidate_features.reshape(self.batch, -1),
+                    self.context,
+                ],
+                axis=1,
+            ),
+            -EMBEDDING_CLIP,
+            EMBEDDING_CLIP,
+            FEATURE_CLIP,
+        )
+
+    def observe_ids(self, copy: bool = True) -> dict[str, np.ndarray]:
+        """The ``ids`` observation (what the engine and the baselines read)."""
+        ledger = self.ledger
+        context_kernel(
+            self.ledger_rows, ledger.provider_exposure, ledger.provider_merit, ledger.popularity_exposure, ledger.target_value,
+            ledger.tail_target, self.step_count, self.config.max_steps, self.session_clicks, self.history,
+            self.context, self.history_mask,
+        )  # fmt: skip
+        return {
+            "history": self.history.copy() if copy else self.history,
+            "history_mask": self.history_mask.copy() if copy else self.history_mask,
+            "candidates": self.candidates.copy() if copy else self.candidates,
+            "candidate_features": self.candidate_features.copy() if copy else self.candidate_features,
+            "user_features": self.user_features.copy() if copy else self.user_features,
+            "context": self.context.copy() if copy else self.context,
+        }
+
+    # --------------------------------------------------------------------------- actions
+    def scores(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-candidate scores ``(B, N)`` float64 for validated ``actions``, and which rows
+        rank one item per topic first (the ``one_per_topic`` strategy)."""
+        cfg, features = self.config, self.candidate_features
+        if cfg.action_mode == "scores":  # the kernel ranks float32 or float64 scores as they are
+            floats = actions if actions.dtype in (np.float32, np.float64) else actions.astype(np.float64)
+            return np.ascontiguousarray(floats), self._no_diversity
+        if cfg.action_mode == "weights":
+            weights = actions.astype(np.float32)
+            weighted = np.einsum("bnf,bf->bn", standardise(features), weights[:, : len(FEATURES)])
+            return weighted.astype(np.float64), weights[:, -1] > 0
+        strategy = actions.astype(np.int64)
+        f = features.astype(np.float64)
+        pctr, pcvr, similarity, popularity, protected, seen = (f[..., i] for i in range(len(FEATURES)))
+        explore = engine.counter_uniforms(self.key ^ np.uint64(0xE7), self.step_count, f.shape[1])
+        scores = np.select(
+            [strategy[:, None] == i for i in range(len(STRATEGIES))],
+            [
+                pctr,
+                pctr * (1 + cfg.purchase_weight * pcvr),
+                pctr,
+                pctr * np.exp(-seen),
+                pctr * (1 + 0.5 * protected),
+                similarity,
+                popularity,
+                explore,
+            ],
+        )
+        return scores, strategy == STRATEGIES.index("one_per_topic")
+
+    def check_actions(self, actions: Any) -> np.ndarray:
+        """Validate a batch of actions: shape, dtype and finiteness; raise :class:`ActionError`."""
+        cfg = self.config
+        array = np.asarray(actions)
+        if cfg.action_mode == "discrete":
+            if array.shape != (self.batch,) or not np.issubdtype(array.dtype, np.integer):
+                raise ActionError(
+                    f"discrete actions must be {self.batch} integer(s), got shape {array.shape} {array.dtype}"
+                )
+            if ((array < 0) | (array >= len(STRATEGIES))).any():
+                raise ActionError(f"discrete action must lie in [0, {len(STRATEGIES)}), got {array.tolist()}")
+            return array
+        width = cfg.n_candidates if cfg.action_mode == "scores" else len(WEIGHTS)
+        if array.shape != (self.batch, width):
+            raise ActionError(
+                f"{cfg.action_mode} action must have shape {(width,)} per env, got {array.shape}"
+            )
+        if array.dtype.kind not in "fiu" or not np.isfinite(array).all():
+            raise ActionError(f"{cfg.action_mode} action holds NaN, inf or non-numbers")
+        return array
+
+    # ----------------------------------------------------------------------------- step
+    def step(
+        self, actions: np.ndarray, copy: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Advance every session one step: ``(reward, terminated, truncated, terms)``: fresh
+        arrays, or (``copy=False``) views of buffers that the next step overwrites."""
+        cfg, world = self.config, self.world
+        scores, one_per_topic = self.scores(actions)
+        kernel = (
+            engine.parallel_step_kernel if self.batch >= engine.PARALLEL_MIN_BATCH else engine.step_kernel
+        )
+        kernel(
+            scores, one_per_topic, self.user, self.key, self.step_count, self.candidates, self.candidate_topics,
+            self.candidate_features, world.candidate_logits, world.candidate_merit, self.slot_bias,
+            self.item_topic, self.state.interest_drift, self.state.boredom, self.topic_exposure, self.history,
+            self.params, self.last_slate, self.last_click, self.last_purchase, self.last_p_click, self.last_p_purchase,
+            self.last_leave, self.last_p_leave,
+            self.stats, self._taken, self._used,
+        )  # fmt: skip
+        items, stats, ledger = self.last_slate, self.stats, self.ledger
+        any_done = engine.finish_kernel(
+            self.ledger_rows, items, world.protected, world.tail, stats, self.last_leave, self.weights,
+            ledger.target_value, ledger.provider_exposure, ledger.provider_merit, ledger.popularity_exposure,
+            ledger.item_exposure, cfg.purchase_weight, cfg.fairness_lambda, cfg.max_steps, self.step_count,
+            self.session_clicks, self.session_utility, self.penalty, self.reward, self.terminated, self.truncated,
+        )  # fmt: skip
+        if any_done:
+            done = self.terminated | self.truncated
+            ledger.record_session(
+                self.ledger_rows[done], world.user_group[self.user[done]], self.session_utility[done]
+            )
+        keep = np.copy if copy else np.asarray
+        clicks, purchases = stats[:, engine.S_CLICKS], stats[:, engine.S_PURCHASES]
+        terms = {
+            "clicks": keep(clicks),
+            "purchases": keep(purchases),
+            "engagement": clicks + cfg.purchase_weight * purchases,
+            "fairness_penalty": keep(self.penalty),
+            "protected_in_slate": keep(stats[:, engine.S_PROTECTED]),
+        }
+        return keep(self.reward), keep(self.terminated), keep(self.truncated), terms
+
+    def render(self, b: int = 0) -> str:
+        """The last slate of batch slot ``b`` with the user's response."""
+        lines = [f"user {self.user[b]}  step {self.step_count[b]}"]
+        for k, item in enumerate(self.last_slate[b]):
+            mark = "BUY" if self.last_purchase[b, k] else ("click" if self.last_click[b, k] else "")
+            title = self.world.item_text[item].split(". ")[0]
+            lines.append(f"  {k + 1}. [{mark:5}] {title[:70]}")
+        return "\n".join(lines) + "\n"
+
+
+def standardise(features: np.ndarray) -> np.ndarray:
+    """``(B, N, F)`` features z-scored across each step's candidates (a constant feature -> 0),
+    so that ranking weights compare signals on one scale."""
+    centred = features - features.mean(axis=1, keepdims=True)
+    return centred / (centred.std(axis=1, keepdims=True) + 1e-6)
+
+
+def draw_session(rng: np.random.Generator) -> np.ndarray:
+    """``(2,)`` the draws that start a session: a user uniform and a 53-bit key (exact in float64)."""
+    draws = rng.random(2)
+    draws[1] = np.floor(draws[1] * 2.0**53)
+    return draws

@@ -1,0 +1,164 @@
+"""The world an episode runs in, built once per process: logs, the simulator (fitted or true),
+each user's candidates, and the item and user groups that fairness reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache, partial
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from envs.candidates import CandidateSource, CTRCandidateSource, PopularitySimilaritySource, cached_top_n
+from envs.config import FEATURE_CLIP, FEATURES, EnvConfig
+from simulators.core.errors import ConfigError
+from simulators.data.features import user_feature_matrix
+from simulators.data.logs import LoggedData
+from simulators.datasets import load_logs
+from simulators.datasets.shop import shop_config_of
+from simulators.fit.cache import load_or_fit
+from simulators.response import ResponseTables, UserSimulator
+from simulators.shop.world import ShopWorld
+
+if TYPE_CHECKING:  # torch loads only when a CTR model is used
+    from encoders.ctr.embedder import CTREmbedder
+    from encoders.ctr.train import TrainedCTR
+
+
+def protected_items(items: Any) -> np.ndarray:
+    """``(n_items,)`` bool: items of small providers (``provider_group == "small"`` when given,
+    else providers outside the largest ones that together hold half the catalog)."""
+    if "provider_group" in items.columns:
+        return (items["provider_group"] == "small").to_numpy()
+    counts = items["provider"].value_counts()
+    covered = counts.cumsum() / counts.sum()
+    major = set(counts.index[: int(np.searchsorted(covered.to_numpy(), 0.5)) + 1])
+    return (~items["provider"].isin(major)).to_numpy()
+
+
+@dataclass
+class RankingWorld:
+    """Everything an episode needs, precomputed per user and item (shared, read-only)."""
+
+    simulator: UserSimulator
+    candidates: np.ndarray
+    """``(n_users, N)`` catalog rows offered to each user."""
+    candidate_features: np.ndarray
+    """``(n_users, N, 5)`` float32 static features (see ``FEATURES``)."""
+    history: np.ndarray
+    """``(n_users, H)`` starting history (last logged clicks), -1 pad."""
+    user_weight: np.ndarray
+    """``(n_users,)`` probability that a session is this user's."""
+    user_features: np.ndarray
+    """``(n_users, F_u)`` float32."""
+    user_group: np.ndarray
+    """``(n_users,)`` int code of the first sensitive attribute (0 if none)."""
+    n_user_groups: int
+    protected: np.ndarray
+    """``(n_items,)`` bool long-tail provider."""
+    tail: np.ndarray
+    """``(n_items,)`` bool outside the top 20% of items by logged clicks."""
+    item_text: list[str]
+    item_table: np.ndarray
+    """``(n_items, text_dim)`` frozen BERT embeddings of the catalog (the policy's item table)."""
+    load_ctr: Callable[[], TrainedCTR] | None
+    """Returns the CTR model behind the candidates, memoised (``None`` with ``candidates="popularity"``)."""
+    n_topics: int
+    tables: ResponseTables
+    """The simulator as lookup tables."""
+    candidate_logits: np.ndarray
+    """``(n_users, N, 2)`` float32 static click and purchase logits of each user's candidates
+    (``tables`` gathered at the candidates: what the engine steps, small enough to stay in cache)."""
+    candidate_merit: np.ndarray
+    """``(n_users, 2)`` relevance (pCTR) offered to each user: by all candidates, by protected ones."""
+    embedder: CTREmbedder | None = None
+    """The CTR model's frozen encoders (built on first use by ``obs_mode="embedding"``)."""
+
+    @property
+    def ctr(self) -> TrainedCTR | None:
+        """The CTR model, loaded on first use: stepping on cached candidates needs neither it nor torch."""
+        return self.load_ctr() if self.load_ctr is not None else None
+
+    def ctr_embedder(self) -> CTREmbedder:
+        """The CTR model's frozen towers (for ``obs_mode="embedding"``), built on first use."""
+        if self.embedder is None:
+            from encoders.ctr.embedder import CTREmbedder  # torch loads here, not with the env
+
+            if self.ctr is None:
+                raise ConfigError("obs_mode='embedding' reads the CTR model: it needs candidates='ctr'")
+            self.embedder = CTREmbedder(self.ctr)
+        return self.embedder
+
+
+_WORLDS: dict[tuple[Any, ...], RankingWorld] = {}
+
+
+def _world_key(config: EnvConfig) -> tuple[Any, ...]:
+    return (
+        config.data, config.data_path, config.simulator, config.candidates, config.n_candidates, config.history_length
+    )  # fmt: skip
+
+
+def _load_or_train_ctr(logs: LoggedData, embeddings: np.ndarray) -> TrainedCTR:
+    from encoders.ctr.train import load_or_train_ctr
+
+    return load_or_train_ctr(logs, embeddings=embeddings)
+
+
+def build_world(config: EnvConfig) -> RankingWorld:
+    """Load logs, fit (or load) the simulator and precompute candidates; cached per process."""
+    key = _world_key(config)
+    if key in _WORLDS:
+        return _WORLDS[key]
+    options = {"path": config.data_path} if config.data_path else {}
+    logs = load_logs(config.data, **options)
+    fitted, _ = load_or_fit(logs)
+    load_ctr = (
+        cache(partial(_load_or_train_ctr, logs, fitted.item_embedding))
+        if config.candidates == "ctr"
+        else None
+    )
+    simulator: UserSimulator = fitted
+    if config.simulator == "true":
+        simulator = ShopWorld(shop_config_of(logs))
+    history, _ = logs.padded_histories(config.history_length)
+    protected = protected_items(logs.items)
+    retrieval = PopularitySimilaritySource(logs, history, fitted.item_embedding, protected)
+    source: CandidateSource = retrieval if load_ctr is None else CTRCandidateSource(load_ctr, retrieval)
+    candidates, features = cached_top_n(source, config, logs)
+    popularity = logs.popularity()
+    tail = popularity < np.quantile(popularity, 0.8)
+    if logs.sensitive_attributes:
+        codes, levels = np.unique(logs.users[logs.sensitive_attributes[0]].astype(str), return_inverse=True)
+        user_group, n_groups = levels.astype(np.int64), len(codes)
+    else:
+        user_group, n_groups = np.zeros(logs.n_users, dtype=np.int64), 1
+    tables = simulator.response_tables()
+    rows = np.arange(len(candidates))[:, None]
+    relevance = features[..., FEATURES.index("pctr")].astype(np.float64)
+    world = RankingWorld(
+        simulator=simulator,
+        candidates=candidates,
+        candidate_features=features,
+        history=history,
+        user_weight=fitted.user_weight,
+        user_features=np.clip(user_feature_matrix(logs.users), -FEATURE_CLIP, FEATURE_CLIP),
+        user_group=user_group,
+        n_user_groups=n_groups,
+        protected=protected,
+        tail=tail,
+        item_text=logs.items["text"].astype(str).tolist(),
+        item_table=fitted.item_embedding,
+        load_ctr=load_ctr,
+        n_topics=int(simulator.item_topic.max()) + 1,
+        tables=tables,
+        candidate_logits=np.stack(
+            [tables.click_logit[rows, candidates], tables.purchase_logit[rows, candidates]], axis=-1
+        ).astype(np.float32),
+        candidate_merit=np.stack(
+            [relevance.sum(1), (relevance * features[..., FEATURES.index("protected")]).sum(1)], axis=1
+        ),
+    )
+    _WORLDS[key] = world
+    return world

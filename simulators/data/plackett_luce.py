@@ -1,0 +1,103 @@
+"""Plackett-Luce slates: sampling without replacement and the probability of a slate.
+
+The one implementation that the shop's logging policy, the fitted simulator's report, the OPE
+target policies and the static baselines share: slate propensities are what off-policy
+evaluation rests on. Part of the data layer (numpy only).
+
+A slate ``s_1..s_K`` drawn slot by slot without replacement from item probabilities ``p``
+(summing to 1) has ``P(s_1..s_k) = prod_{j<=k} p(s_j) / (1 - sum_{l<j} p(s_l))``
+(Plackett 1975; Luce 1959). With ``p = softmax(logits)`` the same distribution is sampled by
+perturbing the logits with Gumbel noise and keeping the top K (the Gumbel-top-k trick, Kool et
+al., ICML 2019).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis: ``exp(z - max z) / sum exp(z - max z)``."""
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def mixed_weights(prior: np.ndarray, power: float, exploration: float) -> np.ndarray:
+    """``(1 - eps) * softmax(power * log prior) + eps / M``: a popularity-tilted item
+    distribution with uniform exploration ``eps`` (every item keeps a positive probability)."""
+    logits = power * np.log(prior)
+    soft = np.exp(logits - logits.max())
+    soft /= soft.sum()
+    return (1.0 - exploration) * soft + exploration / len(soft)
+
+
+def prefix_probabilities(p_at_slate: np.ndarray) -> np.ndarray:
+    """``(n, K)`` probability of each slate's first k items from ``p_at_slate (n, K)``, the
+    first-slot probability ``p(s_k)`` of the item in each slot."""
+    taken = np.cumsum(p_at_slate, axis=1) - p_at_slate
+    return np.cumprod(p_at_slate / np.maximum(1.0 - taken, 1e-300), axis=1)
+
+
+def slate_probability(p_at_slate: np.ndarray) -> np.ndarray:
+    """``(n,)`` probability of each whole slate (the last column of :func:`prefix_probabilities`)."""
+    taken = np.cumsum(p_at_slate, axis=1) - p_at_slate
+    return np.prod(p_at_slate / np.maximum(1.0 - taken, 1e-300), axis=1)
+
+
+def sample_without_replacement(
+    weights: np.ndarray, k: int, rng: np.random.Generator, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """``(m, k)`` slates of item indices, slot by slot without replacement (a repeat is redrawn).
+
+    ``weights (R, n)``: non-negative item weights per row (need not sum to 1; an item of weight
+    0 is never drawn); ``rows (m,)``: the row each slate draws from (default ``arange(R)``).
+    Each slot costs one uniform per slate still to fill, so the stream of ``rng`` is the same
+    however the rows are batched. Suits large catalogs (no ``(m, n)`` noise array).
+    """
+    weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    n_rows, n = weights.shape
+    rows = np.arange(n_rows) if rows is None else np.asarray(rows, dtype=np.int64)
+    cumulative = np.cumsum(weights, axis=1)
+    total = cumulative[:, -1]
+    base = np.concatenate([[0.0], np.cumsum(total)[:-1]])  # rows laid end to end, disjoint
+    flat = (cumulative + base[:, None]).ravel() if n_rows > 1 else cumulative[0]
+    out = np.empty((len(rows), k), dtype=np.int64)
+    for slot in range(k):
+        todo = np.arange(len(rows))
+        while len(todo):
+            r = rows[todo]
+            values = rng.random(len(todo)) * total[r]
+            if n_rows > 1:
+                values = values + base[r]
+            draws = np.minimum(np.searchsorted(flat, values) - r * n, n - 1)
+            out[todo, slot] = draws
+            repeated = (out[todo, :slot] == draws[:, None]).any(axis=1) | (weights[r, draws] == 0)
+            todo = todo[repeated]
+    return out
+
+
+def gumbel_order(logits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``logits (..., S)`` sorted by ``logits + Gumbel noise``, best first: the first
+    K of each row are a Plackett-Luce slate of ``softmax(logits)`` (one noise array per call)."""
+    keys = logits + rng.gumbel(size=logits.shape)
+    return np.argsort(-keys, axis=-1, kind="stable")
+
+
+@dataclass(frozen=True)
+class PlackettLuceSlates:
+    """Context-free Plackett-Luce slates of ``slate_size`` items over one item distribution."""
+
+    weights: np.ndarray
+    """``(n_items,)`` first-slot probabilities, summing to 1."""
+    slate_size: int
+    """Items per slate."""
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw ``n`` slates: ``(n, K)`` int64 item indices, distinct within a slate."""
+        return sample_without_replacement(self.weights, self.slate_size, rng, np.zeros(n, dtype=np.int64))
+
+    def slate_probability(self, slates: np.ndarray) -> np.ndarray:
+        """Probability of each slate: ``(n, K)`` -> ``(n,)`` float64."""
+        return slate_probability(self.weights[slates])

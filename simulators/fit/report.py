@@ -1,0 +1,133 @@
+"""The fidelity report of a fitted simulator: held-out click and purchase AUC, calibration,
+session-length KS against the logs, and the same figures for the shop's true model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulators.core.metrics import expected_calibration_error, ks_distance, roc_auc
+from simulators.core.storage import write_text_atomic
+from simulators.data.logs import LoggedData
+from simulators.data.plackett_luce import PlackettLuceSlates, mixed_weights
+from simulators.data.steps import build_steps
+from simulators.datasets.shop import shop_config_of
+from simulators.dynamics import sigmoid
+from simulators.fit.config import FitConfig
+from simulators.fit.simulator import FittedSimulator
+from simulators.fit.train import FitResult, static_logits, topic_exposure
+from simulators.response import UserSimulator
+from simulators.rollout import replay_probabilities, rollout
+from simulators.shop.world import ShopWorld
+
+
+def simulate_session_lengths(
+    simulator: UserSimulator,
+    users: np.ndarray,
+    policy: PlackettLuceSlates,
+    cap: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Session lengths (steps) of ``users`` shown slates drawn from ``policy``."""
+    lengths = np.zeros(len(users), dtype=np.int64)
+    for step in rollout(simulator, users, lambda active, g: policy.sample(len(active), g), cap, rng):
+        lengths[step.active] += 1
+    return lengths
+
+
+def fidelity_report(result: FitResult, config: FitConfig) -> dict[str, Any]:
+    """Held-out click/purchase AUC, calibration error and session-length KS on the test split."""
+    simulator, test, theta, cal = result.simulator, result.test, result.theta, result.calibration
+    static_click, static_buy = static_logits(result.net, result.test_tensors)
+    views, clicked = topic_exposure(test, simulator.item_topic, cal.retention)
+    shown = test.slot_mask
+    bias = theta[: test.items.shape[1]][None, :]
+    raw = bias * sigmoid(static_click)
+    calibrated = bias * sigmoid(
+        cal.scale * static_click + cal.offset + cal.view_coef * views + cal.click_coef * clicked
+    )
+    purchase = calibrated * sigmoid(static_buy)
+    rng = np.random.default_rng(config.seed)
+    impressions = np.bincount(test.items[shown], minlength=simulator.n_items) + 1.0
+    policy = PlackettLuceSlates(
+        mixed_weights(impressions / impressions.sum(), 1.0, 1e-3), test.items.shape[1]
+    )
+    lengths = simulate_session_lengths(simulator, test.session_user, policy, result.cap, rng)
+    return {
+        "test_steps": len(test.user),
+        "click_auc": roc_auc(test.clicks[shown], calibrated[shown]),
+        "purchase_auc": roc_auc(test.purchases[shown], purchase[shown]),
+        "calibration_error": expected_calibration_error(test.clicks[shown], calibrated[shown]),
+        "calibration_error_before_calibration": expected_calibration_error(test.clicks[shown], raw[shown]),
+        "session_length_ks": ks_distance(lengths, test.session_length),
+        "session_length_mean": float(lengths.mean()),
+        "session_length_mean_logged": float(test.session_length.mean()),
+        "session_cap": result.cap,
+    }
+
+
+def shop_ground_truth(logs: LoggedData, report: dict[str, Any], config: FitConfig) -> dict[str, Any]:
+    """The same figures for the shop's true model on the same test rows."""
+
+    world = ShopWorld(shop_config_of(logs))
+    test = build_steps(
+        logs.split_by_time(config.valid_fraction, config.test_fraction).test,
+        config.history_length,
+        history_from=logs,
+    )
+    truth, buy = replay_probabilities(test, world)
+    shown = test.slot_mask
+    lengths = simulate_session_lengths(
+        world,
+        test.session_user,
+        world.logging_policy,
+        report["session_cap"],
+        np.random.default_rng(config.seed),
+    )
+    return {
+        "click_auc_ground_truth": roc_auc(test.clicks[shown], truth[shown]),
+        "purchase_auc_ground_truth": roc_auc(test.purchases[shown], (truth * buy)[shown]),
+        "calibration_error_ground_truth": expected_calibration_error(test.clicks[shown], truth[shown]),
+        "session_length_ks_ground_truth": ks_distance(lengths, test.session_length),
+    }
+
+
+def write_outputs(simulator: FittedSimulator, report: dict[str, Any], folder: Path) -> None:
+    """``simulator.npz``, ``dynamics.json``, ``fidelity.md`` and (last) ``fidelity.json``."""
+    simulator.save(folder)
+    write_text_atomic(folder / "fidelity.md", fidelity_markdown(report))
+    write_text_atomic(folder / "fidelity.json", json.dumps(report, indent=2) + "\n")
+
+
+def fidelity_markdown(report: dict[str, Any]) -> str:
+    """The report's headline figures as a markdown table."""
+    rows = [
+        ("click AUC (held-out)", "click_auc", "click_auc_ground_truth"),
+        ("purchase AUC (held-out)", "purchase_auc", "purchase_auc_ground_truth"),
+        ("click calibration error (ECE)", "calibration_error", "calibration_error_ground_truth"),
+        ("session-length KS distance", "session_length_ks", "session_length_ks_ground_truth"),
+    ]
+    lines = [
+        f"# Simulator fidelity: {report.get('data', '')}",
+        "",
+        "| figure | fitted | ground truth |",
+        "| --- | --- | --- |",
+    ]
+    for name, fitted, truth in rows:
+        value = report.get(fitted)
+        gt = report.get(truth)
+        lines.append(f"| {name} | {_fmt(value)} | {_fmt(gt) if gt is not None else 'n/a'} |")
+    lines += [
+        "",
+        f"Dynamics: {report.get('dynamics_source', {})}",
+        "",
+        f"Fitted in {report.get('fit_seconds')} s.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

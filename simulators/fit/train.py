@@ -1,0 +1,214 @@
+"""Training a simulator from logs: topics, the response network, calibration, the dynamics and
+the leave hazard, exported as a numpy :class:`~simulators.fit.simulator.FittedSimulator`.
+
+The fidelity report is :mod:`simulators.fit.report`; the whole pipeline
+:func:`simulators.fit.pipeline.fit_simulator`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from encoders.text import text_encoder_by_name
+from encoders.training import tensor_batches, train_early_stopping
+from simulators.core.errors import DataError
+from simulators.data.click_models import position_bias_em
+from simulators.data.features import item_feature_matrix, user_feature_matrix
+from simulators.data.logs import LoggedData
+from simulators.data.steps import StepTable, build_steps
+from simulators.dynamics import DynamicsParams
+from simulators.fit.calibration import Calibration, dynamics_from_calibration, fit_calibration
+from simulators.fit.config import FitConfig, ResponseNetConfig
+from simulators.fit.leave import fit_leave_hazard
+from simulators.fit.net import ResponseNet
+from simulators.fit.simulator import FittedSimulator
+from simulators.rollout import replay
+
+
+# ------------------------------------------------------------------------------- fitting
+def item_topics(logs: LoggedData, embeddings: np.ndarray, config: FitConfig) -> np.ndarray:
+    """Topic of each item: the ``topic_column`` if present, else k-means on the embeddings."""
+    if config.topic_column in logs.items.columns:
+        return pd.factorize(logs.items[config.topic_column].astype(str), sort=True)[0].astype(np.int64)
+    rng = np.random.default_rng(config.seed)
+    k = min(config.n_topics, len(embeddings))
+    centres = embeddings[rng.choice(len(embeddings), size=k, replace=False)]
+    for _ in range(25):
+        labels = np.argmax(embeddings @ centres.T - 0.5 * (centres**2).sum(1), axis=1)
+        for j in range(k):
+            if (labels == j).any():
+                centres[j] = embeddings[labels == j].mean(0)
+    return pd.factorize(labels, sort=True)[0].astype(np.int64)
+
+
+def topic_exposure(
+    steps: StepTable, item_topic: np.ndarray, retention: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decayed counts of each slot's topic shown / clicked earlier in the session: ``(S, K)`` x2.
+
+    The count before step t is ``sum_{s<t} retention^(t-1-s) * n_s(topic)``: the boredom and
+    drift state of :mod:`simulators.dynamics` with unit increments.
+    """
+    params = DynamicsParams(
+        drift_per_click=1.0,
+        drift_retention=retention,
+        boredom_per_view=1.0,
+        boredom_per_click=0.0,
+        boredom_retention=retention,
+    )
+    views = np.zeros(steps.items.shape, dtype=np.float32)
+    clicks = np.zeros(steps.items.shape, dtype=np.float32)
+    for part in replay(steps, item_topic, params):
+        views[part.rows] = np.take_along_axis(part.before.boredom, part.topics, axis=1)
+        clicks[part.rows] = np.take_along_axis(part.before.interest_drift, part.topics, axis=1)
+    return views, clicks
+
+
+def _tensors(
+    steps: StepTable, user_features: np.ndarray, views: np.ndarray, clicked: np.ndarray
+) -> dict[str, torch.Tensor]:
+    return {
+        "user": torch.from_numpy(steps.user),
+        "history": torch.from_numpy(steps.history[steps.session]),
+        "user_features": torch.from_numpy(user_features[steps.user]),
+        "items": torch.from_numpy(steps.items),
+        "click": torch.from_numpy(steps.clicks.astype(np.int64)),
+        "purchase": torch.from_numpy(steps.purchases.astype(np.int64)),
+        "views": torch.from_numpy(views),
+        "clicked": torch.from_numpy(clicked),
+    }
+
+
+def train_response_net(
+    net: ResponseNet,
+    train: dict[str, torch.Tensor],
+    valid: dict[str, torch.Tensor],
+    config: ResponseNetConfig,
+) -> dict[str, Any]:
+    """Adam with early stopping on validation NLL; restores the best weights."""
+    history = train_early_stopping(net, train, valid, config.optim, description="fit response")
+    return {"valid_loss": history, "epochs": len(history)}
+
+
+def static_logits(net: ResponseNet, data: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    """Click and purchase logits before calibration and dynamics of every step in ``data``: ``(S, K)`` x2."""
+    clicks, buys = [], []
+    with torch.no_grad():
+        items = net.item_vectors()
+        for batch in tensor_batches(data, 4096):
+            user_vec = net.user_vectors(batch["user"], batch["history"], batch["user_features"])
+            c, p = net.static_logits(user_vec, batch["items"], items)
+            clicks.append(c.numpy())
+            buys.append(p.numpy())
+    return np.concatenate(clicks), np.concatenate(buys)
+
+
+@dataclass
+class FitResult:
+    """A trained simulator and what its fidelity report reads."""
+
+    simulator: FittedSimulator
+    net: ResponseNet
+    """The trained response network (before export)."""
+    test_tensors: dict[str, torch.Tensor]
+    test: StepTable
+    """The held-out (latest) sessions."""
+    theta: np.ndarray
+    """``(K,)`` examination per slot."""
+    calibration: Calibration
+    cap: int
+    """The logs' session cap (longest session in train and valid)."""
+    info: dict[str, Any]
+    """How it was fitted (the report's descriptive entries)."""
+
+
+def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
+    """Fit the response network, its calibration, the dynamics and the leave hazard on the
+    time split of ``logs`` (call under :func:`encoders.device.deterministic_torch`)."""
+    split = logs.split_by_time(config.valid_fraction, config.test_fraction)
+    embeddings = text_encoder_by_name(config.text_encoder).encode(logs.items["text"].tolist(), progress=True)
+    topics = item_topics(logs, embeddings, config)
+    user_features = user_feature_matrix(logs.users)
+    train, valid, test = (build_steps(part, config.history_length, history_from=logs) for part in split)
+    if not len(valid.user) or not len(test.user):
+        raise DataError("too few sessions to split into train / valid / test (need at least 3)")
+    base_retention = 0.8
+    tensors = {
+        name: _tensors(steps, user_features, *topic_exposure(steps, topics, base_retention))
+        for name, steps in (("train", train), ("valid", valid), ("test", test))
+    }
+    theta = position_bias_em(train, logs.n_items)
+    side = item_feature_matrix(logs, split.train)
+    net = ResponseNet(embeddings, side, logs.n_users, user_features.shape[1], theta, config.net)
+    training = train_response_net(net, tensors["train"], tensors["valid"], config.net)
+    valid_static, _ = static_logits(net, tensors["valid"])
+    calibrations = [
+        fit_calibration(valid_static, theta, *topic_exposure(valid, topics, rho), valid, rho)
+        for rho in config.retention_grid
+    ]
+    best = min(calibrations, key=lambda c: c.valid_nll)
+    cap = int(max(train.session_length.max(), valid.session_length.max()))
+    base_params = dynamics_from_calibration(best, {})
+    leave = fit_leave_hazard(train, topics, base_params, cap)
+    params = dynamics_from_calibration(best, leave) if leave is not None else base_params
+    simulator = _export(net, logs, embeddings, topics, user_features, theta, best, params, config)
+    info = {
+        "data": logs.source,
+        "training": training,
+        "history_encoder": config.net.history_encoder,
+        "text_encoder": config.text_encoder,
+        "n_topics": int(topics.max()) + 1,
+        "position_bias": [round(x, 4) for x in theta.tolist()],
+        "dynamics": asdict(params),
+        "dynamics_source": {
+            "boredom_and_drift": "fitted" if best.view_coef != 0 or best.click_coef != 0 else "default",
+            "leave": "fitted" if leave is not None else "default (all sessions have one length)",
+            "retention_search": {str(c.retention): round(c.valid_nll, 6) for c in calibrations},
+        },
+        "calibration": {"scale": best.scale, "offset": best.offset},
+    }
+    return FitResult(simulator, net, tensors["test"], test, theta, best, cap, info)
+
+
+def _export(
+    net: ResponseNet,
+    logs: LoggedData,
+    embeddings: np.ndarray,
+    topics: np.ndarray,
+    user_features: np.ndarray,
+    theta: np.ndarray,
+    cal: Calibration,
+    params: DynamicsParams,
+    config: FitConfig,
+) -> FittedSimulator:
+    """Static logits for every (user, item), users reading their last logged clicks."""
+    history, _ = logs.padded_histories(config.history_length)
+    with torch.no_grad():
+        user_vec = net.user_vectors(
+            torch.arange(logs.n_users), torch.from_numpy(history), torch.from_numpy(user_features)
+        )
+        items = net.item_vectors()
+        dim = items.shape[1]
+        bias = net.item_biases()
+        click = user_vec[:, :dim] @ items.T + bias[:, 0] + net.offset[0]
+        purchase = user_vec[:, dim:] @ net.purchase_item(items).T + bias[:, 1] + net.offset[1]
+    sessions = logs.interactions.drop_duplicates("session_id")["user_id"]
+    counts = np.bincount(
+        pd.Index(logs.users["user_id"]).get_indexer(sessions), minlength=logs.n_users
+    ).astype(np.float64)
+    arrays = {
+        "click_logit": (cal.scale * click.numpy() + cal.offset).astype(np.float32),
+        "purchase_logit": purchase.numpy().astype(np.float32),
+        "position_bias": theta,
+        "item_topic": topics,
+        "user_weight": counts / counts.sum(),
+        "history": history,
+        "item_embedding": embeddings.astype(np.float32),
+        "has_purchases": np.asarray("purchase" in logs.interactions.columns),
+    }
+    return FittedSimulator(arrays, params)
