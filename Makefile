@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.recgym-installed
 
-.PHONY: install demo test lint clean
+.PHONY: install check-install demo test test-fast lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,18 +16,28 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps "recbole==1.2.1" || echo "recbole not installed: movielens needs a path"
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) check-install
 
-demo: $(STAMP)
+# From another folder, so the names resolve as they do for an installed user (not from the checkout).
+check-install: $(STAMP)
+	@cd / && $(abspath $(PY)) -m simulators.core.console check || { \
+	  echo "error: RecGym's packages do not resolve to this checkout in $(VENV); use a dedicated virtual environment"; exit 2; }
+
+demo: install
 	$(PY) -m agents.train ppo --env ecommerce-v0 --out runs/demo
 
-test: $(STAMP)
+test: install
 	$(PY) -m pytest -q
 
-lint: $(STAMP)
+# The unit tier: everything not marked slow (about two minutes).
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

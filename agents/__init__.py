@@ -1,1 +1,3 @@
-"""Policies: training, baselines, online evaluation and off-policy evaluation (to come)."""
+"""Policies, the top layer: static baselines, trained SB3 agents (``config``, ``networks``,
+``warm_start``, ``callbacks``, ``train``, ``report``, ``agent``), online evaluation
+(``evaluate``) and off-policy evaluation (``ope``). May import every layer below."""

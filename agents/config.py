@@ -17,7 +17,7 @@ from typing import Any
 import envs
 from encoders.device import DEVICE_CHOICES
 from envs.config import ACTION_MODES, CANDIDATE_SOURCES, OBS_MODES, SIMULATORS, EnvConfig
-from simulators.core.cli import add_config_arguments, config_kwargs
+from simulators.core.cli import ArgumentParser, add_config_arguments, config_kwargs
 from simulators.core.errors import ConfigError
 
 ALGORITHM_NAMES = ("a2c", "dqn", "ppo")
@@ -53,6 +53,9 @@ class TrainConfig:
     """Environment steps between evaluations (learning curve)."""
     checkpoint_freq: int = 10_000
     """Environment steps between checkpoints (for ``--resume``)."""
+    tuning_sessions: int = 256
+    """Sessions per candidate setting when the static re-rankers are tuned (in the fitted
+    simulator, once per world: the result is cached)."""
     out: str = ""
     """Run folder; empty = ``runs/{algorithm}-{env}-s{seed}``."""
     env_options: EnvConfig | None = None
@@ -65,7 +68,14 @@ class TrainConfig:
         data = envs.env_data(self.env)  # raises for an unknown env id
         options = self.env_options or EnvConfig(action_mode=DEFAULT_ACTION_MODE[self.algorithm])
         object.__setattr__(self, "env_options", replace(options, data=data, data_path=options.data_path))
-        for name in ("timesteps", "n_envs", "eval_episodes", "eval_freq", "checkpoint_freq"):
+        for name in (
+            "timesteps",
+            "n_envs",
+            "eval_episodes",
+            "eval_freq",
+            "checkpoint_freq",
+            "tuning_sessions",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.warm_start not in WARM_STARTS:
@@ -120,7 +130,7 @@ class TrainConfig:
 
 def train_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m agents.train``: TrainConfig's and EnvConfig's fields as flags."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m agents.train",
         description="Train an SB3 agent to rank and compare it with the static baselines.",
     )
@@ -144,6 +154,12 @@ def train_parser() -> argparse.ArgumentParser:
             "candidates": CANDIDATE_SOURCES,
         },
     )
+    for action in env._group_actions:
+        if action.dest == "env_action_mode":  # its default depends on the algorithm
+            action.help = (
+                "scores (one per candidate), weights (over candidate features) or discrete. "
+                "(default: weights for ppo and a2c, discrete for dqn)"
+            )
     parser.add_argument(
         "--resume", default="", help="continue the run in this folder from its last checkpoint"
     )

@@ -21,7 +21,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecMonitor
 
 from agents.agent import ALGORITHMS, TrainedAgent
-from agents.baselines import make_baseline
+from agents.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
 from agents.callbacks import (
     AtomicCheckpointCallback,
     AtomicEvalCallback,
@@ -29,9 +29,10 @@ from agents.callbacks import (
     save_model_atomic,
 )
 from agents.config import TrainConfig, parse_train_config
-from agents.evaluate import metrics, run_sessions
 from agents.networks import RankingExtractor, RankingPolicy
-from agents.report import comparison_table, plot_curves, read_curve
+from agents.report import best_static, comparison_table, plot_curves, read_curve
+from agents.sessions import metrics, run_sessions
+from agents.tuning import TuningBudget, load_or_tune
 from agents.warm_start import warm_start
 from encoders.device import deterministic_torch, resolve_device
 from envs.sb3 import SB3VecEnvAdapter
@@ -96,10 +97,13 @@ def evaluate_all(agent: TrainedAgent, config: TrainConfig) -> dict[str, Any]:
             run_sessions(policy, config.env, config.eval_episodes, seed, **options), config.env, name, seed
         )
 
-    return {
-        "policy": one(agent, str(config.folder)),
-        "baselines": {name: one(make_baseline(name), name) for name in ("ctr", "popularity", "random")},
-    }
+    baselines: dict[str, Any] = {name: one(make_baseline(name), name) for name in POLICY_NAMES}
+    knobs = {}
+    for name in RERANKER_NAMES:  # tuned in the fitted simulator on users no evaluation meets
+        reranker = load_or_tune(name, config.options, TuningBudget(sessions=config.tuning_sessions))
+        baselines[name] = one(reranker, name)
+        knobs[name] = reranker.knobs
+    return {"policy": one(agent, str(config.folder)), "baselines": baselines, "tuned_baselines": knobs}
 
 
 def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
@@ -166,7 +170,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     curve_steps, curve_values = read_curve(folder)
     plot_curves(
         {config.algorithm.upper(): (np.array(curve_steps), np.array(curve_values))},
-        {"ctr": report["baselines"]["ctr"]},
+        {name: report["baselines"][name] for name in dict.fromkeys(("ctr", best_static(report)))},
         folder / "learning_curve.png",
     )
     write_text_atomic(

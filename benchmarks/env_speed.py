@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import subprocess
@@ -23,7 +22,7 @@ from envs.config import EnvConfig
 from envs.ranking import RankingEnv
 from envs.vector import RankingVectorEnv
 from envs.world import build_world
-from simulators.core.cli import cli_entry
+from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.storage import write_text_atomic
 
 
@@ -156,9 +155,7 @@ def markdown(figures: dict[str, Any]) -> str:
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, measure, write JSON and markdown."""
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.env_speed", description=__doc__.splitlines()[0]
-    )
+    parser = ArgumentParser(prog="python -m benchmarks.env_speed", description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--quick", action="store_true", help="a tenth of the steps (smoke test)")
     args = parser.parse_args(argv)

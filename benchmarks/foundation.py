@@ -6,7 +6,6 @@ pipeline on the embedded shop and writes what it measured (JSON + a markdown tab
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -20,7 +19,7 @@ import torch
 
 from encoders.sequence import LSTMUserEncoder
 from encoders.text import TextEncoder, TextEncoderConfig, item_embeddings
-from simulators.core.cli import cli_entry
+from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.storage import write_text_atomic
 from simulators.shop.world import ShopConfig, write_shop
 
@@ -97,9 +96,7 @@ def markdown(figures: dict[str, Any]) -> str:
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, run, write JSON and markdown, print the table."""
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.foundation", description=__doc__.splitlines()[0]
-    )
+    parser = ArgumentParser(prog="python -m benchmarks.foundation", description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, required=True, help="where to write the figures")
     parser.add_argument("--quick", action="store_true", help="a small shop (seconds, for smoke tests)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

@@ -6,7 +6,6 @@ without CUDA). On a fresh cache it also fits the simulator and trains the CTR mo
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import torch
 
-from simulators.core.cli import cli_entry
+from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.storage import write_text_atomic
 
@@ -40,7 +39,8 @@ def encode_catalog(device: str) -> dict[str, Any]:
 
 def train_on(algorithm: str, device: str, timesteps: int, out: Path) -> dict[str, Any]:
     """A short ``agents.train`` run on ``device``."""
-    from agents.train import TrainConfig, train
+    from agents.config import TrainConfig
+    from agents.train import train
 
     config = TrainConfig(
         algorithm, timesteps=timesteps, device=device, eval_episodes=200, eval_freq=timesteps, out=str(out)
@@ -57,9 +57,7 @@ def train_on(algorithm: str, device: str, timesteps: int, out: Path) -> dict[str
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Run the checks; write the JSON."""
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.gpu_check", description=__doc__.splitlines()[0]
-    )
+    parser = ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--timesteps", type=int, default=4_096)
     parser.add_argument("--runs", type=Path, default=Path("runs/gpu_check"))

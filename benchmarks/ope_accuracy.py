@@ -16,7 +16,6 @@ resamples of the logs, reward model cross-fitted in 3 folds.
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -32,7 +31,7 @@ from agents.ope.reward_models import user_segments
 from agents.ope.slates import slate_inputs
 from agents.ope.targets import PLPolicy, agent_policy, shop_logging_policy, shop_policy
 from agents.ope.truth import ShopTruth
-from simulators.core.cli import cli_entry
+from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.storage import write_text_atomic
 from simulators.data.steps import build_steps
@@ -71,7 +70,8 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 def quick_agent(folder: Path) -> Path:
     """Train a small PPO agent for the track (when none is given)."""
-    from agents.train import TrainConfig, train
+    from agents.config import TrainConfig
+    from agents.train import train
 
     config = TrainConfig("ppo", timesteps=4_096, eval_episodes=32, eval_freq=4_096, out=str(folder))
     train(config)
@@ -94,10 +94,10 @@ def shop_track(plan: Plan, agent_dir: Path | None) -> dict[str, Any]:
     shop_truth = ShopTruth.build(world, plan.truth_sessions)
     truth: dict[str, dict[str, float]] = {}
     for name, target in targets.items():
-        value = shop_truth.value(target, rng, np.random.default_rng(1))
+        figures = shop_truth.value(target, rng, np.random.default_rng(1))
         truth[name] = {
-            key: float(value[key]) for key in ("slate", "slate_se", "first_slot", "session", "session_se")
-        }  # type: ignore[arg-type]
+            key: float(figures[key]) for key in ("slate", "slate_se", "first_slot", "session", "session_se")
+        }
         print(f"truth {name}: {truth[name]}", flush=True)
     tracks = {"slate": SLATE_ESTIMATORS, "first_slot": BANDIT_ESTIMATORS, "session": SESSION_ESTIMATORS}
     theta = world.slot_bias(world.config.slate_size)
@@ -286,9 +286,7 @@ def markdown(report: dict[str, Any]) -> str:
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Run both tracks, write JSON and markdown."""
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.ope_accuracy", description=__doc__.splitlines()[0]
-    )
+    parser = ArgumentParser(prog="python -m benchmarks.ope_accuracy", description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--quick", action="store_true", help="fewer sizes, seeds and resamples (minutes)")
     parser.add_argument(

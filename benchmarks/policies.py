@@ -10,7 +10,6 @@ users; warm-started PPO again at a positive fairness lambda. Writes the JSON, a 
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass
@@ -19,8 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from agents.train import TrainConfig, plot_curves, read_curve, train
-from simulators.core.cli import cli_entry
+from agents.config import DEFAULT_ACTION_MODE, TrainConfig
+from agents.report import plot_curves, read_curve
+from agents.train import train
+from envs.config import EnvConfig
+from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.metrics import mean_ci95
 from simulators.core.storage import write_text_atomic
@@ -59,8 +61,9 @@ def run_all(plan: Plan, folder: Path) -> dict[str, Any]:
         for seed in range(plan.seeds):
             fairness = plan.fairness_lambda if "lambda" in name else 0.0
             out = folder / "runs" / f"{name}-s{seed}"
+            env = EnvConfig(action_mode=DEFAULT_ACTION_MODE[algorithm], fairness_lambda=fairness)
             config = TrainConfig(
-                algorithm, timesteps=plan.timesteps, seed=seed, warm_start=warm, fairness_lambda=fairness,
+                algorithm, timesteps=plan.timesteps, seed=seed, warm_start=warm, env_options=env,
                 eval_episodes=plan.eval_episodes, eval_freq=max(plan.timesteps // 6, 512), out=str(out),
             )  # fmt: skip
             started = time.perf_counter()
@@ -123,9 +126,7 @@ def markdown(summary: dict[str, Any], warm: dict[str, Any]) -> str:
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Run, summarise, write JSON, markdown and PNG."""
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.policies", description=__doc__.splitlines()[0]
-    )
+    parser = ArgumentParser(prog="python -m benchmarks.policies", description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--quick", action="store_true", help="1 seed, 3,072 steps (a few minutes)")
     parser.add_argument("--seeds", type=int, default=5)

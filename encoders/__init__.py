@@ -1,4 +1,6 @@
-"""Representations: BERT item-text embeddings, the LSTM user encoder and the CTR model.
-
-Import submodules directly (``encoders.text``, ``encoders.sequence``).
+"""Representations: BERT item-text embeddings (``text``), the LSTM user encoder (``sequence``),
+the item and user towers every network shares (``towers``), the one supervised training loop
+(``training``, ``optimiser``), the device choice (``device``) and the CTR model (``ctr``).
+Imports the data layer of ``simulators`` (and the shop, for the CTR CLI's ground truth), never
+the fit, the environments or the agents.
 """

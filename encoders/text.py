@@ -8,7 +8,6 @@ Embeddings are cached under ``$RECGYM_CACHE/text`` keyed by model and text hash.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
 import json
@@ -21,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from simulators.core.cli import cli_entry
+from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.storage import atomic_path, cache_dir, write_text_atomic
 from simulators.data.logs import LoggedData
@@ -228,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m encoders.text --data shop|movielens|obd:...|PATH --out DIR``."""
     from simulators.datasets import load_logs
 
-    parser = argparse.ArgumentParser(prog="python -m encoders.text", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m encoders.text", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset name or path (see load_logs)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--model", default="", help="model folder or hub name (default: packaged MiniLM)")

@@ -124,7 +124,7 @@ def copy_towers(
     CTR model): the user tower whole, the item tower's text projection, and its id embedding
     when both have one. Returns the sub-modules copied; raises :class:`ConfigError` when their
     shapes differ (another ``dim`` or catalog)."""
-    pairs: list[tuple[str, nn.Module, nn.Module | None]] = [
+    pairs: list[tuple[str, nn.Module | None, nn.Module | None]] = [
         ("user_tower", source_users, users),
         ("item_tower.text", source_items.text, items.text),
         ("item_tower.ids", source_items.ids, items.ids),

@@ -1,6 +1,10 @@
 """The Gymnasium interface of RecGym: ``gym.make("ecommerce-v0")``, ``gym.make("movielens-v0")``.
 
 Each id also has a natively batched twin: ``gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``.
+Modules: ``config`` (options and vocabularies), ``candidates``, ``world``, ``engine`` (the
+compiled step), ``fairness`` (the exposure ledger), ``core`` (batched sessions), ``ranking`` (the
+single env), ``vector`` (the batched twin), ``sb3`` (SB3's VecEnv view). Imports the simulators
+and encoders; no torch of its own (the CTR model loads it only when used).
 """
 
 from __future__ import annotations

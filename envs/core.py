@@ -183,7 +183,6 @@ class SessionCore:
             ),
             -EMBEDDING_CLIP,
             EMBEDDING_CLIP,
-            FEATURE_CLIP,
         )
 
     def observe_ids(self, copy: bool = True) -> dict[str, np.ndarray]:

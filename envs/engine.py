@@ -3,7 +3,7 @@
 It applies, per user and in this order, exactly the equations of ``simulators.response.respond``
 and ``simulators.dynamics`` on a simulator's :class:`~simulators.response.ResponseTables`:
 rank, click / purchase, advance drift and boredom, leave hazard, then the agent-visible
-bookkeeping (history, topic exposure) and the exposure ledger. ``tests/test_engine.py`` checks
+bookkeeping (history, topic exposure) and the exposure ledger. ``tests/envs/test_engine.py`` checks
 it against the numpy reference. Uniforms come from :func:`splitmix_uniform` of (key, step, j).
 """
 
@@ -254,8 +254,8 @@ def _step(
 step_kernel = njit(cache=True)(_step)
 """The compiled step, one thread."""
 parallel_step_kernel = njit(cache=True, parallel=True)(_step)
-"""The compiled step with users spread over numba's threads (about 1.8x on 2 vCPUs at 4,096
-users; slower than one thread for small batches)."""
+"""The compiled step with users spread over numba's threads (faster for large batches, slower
+than one thread for small ones: ``python -m benchmarks.env_speed`` measures both)."""
 PARALLEL_MIN_BATCH = 512
 """Batches at least this large use :data:`parallel_step_kernel`."""
 

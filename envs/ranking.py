@@ -2,7 +2,7 @@
 
 ``RankingEnv`` is a thin single-user view over :class:`~envs.core.SessionCore`, the batched
 engine that :mod:`envs.vector` steps for many users at once, so both share every equation.
-Randomness: at reset each session draws a user and a 64-bit key from the env's generator;
+Randomness: at reset each session draws a user and a 53-bit key from the env's generator;
 within a session, uniforms are a counter-based hash of (key, step, slot), identical however
 sessions are batched.
 """

@@ -32,7 +32,7 @@ class RankingVectorEnv(VectorEnv):
         num_envs: parallel users.
         shared_ledger: one exposure ledger for all users (default) or one per env.
         copy: return fresh observation arrays (default) or live buffers overwritten next step.
-        **options: the fields of :class:`~envs.ranking.EnvConfig`.
+        **options: the fields of :class:`~envs.config.EnvConfig`.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": ["ansi"]}  # noqa: RUF012

@@ -1,7 +1,8 @@
 """User response: P(click, purchase | user, item, position, session state), true or learned.
 
 The runtime side is numpy (:func:`respond`, shared by the shop's ground truth and fitted
-simulators); the learned side (:class:`ResponseNet`) is trained with PyTorch in ``fit.py``.
+simulators); the learned side (:class:`~simulators.fit.net.ResponseNet`) is trained with PyTorch
+in :mod:`simulators.fit`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@ every estimator with a bootstrap CI on logged data, next to the ground truth whe
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from agents.ope.estimators import BANDIT_ESTIMATORS, SESSION_ESTIMATORS, SLATE_E
 from agents.ope.obd import evaluate_obd
 from agents.ope.shop import evaluate_shop
 from agents.ope.truth import TRUTH_SESSIONS
-from simulators.core.cli import cli_entry
+from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.storage import write_text_atomic
 
@@ -31,9 +30,7 @@ def format_table(report: dict[str, object]) -> str:
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Estimate a policy's value on logged data; write the JSON."""
-    parser = argparse.ArgumentParser(
-        prog="python -m agents.ope", description="Off-policy evaluation on logged data."
-    )
+    parser = ArgumentParser(prog="python -m agents.ope", description="Off-policy evaluation on logged data.")
     parser.add_argument(
         "--policy",
         required=True,

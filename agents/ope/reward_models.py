@@ -26,7 +26,7 @@ def user_segments(users: pd.DataFrame) -> np.ndarray:
 class PBMRewardModel:
     """``q(x, i, k) = theta_k * gamma_{s(x), i}``: the position-based click model with a
     relevance per user segment ``s(x)`` (one segment: the plain PBM), fitted by
-    :func:`~simulators.steps.pbm_em` (calibrated per slot)."""
+    :func:`~simulators.data.click_models.pbm_em` (calibrated per slot)."""
 
     theta: np.ndarray
     """``(K,)`` examination per slot (``theta_1 = 1``)."""

@@ -50,6 +50,7 @@ def evaluate_shop(
         "estimates": estimate_all(SLATE_ESTIMATORS, slates, wanted, n_bootstrap, seed),
         "ground_truth": truth["slate"],
         "ground_truth_se": truth["slate_se"],
+        "truth_sessions": truth_sessions,
         "naive": float(slates.reward.sum(axis=1).mean()),
         "first_slot": {
             "estimates": estimate_all(BANDIT_ESTIMATORS, slates.first_slot(), wanted, n_bootstrap, seed),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ def true_step_value(
     """Expected clicks per slot of ``target``'s slates in the logged states of ``steps``, exact
     under the shop's true click model (states replayed from the logs): ``((K,) means, standard
     error of their sum)``. The error treats sessions as the independent draws (a session's steps
-    share its user and state), about 3x the per-step figure on the shop."""
+    share its user and state), not steps."""
     k = steps.items.shape[1]
     bias = world.slot_bias(k)
     per_slot = np.zeros((len(steps.step), k))
@@ -117,7 +118,7 @@ class ShopTruth:
         step_rng: np.random.Generator,
         session_rng: np.random.Generator,
         n_samples: int = 256,
-    ) -> dict[str, float | list[float]]:
+    ) -> dict[str, Any]:
         """``slate`` (clicks per step) with its ``slate_se``, ``first_slot``, ``per_slot``, and
         ``session`` (clicks per session) with its ``session_se``."""
         per_slot, slate_se = true_step_value(self.world, self.steps, target, n_samples, step_rng)

@@ -4,18 +4,17 @@ model, or score a saved one on the test split next to single-task models trained
 
 from __future__ import annotations
 
-import argparse
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from encoders.ctr.config import ARCHITECTURES, CTRConfig
 from encoders.ctr.train import evaluate_ctr, load_ctr, train_ctr
+from encoders.device import DEVICE_CHOICES
 from encoders.optimiser import OptimiserConfig
 from encoders.text import TEXT_ENCODERS
-from simulators.core.cli import cli_entry
-from simulators.core.errors import ConfigError
+from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.metrics import roc_auc
 from simulators.core.storage import write_text_atomic
 from simulators.data.logs import LoggedData
@@ -29,32 +28,29 @@ from simulators.shop.world import ShopWorld
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """``train`` and ``eval`` subcommands (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m encoders.ctr", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m encoders.ctr", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train on logs and save the model")
-    train.add_argument("--data", required=True)
-    train.add_argument("--out", type=Path, required=True)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--epochs", type=int, default=OptimiserConfig.epochs)
-    train.add_argument("--architecture", choices=ARCHITECTURES, default="mmoe")
-    train.add_argument("--text-encoder", choices=list(TEXT_ENCODERS), default="minilm")
-    train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    train.add_argument("--data", required=True, help="dataset name or path (see load_logs)")
+    train.add_argument("--out", type=Path, required=True, help="folder for the trained model")
+    choices = {"architecture": ARCHITECTURES, "text_encoder": TEXT_ENCODERS, "device": DEVICE_CHOICES}
+    add_config_arguments(train, CTRConfig, choices=choices)
+    add_config_arguments(
+        train.add_argument_group("optimiser"),
+        OptimiserConfig,
+        dest_prefix="optim_",
+        defaults=asdict(CTRConfig().optim),
+    )
     evaluate = commands.add_parser("eval", help="score a saved model on the test split")
-    evaluate.add_argument("--model", type=Path, required=True)
-    evaluate.add_argument("--data", required=True)
-    evaluate.add_argument("--json", type=Path, required=True)
-    evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    evaluate.add_argument("--model", type=Path, required=True, help="a folder written by `train`")
+    evaluate.add_argument("--data", required=True, help="dataset name or path (see load_logs)")
+    evaluate.add_argument("--json", type=Path, required=True, help="where to write the scores")
+    evaluate.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto, cpu or cuda")
     args = parser.parse_args(argv)
     logs = load_logs(args.data)
     if args.command == "train":
-        config = CTRConfig(
-            architecture=args.architecture,
-            optim=replace(CTRConfig().optim, seed=args.seed, epochs=args.epochs),
-            text_encoder=args.text_encoder,
-            device=args.device,
-        )
-        if args.epochs < 1:
-            raise ConfigError("--epochs must be >= 1")
+        optim = replace(CTRConfig().optim, **config_kwargs(args, OptimiserConfig, dest_prefix="optim_"))
+        config = CTRConfig(**config_kwargs(args, CTRConfig), optim=optim)
         trained = train_ctr(logs, config)
         trained.save(args.out)
         print(json.dumps({"tasks": list(trained.tasks), **trained.history}, indent=2))

@@ -15,6 +15,7 @@ import math
 import re
 import sys
 import textwrap
+import typing
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -22,6 +23,15 @@ from simulators.core.errors import EXIT_USER_ERROR, RecGymError
 from simulators.core.install import check_installation
 
 T = TypeVar("T")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """:class:`argparse.ArgumentParser` whose usage errors are one line on stderr, exit code 2
+    (like every other user error of RecGym's CLIs), pointing at ``--help`` for the usage."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        """Print ``error: MESSAGE (see PROG --help)`` and exit with code 2."""
+        self.exit(EXIT_USER_ERROR, f"error: {message} (see {self.prog} --help)\n")
 
 
 class _NoneGiven:
@@ -46,6 +56,8 @@ def _finite_float(text: str) -> float:
 
 _SCALARS: dict[str, Callable[[str], Any]] = {"int": int, "float": _finite_float, "str": str}
 _OPTIONAL = re.compile(r"^(?:(\w+) \| None|None \| (\w+)|Optional\[(\w+)\])$")
+_ROLE = re.compile(r":\w+:`~?(?:[\w.]+\.)?([^`]+)`")
+"""An RST cross-reference (``:class:`~a.b.C` `` -> ``C``), shown as its plain name in help."""
 _TUPLE = re.compile(r"^tuple\[(\w+), \.\.\.\]$")
 
 
@@ -123,7 +135,7 @@ def field_docs(cls: type) -> dict[str, str]:
                 and isinstance(after.value, ast.Constant)
                 and isinstance(after.value.value, str)
             ):
-                docs[node.target.id] = " ".join(after.value.value.replace("``", "").split())
+                docs[node.target.id] = " ".join(_ROLE.sub(r"\1", after.value.value).replace("``", "").split())
     return {f.name: docs.get(f.name, "") for f in dataclasses.fields(cls)}
 
 
@@ -206,7 +218,7 @@ def parse_config(
 
     A bad value exits with code 2 and a usage line; the config's own validation errors propagate.
     """
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = ArgumentParser(prog=prog, description=description)
     add_config_arguments(parser, cls, **kwargs)
     namespace = parser.parse_args(argv)
     return cls(**config_kwargs(namespace, cls, dest_prefix=kwargs.get("dest_prefix", "")))

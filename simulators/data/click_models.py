@@ -36,10 +36,9 @@ def pbm_em(
     for Unbiased Learning to Rank", WSDM 2018).
 
     The maximum-likelihood fit does not match the clicks per slot when users within a segment
-    differ (on the shop's 1e4-session logs the first slot's predicted clicks fall 6-8% short,
-    and ``theta`` comes out flatter than the truth); so each ``theta_k`` is finally rescaled to
-    predict exactly the logged clicks at slot k. On the shop this brings ``theta`` within 0.013
-    of the true examination and removes the direct method's level bias.
+    differ (the top slot's predicted clicks fall short, and ``theta`` comes out flatter than
+    the truth); so each ``theta_k`` is finally rescaled to predict exactly the logged clicks at
+    slot k, which also removes the direct method's level bias.
 
     ``segment``: ``(n_users,)`` codes from 0 (default: every user in one segment).
     Returns ``(theta (K,), gamma (n_segments, n_items))`` scaled so that ``theta_1 = 1``; an item

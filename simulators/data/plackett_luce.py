@@ -13,6 +13,7 @@ al., ICML 2019).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,8 +54,8 @@ def sample_without_replacement(
 
     ``weights (R, n)``: non-negative item weights per row (need not sum to 1; an item of weight
     0 is never drawn); ``rows (m,)``: the row each slate draws from (default ``arange(R)``).
-    Each slot costs one uniform per slate still to fill, so the stream of ``rng`` is the same
-    however the rows are batched. Suits large catalogs (no ``(m, n)`` noise array).
+    Each slot draws one uniform per slate, then redraws for the slates that repeated an item;
+    no ``(m, n)`` noise array, so it suits large catalogs (:func:`gumbel_order` suits small ones).
     """
     weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     n_rows, n = weights.shape
@@ -101,3 +102,51 @@ class PlackettLuceSlates:
     def slate_probability(self, slates: np.ndarray) -> np.ndarray:
         """Probability of each slate: ``(n, K)`` -> ``(n,)`` float64."""
         return slate_probability(self.weights[slates])
+
+
+UtilityFn = Callable[[np.ndarray, int], np.ndarray]
+"""``(taken (B, N) bool, slot k) -> (B, N)`` utilities of the candidates for slot ``k`` given the
+ones already taken; ``-inf`` marks a candidate that may not fill the slot."""
+
+
+def sequential_slates(
+    utility: UtilityFn, n: tuple[int, int], k: int, temperature: float, rng: np.random.Generator | None
+) -> np.ndarray:
+    """``(B, k)`` slates of candidate positions chosen slot by slot from state-dependent utilities:
+    at ``temperature`` 0 the best eligible candidate (ties: the lower position), above it a draw
+    from ``softmax(u / T)`` over the eligible ones (fresh Gumbel noise per slot). ``n = (B, N)``.
+    With a utility that ignores ``taken`` this is Plackett-Luce; with one that penalises what
+    was taken it is a sequential re-ranker (one item per topic, MMR)."""
+    batch = n[0]
+    taken = np.zeros(n, dtype=bool)
+    out = np.empty((batch, k), dtype=np.int64)
+    rows = np.arange(batch)
+    for slot in range(k):
+        u = np.where(taken, -np.inf, utility(taken, slot))
+        if temperature > 0:
+            assert rng is not None, "sampling needs a generator"
+            u = u / temperature + rng.gumbel(size=u.shape)
+        out[:, slot] = np.argmax(u, axis=1)
+        taken[rows, out[:, slot]] = True
+    return out
+
+
+def sequential_probability(
+    utility: UtilityFn, slates: np.ndarray, n_candidates: int, temperature: float
+) -> np.ndarray:
+    """``(B,)`` probability that :func:`sequential_slates` chooses ``slates (B, k)``:
+    ``prod_k softmax(u_k / T)[s_k]`` over the eligible candidates, or at ``T = 0`` 1 for the
+    greedy slate and 0 otherwise."""
+    batch, k = slates.shape
+    taken = np.zeros((batch, n_candidates), dtype=bool)
+    rows = np.arange(batch)
+    probability = np.ones(batch)
+    for slot in range(k):
+        u = np.where(taken, -np.inf, utility(taken, slot))
+        chosen = slates[:, slot]
+        if temperature > 0:
+            probability *= softmax(np.where(np.isfinite(u), u / temperature, -np.inf))[rows, chosen]
+        else:
+            probability *= np.argmax(u, axis=1) == chosen
+        taken[rows, chosen] = True
+    return probability

@@ -1,4 +1,4 @@
-"""Your own logs: CSV or Parquet tables in the documented schema (see ``simulators.logs``).
+"""Your own logs: CSV or Parquet tables in the documented schema (see ``simulators.data.logs``).
 
 A folder holds ``interactions``, ``items`` and optionally ``users`` tables, each as
 ``NAME.parquet``, ``NAME.csv`` or ``NAME.csv.gz``; ``column_map`` renames your columns.

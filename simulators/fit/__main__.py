@@ -3,38 +3,45 @@ from logs and write ``simulator.npz``, ``dynamics.json``, ``fidelity.json`` and 
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
+from encoders.optimiser import OptimiserConfig
 from encoders.text import TEXT_ENCODERS
-from simulators.core.cli import cli_entry
+from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.datasets import load_logs
-from simulators.fit.config import FitConfig, ResponseNetConfig
+from simulators.fit.config import HISTORY_ENCODERS, FitConfig, ResponseNetConfig
 from simulators.fit.pipeline import fit_and_report
 from simulators.fit.report import fidelity_markdown, write_outputs
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
-    """``python -m simulators.fit --data shop|movielens|PATH --out DIR [--report]``."""
-    parser = argparse.ArgumentParser(prog="python -m simulators.fit", description=__doc__.splitlines()[0])
+    """Flags: ``--data``, ``--out``, ``--report``, then every field of :class:`FitConfig`, of its
+    :class:`ResponseNetConfig` and of the network's optimiser (``--seed`` seeds the fit and the
+    optimiser alike)."""
+    parser = ArgumentParser(prog="python -m simulators.fit", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset name or path (see load_logs)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--report", action="store_true", help="print the fidelity table")
-    parser.add_argument("--history-encoder", choices=["mean", "lstm"], default="mean")
-    parser.add_argument("--text-encoder", choices=list(TEXT_ENCODERS), default="minilm")
-    parser.add_argument("--epochs", type=int, default=ResponseNetConfig().optim.epochs)
-    parser.add_argument("--seed", type=int, default=0)
+    add_config_arguments(parser, FitConfig, choices={"text_encoder": TEXT_ENCODERS})
+    net_flags = parser.add_argument_group("response network")
+    add_config_arguments(
+        net_flags, ResponseNetConfig, dest_prefix="net_", choices={"history_encoder": HISTORY_ENCODERS}
+    )
+    base = ResponseNetConfig()
+    add_config_arguments(
+        parser.add_argument_group("optimiser of the response network"), OptimiserConfig, skip=("seed",),
+        dest_prefix="optim_", defaults=asdict(base.optim),
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logs = load_logs(args.data)
-    base = ResponseNetConfig()
-    net = replace(
-        base,
-        history_encoder=args.history_encoder,
-        optim=replace(base.optim, epochs=args.epochs, seed=args.seed),
-    )
-    config = FitConfig(text_encoder=args.text_encoder, net=net, seed=args.seed)
+    fit = config_kwargs(args, FitConfig)
+    optim = replace(base.optim, **config_kwargs(args, OptimiserConfig, dest_prefix="optim_"))
+    if "seed" in fit:
+        optim = replace(optim, seed=fit["seed"])
+    net = replace(base, **config_kwargs(args, ResponseNetConfig, dest_prefix="net_"), optim=optim)
+    config = FitConfig(**fit, net=net)
     simulator, report = fit_and_report(logs, config)
     write_outputs(simulator, report, args.out)
     if args.report:

@@ -3,26 +3,30 @@ generate the shop and write its logs (Parquet), ground truth and configuration."
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
-from simulators.core.cli import cli_entry
+from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
+from simulators.dynamics import DynamicsParams
 from simulators.shop.world import ShopConfig, write_shop
+
+SIZE_FLAGS = {"n_users": "--users", "n_items": "--items", "n_sessions": "--sessions"}
+"""Short flags of the sizes (the names the README has always used)."""
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
-    """``python -m simulators.shop --out DIR [--seed S] [--users N] [--items M] [--sessions K]``."""
-    parser = argparse.ArgumentParser(prog="python -m simulators.shop", description=__doc__.splitlines()[0])
+    """Every :class:`ShopConfig` field is a flag (``--users``, ``--items`` and ``--sessions`` for the
+    sizes), the true dynamics' fields too (``--dynamics-...``)."""
+    parser = ArgumentParser(prog="python -m simulators.shop", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--seed", type=int, default=ShopConfig.seed)
-    parser.add_argument("--users", type=int, default=ShopConfig.n_users)
-    parser.add_argument("--items", type=int, default=ShopConfig.n_items)
-    parser.add_argument("--sessions", type=int, default=ShopConfig.n_sessions)
+    add_config_arguments(parser, ShopConfig, flags=SIZE_FLAGS)
+    group = parser.add_argument_group("true dynamics", "the within-session dynamics of the shop's users")
+    add_config_arguments(group, DynamicsParams, flag_prefix="dynamics-", dest_prefix="dynamics_")
     args = parser.parse_args(argv)
-    config = ShopConfig(seed=args.seed, n_users=args.users, n_items=args.items, n_sessions=args.sessions)
+    dynamics = DynamicsParams(**config_kwargs(args, DynamicsParams, dest_prefix="dynamics_"))
+    config = ShopConfig(**config_kwargs(args, ShopConfig), dynamics=dynamics)
     start = time.perf_counter()
     logs, _ = write_shop(config, args.out)
     summary = logs.summary() | {"seconds": round(time.perf_counter() - start, 2), "out": str(args.out)}

@@ -216,7 +216,8 @@ def test_bad_float_exits_2(text: str, capsys: pytest.CaptureFixture[str]) -> Non
         parse_config(Shop, [f"--rate={text}"], prog="shop")
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("usage: shop")
+    assert err.startswith("error: argument --rate") and len(err.strip().splitlines()) == 1
+    assert "(see shop --help)" in err
     assert ("must be a finite number" if text != "abc" else "invalid float value: 'abc'") in err
 
 

@@ -1,4 +1,4 @@
-"""LoggedData: schema validation (table-driven), time splits, hold-outs and sessions."""
+"""simulators.data.logs: LoggedData's schema validation (table-driven), time splits, hold-outs and sessions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulators.core.errors import DataError
-from simulators.data.features import attribute_matrix, item_feature_matrix, text_word_matrix
 from simulators.data.logs import LoggedData, sessionize
 from tests.conftest import tiny_logs
 
@@ -187,26 +186,3 @@ def test_padded_histories_keep_the_last_clicks_in_order() -> None:
     assert not mask[1].any()
     everything, _ = logs.padded_histories(max_len=1, positive_only=False)
     assert everything[:, 0].tolist() == [0, 2]  # last shown: user 1 -> item 10 at slot 2, user 2 -> 12
-
-
-def test_text_word_matrix_keeps_words_in_enough_texts_and_not_too_many() -> None:
-    texts = ["Red shoe, size 3", "blue shoe", "red lamp", "the red vase", "the blue bowl"]
-    words = text_word_matrix(texts, min_texts=2, max_share=0.5)
-    # red: 3 of 5 texts (over half), shoe/blue/the: 2 each (kept), the rest: 1 (dropped)
-    assert words.shape == (5, 3) and words.dtype == np.float32
-    np.testing.assert_array_equal(words.sum(axis=0), [2, 2, 2])
-    np.testing.assert_array_equal(words[1], [1, 1, 0])  # "blue shoe": blue, shoe (sorted vocabulary)
-
-
-def test_item_feature_matrix_has_attributes_words_and_exposure() -> None:
-    logs = tiny_logs()
-    features = item_feature_matrix(logs, logs)
-    provider = attribute_matrix(logs.items, ("item_id", "text"))
-    assert provider.shape == (3, 2)  # one-hot of the provider
-    assert features.shape == (3, 2 + text_word_matrix(logs.items["text"].tolist()).shape[1] + 1)
-    shown = features[:, -1]  # every item was shown twice
-    assert shown[0] == shown[1] == shown[2]
-    later = item_feature_matrix(
-        logs, logs.with_interactions(logs.interactions[logs.interactions["session_id"] == 8])
-    )
-    assert later[0, -1] < later[1, -1] == later[2, -1]

@@ -1,8 +1,10 @@
-"""Every loader on fixtures in its real format, written here, plus the vendored OBD sample."""
+"""simulators.datasets: every loader on fixtures in its real format, written here, plus the
+vendored OBD sample."""
 
 from __future__ import annotations
 
 import gzip
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 
 from simulators.core.errors import DataError
 from simulators.datasets import load_logs, movielens, obd
+from simulators.shop.world import ShopConfig
 
 # Three users, four movies; user 1 has two sessions (a 3-hour gap), user 2 rates a movie 4.
 RATINGS = [(1, 1, 5, 1000), (1, 2, 3, 1060), (1, 3, 4, 1000 + 3 * 3600), (2, 1, 4, 5000), (3, 4, 1, 7000)]
@@ -233,3 +236,13 @@ def test_bad_data_through_a_cli_is_one_line(tmp_path: Path, damage, message: str
     assert message in result.stderr and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
     assert not (tmp_path / "out").exists()
+
+
+def test_shop_config_unknown_without_a_folder() -> None:
+    from simulators.core.errors import DataError
+    from simulators.datasets.shop import shop_config_of
+    from simulators.shop.world import ShopWorld
+
+    logs = ShopWorld(replace(ShopConfig(), n_users=50, n_items=40, n_sessions=20)).simulate_logs()
+    with pytest.raises(DataError, match="ground truth is unknown"):
+        shop_config_of(logs)

@@ -1,4 +1,4 @@
-"""Fitting a simulator from logs: position bias, fidelity on the shop, the CLI and its errors."""
+"""simulators.fit: fitting a simulator from logs, fidelity on the shop, the CLI and its errors."""
 
 from __future__ import annotations
 
@@ -9,14 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulators.core.metrics import (
-    clustered_standard_error,
-    expected_calibration_error,
-    gini,
-    ks_distance,
-    roc_auc,
-)
-from simulators.data.click_models import position_bias_em
 from simulators.data.steps import build_steps
 from simulators.datasets import load_logs
 from simulators.fit.cache import load_or_fit
@@ -24,20 +16,13 @@ from simulators.fit.config import FitConfig, ResponseNetConfig
 from simulators.fit.pipeline import fit_simulator
 from simulators.fit.simulator import FittedSimulator
 from simulators.fit.train import topic_exposure
-from simulators.shop.world import ShopConfig, write_shop
+from simulators.shop.world import write_shop
 from tests.conftest import SMALL_SHOP, run_cli
 
 FAST = FitConfig(
     text_encoder="hashing",
     net=replace(ResponseNetConfig(), optim=replace(ResponseNetConfig().optim, epochs=2)),
 )
-
-
-def test_position_bias_em_recovers_the_shops_truth() -> None:
-    logs = load_logs("shop", config=replace(SMALL_SHOP, n_sessions=4000))
-    theta = position_bias_em(build_steps(logs), logs.n_items)
-    truth = np.arange(1, 6) ** -SMALL_SHOP.position_bias_power
-    np.testing.assert_allclose(theta, truth, atol=0.06)
 
 
 def test_topic_exposure_counts_earlier_steps_only() -> None:
@@ -111,37 +96,3 @@ def test_fit_cli_bad_data_is_one_line(tmp_path: Path) -> None:
     result = run_cli("simulators.fit", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "unknown dataset" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()
-
-
-def test_metrics_against_known_answers() -> None:
-    assert roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx(0.75)
-    assert roc_auc(np.array([0, 1]), np.array([0.5, 0.5])) == pytest.approx(0.5)
-    assert np.isnan(roc_auc(np.array([1, 1]), np.array([0.1, 0.2])))
-    assert expected_calibration_error(np.array([0, 1] * 50), np.full(100, 0.5)) == pytest.approx(0.0)
-    assert ks_distance(np.arange(10), np.arange(10)) == 0.0
-    assert ks_distance(np.zeros(5), np.ones(5)) == 1.0
-    assert gini(np.ones(10)) == pytest.approx(0.0)
-    assert gini(np.array([0, 0, 0, 1.0])) == pytest.approx(0.75)
-
-
-def test_clustered_standard_error() -> None:
-    x = np.random.default_rng(0).normal(size=50)
-    iid = x.std(ddof=1) / np.sqrt(len(x))
-    assert clustered_standard_error(x, np.arange(50)) == pytest.approx(iid)
-    # Each value copied 4 times into its own cluster carries no more information than once.
-    assert clustered_standard_error(np.repeat(x, 4), np.repeat(np.arange(50), 4)) == pytest.approx(iid)
-    # The same 200 rows read as independent would claim half that error.
-    assert np.repeat(x, 4).std(ddof=1) / np.sqrt(200) < 0.51 * iid
-    assert np.isnan(clustered_standard_error(x, np.zeros(50)))
-    with pytest.raises(ValueError, match="differ in length"):
-        clustered_standard_error(x, np.arange(49))
-
-
-def test_shop_config_unknown_without_a_folder() -> None:
-    from simulators.core.errors import DataError
-    from simulators.datasets.shop import shop_config_of
-    from simulators.shop.world import ShopWorld
-
-    logs = ShopWorld(replace(ShopConfig(), n_users=50, n_items=40, n_sessions=20)).simulate_logs()
-    with pytest.raises(DataError, match="ground truth is unknown"):
-        shop_config_of(logs)

@@ -1,4 +1,4 @@
-"""The multi-task CTR model: learnability, baselines it must beat, determinism, CLI errors."""
+"""encoders.ctr: the multi-task CTR model: learnability, baselines it must beat, determinism, CLI errors."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_learns_a_known_signal() -> None:
     assert evaluate_ctr(trained, logs)["click"]["auc"] > 0.9
 
 
-@pytest.mark.parametrize("architecture", ["mmoe", "shared_bottom"])
+@pytest.mark.parametrize("architecture", ["mmoe", pytest.param("shared_bottom", marks=pytest.mark.slow)])
 def test_beats_popularity_on_the_shop(architecture: str) -> None:
     logs = load_logs("shop", config=replace(SMALL_SHOP, n_sessions=3000))
     trained = train_ctr(logs, replace(FAST, architecture=architecture))
@@ -86,6 +86,7 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
         load_ctr(tmp_path / "model", other, device="cpu")
 
 
+@pytest.mark.slow
 def test_item_id_embedding_is_an_option() -> None:
     logs = _signal_logs(n_users=40)
     without = train_ctr(logs, replace(FAST, optim=OptimiserConfig(epochs=1))).model.state_dict()

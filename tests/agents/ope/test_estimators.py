@@ -1,4 +1,4 @@
-"""Off-policy estimators: hand-computed values, known answers, invariants and invalid input."""
+"""agents.ope.estimators: hand-computed values, known answers, invariants and invalid input."""
 
 from __future__ import annotations
 

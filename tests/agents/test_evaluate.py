@@ -1,18 +1,15 @@
-"""Baseline policies (Plackett-Luce slate probabilities) and the evaluate CLI contract."""
+"""agents.evaluate: every policy meets the same users, the metrics object and the evaluate CLI contract."""
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from agents.baselines import PlackettLucePolicy, make_baseline
-from agents.evaluate import metrics, run_sessions
-from envs.config import FEATURES
-from simulators.core.errors import ConfigError
+from agents.baselines import make_baseline
+from agents.sessions import metrics, run_sessions
 from tests.conftest import run_cli
 
 CONTRACT_KEYS = {
@@ -20,56 +17,6 @@ CONTRACT_KEYS = {
     "purchases_per_session", "ctr", "session_length", "fairness_penalty", "exposure_gini",
     "protected_exposure_share", "user_group_gap",
 }  # fmt: skip
-
-
-def _features(n: int = 5, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    features = np.zeros((1, n, len(FEATURES)), dtype=np.float32)
-    features[..., FEATURES.index("pctr")] = rng.uniform(0.01, 0.3, n)
-    features[..., FEATURES.index("popularity")] = rng.normal(size=n)
-    return features
-
-
-@pytest.mark.parametrize(("name", "temperature"), [("random", 0.0), ("ctr", 0.5), ("popularity", 2.0)])
-def test_slate_probabilities_sum_to_one(name: str, temperature: float) -> None:
-    policy = make_baseline(name, temperature)
-    features = _features()
-    slates = np.array(list(itertools.permutations(range(5), 2)))
-    total = policy.slate_probability(np.repeat(features, len(slates), axis=0), slates).sum()
-    assert total == pytest.approx(1.0)
-
-
-def test_random_slate_probability_is_the_uniform_one() -> None:
-    probability = make_baseline("random").slate_probability(_features(), np.array([[3, 1]]))
-    assert probability[0] == pytest.approx(1 / (5 * 4))
-
-
-def test_greedy_policy_is_deterministic() -> None:
-    policy = make_baseline("ctr")
-    features = _features()
-    pctr = features[0, :, FEATURES.index("pctr")]
-    best = np.argsort(-pctr, kind="stable")[:2]
-    assert policy.slate_probability(features, best[None, :])[0] == 1.0
-    assert policy.slate_probability(features, best[::-1][None, :])[0] == 0.0
-    scores = policy.act({"candidate_features": features}, np.random.default_rng(0))
-    np.testing.assert_array_equal(np.argsort(-scores[0], kind="stable")[:2], best)
-
-
-def test_sampled_slates_follow_the_reported_probabilities() -> None:
-    policy = make_baseline("ctr", temperature=0.05)
-    features = np.repeat(_features(4), 20_000, axis=0)
-    scores = policy.act({"candidate_features": features}, np.random.default_rng(1))
-    slates = np.argsort(-scores, axis=1, kind="stable")[:, :2]
-    codes, counts = np.unique(slates[:, 0] * 4 + slates[:, 1], return_counts=True)
-    expected = policy.slate_probability(features[: len(codes)], np.column_stack([codes // 4, codes % 4]))
-    np.testing.assert_allclose(counts / len(slates), expected, atol=0.015)
-
-
-def test_bad_policy_options() -> None:
-    with pytest.raises(ConfigError, match="policy must be one of"):
-        PlackettLucePolicy("oracle")
-    with pytest.raises(ConfigError, match="temperature"):
-        PlackettLucePolicy("ctr", temperature=-1.0)
 
 
 def test_every_policy_meets_the_same_users_and_ctr_beats_random() -> None:
@@ -122,7 +69,7 @@ def test_evaluate_cli_bad_input_is_one_line(tmp_path: Path, args: list[str], mes
 
 
 def test_metrics_object_from_known_sessions() -> None:
-    from agents.evaluate import EvaluationResult
+    from agents.sessions import EvaluationResult
 
     result = EvaluationResult(
         returns=np.array([1.0, 3.0]), clicks=np.array([1.0, 2.0]), purchases=np.array([0.0, 1.0]),

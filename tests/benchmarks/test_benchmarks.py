@@ -1,4 +1,4 @@
-"""Smoke runs of the benchmark CLIs on tiny budgets (their figures are measured, not asserted)."""
+"""benchmarks: smoke runs of the benchmark CLIs on tiny budgets (their figures are measured, not asserted)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def test_policies_benchmark_writes_json_markdown_and_curves(tmp_path: Path) -> N
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG" and out.with_suffix(".md").is_file()
 
 
+@pytest.mark.slow
 def test_ope_accuracy_obd_track(tmp_path: Path) -> None:
     out = tmp_path / "ope.json"
     result = run_cli("benchmarks.ope_accuracy", "--json", str(out), "--quick", "--skip-shop")

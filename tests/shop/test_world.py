@@ -1,4 +1,4 @@
-"""The shop: determinism, logged propensities, the true response and its CLI."""
+"""simulators.shop.world: the shop's determinism, logged propensities, the true response and its CLI."""
 
 from __future__ import annotations
 

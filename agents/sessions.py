@@ -1,0 +1,109 @@
+"""Playing sessions of a policy in a simulator, with the same users for every policy, and the
+metrics object of an evaluation (the ``agents.evaluate`` JSON, ``metrics.json``'s entries).
+
+Each of the vector env's slots plays a fixed number of sessions; since users are drawn from each
+slot's own seeded generator and never from the policy's actions, every policy meets the same users.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+import envs
+from envs.vector import RankingVectorEnv
+from simulators.core.errors import ConfigError
+from simulators.core.metrics import mean_ci95
+
+PARALLEL_SESSIONS = 32
+"""Vector-env slots used for evaluation (sessions are split evenly among them)."""
+
+
+class Policy(Protocol):
+    """Anything that turns a batch of observations into a batch of actions."""
+
+    @property
+    def action_mode(self) -> str:
+        """The env ``action_mode`` its actions are for."""
+        ...
+
+    def act(self, observation: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+        """A batch of actions for a batch of ``observation``."""
+        ...
+
+
+@dataclass
+class EvaluationResult:
+    """Per-session outcomes and the ledger's fairness metrics."""
+
+    returns: np.ndarray
+    clicks: np.ndarray
+    purchases: np.ndarray
+    lengths: np.ndarray
+    penalties: np.ndarray
+    fairness: dict[str, float]
+    slate_size: int = 5
+    """Items shown per step (for the per-impression click rate)."""
+
+
+def run_sessions(
+    policy: Policy, env_id: str, episodes: int, seed: int, progress: bool = True, **options: Any
+) -> EvaluationResult:
+    """Play ``episodes`` sessions (a fixed quota per vector slot) and collect their outcomes.
+
+    ``options`` are env options (a ``data`` among them replaces the one ``env_id`` stands for)."""
+    if episodes < 1:
+        raise ConfigError(f"episodes must be >= 1, got {episodes}")
+    data = envs.env_data(env_id)
+    slots = min(PARALLEL_SESSIONS, episodes)
+    quota = np.full(slots, episodes // slots) + (np.arange(slots) < episodes % slots)
+    env = RankingVectorEnv(num_envs=slots, **{"data": data, **options, "action_mode": policy.action_mode})
+    obs, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    totals = np.zeros((slots, 5))  # return, clicks, purchases, length, penalty
+    finished: list[np.ndarray] = []
+    played = np.zeros(slots, dtype=np.int64)
+    with tqdm(total=episodes, desc="evaluate", unit="session", disable=not progress) as bar:
+        while (played < quota).any():
+            actions = policy.act(obs, rng)
+            obs, reward, terminated, truncated, info = env.step(actions)
+            totals += np.column_stack(
+                [reward, info["clicks"], info["purchases"], np.ones(slots), info["fairness_penalty"]]
+            )
+            for slot in np.flatnonzero(terminated | truncated):
+                if played[slot] < quota[slot]:
+                    finished.append(totals[slot].copy())
+                    bar.update(1)
+                played[slot] += 1
+                totals[slot] = 0
+    table = np.array(finished)
+    fairness = env.fairness_metrics()
+    return EvaluationResult(
+        table[:, 0], table[:, 1], table[:, 2], table[:, 3], table[:, 4], fairness, env.config.slate_size
+    )
+
+
+def metrics(result: EvaluationResult, env_id: str, policy: str, seed: int) -> dict[str, Any]:
+    """The contract's metrics object."""
+    mean, lo, hi = mean_ci95(result.returns)
+    steps = max(float(result.lengths.sum()), 1.0)
+    return {
+        "env": env_id,
+        "policy": policy,
+        "seed": seed,
+        "episodes": len(result.returns),
+        "return_mean": mean,
+        "return_ci95": [lo, hi],
+        "clicks_per_session": float(result.clicks.mean()),
+        "purchases_per_session": float(result.purchases.mean()),
+        "ctr": float(result.clicks.sum() / (steps * result.slate_size)),
+        "session_length": float(result.lengths.mean()),
+        "fairness_penalty": float(result.penalties.sum() / steps),
+        "exposure_gini": result.fairness["exposure_gini"],
+        "protected_exposure_share": result.fairness["protected_exposure_share"],
+        "protected_exposure_target": result.fairness["protected_exposure_target"],
+        "user_group_gap": result.fairness["user_group_gap"],
+    }

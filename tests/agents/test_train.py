@@ -1,0 +1,131 @@
+"""agents.train: CLI smoke runs of every algorithm, determinism, resume after a kill, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import REPO, run_cli
+
+TINY = [
+    "--timesteps",
+    "512",
+    "--n-envs",
+    "4",
+    "--eval-episodes",
+    "16",
+    "--eval-freq",
+    "256",
+    "--tuning-sessions",
+    "8",
+]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["sac"], ["ppo", "--env", "nope-v0"], ["ppo", "--timesteps", "-1"], ["ppo", "--device", "tpu"]],
+)
+def test_train_cli_bad_input_is_one_line_exit_2(args: list[str], tmp_path: Path) -> None:
+    result = run_cli("agents.train", *args, "--out", str(tmp_path / "run"))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["ppo", "dqn", "a2c"])
+def test_every_algorithm_trains_writes_the_run_folder_and_evaluates(algorithm: str, tmp_path: Path) -> None:
+    out = tmp_path / algorithm
+    result = run_cli("agents.train", algorithm, *TINY, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "static" in result.stdout and "trained policy vs static CTR" in result.stdout
+    for name in ("config.json", "model.zip", "metrics.json", "learning_curve.png"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "metrics.json").read_text())
+    assert set(report["baselines"]) == {"ctr", "popularity", "random", "best-fixed", "tuned-weights", "mmr"}
+    assert set(report["tuned_baselines"]) == {"best-fixed", "tuned-weights", "mmr"}
+    assert report["policy"]["episodes"] == 16 and report["timesteps"] >= 512
+    assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+    evaluated = run_cli("agents.evaluate", "--policy", str(out), "--env", "ecommerce-v0", "--episodes", "16",
+                        "--seed", str(10_000), "--json", str(tmp_path / "eval.json"))  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    again = json.loads((tmp_path / "eval.json").read_text())
+    assert again["return_mean"] == pytest.approx(report["policy"]["return_mean"])
+
+
+@pytest.mark.slow
+def test_same_seed_same_metrics(tmp_path: Path) -> None:
+    reports = []
+    for name in ("a", "b"):
+        result = run_cli("agents.train", "ppo", *TINY, "--seed", "3", "--out", str(tmp_path / name))
+        assert result.returncode == 0, result.stderr[-2000:]
+        report = json.loads((tmp_path / name / "metrics.json").read_text())
+        for block in (report["policy"], report["initial_policy"]):
+            block.pop("policy")
+        reports.append(report)
+    assert reports[0] == reports[1]
+
+
+def test_evaluate_rejects_a_file_that_is_not_a_model(tmp_path: Path) -> None:
+    fake = tmp_path / "model.zip"
+    fake.write_text("not a model")
+    result = run_cli(
+        "agents.evaluate", "--policy", str(fake), "--env", "ecommerce-v0", "--json", str(tmp_path / "x.json")
+    )
+    assert result.returncode == 2 and "not a RecGym agent" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "agents.train", "ppo", "--timesteps", "200000", "--n-envs", "4",
+               "--checkpoint-freq", "512", "--eval-freq", "100000", "--eval-episodes", "16", "--out", str(out)]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    first = out / "checkpoints" / "rl_model_512_steps.zip"
+    deadline = time.monotonic() + 500
+    while not first.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(1.0)  # let the checkpoint's write finish
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert first.is_file() and not (out / "metrics.json").exists()
+    for checkpoint in (out / "checkpoints").glob("rl_model_*_steps.zip"):  # none half-written
+        assert zipfile.is_zipfile(checkpoint), checkpoint.name
+    steps = max(int(p.name.split("_")[2]) for p in (out / "checkpoints").glob("rl_model_*_steps.zip"))
+    result = run_cli("agents.train", "ppo", "--resume", str(out), "--timesteps", str(steps + 512))
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["resumed_from"] == f"rl_model_{steps}_steps.zip"
+    assert json.loads((out / "metrics.json").read_text())["timesteps"] == steps + 512
+    curve = np.load(out / "eval" / "evaluations.npz")["timesteps"]
+    assert curve[0] == 0 and (np.diff(curve) > 0).all()  # the untrained point survived the kill
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("algorithm", ["ppo", "dqn"])
+def test_cuda_training(algorithm: str, tmp_path: Path) -> None:
+    result = run_cli("agents.train", algorithm, *TINY, "--device", "cuda", "--out", str(tmp_path / algorithm))
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_plain_mlp_trains_on_the_embedding_observation(tmp_path: Path) -> None:
+    out = tmp_path / "emb"
+    result = run_cli("agents.train", "ppo", "--obs-mode", "embedding", *TINY, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["env_options"]["obs_mode"] == "embedding" and config["ctr_modules_loaded"] == []
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["policy"]["episodes"] == 16

@@ -1,0 +1,70 @@
+"""envs.fairness: the exposure ledger, its penalty, shares and merit target, and the reward it shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from envs.config import FEATURES
+from envs.fairness import ExposureLedger, position_weights
+from envs.ranking import RankingEnv
+from simulators.core.errors import ConfigError
+
+
+def test_reward_differs_by_exactly_lambda_times_penalty() -> None:
+    plain, fair = RankingEnv(fairness_lambda=0.0), RankingEnv(fairness_lambda=2.5)
+    obs, _ = plain.reset(seed=9)
+    fair.reset(seed=9)
+    saw_penalty = False
+    for _ in range(40):  # protected items ranked last: their exposure falls short of the target
+        protected = obs["candidate_features"][:, FEATURES.index("protected")]
+        action = (np.linspace(0.5, -0.5, 50) - protected).astype(np.float32)
+        obs, r0, t0, u0, i0 = plain.step(action)
+        _, r1, _, _, i1 = fair.step(action)
+        assert i0["engagement"] == i1["engagement"] == r0
+        assert r0 - r1 == pytest.approx(2.5 * i1["fairness_penalty"], abs=1e-12)
+        saw_penalty |= i1["fairness_penalty"] != 0
+        if t0 or u0:
+            obs, _ = plain.reset()
+            fair.reset()
+    assert saw_penalty
+
+
+def test_ledger_spans_sessions_and_a_seed_clears_it() -> None:
+    env = RankingEnv()
+    env.reset(seed=1)
+    action = np.zeros(50, dtype=np.float32)
+    for _ in range(3):
+        env.step(action)
+    exposure = env.core.ledger.provider_exposure.sum()
+    env.reset()
+    assert env.core.ledger.provider_exposure.sum() == exposure
+    np.testing.assert_allclose(env.core.ledger.shares().sum(), 1.0)
+    env.reset(seed=1)
+    assert env.core.ledger.provider_exposure.sum() == 0
+
+
+def test_ledger_penalty_and_shares() -> None:
+    ledger = ExposureLedger(n_rows=1, n_items=4, n_user_groups=2, target_share=0.5)
+    rows = np.array([0])
+    protected, tail = np.array([False, False, True, True]), np.zeros(4, dtype=bool)
+    merit_total, merit_protected = np.array([4.0]), np.array([2.0])
+    none_protected = ledger.record(rows, np.array([[0, 1]]), protected, tail, merit_total, merit_protected)
+    assert none_protected[0] == pytest.approx(0.5)  # half of the step's exposure was owed and went missing
+    all_protected = ledger.record(rows, np.array([[2, 3]]), protected, tail, merit_total, merit_protected)
+    assert all_protected[0] == pytest.approx(-0.5)  # and this slate closes that gap
+    np.testing.assert_allclose(ledger.shares().sum(), 1.0)
+    np.testing.assert_allclose(ledger.shares()[1], 0.5)
+    w = position_weights(2)
+    exposure = np.sort([w[0], w[1], w[0], w[1]])
+    expected_gini = ((2 * np.arange(1, 5) - 5) @ exposure) / (4 * exposure.sum())
+    assert ledger.metrics()["exposure_gini"] == pytest.approx(expected_gini)
+    with pytest.raises(ConfigError):
+        ExposureLedger(1, 4, 1, target_share=1.5)
+
+
+def test_merit_target_follows_the_relevance_offered() -> None:
+    ledger = ExposureLedger(n_rows=1, n_items=4, n_user_groups=1)
+    protected, tail = np.array([False, False, True, True]), np.zeros(4, dtype=bool)
+    ledger.record(np.array([0]), np.array([[0, 1]]), protected, tail, np.array([4.0]), np.array([1.0]))
+    assert ledger.target(np.array([0]))[0] == pytest.approx(0.25)
