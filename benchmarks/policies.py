@@ -3,8 +3,9 @@
 ``python -m benchmarks.policies --json FILE [--quick] [--seeds S] [--timesteps N]``
 
 PPO and DQN, cold (``--warm-start none``) and warm-started from the CTR model, each over
-several seeds, next to the static CTR, popularity and random policies on the same evaluation
-users; warm-started PPO again at a positive fairness lambda. Writes the JSON, a markdown table
+several seeds, next to every static baseline on the same evaluation users: the myopic CTR,
+popularity and random rankings and the re-rankers tuned in the fitted simulator (best-fixed,
+tuned-weights, MMR); warm-started PPO again at a positive fairness lambda. Writes the JSON, a markdown table
 (``FILE.md``) and the learning curves (``FILE.png``).
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.baselines import POLICY_NAMES, RERANKER_NAMES
 from agents.config import DEFAULT_ACTION_MODE, TrainConfig
 from agents.report import plot_curves, read_curve
 from agents.train import train
@@ -34,7 +36,8 @@ AGENTS = {
     "dqn-warm": ("dqn", "ctr"),
 }
 """Benchmark row -> (algorithm, warm start)."""
-BASELINES = ("ctr", "popularity", "random")
+BASELINES = (*POLICY_NAMES, *RERANKER_NAMES)
+"""Every static baseline of a run's ``metrics.json``."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class Plan:
     eval_episodes: int
     fairness_lambda: float
     """Lambda of the extra warm-started PPO run (its exposure gap is compared with lambda 0)."""
+    tuning_sessions: int = 256
+    """Sessions per candidate setting when the static re-rankers are tuned (once per world)."""
 
     def __post_init__(self) -> None:
         if self.seeds < 1 or self.timesteps < 1 or self.eval_episodes < 1:
@@ -65,6 +70,7 @@ def run_all(plan: Plan, folder: Path) -> dict[str, Any]:
             config = TrainConfig(
                 algorithm, timesteps=plan.timesteps, seed=seed, warm_start=warm, env_options=env,
                 eval_episodes=plan.eval_episodes, eval_freq=max(plan.timesteps // 6, 512), out=str(out),
+                tuning_sessions=plan.tuning_sessions,
             )  # fmt: skip
             started = time.perf_counter()
             report = train(config)
@@ -111,12 +117,16 @@ def steps_to_reach(curves: list[tuple[list[int], list[float]]], level: float) ->
 
 def markdown(summary: dict[str, Any], warm: dict[str, Any]) -> str:
     """The benchmark table and the warm-start figures."""
-    lines = ["| policy | return (mean over seeds) [95% CI] | vs static CTR | clicks | length | protected share | gini |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| policy | return (mean over seeds) [95% CI] | vs best static | vs static CTR | clicks | length | protected share | gini |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     ctr = summary["ctr"]["return_mean"]
+    best = max(BASELINES, key=lambda name: summary[name]["return_mean"])
+    top = summary[best]["return_mean"]
     for name, m in summary.items():
         lo, hi = m["return_ci95"]
-        lines.append(f"| {name} | {m['return_mean']:.2f} [{lo:.2f}, {hi:.2f}] | {100 * (m['return_mean'] / ctr - 1):+.1f}% | "
+        label = f"{name} (best static)" if name == best else name
+        lines.append(f"| {label} | {m['return_mean']:.2f} [{lo:.2f}, {hi:.2f}] | {100 * (m['return_mean'] / top - 1):+.1f}% | "
+                     f"{100 * (m['return_mean'] / ctr - 1):+.1f}% | "
                      f"{m['clicks_per_session']:.2f} | {m['session_length']:.2f} | {m['protected_exposure_share']:.3f} | "
                      f"{m['exposure_gini']:.3f} |")  # fmt: skip
     lines += ["", f"warm start: {json.dumps(warm)}"]
@@ -134,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-episodes", type=int, default=500, help="sessions per policy per seed")
     parser.add_argument("--fairness-lambda", type=float, default=1.0)
     args = parser.parse_args(argv)
-    plan = (Plan(1, 3_072, 100, args.fairness_lambda) if args.quick
+    plan = (Plan(1, 3_072, 100, args.fairness_lambda, tuning_sessions=16) if args.quick
             else Plan(args.seeds, args.timesteps, args.eval_episodes, args.fairness_lambda))  # fmt: skip
     folder = args.json.with_suffix("")
     started = time.perf_counter()
