@@ -24,7 +24,7 @@ check-install: $(STAMP)
 	  echo "error: RecGym's packages do not resolve to this checkout in $(VENV); use a dedicated virtual environment"; exit 2; }
 
 demo: install
-	$(PY) -m agents.train ppo --env ecommerce-v0 --out runs/demo
+	$(PY) -m agents.train ppo --env ecommerce-v0 --out runs/demo --overwrite
 
 test: install
 	$(PY) -m pytest -q

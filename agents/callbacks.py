@@ -117,15 +117,17 @@ class AtomicEvalCallback(EvalCallback):
         return keep_going
 
 
-def last_checkpoint(folder: Path) -> tuple[Path, int] | None:
-    """The newest readable ``folder/checkpoints/rl_model_{steps}_steps.zip`` and its step count.
+def last_checkpoint(folder: Path, prefix: str = "rl_model") -> tuple[Path, int] | None:
+    """The newest readable ``folder/checkpoints/{prefix}_{steps}_steps.zip`` and its step count;
+    ``prefix`` names the run (:func:`agents.run_folder.checkpoint_prefix`), so another run's
+    checkpoints are never picked.
 
     A checkpoint that is not a complete zip file (one written in place by an older version and
     cut by a kill) is skipped with a warning, so ``--resume`` falls back to the one before it.
     """
     found = []
-    for path in (folder / "checkpoints").glob("rl_model_*_steps.zip"):
-        match = re.fullmatch(r"rl_model_(\d+)_steps\.zip", path.name)
+    for path in (folder / "checkpoints").glob(f"{prefix}_*_steps.zip"):
+        match = re.fullmatch(rf"{re.escape(prefix)}_(\d+)_steps\.zip", path.name)
         if match:
             found.append((int(match.group(1)), path))
     for steps, path in sorted(found, reverse=True):

@@ -18,13 +18,22 @@ import envs
 from encoders.device import DEVICE_CHOICES
 from envs.config import ACTION_MODES, CANDIDATE_SOURCES, OBS_MODES, SIMULATORS, EnvConfig
 from simulators.core.cli import ArgumentParser, add_config_arguments, config_kwargs
-from simulators.core.errors import ConfigError
+from simulators.core.errors import ConfigError, check_seed
 
 ALGORITHM_NAMES = ("a2c", "dqn", "ppo")
 """The SB3 algorithms a run can train."""
 WARM_STARTS = ("ctr", "bc", "none")
 DEFAULT_ACTION_MODE = {"ppo": "weights", "a2c": "weights", "dqn": "discrete"}
 """Action mode per algorithm unless the env options say otherwise."""
+ALGORITHM_KWARGS: dict[str, dict[str, Any]] = {
+    "ppo": {"learning_rate": 3e-4, "n_steps": 128, "batch_size": 256, "n_epochs": 4, "gae_lambda": 0.9, "ent_coef": 0.0},
+    "a2c": {"learning_rate": 1e-4, "n_steps": 8, "gae_lambda": 0.9},
+    "dqn": {"learning_rate": 5e-4, "buffer_size": 30_000, "learning_starts": 1_000, "batch_size": 64, "train_freq": 1,
+            "gradient_steps": 2, "target_update_interval": 1_000, "exploration_fraction": 0.3,
+            "exploration_final_eps": 0.05},
+}  # fmt: skip
+"""Hyperparameters per algorithm (sessions are short: gamma 0.95 for all)."""
+
 ENV_FLAGS_SKIPPED = ("data", "data_path", "render_mode")
 """EnvConfig fields with no training flag: the env id names the data; training renders nothing."""
 
@@ -56,6 +65,8 @@ class TrainConfig:
     tuning_sessions: int = 256
     """Sessions per candidate setting when the static re-rankers are tuned (in the fitted
     simulator, once per world: the result is cached)."""
+    tuning_generations: int = 5
+    """Generations of the cross-entropy search of ``tuned-weights`` (24 settings each)."""
     out: str = ""
     """Run folder; empty = ``runs/{algorithm}-{env}-s{seed}``."""
     env_options: EnvConfig | None = None
@@ -63,6 +74,7 @@ class TrainConfig:
     algorithm's action mode (``weights`` for PPO/A2C, ``discrete`` for DQN)."""
 
     def __post_init__(self) -> None:
+        check_seed("seed", self.seed)
         if self.algorithm not in ALGORITHM_NAMES:
             raise ConfigError(f"unknown algorithm {self.algorithm!r}; choose from {list(ALGORITHM_NAMES)}")
         data = envs.env_data(self.env)  # raises for an unknown env id
@@ -75,6 +87,7 @@ class TrainConfig:
             "eval_freq",
             "checkpoint_freq",
             "tuning_sessions",
+            "tuning_generations",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -82,6 +95,12 @@ class TrainConfig:
             raise ConfigError(f"warm start must be one of {WARM_STARTS}, got {self.warm_start!r}")
         if self.device.split(":")[0] not in DEVICE_CHOICES:
             raise ConfigError(f"device must be one of {DEVICE_CHOICES}, got {self.device!r}")
+        rollout = ALGORITHM_KWARGS[self.algorithm].get("n_steps", 0) * self.n_envs
+        if self.timesteps < rollout:
+            raise ConfigError(
+                f"timesteps ({self.timesteps}) is less than one rollout of {self.algorithm} "
+                f"(n_steps {rollout // self.n_envs} x n-envs {self.n_envs} = {rollout}): raise --timesteps or lower --n-envs"
+            )
         mode, obs = self.options.action_mode, self.options.obs_mode
         if obs == "embedding" and self.warm_start != "none" and mode == "scores":
             raise ConfigError(
@@ -163,12 +182,15 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--resume", default="", help="continue the run in this folder from its last checkpoint"
     )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the run that --out already holds (default: refuse)"
+    )
     return parser
 
 
-def parse_train_config(argv: Sequence[str] | None) -> tuple[TrainConfig, bool]:
-    """The CLI's flags as a config, and whether to resume (``--resume DIR`` reads the run's own
-    config; ``--timesteps`` may raise its budget)."""
+def parse_train_config(argv: Sequence[str] | None) -> tuple[TrainConfig, bool, bool]:
+    """The CLI's flags as a config, whether to resume (``--resume DIR`` reads the run's own
+    config; ``--timesteps`` may raise its budget) and whether to overwrite the run ``--out`` holds."""
     args = train_parser().parse_args(argv)
     given = {k: v for k, v in config_kwargs(args, TrainConfig).items() if k != "algorithm"}
     env_given = config_kwargs(args, EnvConfig, dest_prefix="env_")
@@ -182,6 +204,6 @@ def parse_train_config(argv: Sequence[str] | None) -> tuple[TrainConfig, bool]:
             raise ConfigError(
                 f"--resume {args.resume}: that run trained {saved.algorithm}, not {args.algorithm}"
             )
-        return replace(saved, out=args.resume, timesteps=given.get("timesteps", saved.timesteps)), True
+        return replace(saved, out=args.resume, timesteps=given.get("timesteps", saved.timesteps)), True, False
     env_given.setdefault("action_mode", DEFAULT_ACTION_MODE[args.algorithm])
-    return TrainConfig(args.algorithm, **given, env_options=EnvConfig(**env_given)), False
+    return TrainConfig(args.algorithm, **given, env_options=EnvConfig(**env_given)), False, args.overwrite

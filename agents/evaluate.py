@@ -21,7 +21,7 @@ from agents.tuning import load_or_tune
 from envs.config import EnvConfig
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
-from simulators.core.storage import write_text_atomic
+from simulators.core.storage import check_output_file, write_text_atomic
 
 POLICY_CHOICES = (*POLICY_NAMES, *RERANKER_NAMES)
 """Policies ``--policy`` takes by name (anything else is a run folder)."""
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--fairness-lambda", type=float, default=0.0)
     args = parser.parse_args(argv)
+    check_output_file(args.json, "--json")
     env = EnvConfig(data=envs.env_data(args.env), fairness_lambda=args.fairness_lambda)
     policy = load_policy(args.policy, env=env)
     options = {**policy_env_options(policy), "fairness_lambda": args.fairness_lambda}

@@ -28,9 +28,10 @@ from agents.callbacks import (
     last_checkpoint,
     save_model_atomic,
 )
-from agents.config import TrainConfig, parse_train_config
+from agents.config import ALGORITHM_KWARGS, TrainConfig, parse_train_config
 from agents.networks import RankingExtractor, RankingPolicy
 from agents.report import best_static, comparison_table, plot_curves, read_curve
+from agents.run_folder import checkpoint_prefix, own_run_folder
 from agents.sessions import metrics, run_sessions
 from agents.tuning import TuningBudget, load_or_tune
 from agents.warm_start import warm_start
@@ -40,7 +41,7 @@ from envs.vector import RankingVectorEnv
 from envs.world import RankingWorld
 from simulators.core.cli import cli_entry
 from simulators.core.errors import ConfigError
-from simulators.core.storage import write_text_atomic
+from simulators.core.storage import check_output_folder, write_text_atomic
 
 EVAL_CURVE_EPISODES = 96
 """Sessions per point of the learning curve (the same users at every point)."""
@@ -50,16 +51,6 @@ def make_vec_env(config: TrainConfig, num_envs: int, reset_seed: int | None = No
     """The batched env behind SB3's ``VecEnv`` interface (episode stats by ``VecMonitor``)."""
     vector = RankingVectorEnv(num_envs=num_envs, **config.env_kwargs())
     return VecMonitor(SB3VecEnvAdapter(vector, reset_seed=reset_seed))
-
-
-ALGORITHM_KWARGS: dict[str, dict[str, Any]] = {
-    "ppo": {"learning_rate": 3e-4, "n_steps": 128, "batch_size": 256, "n_epochs": 4, "gae_lambda": 0.9, "ent_coef": 0.0},
-    "a2c": {"learning_rate": 1e-4, "n_steps": 8, "gae_lambda": 0.9},
-    "dqn": {"learning_rate": 5e-4, "buffer_size": 30_000, "learning_starts": 1_000, "batch_size": 64, "train_freq": 1,
-            "gradient_steps": 2, "target_update_interval": 1_000, "exploration_fraction": 0.3,
-            "exploration_final_eps": 0.05},
-}  # fmt: skip
-"""Hyperparameters per algorithm (sessions are short: gamma 0.95 for all)."""
 
 
 def build_model(config: TrainConfig, venv: VecMonitor, world: RankingWorld) -> BaseAlgorithm:
@@ -100,39 +91,51 @@ def evaluate_all(agent: TrainedAgent, config: TrainConfig) -> dict[str, Any]:
     baselines: dict[str, Any] = {name: one(make_baseline(name), name) for name in POLICY_NAMES}
     knobs = {}
     for name in RERANKER_NAMES:  # tuned in the fitted simulator on users no evaluation meets
-        reranker = load_or_tune(name, config.options, TuningBudget(sessions=config.tuning_sessions))
+        reranker = load_or_tune(
+            name,
+            config.options,
+            TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations),
+        )
         baselines[name] = one(reranker, name)
         knobs[name] = reranker.knobs
     return {"policy": one(agent, str(config.folder)), "baselines": baselines, "tuned_baselines": knobs}
 
 
-def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
-    """Train (or resume), evaluate against the baselines, write the run folder; return metrics."""
+def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Train (or resume), evaluate against the baselines, write the run folder; return metrics.
+
+    The folder is locked for the run and must not hold another run unless ``overwrite``
+    (:func:`agents.run_folder.own_run_folder`)."""
+    with own_run_folder(config.folder, resume, overwrite) as run_id:
+        return _train(config, resume, run_id)
+
+
+def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, Any]:
     folder = config.folder
-    folder.mkdir(parents=True, exist_ok=True)
+    prefix = checkpoint_prefix(run_id)
     started = time.perf_counter()
     venv = make_vec_env(config, config.n_envs)
     world = venv.venv.env.core.world  # type: ignore[attr-defined]
     eval_env = make_vec_env(config, min(16, config.n_envs), reset_seed=config.seed + 30_000)
     info: dict[str, Any] = {}
-    checkpoint = last_checkpoint(folder) if resume else None
+    checkpoint = last_checkpoint(folder, prefix) if resume else None
     with deterministic_torch(config.seed):
         if checkpoint is not None:
             path, steps = checkpoint
             model = ALGORITHMS[config.algorithm].load(path, env=venv, device=resolve_device(config.device))
-            buffer = folder / "checkpoints" / f"rl_model_replay_buffer_{steps}_steps.pkl"
+            buffer = folder / "checkpoints" / f"{prefix}_replay_buffer_{steps}_steps.pkl"
             if config.algorithm == "dqn" and buffer.is_file():
                 model.load_replay_buffer(buffer)  # type: ignore[attr-defined]
             info = {"resumed_from": path.name}
         else:
             if resume:
-                raise ConfigError(f"--resume {folder}: no checkpoint in {folder / 'checkpoints'}")
+                raise ConfigError(f"--resume {folder}: no checkpoint of this run in {folder / 'checkpoints'}")
             venv.seed(config.seed)
             model = build_model(config, venv, world)
             info = warm_start(model, config, world)
         write_text_atomic(
             folder / "config.json",
-            json.dumps({**config.to_json(), **info}, indent=2) + "\n",
+            json.dumps({**config.to_json(), "run_id": run_id, **info}, indent=2) + "\n",
         )
         initial = None
         if checkpoint is None:
@@ -152,7 +155,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             evaluator.restore(up_to=model.num_timesteps)
         checkpoints = AtomicCheckpointCallback(
             max(config.checkpoint_freq // config.n_envs, 1), str(folder / "checkpoints"),
-            save_replay_buffer=config.algorithm == "dqn",
+            name_prefix=prefix, save_replay_buffer=config.algorithm == "dqn",
         )  # fmt: skip
         remaining = config.timesteps - done_steps
         if remaining > 0:
@@ -182,8 +185,9 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Train, evaluate, print the comparison table."""
-    config, resume = parse_train_config(argv)
-    report = train(config, resume)
+    config, resume, overwrite = parse_train_config(argv)
+    check_output_folder(config.folder, "--out")
+    report = train(config, resume, overwrite)
     print(comparison_table(report))
     print(f"run folder: {config.folder}")
 

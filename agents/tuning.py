@@ -31,11 +31,12 @@ from simulators.data.logs import data_fingerprint
 from simulators.datasets import load_logs
 from simulators.fit.cache import FIT_VERSION
 
-TUNING_VERSION = 1
+TUNING_VERSION = 2
 """Bump when tuning changes, so cached knobs are tuned again."""
-TUNING_SEED = 900_000
-"""First seed of the tuning users; evaluation seeds (a run's ``seed + 10_000`` and
-``seed + 30_000``, ``agents.evaluate --seed``) stay far below it."""
+TUNING_SEED = 2**31
+"""First seed of the tuning users. Every config's seed is at most ``MAX_SEED`` (below it by
+100,000), so evaluation seeds (a run's ``seed + 10_000`` and ``seed + 30_000`` plus a slot,
+``agents.evaluate --seed``) never reach it."""
 MMR_LAMBDAS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 """The trade-offs ``mmr`` tries (1 = greedy pCTR)."""
 

@@ -23,7 +23,7 @@ from envs.ranking import RankingEnv
 from envs.vector import RankingVectorEnv
 from envs.world import build_world
 from simulators.core.cli import ArgumentParser, cli_entry
-from simulators.core.storage import write_text_atomic
+from simulators.core.storage import check_output_file, write_text_atomic
 
 
 def _rss_mib() -> float:
@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--quick", action="store_true", help="a tenth of the steps (smoke test)")
     args = parser.parse_args(argv)
+    check_output_file(args.json, "--json")
     figures = run(args.quick)
     write_text_atomic(args.json, json.dumps(figures, indent=2) + "\n")
     table = markdown(figures)

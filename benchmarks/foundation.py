@@ -20,7 +20,7 @@ import torch
 from encoders.sequence import LSTMUserEncoder
 from encoders.text import TextEncoder, TextEncoderConfig, item_embeddings
 from simulators.core.cli import ArgumentParser, cli_entry
-from simulators.core.storage import write_text_atomic
+from simulators.core.storage import check_output_file, write_text_atomic
 from simulators.shop.world import ShopConfig, write_shop
 
 HISTORY_LENGTH = 20
@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a small shop (seconds, for smoke tests)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args(argv)
+    check_output_file(args.json, "--json")
     config = ShopConfig(n_users=500, n_items=150, n_sessions=800) if args.quick else ShopConfig()
     figures = run(config, device=args.device)
     write_text_atomic(args.json, json.dumps(figures, indent=2) + "\n")

@@ -15,7 +15,7 @@ import torch
 
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
-from simulators.core.storage import write_text_atomic
+from simulators.core.storage import check_output_file, write_text_atomic
 
 
 def encode_catalog(device: str) -> dict[str, Any]:
@@ -46,7 +46,7 @@ def train_on(algorithm: str, device: str, timesteps: int, out: Path) -> dict[str
         algorithm, timesteps=timesteps, device=device, eval_episodes=200, eval_freq=timesteps, out=str(out)
     )
     start = time.perf_counter()
-    report = train(config)
+    report = train(config, overwrite=True)  # its own scratch folder
     seconds = time.perf_counter() - start
     parameters = json.loads((out / "config.json").read_text())
     return {"algorithm": algorithm, "device": device, "timesteps": report["timesteps"], "seconds_incl_eval": round(seconds, 1),
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timesteps", type=int, default=4_096)
     parser.add_argument("--runs", type=Path, default=Path("runs/gpu_check"))
     args = parser.parse_args(argv)
+    check_output_file(args.json, "--json")
     if not torch.cuda.is_available():
         raise ConfigError("no CUDA GPU visible to torch: this check needs one")
     report: dict[str, Any] = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}

@@ -33,7 +33,7 @@ from agents.ope.targets import PLPolicy, agent_policy, shop_logging_policy, shop
 from agents.ope.truth import ShopTruth
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
-from simulators.core.storage import write_text_atomic
+from simulators.core.storage import check_output_file, write_text_atomic
 from simulators.data.steps import build_steps
 from simulators.datasets import load_logs
 from simulators.datasets.obd import CAMPAIGNS, prior_bts
@@ -297,6 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=0, help="log seeds per size (overrides the plan's)")
     parser.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples (overrides the plan's)")
     args = parser.parse_args(argv)
+    check_output_file(args.json, "--json")
     plan = QUICK if args.quick else FULL
     if args.sizes or args.seeds or args.bootstrap:
         try:

@@ -27,7 +27,7 @@ from envs.config import EnvConfig
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.metrics import mean_ci95
-from simulators.core.storage import write_text_atomic
+from simulators.core.storage import check_output_file, write_text_atomic
 
 AGENTS = {
     "ppo-cold": ("ppo", "none"),
@@ -51,6 +51,8 @@ class Plan:
     """Lambda of the extra warm-started PPO run (its exposure gap is compared with lambda 0)."""
     tuning_sessions: int = 256
     """Sessions per candidate setting when the static re-rankers are tuned (once per world)."""
+    tuning_generations: int = 5
+    """CEM generations of ``tuned-weights``."""
 
     def __post_init__(self) -> None:
         if self.seeds < 1 or self.timesteps < 1 or self.eval_episodes < 1:
@@ -70,10 +72,10 @@ def run_all(plan: Plan, folder: Path) -> dict[str, Any]:
             config = TrainConfig(
                 algorithm, timesteps=plan.timesteps, seed=seed, warm_start=warm, env_options=env,
                 eval_episodes=plan.eval_episodes, eval_freq=max(plan.timesteps // 6, 512), out=str(out),
-                tuning_sessions=plan.tuning_sessions,
+                tuning_sessions=plan.tuning_sessions, tuning_generations=plan.tuning_generations,
             )  # fmt: skip
             started = time.perf_counter()
-            report = train(config)
+            report = train(config, overwrite=True)  # the benchmark's own folder: rerunning replaces it
             report["seconds"] = round(time.perf_counter() - started, 1)
             runs.setdefault(name, []).append(report)
             curves.setdefault(name, []).append(read_curve(out))
@@ -144,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-episodes", type=int, default=500, help="sessions per policy per seed")
     parser.add_argument("--fairness-lambda", type=float, default=1.0)
     args = parser.parse_args(argv)
-    plan = (Plan(1, 3_072, 100, args.fairness_lambda, tuning_sessions=16) if args.quick
+    check_output_file(args.json, "--json")
+    plan = (Plan(1, 3_072, 100, args.fairness_lambda, tuning_sessions=16, tuning_generations=1) if args.quick
             else Plan(args.seeds, args.timesteps, args.eval_episodes, args.fairness_lambda))  # fmt: skip
     folder = args.json.with_suffix("")
     started = time.perf_counter()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulators.core.errors import ConfigError
+from simulators.core.errors import ConfigError, check_seed
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class OptimiserConfig:
     """Seed of initialisation and batch order."""
 
     def __post_init__(self) -> None:
+        check_seed("seed", self.seed)
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

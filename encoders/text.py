@@ -22,7 +22,7 @@ import numpy as np
 
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
-from simulators.core.storage import atomic_path, cache_dir, write_text_atomic
+from simulators.core.storage import atomic_path, cache_dir, check_output_folder, write_text_atomic
 from simulators.data.logs import LoggedData
 
 
@@ -236,6 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--float16", action="store_true", help="store the cache as float16")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     args = parser.parse_args(argv)
+    check_output_folder(args.out, "--out")
     logs = load_logs(args.data)
     encoder = TextEncoder(
         TextEncoderConfig(

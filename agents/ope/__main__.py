@@ -12,7 +12,7 @@ from agents.ope.shop import evaluate_shop
 from agents.ope.truth import TRUTH_SESSIONS
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
-from simulators.core.storage import write_text_atomic
+from simulators.core.storage import check_output_file, write_text_atomic
 
 
 def format_table(report: dict[str, object]) -> str:
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args(argv)
+    check_output_file(args.json, "--json")
     wanted = [name.strip().lower() for name in args.estimators.split(",") if name.strip()] or None
     known = {*BANDIT_ESTIMATORS, *SLATE_ESTIMATORS, *SESSION_ESTIMATORS}
     if wanted and (unknown := sorted(set(wanted) - known)):

@@ -16,7 +16,7 @@ from encoders.optimiser import OptimiserConfig
 from encoders.text import TEXT_ENCODERS
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.metrics import roc_auc
-from simulators.core.storage import write_text_atomic
+from simulators.core.storage import check_output_file, check_output_folder, write_text_atomic
 from simulators.data.logs import LoggedData
 from simulators.data.steps import build_steps
 from simulators.datasets import load_logs
@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> None:
     evaluate.add_argument("--json", type=Path, required=True, help="where to write the scores")
     evaluate.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto, cpu or cuda")
     args = parser.parse_args(argv)
+    if args.command == "train":
+        check_output_folder(args.out, "--out")
+    else:
+        check_output_file(args.json, "--json")
     logs = load_logs(args.data)
     if args.command == "train":
         optim = replace(CTRConfig().optim, **config_kwargs(args, OptimiserConfig, dest_prefix="optim_"))

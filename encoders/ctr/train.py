@@ -143,6 +143,7 @@ def train_ctr(
 ) -> TrainedCTR:
     """Train on the time split's train part with early stopping on its validation part."""
     config = config or CTRConfig()
+    logs.require_positive_feedback("train a CTR model on")
     tasks = resolve_tasks(config, logs)
     device = resolve_device(config.device)
     table = item_table(logs, config) if embeddings is None else embeddings

@@ -18,3 +18,14 @@ class DataError(RecGymError, ValueError):
 
 class ConfigError(RecGymError, ValueError):
     """An option or configuration value outside its allowed range."""
+
+
+MAX_SEED = 2**31 - 100_000
+"""Largest seed a config accepts: runs derive further seeds from it (``seed + 30_000`` and the
+like) that must stay below the tuning users' seeds (from ``2**31``)."""
+
+
+def check_seed(name: str, value: object) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an integer seed in ``[0, MAX_SEED]``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{name} must be an integer in [0, {MAX_SEED}], got {value!r}")

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from simulators.core.errors import ConfigError
+
 CACHE_ENV = "RECGYM_CACHE"
 
 
@@ -48,3 +50,41 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(".")
+
+
+def check_output_file(path: str | os.PathLike[str], flag: str) -> Path:
+    """``path`` as a file a command can write when its work is done, checked *before* the work:
+    not a folder, under a folder (or a path of folders still to be made) that can be written.
+    Raises :class:`ConfigError` naming ``flag`` otherwise. Creates nothing."""
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"{flag} {target}: is a folder, expected a file path")
+    existing = _nearest_existing(target.parent)
+    if not existing.is_dir():
+        raise ConfigError(f"{flag} {target}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {target}: cannot write in {existing}")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise ConfigError(f"{flag} {target}: the file exists and cannot be written")
+    return target
+
+
+def check_output_folder(path: str | os.PathLike[str], flag: str) -> Path:
+    """``path`` as a folder a command can write into (existing or to be made), checked before the
+    work; raises :class:`ConfigError` naming ``flag`` otherwise. Creates nothing."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{flag} {target}: is a file, expected a folder")
+    existing = _nearest_existing(target)
+    if not existing.is_dir():
+        raise ConfigError(f"{flag} {target}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {target}: cannot write in {existing}")
+    return target

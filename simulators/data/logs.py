@@ -46,9 +46,11 @@ _NUMERIC_COLUMNS = {"timestamp", "rating", "propensity"}
 def _example(table: pd.DataFrame, name: str, mask: np.ndarray | pd.Series) -> str:
     """Describe the first offending row of ``table`` for an error message."""
     positions = np.flatnonzero(np.asarray(mask))
-    row = table.iloc[int(positions[0])]
-    label = _plain(row.name)
-    shown = {str(k): _plain(row[k]) for k in list(row.index)[:8]}
+    if not len(positions):
+        return f"{name} has {len(table)} row(s)"
+    first = table.iloc[[int(positions[0])]]  # a one-row frame keeps each column's dtype (ints stay ints)
+    label = _plain(first.index[0])
+    shown = {str(k): _plain(v) for k, v in list(first.to_dict("records")[0].items())[:8]}
     return f"{len(positions)} bad row(s); first at {name} row {label!r}: {shown}"
 
 
@@ -158,6 +160,8 @@ class LoggedData:
             missing = [c for c in required if c not in table.columns]
             if missing:
                 raise DataError(f"{name}: missing column(s) {missing}; present: {list(table.columns)}")
+            if name != "users" and not len(table):
+                raise DataError(f"{name}: the table has no rows")
             optional = INTERACTION_OPTIONAL if name == "interactions" else ()
             for column in (*required, *(c for c in optional if c in table.columns)):
                 _check_column(table, name, column)
@@ -177,11 +181,25 @@ class LoggedData:
         self._check_session_order()
         return self
 
+    def require_positive_feedback(self, purpose: str) -> None:
+        """Raise :class:`DataError` when no interaction is a click: valid logs, but nothing for
+        ``purpose`` (a fit, a model) to learn from."""
+        if not (self.interactions["click"].to_numpy() != 0).any():
+            raise DataError(
+                f"interactions.click: no positive feedback (every click is 0) in {self.source}, so there is "
+                f"nothing to {purpose}; map an event or a rating threshold onto click"
+            )
+
     def _check_session_order(self) -> None:
+        """Within each session, rows in table order must not go back in time, wherever the
+        session's rows sit in the table (they need not be adjacent)."""
         table = self.interactions
-        same_session = table["session_id"].to_numpy()[1:] == table["session_id"].to_numpy()[:-1]
-        backwards = np.diff(table["timestamp"].to_numpy(dtype=np.float64)) < 0
-        bad = np.concatenate([[False], same_session & backwards])
+        codes = pd.factorize(table["session_id"])[0]
+        order = np.argsort(codes, kind="stable")  # each session's rows together, in table order
+        same_session = codes[order][1:] == codes[order][:-1]
+        backwards = np.diff(table["timestamp"].to_numpy(dtype=np.float64)[order]) < 0
+        bad = np.zeros(len(table), dtype=bool)
+        bad[order[1:][same_session & backwards]] = True
         if bad.any():
             raise _fail(table, "interactions", "timestamp", "goes backwards within a session", bad)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from simulators.core.errors import DataError
@@ -46,11 +47,23 @@ def _to_seconds(table: pd.DataFrame, name: str) -> pd.DataFrame:
     if "timestamp" not in table.columns:
         return table
     column = table["timestamp"]
-    if pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_string_dtype(column):
-        try:
-            parsed = pd.to_datetime(column, utc=True, format="mixed")
-        except (ValueError, TypeError) as err:
-            raise DataError(f"{name}.timestamp: not numbers or dates ({err})") from None
+    if pd.api.types.is_string_dtype(column) or column.dtype == object:
+        numbers = pd.to_numeric(column, errors="coerce")
+        if numbers.notna().all():  # seconds written as text
+            return table.assign(timestamp=numbers.astype(np.float64))
+    if (
+        pd.api.types.is_datetime64_any_dtype(column)
+        or pd.api.types.is_string_dtype(column)
+        or column.dtype == object
+    ):
+        parsed = pd.to_datetime(column, utc=True, format="mixed", errors="coerce")
+        bad = (parsed.isna() & column.notna()).to_numpy()
+        if bad.any():
+            position = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{name}.timestamp: {column.iloc[position]!r} at row {position} is neither seconds nor a date "
+                f"({int(bad.sum())} such row(s))"
+            )
         seconds = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
         table = table.assign(timestamp=seconds.where(parsed.notna()))
     return table
@@ -98,6 +111,12 @@ def load(
     if "session_id" not in interactions.columns and session_gap_s is not None:
         if {"user_id", "timestamp"} <= set(interactions.columns):
             interactions = sessionize(interactions, session_gap_s)
+    order = [c for c in ("session_id", "timestamp", "slate_id", "position") if c in interactions.columns]
+    if order and not interactions[order].isna().any().any():
+        try:  # files may list rows in any order: each session's rows by time, then slot
+            interactions = interactions.sort_values(order, kind="stable").reset_index(drop=True)
+        except TypeError:
+            pass  # mixed types: the validation below names the column
     logs = LoggedData(
         interactions=interactions,
         items=items,

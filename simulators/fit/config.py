@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from encoders.optimiser import OptimiserConfig
 from encoders.text import TEXT_ENCODERS
-from simulators.core.errors import ConfigError
+from simulators.core.errors import ConfigError, check_seed
 
 HISTORY_ENCODERS = ("lstm", "mean")
 
@@ -61,6 +61,7 @@ class FitConfig:
     """Seed of the fit and of the report's simulated sessions."""
 
     def __post_init__(self) -> None:
+        check_seed("seed", self.seed)
         if self.text_encoder not in TEXT_ENCODERS:
             raise ConfigError(f"text_encoder must be one of {TEXT_ENCODERS}, got {self.text_encoder!r}")
         if self.history_length < 1 or self.n_topics < 1:

@@ -130,6 +130,7 @@ class FitResult:
 def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
     """Fit the response network, its calibration, the dynamics and the leave hazard on the
     time split of ``logs`` (call under :func:`encoders.device.deterministic_torch`)."""
+    logs.require_positive_feedback("fit a simulator from")
     split = logs.split_by_time(config.valid_fraction, config.test_fraction)
     embeddings = text_encoder_by_name(config.text_encoder).encode(logs.items["text"].tolist(), progress=True)
     topics = item_topics(logs, embeddings, config)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
+from simulators.core.storage import check_output_folder
 from simulators.dynamics import DynamicsParams
 from simulators.shop.world import ShopConfig, write_shop
 
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     group = parser.add_argument_group("true dynamics", "the within-session dynamics of the shop's users")
     add_config_arguments(group, DynamicsParams, flag_prefix="dynamics-", dest_prefix="dynamics_")
     args = parser.parse_args(argv)
+    check_output_folder(args.out, "--out")
     dynamics = DynamicsParams(**config_kwargs(args, DynamicsParams, dest_prefix="dynamics_"))
     config = ShopConfig(**config_kwargs(args, ShopConfig), dynamics=dynamics)
     start = time.perf_counter()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulators.core.errors import ConfigError, DataError
+from simulators.core.errors import ConfigError, DataError, check_seed
 from simulators.core.storage import atomic_path, write_text_atomic
 from simulators.data.logs import LoggedData
 from simulators.data.plackett_luce import PlackettLuceSlates, mixed_weights
@@ -68,6 +68,7 @@ class ShopConfig:
     """True within-session dynamics."""
 
     def __post_init__(self) -> None:
+        check_seed("ShopConfig.seed", self.seed)
         positive = ("n_users", "n_items", "n_sellers", "n_sessions", "slate_size", "max_steps", "days")
         for name in positive:
             if getattr(self, name) < 1:

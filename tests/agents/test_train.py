@@ -28,6 +28,8 @@ TINY = [
     "256",
     "--tuning-sessions",
     "8",
+    "--tuning-generations",
+    "1",
 ]
 
 

@@ -1,0 +1,53 @@
+"""Output paths are checked before any work: a folder where a file is due, a file where a folder
+is due, or a file in the way of the folders to make, is one clear error naming the flag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulators.core.errors import ConfigError, check_seed
+from simulators.core.storage import check_output_file, check_output_folder, write_text_atomic
+from tests.conftest import run_cli
+
+
+def test_output_files_and_folders_are_checked_without_creating_anything(tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert check_output_file(tmp_path / "new" / "deeper" / "out.json", "--json").name == "out.json"
+    assert check_output_folder(tmp_path / "new" / "run", "--out").name == "run"
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(ConfigError, match=r"--json .*is a folder"):
+        check_output_file(tmp_path, "--json")
+    with pytest.raises(ConfigError, match=r"--out .*is a file, expected a folder"):
+        check_output_folder(blocker, "--out")
+    with pytest.raises(ConfigError, match="a_file is a file, not a folder"):
+        check_output_file(blocker / "out.json", "--json")
+    write_text_atomic(tmp_path / "kept.txt", "kept")
+    assert (tmp_path / "kept.txt").read_text() == "kept"
+
+
+@pytest.mark.parametrize("seed", [-1, 2**40, 1.5, True, "3"])
+def test_seeds_out_of_range_are_config_errors(seed: object) -> None:
+    with pytest.raises(ConfigError, match="must be an integer"):
+        check_seed("seed", seed)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["agents.evaluate", "--policy", "ctr", "--env", "ecommerce-v0", "--json", "."],
+            "--json .: is a folder",
+        ),
+        (["simulators.fit", "--data", "shop", "--out", "pyproject.toml"], "is a file, expected a folder"),
+        (["simulators.shop", "--out", "pyproject.toml/x"], "is a file, not a folder"),
+        (["agents.train", "ppo", "--seed", "-3"], "seed must be an integer"),
+        (["agents.train", "ppo", "--timesteps", "256"], "less than one rollout"),
+    ],
+)
+def test_bad_outputs_and_numbers_fail_before_any_work(args: list[str], message: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
