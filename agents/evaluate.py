@@ -10,6 +10,7 @@ run folder.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ from agents.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
 from agents.sessions import Policy, metrics, run_sessions
 from agents.tuning import load_or_tune
 from envs.config import EnvConfig
-from simulators.core.cli import ArgumentParser, cli_entry
-from simulators.core.errors import ConfigError
+from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
+from simulators.core.errors import ConfigError, check_seed
 from simulators.core.storage import check_output_file, write_text_atomic
 
 POLICY_CHOICES = (*POLICY_NAMES, *RERANKER_NAMES)
@@ -47,24 +48,45 @@ def policy_env_options(policy: Policy) -> dict[str, Any]:
     return options
 
 
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """One online evaluation (the flags of ``python -m agents.evaluate``)."""
+
+    policy: str
+    """random, popularity, ctr, best-fixed, tuned-weights, mmr, or a trained agent's run folder."""
+    env: str
+    """Registered env id (ecommerce-v0, movielens-v0)."""
+    json: str
+    """Where to write the metrics object (JSON)."""
+    episodes: int = 200
+    """Sessions to play."""
+    seed: int = 0
+    """Seed of the evaluation users (every policy meets the same ones)."""
+    fairness_lambda: float = 0.0
+    """Weight of the fairness penalty in the evaluation reward."""
+
+    def __post_init__(self) -> None:
+        check_seed("--seed", self.seed)
+        envs.env_data(self.env)  # a clear error for an unknown id
+        if self.episodes < 1:
+            raise ConfigError(f"--episodes must be >= 1, got {self.episodes}")
+        if not self.fairness_lambda >= 0:
+            raise ConfigError(f"--fairness-lambda must be >= 0, got {self.fairness_lambda}")
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Parse the contract's flags, evaluate, write the JSON."""
     parser = ArgumentParser(prog="python -m agents.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--policy", required=True, help=f"{' | '.join(POLICY_CHOICES)} | RUN_DIR")
-    parser.add_argument("--env", required=True, help="registered env id, e.g. ecommerce-v0")
-    parser.add_argument("--episodes", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=Path, required=True)
-    parser.add_argument("--fairness-lambda", type=float, default=0.0)
-    args = parser.parse_args(argv)
-    check_output_file(args.json, "--json")
-    env = EnvConfig(data=envs.env_data(args.env), fairness_lambda=args.fairness_lambda)
-    policy = load_policy(args.policy, env=env)
-    options = {**policy_env_options(policy), "fairness_lambda": args.fairness_lambda}
-    result = run_sessions(policy, args.env, args.episodes, args.seed, **options)
-    report = metrics(result, args.env, args.policy, args.seed)
-    write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
+    add_config_arguments(parser, EvaluateConfig)
+    config = EvaluateConfig(**config_kwargs(parser.parse_args(argv), EvaluateConfig))
+    check_output_file(config.json, "--json")
+    env = EnvConfig(data=envs.env_data(config.env), fairness_lambda=config.fairness_lambda)
+    policy = load_policy(config.policy, env=env)
+    options = {**policy_env_options(policy), "fairness_lambda": config.fairness_lambda}
+    result = run_sessions(policy, config.env, config.episodes, config.seed, **options)
+    report = metrics(result, config.env, config.policy, config.seed)
+    write_text_atomic(config.json, json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 
 

@@ -73,20 +73,25 @@ def build_model(config: TrainConfig, venv: VecMonitor, world: RankingWorld) -> B
     return ALGORITHMS[config.algorithm](policy, venv, policy_kwargs=kwargs, **common)
 
 
-def evaluate_all(agent: TrainedAgent, config: TrainConfig) -> dict[str, Any]:
-    """The trained policy and the baselines on the same evaluation users: the metrics.json object."""
+def _evaluate(policy: Any, name: str, config: TrainConfig, obs_mode: str = "ids") -> dict[str, Any]:
+    """One policy on the run's evaluation users (seed ``seed + 10_000``): a metrics object."""
     seed = config.seed + 10_000
     options = {k: v for k, v in config.env_kwargs().items() if k not in ("data", "action_mode", "obs_mode")}
+    result = run_sessions(policy, config.env, config.eval_episodes, seed, **options, obs_mode=obs_mode)
+    return metrics(result, config.env, name, seed)
+
+
+def evaluate_agent(agent: TrainedAgent, config: TrainConfig) -> dict[str, Any]:
+    """The agent on the evaluation users, in its own observation mode."""
+    return _evaluate(agent, str(config.folder), config, config.options.obs_mode)
+
+
+def evaluate_all(agent: TrainedAgent, config: TrainConfig) -> dict[str, Any]:
+    """The trained policy and every static baseline on the same evaluation users (the re-rankers
+    tuned first, or read from the cache): the metrics.json object."""
 
     def one(policy: Any, name: str) -> dict[str, Any]:
-        if policy is agent:  # the baselines read ids; the agent its own observation mode
-            return metrics(
-                run_sessions(policy, config.env, config.eval_episodes, seed, **options, obs_mode=config.options.obs_mode),
-                config.env, name, seed,
-            )  # fmt: skip
-        return metrics(
-            run_sessions(policy, config.env, config.eval_episodes, seed, **options), config.env, name, seed
-        )
+        return _evaluate(policy, name, config)  # the baselines read ids
 
     baselines: dict[str, Any] = {name: one(make_baseline(name), name) for name in POLICY_NAMES}
     knobs = {}
@@ -98,7 +103,7 @@ def evaluate_all(agent: TrainedAgent, config: TrainConfig) -> dict[str, Any]:
         )
         baselines[name] = one(reranker, name)
         knobs[name] = reranker.knobs
-    return {"policy": one(agent, str(config.folder)), "baselines": baselines, "tuned_baselines": knobs}
+    return {"policy": evaluate_agent(agent, config), "baselines": baselines, "tuned_baselines": knobs}
 
 
 def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
@@ -140,7 +145,7 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
         initial = None
         if checkpoint is None:
             agent = TrainedAgent(model, config.algorithm, config.env, asdict(config.options))
-            initial = evaluate_all(agent, config)["policy"] if config.warm_start != "none" else None
+            initial = evaluate_agent(agent, config) if config.warm_start != "none" else None
         done_steps = model.num_timesteps
         evaluator = AtomicEvalCallback(
             eval_env, n_eval_episodes=EVAL_CURVE_EPISODES, eval_freq=max(config.eval_freq // config.n_envs, 1),

@@ -20,10 +20,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from simulators.core.cli import ArgumentParser, cli_entry
+from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.errors import ConfigError
 from simulators.core.storage import atomic_path, cache_dir, check_output_folder, write_text_atomic
 from simulators.data.logs import LoggedData
+from simulators.datasets import load_logs
 
 
 class ItemTextEncoder(Protocol):
@@ -224,29 +225,19 @@ def item_embeddings(logs: LoggedData, encoder: ItemTextEncoder, progress: bool =
 
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
-    """``python -m encoders.text --data shop|movielens|obd:...|PATH --out DIR``."""
-    from simulators.datasets import load_logs
-
+    """``python -m encoders.text --data shop|movielens|obd:...|PATH --out DIR``; every
+    :class:`TextEncoderConfig` field is a flag (``--float16``, ``--no-cache``)."""
     parser = ArgumentParser(prog="python -m encoders.text", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset name or path (see load_logs)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--model", default="", help="model folder or hub name (default: packaged MiniLM)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--float16", action="store_true", help="store the cache as float16")
-    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    add_config_arguments(
+        parser, TextEncoderConfig, flags={"store_float16": "--float16", "use_cache": "--cache"},
+        choices={"device": ("auto", "cpu", "cuda")},
+    )  # fmt: skip
     args = parser.parse_args(argv)
     check_output_folder(args.out, "--out")
     logs = load_logs(args.data)
-    encoder = TextEncoder(
-        TextEncoderConfig(
-            model=args.model,
-            batch_size=args.batch_size,
-            device=args.device,
-            store_float16=args.float16,
-            use_cache=not args.no_cache,
-        )
-    )
+    encoder = TextEncoder(TextEncoderConfig(**config_kwargs(args, TextEncoderConfig)))
     start = time.perf_counter()
     vectors = item_embeddings(logs, encoder, progress=True)
     seconds = time.perf_counter() - start

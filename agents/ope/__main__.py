@@ -4,14 +4,15 @@ every estimator with a bootstrap CI on logged data, next to the ground truth whe
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from agents.ope.estimators import BANDIT_ESTIMATORS, SESSION_ESTIMATORS, SLATE_ESTIMATORS
 from agents.ope.obd import evaluate_obd
 from agents.ope.shop import evaluate_shop
 from agents.ope.truth import TRUTH_SESSIONS
-from simulators.core.cli import ArgumentParser, cli_entry
-from simulators.core.errors import ConfigError
+from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
+from simulators.core.errors import ConfigError, check_seed
 from simulators.core.storage import check_output_file, write_text_atomic
 
 
@@ -27,44 +28,68 @@ def format_table(report: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+MAX_FOLDS = 50
+"""More cross-fitting folds than this would only slow the fit (each fold refits the model)."""
+
+
+@dataclass(frozen=True)
+class OPEConfig:
+    """One off-policy evaluation (the flags of ``python -m agents.ope``)."""
+
+    policy: str
+    """The target: a shop policy (logging, near-logging, random, popularity, anti-popularity, ctr),
+    a trained agent's run folder, or on OBD logs obd-bts / obd-random."""
+    logs: str
+    """The logs: shop, a shop folder, or obd:POLICY/CAMPAIGN (e.g. obd:random/all)."""
+    json: str
+    """Where to write the estimates (JSON)."""
+    estimators: str = ""
+    """Comma-separated estimator names; empty = every one that applies."""
+    bootstrap: int = 100
+    """Bootstrap resamples behind each 95% interval."""
+    folds: int = 3
+    """Cross-fitting folds of the reward model."""
+    seed: int = 0
+    """Seed of the folds, the bootstrap and the Monte Carlo marginals."""
+    truth_sessions: int = TRUTH_SESSIONS
+    """Shop: sessions of the ground truth's independent log and of its on-policy run."""
+
+    def __post_init__(self) -> None:
+        check_seed("--seed", self.seed)
+        if self.bootstrap < 0:
+            raise ConfigError(f"--bootstrap must be >= 0, got {self.bootstrap}")
+        if not 2 <= self.folds <= MAX_FOLDS:
+            raise ConfigError(f"--folds must lie in [2, {MAX_FOLDS}], got {self.folds}")
+        if self.truth_sessions < 100:
+            raise ConfigError(f"--truth-sessions must be >= 100, got {self.truth_sessions}")
+        known = {*BANDIT_ESTIMATORS, *SLATE_ESTIMATORS, *SESSION_ESTIMATORS}
+        if unknown := sorted(set(self.wanted or ()) - known):
+            raise ConfigError(f"unknown estimator(s) {unknown}; known: {sorted(known)}")
+
+    @property
+    def wanted(self) -> list[str] | None:
+        """The estimators asked for (``None``: all)."""
+        return [name.strip().lower() for name in self.estimators.split(",") if name.strip()] or None
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Estimate a policy's value on logged data; write the JSON."""
     parser = ArgumentParser(prog="python -m agents.ope", description="Off-policy evaluation on logged data.")
-    parser.add_argument(
-        "--policy",
-        required=True,
-        help="random | popularity | ctr | logging | near-logging | anti-popularity | RUN_DIR | obd-bts | obd-random",
-    )
-    parser.add_argument(
-        "--logs", required=True, help="shop | obd:POLICY/CAMPAIGN (e.g. obd:random/all) | PATH"
-    )
-    parser.add_argument("--estimators", default="", help="comma-separated names (default: all that apply)")
-    parser.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for the CIs")
-    parser.add_argument("--folds", type=int, default=3, help="cross-fitting folds of the reward model")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--truth-sessions", type=int, default=TRUTH_SESSIONS, help="shop: sessions behind the truth"
-    )
-    parser.add_argument("--json", type=Path, required=True)
-    args = parser.parse_args(argv)
-    check_output_file(args.json, "--json")
-    wanted = [name.strip().lower() for name in args.estimators.split(",") if name.strip()] or None
-    known = {*BANDIT_ESTIMATORS, *SLATE_ESTIMATORS, *SESSION_ESTIMATORS}
-    if wanted and (unknown := sorted(set(wanted) - known)):
-        raise ConfigError(f"unknown estimator(s) {unknown}; known: {sorted(known)}")
-    if args.bootstrap < 0 or args.folds < 2:
-        raise ConfigError("--bootstrap must be >= 0 and --folds >= 2")
-    is_obd = args.logs.startswith("obd") or (Path(args.logs) / "random" / "all").is_dir()
+    add_config_arguments(parser, OPEConfig)
+    config = OPEConfig(**config_kwargs(parser.parse_args(argv), OPEConfig))
+    check_output_file(config.json, "--json")
+    is_obd = config.logs.startswith("obd") or (Path(config.logs) / "random" / "all").is_dir()
     if is_obd:
-        report = evaluate_obd(args.logs, args.policy, wanted, args.bootstrap, args.folds, args.seed)
-    else:
-        if args.truth_sessions < 100:
-            raise ConfigError("--truth-sessions must be >= 100")
-        report = evaluate_shop(
-            args.logs, args.policy, wanted, args.bootstrap, args.folds, args.seed, args.truth_sessions
+        report = evaluate_obd(
+            config.logs, config.policy, config.wanted, config.bootstrap, config.folds, config.seed
         )
-    write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
+    else:
+        report = evaluate_shop(
+            config.logs, config.policy, config.wanted, config.bootstrap, config.folds, config.seed,
+            config.truth_sessions,
+        )  # fmt: skip
+    write_text_atomic(config.json, json.dumps(report, indent=2) + "\n")
     print(format_table(report))
 
 

@@ -95,21 +95,27 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     process = subprocess.Popen(
         command, cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    first = out / "checkpoints" / "rl_model_512_steps.zip"
+
+    def first_checkpoint() -> Path | None:
+        return next(iter(sorted((out / "checkpoints").glob("run-*_512_steps.zip"))), None)
+
     deadline = time.monotonic() + 500
-    while not first.is_file() and process.poll() is None and time.monotonic() < deadline:
+    while first_checkpoint() is None and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
     time.sleep(1.0)  # let the checkpoint's write finish
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert first.is_file() and not (out / "metrics.json").exists()
-    for checkpoint in (out / "checkpoints").glob("rl_model_*_steps.zip"):  # none half-written
+    first = first_checkpoint()
+    assert first is not None and not (out / "metrics.json").exists()
+    run_id = json.loads((out / "config.json").read_text())["run_id"]
+    assert first.name.startswith(f"run-{run_id}_")  # the checkpoints carry the run's id
+    for checkpoint in (out / "checkpoints").glob("run-*_steps.zip"):  # none half-written
         assert zipfile.is_zipfile(checkpoint), checkpoint.name
-    steps = max(int(p.name.split("_")[2]) for p in (out / "checkpoints").glob("rl_model_*_steps.zip"))
+    steps = max(int(p.name.split("_")[-2]) for p in (out / "checkpoints").glob("run-*_steps.zip"))
     result = run_cli("agents.train", "ppo", "--resume", str(out), "--timesteps", str(steps + 512))
     assert result.returncode == 0, result.stderr[-2000:]
     config = json.loads((out / "config.json").read_text())
-    assert config["resumed_from"] == f"rl_model_{steps}_steps.zip"
+    assert config["resumed_from"] == f"run-{run_id}_{steps}_steps.zip" and config["run_id"] == run_id
     assert json.loads((out / "metrics.json").read_text())["timesteps"] == steps + 512
     curve = np.load(out / "eval" / "evaluations.npz")["timesteps"]
     assert curve[0] == 0 and (np.diff(curve) > 0).all()  # the untrained point survived the kill
