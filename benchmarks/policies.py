@@ -24,7 +24,7 @@ from agents.config import DEFAULT_ACTION_MODE, TrainConfig
 from agents.report import plot_curves, read_curve
 from agents.train import train
 from envs.config import EnvConfig
-from simulators.core.cli import ArgumentParser, cli_entry
+from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.errors import ConfigError
 from simulators.core.metrics import mean_ci95
 from simulators.core.storage import check_output_file, write_text_atomic
@@ -42,21 +42,36 @@ BASELINES = (*POLICY_NAMES, *RERANKER_NAMES)
 
 @dataclass(frozen=True)
 class Plan:
-    """How much to run."""
+    """How much to run (the benchmark's flags)."""
 
-    seeds: int
-    timesteps: int
-    eval_episodes: int
-    fairness_lambda: float
+    seeds: int = 5
+    """Training seeds per agent."""
+    timesteps: int = 30_000
+    """Environment steps per training run."""
+    eval_episodes: int = 500
+    """Sessions per policy per seed in the final comparison."""
+    fairness_lambda: float = 1.0
     """Lambda of the extra warm-started PPO run (its exposure gap is compared with lambda 0)."""
+    n_envs: int = 16
+    """Parallel users per training run."""
     tuning_sessions: int = 256
     """Sessions per candidate setting when the static re-rankers are tuned (once per world)."""
     tuning_generations: int = 5
     """CEM generations of ``tuned-weights``."""
 
     def __post_init__(self) -> None:
-        if self.seeds < 1 or self.timesteps < 1 or self.eval_episodes < 1:
-            raise ConfigError("seeds, timesteps and eval episodes must be >= 1")
+        for name in (
+            "seeds",
+            "timesteps",
+            "eval_episodes",
+            "n_envs",
+            "tuning_sessions",
+            "tuning_generations",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not np.isfinite(self.fairness_lambda) or self.fairness_lambda < 0:
+            raise ConfigError(f"--fairness-lambda must be a finite number >= 0, got {self.fairness_lambda}")
 
 
 def run_all(plan: Plan, folder: Path) -> dict[str, Any]:
@@ -72,7 +87,7 @@ def run_all(plan: Plan, folder: Path) -> dict[str, Any]:
             config = TrainConfig(
                 algorithm, timesteps=plan.timesteps, seed=seed, warm_start=warm, env_options=env,
                 eval_episodes=plan.eval_episodes, eval_freq=max(plan.timesteps // 6, 512), out=str(out),
-                tuning_sessions=plan.tuning_sessions, tuning_generations=plan.tuning_generations,
+                tuning_sessions=plan.tuning_sessions, tuning_generations=plan.tuning_generations, n_envs=plan.n_envs,
             )  # fmt: skip
             started = time.perf_counter()
             report = train(config, overwrite=True)  # the benchmark's own folder: rerunning replaces it
@@ -135,20 +150,22 @@ def markdown(summary: dict[str, Any], warm: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+QUICK = {"seeds": 1, "timesteps": 3_072, "eval_episodes": 100, "tuning_sessions": 16, "tuning_generations": 1}
+"""The plan of ``--quick`` (a few minutes)."""
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Run, summarise, write JSON, markdown and PNG."""
     parser = ArgumentParser(prog="python -m benchmarks.policies", description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, required=True)
-    parser.add_argument("--quick", action="store_true", help="1 seed, 3,072 steps (a few minutes)")
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--timesteps", type=int, default=30_000)
-    parser.add_argument("--eval-episodes", type=int, default=500, help="sessions per policy per seed")
-    parser.add_argument("--fairness-lambda", type=float, default=1.0)
+    parser.add_argument(
+        "--quick", action="store_true", help=f"a smaller default plan ({QUICK}); flags given still apply"
+    )
+    add_config_arguments(parser, Plan)
     args = parser.parse_args(argv)
     check_output_file(args.json, "--json")
-    plan = (Plan(1, 3_072, 100, args.fairness_lambda, tuning_sessions=16, tuning_generations=1) if args.quick
-            else Plan(args.seeds, args.timesteps, args.eval_episodes, args.fairness_lambda))  # fmt: skip
+    plan = Plan(**{**(QUICK if args.quick else {}), **config_kwargs(args, Plan)})
     folder = args.json.with_suffix("")
     started = time.perf_counter()
     results = run_all(plan, folder)

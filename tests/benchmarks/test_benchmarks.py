@@ -16,13 +16,13 @@ from tests.conftest import run_cli
 @pytest.mark.slow
 def test_policies_benchmark_writes_json_markdown_and_curves(tmp_path: Path) -> None:
     out = tmp_path / "policies.json"
-    result = run_cli("benchmarks.policies", "--json", str(out), "--seeds", "1", "--timesteps", "512",
-                     "--eval-episodes", "16")  # fmt: skip
+    result = run_cli("benchmarks.policies", "--json", str(out), "--quick", "--timesteps", "512", "--n-envs", "4",
+                     "--eval-episodes", "16", "--tuning-sessions", "8")  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
-    assert {"ppo-cold", "ppo-warm", "dqn-cold", "dqn-warm", "ctr", "popularity", "random"} <= set(
-        report["summary"]
-    )
+    assert {"ppo-cold", "ppo-warm", "dqn-cold", "dqn-warm", "ctr", "popularity", "random", "best-fixed",
+            "tuned-weights", "mmr"} <= set(report["summary"])  # fmt: skip
+    assert report["plan"]["timesteps"] == 512 and report["plan"]["seeds"] == 1  # --quick, and the flags given
     assert report["warm_start"]["ppo_warm_initial_return"] == pytest.approx(
         report["summary"]["ctr"]["return_mean"]
     )
