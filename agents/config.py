@@ -18,7 +18,7 @@ import envs
 from encoders.device import DEVICE_CHOICES
 from envs.config import ACTION_MODES, CANDIDATE_SOURCES, OBS_MODES, SIMULATORS, EnvConfig
 from simulators.core.cli import ArgumentParser, add_config_arguments, config_kwargs
-from simulators.core.errors import ConfigError, check_seed
+from simulators.core.errors import ConfigError, check_at_least_one, check_seed
 
 ALGORITHM_NAMES = ("a2c", "dqn", "ppo")
 """The SB3 algorithms a run can train."""
@@ -80,17 +80,9 @@ class TrainConfig:
         data = envs.env_data(self.env)  # raises for an unknown env id
         options = self.env_options or EnvConfig(action_mode=DEFAULT_ACTION_MODE[self.algorithm])
         object.__setattr__(self, "env_options", replace(options, data=data, data_path=options.data_path))
-        for name in (
-            "timesteps",
-            "n_envs",
-            "eval_episodes",
-            "eval_freq",
-            "checkpoint_freq",
-            "tuning_sessions",
-            "tuning_generations",
-        ):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        names = ("timesteps", "n_envs", "eval_episodes", "eval_freq", "checkpoint_freq", "tuning_sessions",
+                 "tuning_generations")  # fmt: skip
+        check_at_least_one(self, names, "--")
         if self.warm_start not in WARM_STARTS:
             raise ConfigError(f"warm start must be one of {WARM_STARTS}, got {self.warm_start!r}")
         if self.device.split(":")[0] not in DEVICE_CHOICES:

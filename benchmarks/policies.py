@@ -25,7 +25,7 @@ from agents.report import plot_curves, read_curve
 from agents.train import train
 from envs.config import EnvConfig
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
-from simulators.core.errors import ConfigError
+from simulators.core.errors import ConfigError, check_at_least_one
 from simulators.core.metrics import mean_ci95
 from simulators.core.storage import check_output_file, write_text_atomic
 
@@ -60,16 +60,8 @@ class Plan:
     """CEM generations of ``tuned-weights``."""
 
     def __post_init__(self) -> None:
-        for name in (
-            "seeds",
-            "timesteps",
-            "eval_episodes",
-            "n_envs",
-            "tuning_sessions",
-            "tuning_generations",
-        ):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        names = ("seeds", "timesteps", "eval_episodes", "n_envs", "tuning_sessions", "tuning_generations")
+        check_at_least_one(self, names, "--")
         if not np.isfinite(self.fairness_lambda) or self.fairness_lambda < 0:
             raise ConfigError(f"--fairness-lambda must be a finite number >= 0, got {self.fairness_lambda}")
 

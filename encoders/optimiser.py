@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulators.core.errors import ConfigError, check_seed
+from simulators.core.errors import ConfigError, check_at_least_one, check_seed
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,7 @@ class OptimiserConfig:
 
     def __post_init__(self) -> None:
         check_seed("seed", self.seed)
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_at_least_one(self, ("epochs", "batch_size"))
         if self.patience < 0:
             raise ConfigError(f"patience must be >= 0, got {self.patience}")
         if not self.learning_rate > 0:

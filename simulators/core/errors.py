@@ -29,3 +29,13 @@ def check_seed(name: str, value: object) -> None:
     """Raise :class:`ConfigError` unless ``value`` is an integer seed in ``[0, MAX_SEED]``."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
         raise ConfigError(f"{name} must be an integer in [0, {MAX_SEED}], got {value!r}")
+
+
+def check_at_least_one(config: object, names: tuple[str, ...], prefix: str = "") -> None:
+    """Raise :class:`ConfigError` for the first of ``config``'s fields ``names`` below 1, naming
+    it as ``prefix + name`` (``"--"`` and dashes for a CLI's flags, ``"ShopConfig."`` for a class)."""
+    for name in names:
+        value = getattr(config, name)
+        if value < 1:
+            shown = name.replace("_", "-") if prefix == "--" else name
+            raise ConfigError(f"{prefix}{shown} must be >= 1, got {value}")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulators.core.errors import ConfigError, DataError, check_seed
+from simulators.core.errors import ConfigError, DataError, check_at_least_one, check_seed
 from simulators.core.storage import atomic_path, write_text_atomic
 from simulators.data.logs import LoggedData
 from simulators.data.plackett_luce import PlackettLuceSlates, mixed_weights
@@ -70,9 +70,7 @@ class ShopConfig:
     def __post_init__(self) -> None:
         check_seed("ShopConfig.seed", self.seed)
         positive = ("n_users", "n_items", "n_sellers", "n_sessions", "slate_size", "max_steps", "days")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"ShopConfig.{name} must be >= 1, got {getattr(self, name)}")
+        check_at_least_one(self, positive, "ShopConfig.")
         if not 1 <= self.n_categories <= len(CATEGORIES):
             raise ConfigError(f"ShopConfig.n_categories must lie in [1, {len(CATEGORIES)}]")
         if self.slate_size > self.n_items:
