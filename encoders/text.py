@@ -71,6 +71,22 @@ class TextEncoderConfig:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.max_length < 2:
             raise ConfigError(f"max_length must be >= 2, got {self.max_length}")
+        if self.model and _looks_local(self.model) and not Path(self.model).expanduser().is_dir():
+            raise ConfigError(
+                f"--model {self.model}: no such folder (a local model is a folder holding config.json and "
+                "the weights; a hub name such as org/name needs the network)"
+            )
+
+
+def _looks_local(model: str) -> bool:
+    """Whether ``model`` names a local folder rather than a hub id (``org/name``)."""
+    path = Path(model).expanduser()
+    return (
+        model.startswith(("/", ".", "~"))
+        or path.exists()
+        or len(path.parts) > 2
+        or (path.parent.is_dir() and path.parent != Path("."))
+    )
 
 
 def _fingerprint_model(model: str) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from agents.ope.estimators import BANDIT_ESTIMATORS, SESSION_ESTIMATORS, SLATE_ESTIMATORS
 from agents.ope.obd import evaluate_obd
 from agents.ope.shop import evaluate_shop
+from agents.ope.targets import SHOP_POLICIES
 from agents.ope.truth import TRUTH_SESSIONS
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.errors import ConfigError, check_seed
@@ -62,6 +63,13 @@ class OPEConfig:
             raise ConfigError(f"--folds must lie in [2, {MAX_FOLDS}], got {self.folds}")
         if self.truth_sessions < 100:
             raise ConfigError(f"--truth-sessions must be >= 100, got {self.truth_sessions}")
+        on_obd = self.logs.startswith("obd") or (Path(self.logs) / "random" / "all").is_dir()
+        on_shop = not on_obd and (self.logs.startswith("shop") or Path(self.logs).is_dir())
+        if on_shop and self.policy not in SHOP_POLICIES and not Path(self.policy).exists():
+            raise ConfigError(
+                f"--policy {self.policy!r}: on shop logs the target is one of {list(SHOP_POLICIES)} or a "
+                "trained agent's run folder (obd-bts and obd-random are for OBD logs)"
+            )
         known = {*BANDIT_ESTIMATORS, *SLATE_ESTIMATORS, *SESSION_ESTIMATORS}
         if unknown := sorted(set(self.wanted or ()) - known):
             raise ConfigError(f"unknown estimator(s) {unknown}; known: {sorted(known)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from agents.evaluate import load_policy
@@ -21,6 +23,11 @@ def shop_target(policy: str, world: ShopWorld, popularity: np.ndarray, logs_spec
     """A named shop policy (:data:`SHOP_POLICIES`) or a trained agent's run folder, as a target."""
     if policy in SHOP_POLICIES:
         return shop_policy(policy, world, popularity, logs_spec)
+    if not Path(policy).exists():
+        raise ConfigError(
+            f"--policy {policy!r}: on shop logs the target is one of {list(SHOP_POLICIES)} or a trained agent's "
+            "run folder (obd-bts and obd-random are for OBD logs)"
+        )
     agent = load_policy(policy)
     if not hasattr(agent, "env_options"):
         raise ConfigError(f"--policy {policy}: shop OPE takes {SHOP_POLICIES} or an agent's run folder")

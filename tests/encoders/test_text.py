@@ -76,8 +76,13 @@ def test_float16_storage_round_trips_closely() -> None:
 
 
 def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot load text model"):
-        TextEncoder(TextEncoderConfig(model=str(tmp_path / "no-model"), use_cache=False)).encode(["x"])
+    with pytest.raises(ConfigError, match="no-model: no such folder"):  # a missing path is not a hub name
+        TextEncoderConfig(model=str(tmp_path / "no-model"))
+    with pytest.raises(ConfigError, match="cannot load text model"):  # a folder that holds no model
+        TextEncoder(TextEncoderConfig(model=str(tmp_path), use_cache=False)).encode(["x"])
+    assert (
+        TextEncoderConfig(model="org/some-model").model == "org/some-model"
+    )  # a hub name is left to the hub
 
 
 def test_hashing_encoder_is_deterministic_and_similarity_aware() -> None:

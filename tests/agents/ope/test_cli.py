@@ -33,6 +33,11 @@ def test_ope_cli_on_a_shop_folder(tmp_path: Path) -> None:
         (["--policy", "obd-bts", "--logs", "obd:random/all", "--estimators", "magic"], "unknown estimator"),
         (["--policy", "obd-bts", "--logs", "nowhere/at/all"], "unknown dataset"),
         (["--policy", "obd-bts", "--logs", "obd:random/all", "--folds", "1"], "--folds"),
+        (["--policy", "best-fixed", "--logs", "shop"], "on shop logs the target is one of ['logging'"),
+        (
+            ["--policy", "obd-bts", "--logs", "obd:random/all", "--folds", "100000000"],
+            "--folds must lie in [2, 50]",
+        ),
     ],
 )
 def test_ope_cli_bad_input(args: list[str], message: str, tmp_path: Path) -> None:
