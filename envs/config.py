@@ -3,7 +3,7 @@ vocabularies they define: candidate features, ranking weights, discrete strategi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -71,6 +71,37 @@ class ActionError(RecGymError, ValueError):
     """An action of the wrong shape, type or with NaN values."""
 
 
+MAX_HISTORY = 1_000
+"""Longest history an observation may carry (each user's history is preallocated)."""
+MAX_WEIGHT = 1e6
+"""Largest reward weight accepted: beyond it rewards lose their precision."""
+_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,)}
+
+
+def _check_types(config: object) -> None:
+    """Raise :class:`ConfigError` for an option of the wrong type (a string ``"0.5"`` for a number,
+    ``2.5`` for a count): each field's annotation, ``X`` or ``X | None``."""
+    for f in fields(config):  # type: ignore[arg-type]
+        value = getattr(config, f.name)
+        expected, optional = str(f.type).removesuffix(" | None"), str(f.type).endswith("| None")
+        if value is None and optional:
+            continue
+        allowed = _TYPES.get(expected)
+        if allowed is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            kind = f"{expected} or None" if optional else expected
+            raise ConfigError(f"{f.name} must be {kind}, got {value!r} ({type(value).__name__})")
+
+
+def env_config(**options: object) -> EnvConfig:
+    """``EnvConfig(**options)``, with an unknown option one clear error naming the known ones."""
+    known = {f.name for f in fields(EnvConfig)}
+    if unknown := sorted(set(options) - known):
+        raise ConfigError(f"unknown env option(s) {unknown}; options: {sorted(known)}")
+    return EnvConfig(**options)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class EnvConfig:
     """Options of the ranking environments (``gym.make(id, **options)``)."""
@@ -107,6 +138,7 @@ class EnvConfig:
     """``ansi`` or ``None``."""
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.action_mode not in ACTION_MODES:
             raise ConfigError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
         if self.obs_mode not in OBS_MODES:
@@ -125,8 +157,16 @@ class EnvConfig:
             raise ConfigError(f"slate_size ({self.slate_size}) must be <= n_candidates ({self.n_candidates})")
         if self.max_steps < 1 or self.history_length < 1:
             raise ConfigError("max_steps and history_length must be >= 1")
-        if not np.isfinite(self.fairness_lambda) or self.fairness_lambda < 0:
-            raise ConfigError(f"fairness_lambda must be a finite number >= 0, got {self.fairness_lambda}")
+        if self.history_length > MAX_HISTORY:
+            raise ConfigError(f"history_length must be <= {MAX_HISTORY}, got {self.history_length}")
+        if not np.isfinite(self.purchase_weight) or not 0 <= self.purchase_weight <= MAX_WEIGHT:
+            raise ConfigError(f"purchase_weight must lie in [0, {MAX_WEIGHT:g}], got {self.purchase_weight}")
+        if self.fairness_target is not None and not 0.0 <= self.fairness_target <= 1.0:
+            raise ConfigError(f"fairness_target must lie in [0, 1] (or be None), got {self.fairness_target}")
+        if not (np.isfinite(self.fairness_lambda) and 0 <= self.fairness_lambda <= MAX_WEIGHT):
+            raise ConfigError(
+                f"fairness_lambda must be a finite number in [0, {MAX_WEIGHT:g}], got {self.fairness_lambda}"
+            )
         if self.render_mode not in (None, "ansi"):
             raise ConfigError(f"render_mode must be 'ansi' or None, got {self.render_mode!r}")
 

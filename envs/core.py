@@ -16,6 +16,7 @@ from envs.config import (
     FEATURE_LOW,
     FEATURES,
     ID_DTYPE,
+    MAX_WEIGHT,
     STRATEGIES,
     TOPIC_EXPOSURE_RETENTION,
     WEIGHTS,
@@ -252,6 +253,10 @@ class SessionCore:
             )
         if array.dtype.kind not in "fiu" or not np.isfinite(array).all():
             raise ActionError(f"{cfg.action_mode} action holds NaN, inf or non-numbers")
+        if cfg.action_mode == "weights" and (largest := float(np.abs(array).max(initial=0.0))) > MAX_WEIGHT:
+            raise ActionError(  # float32 arithmetic would overflow to inf and silently reorder the slate
+                f"weights action values are meant in [-1, 1]; got {largest:g} (at most {MAX_WEIGHT:g} accepted)"
+            )
         return array
 
     # ----------------------------------------------------------------------------- step

@@ -14,7 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.config import ActionError, EnvConfig
+from envs.config import ActionError, env_config
 from envs.core import SessionCore, draw_session
 from envs.world import build_world
 
@@ -30,7 +30,7 @@ class RankingEnv(gym.Env[dict[str, np.ndarray], Any]):
     metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 (gymnasium's convention)
 
     def __init__(self, **options: Any):
-        self.config = EnvConfig(**options)
+        self.config = env_config(**options)
         self.render_mode = self.config.render_mode
         self._build()
 

@@ -16,7 +16,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envs import engine
-from envs.config import EnvConfig
+from envs.config import env_config
 from envs.core import SessionCore
 from envs.world import build_world
 from simulators.core.errors import ConfigError
@@ -40,7 +40,7 @@ class RankingVectorEnv(VectorEnv):
     def __init__(self, num_envs: int = 1, shared_ledger: bool = True, copy: bool = True, **options: Any):
         if num_envs < 1:
             raise ConfigError(f"num_envs must be >= 1, got {num_envs}")
-        self.config = EnvConfig(**options)
+        self.config = env_config(**options)
         self.num_envs = num_envs
         self.copy = copy
         self.render_mode = self.config.render_mode

@@ -113,6 +113,10 @@ def build_world(config: EnvConfig) -> RankingWorld:
         return _WORLDS[key]
     options = {"path": config.data_path} if config.data_path else {}
     logs = load_logs(config.data, **options)
+    if config.n_candidates > logs.n_items:
+        raise ConfigError(
+            f"n_candidates ({config.n_candidates}) must be <= the catalog's {logs.n_items} items"
+        )
     fitted, _ = load_or_fit(logs)
     load_ctr = (
         cache(partial(_load_or_train_ctr, logs, fitted.item_embedding))
