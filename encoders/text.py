@@ -22,7 +22,15 @@ import numpy as np
 
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.errors import ConfigError
-from simulators.core.storage import atomic_path, cache_dir, check_output_folder, write_text_atomic
+from simulators.core.storage import (
+    atomic_path,
+    cache_dir,
+    cache_entry_problem,
+    check_output_folder,
+    report_rebuild,
+    write_manifest,
+    write_text_atomic,
+)
 from simulators.data.logs import LoggedData
 from simulators.datasets import load_logs
 
@@ -147,15 +155,26 @@ class TextEncoder:
         """``(n_texts, dim)`` float32 embeddings, from the cache when this catalog was seen."""
         texts = [str(t) for t in texts]
         cache_file = self._cache_file(texts) if self.config.use_cache else None
-        if cache_file is not None and cache_file.is_file():
-            self.last_from_cache = True
-            return np.load(cache_file).astype(np.float32)
+        manifest = cache_file.with_suffix(".manifest.json") if cache_file is not None else None
+        if cache_file is not None and manifest is not None and cache_file.is_file():
+            problem = cache_entry_problem(manifest)
+            if problem is None:
+                try:
+                    cached = np.load(cache_file, allow_pickle=False).astype(np.float32)
+                    if cached.shape[0] == len(texts) and np.isfinite(cached).all():
+                        self.last_from_cache = True
+                        return cached
+                    problem = "its vectors do not fit the texts or hold NaN"
+                except (OSError, ValueError) as err:
+                    problem = f"unreadable ({err})"
+            report_rebuild("text embeddings", cache_file, problem)
         self.last_from_cache = False
         vectors = self._encode_uncached(texts, progress)
-        if cache_file is not None:
+        if cache_file is not None and manifest is not None:
             stored = vectors.astype(np.float16) if self.config.store_float16 else vectors
             with atomic_path(cache_file) as tmp, tmp.open("wb") as handle:
                 np.save(handle, stored)
+            write_manifest(manifest, [cache_file])
         return vectors
 
     def _encode_uncached(self, texts: list[str], progress: bool) -> np.ndarray:

@@ -16,7 +16,13 @@ import numpy as np
 
 from encoders.ctr.config import CTR_CACHE_VERSION
 from envs.config import FEATURE_CLIP, EnvConfig
-from simulators.core.storage import atomic_path, cache_dir
+from simulators.core.storage import (
+    atomic_path,
+    cache_dir,
+    cache_entry_problem,
+    report_rebuild,
+    write_manifest,
+)
 from simulators.data.logs import LoggedData, data_fingerprint
 
 if TYPE_CHECKING:  # torch loads only when a CTR model is used
@@ -154,10 +160,21 @@ def cached_top_n(
          config.history_length, getattr(source, "retrieval_factor", 0)]
     )  # fmt: skip
     file = cache_dir("candidates") / f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}.npz"
+    manifest = file.with_name(f"{file.stem}.manifest.json")
     if file.is_file():
-        with np.load(file) as stored:
-            return stored["candidates"], stored["features"]
+        problem = cache_entry_problem(manifest)
+        if problem is None:
+            try:
+                with np.load(file, allow_pickle=False) as stored:
+                    candidates, features = stored["candidates"], stored["features"]
+                if np.isfinite(features).all():
+                    return candidates, features
+                problem = "its features hold NaN or inf"
+            except (OSError, ValueError, KeyError) as err:
+                problem = f"unreadable ({err})"
+        report_rebuild("candidates", file, problem)
     candidates, features = source.top_n(config.n_candidates)
     with atomic_path(file) as tmp, tmp.open("wb") as handle:
         np.savez(handle, candidates=candidates, features=features)
+    write_manifest(manifest, [file])
     return candidates, features

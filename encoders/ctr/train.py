@@ -24,10 +24,21 @@ from encoders.text import text_encoder_by_name
 from encoders.training import tensor_batches, train_early_stopping
 from simulators.core.errors import DataError
 from simulators.core.metrics import log_loss, roc_auc
-from simulators.core.storage import atomic_path, cache_dir, write_text_atomic
+from simulators.core.storage import (
+    MANIFEST,
+    atomic_path,
+    cache_dir,
+    cache_entry_problem,
+    report_rebuild,
+    write_manifest,
+    write_text_atomic,
+)
 from simulators.data.features import item_feature_matrix, user_feature_matrix
 from simulators.data.logs import LoggedData, data_fingerprint
 from simulators.data.steps import StepTable, build_steps
+
+CTR_FILES = ("user_features.npy", "item_features.npy", "model.pt", "config.json")
+"""What :meth:`TrainedCTR.save` writes (a cached model's manifest covers them)."""
 
 
 def supported_tasks(logs: LoggedData) -> tuple[str, ...]:
@@ -174,10 +185,18 @@ def load_or_train_ctr(
     identity = json.dumps({**asdict(config), "device": None}, sort_keys=True)
     key = hashlib.sha256(f"{CTR_CACHE_VERSION}|{data_fingerprint(logs)}|{identity}".encode()).hexdigest()
     folder = cache_dir("ctr", key[:16])
-    if (folder / "config.json").is_file():  # written last by save()
-        return load_ctr(folder, logs, config.device)
+    manifest = folder / MANIFEST
+    if (folder / "config.json").is_file():
+        problem = cache_entry_problem(manifest)
+        if problem is None:
+            try:
+                return load_ctr(folder, logs, config.device)
+            except DataError as err:
+                problem = str(err)
+        report_rebuild("CTR model", folder, problem)
     trained = train_ctr(logs, config, embeddings)
     trained.save(folder)
+    write_manifest(manifest, [folder / name for name in CTR_FILES])
     return trained
 
 

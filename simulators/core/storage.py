@@ -5,9 +5,12 @@ No module writes a result file except through these helpers.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -88,3 +91,55 @@ def check_output_folder(path: str | os.PathLike[str], flag: str) -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"{flag} {target}: cannot write in {existing}")
     return target
+
+
+MANIFEST_VERSION = 1
+"""Bump when the manifest format changes."""
+MANIFEST = "manifest.json"
+"""A cache folder's manifest: the sha256 of each of its files, written last."""
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(manifest: Path, files: Sequence[Path]) -> None:
+    """Record the sha256 of each file of a complete cache entry in ``manifest`` (written last,
+    atomically: an entry without its manifest is unfinished)."""
+    record = {
+        "format": MANIFEST_VERSION,
+        "files": {str(f.relative_to(manifest.parent)): file_digest(f) for f in files},
+    }
+    write_text_atomic(manifest, json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def cache_entry_problem(manifest: Path) -> str | None:
+    """``None`` when every file ``manifest`` lists holds the bytes it recorded; else what is wrong,
+    in a few words (a missing manifest or file, a changed or unreadable file)."""
+    try:
+        record = json.loads(manifest.read_text())
+        files = record["files"]
+        if record.get("format") != MANIFEST_VERSION or not isinstance(files, dict):
+            return "its manifest is of another format"
+    except FileNotFoundError:
+        return "no manifest (unfinished, or written by an older version)"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its manifest is unreadable"
+    for name, expected in files.items():
+        path = manifest.parent / name
+        try:
+            if file_digest(path) != expected:
+                return f"{name} changed since it was written"
+        except OSError:
+            return f"{name} is missing or unreadable"
+    return None
+
+
+def report_rebuild(what: str, where: Path, problem: str) -> None:
+    """Say, in one line on stderr, that a cached artefact is rebuilt and why."""
+    print(f"warning: rebuilding the cached {what} in {where}: {problem}", file=sys.stderr)

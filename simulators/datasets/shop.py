@@ -6,9 +6,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from simulators.core.errors import DataError
-from simulators.core.storage import cache_dir
+from simulators.core.storage import MANIFEST, cache_dir, cache_entry_problem, report_rebuild, write_manifest
 from simulators.data.logs import LoggedData
 from simulators.shop.world import ShopConfig, read_shop_config, write_shop
+
+SHOP_FILES = ("interactions.parquet", "items.parquet", "users.parquet", "ground_truth.npz", "config.json")
+"""What :func:`~simulators.shop.world.write_shop` writes (its cache entry's manifest covers them)."""
 
 
 def recognises(path: Path) -> bool:
@@ -19,8 +22,14 @@ def recognises(path: Path) -> bool:
 def shop_folder(config: ShopConfig) -> Path:
     """The cache folder of a shop configuration, generated there if absent."""
     folder = cache_dir("shop", config.fingerprint())
-    if not (folder / "config.json").is_file():  # config.json is written last
-        write_shop(config, folder)
+    manifest = folder / MANIFEST
+    if (folder / "config.json").is_file():
+        problem = cache_entry_problem(manifest)
+        if problem is None:
+            return folder
+        report_rebuild("shop", folder, problem)
+    write_shop(config, folder)
+    write_manifest(manifest, [folder / name for name in SHOP_FILES])
     return folder
 
 
