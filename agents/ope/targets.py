@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.baselines import standardise_scores
 from envs.config import FEATURES, EnvConfig
 from envs.core import SessionCore
 from envs.world import build_world
@@ -183,9 +184,7 @@ def shop_policy(name: str, world: ShopWorld, popularity: np.ndarray, data: str =
 
 def scores_policy(name: str, support: np.ndarray, scores: np.ndarray, n_items: int) -> PLPolicy:
     """Plackett-Luce over per-user candidate ``scores`` standardised per user / :data:`OPE_TEMPERATURE`."""
-    centred = scores - scores.mean(axis=1, keepdims=True)
-    z = centred / (centred.std(axis=1, keepdims=True) + 1e-9)
-    return PLPolicy(name, support.astype(np.int64), z / OPE_TEMPERATURE, n_items)
+    return PLPolicy(name, support.astype(np.int64), standardise_scores(scores) / OPE_TEMPERATURE, n_items)
 
 
 def agent_policy(agent: Any, n_items: int) -> PLPolicy:

@@ -62,6 +62,15 @@ def _nearest_existing(path: Path) -> Path:
     return Path(".")
 
 
+def _check_writable_under(target: Path, start: Path, flag: str) -> None:
+    """The nearest existing folder at or above ``start`` must be a folder we may write in."""
+    existing = _nearest_existing(start)
+    if not existing.is_dir():
+        raise ConfigError(f"{flag} {target}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {target}: cannot write in {existing}")
+
+
 def check_output_file(path: str | os.PathLike[str], flag: str) -> Path:
     """``path`` as a file a command can write when its work is done, checked *before* the work:
     not a folder, under a folder (or a path of folders still to be made) that can be written.
@@ -69,11 +78,7 @@ def check_output_file(path: str | os.PathLike[str], flag: str) -> Path:
     target = Path(path)
     if target.is_dir():
         raise ConfigError(f"{flag} {target}: is a folder, expected a file path")
-    existing = _nearest_existing(target.parent)
-    if not existing.is_dir():
-        raise ConfigError(f"{flag} {target}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag} {target}: cannot write in {existing}")
+    _check_writable_under(target, target.parent, flag)
     if target.exists() and not os.access(target, os.W_OK):
         raise ConfigError(f"{flag} {target}: the file exists and cannot be written")
     return target
@@ -85,11 +90,7 @@ def check_output_folder(path: str | os.PathLike[str], flag: str) -> Path:
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise ConfigError(f"{flag} {target}: is a file, expected a folder")
-    existing = _nearest_existing(target)
-    if not existing.is_dir():
-        raise ConfigError(f"{flag} {target}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag} {target}: cannot write in {existing}")
+    _check_writable_under(target, target, flag)
     return target
 
 

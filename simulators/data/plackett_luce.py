@@ -42,7 +42,8 @@ def prefix_probabilities(p_at_slate: np.ndarray) -> np.ndarray:
 
 
 def slate_probability(p_at_slate: np.ndarray) -> np.ndarray:
-    """``(n,)`` probability of each whole slate (the last column of :func:`prefix_probabilities`)."""
+    """``(n,)`` probability of each whole slate (the last column of :func:`prefix_probabilities`,
+    by one product: the arithmetic that wrote the shop's logged propensities, kept bit for bit)."""
     taken = np.cumsum(p_at_slate, axis=1) - p_at_slate
     return np.prod(p_at_slate / np.maximum(1.0 - taken, 1e-300), axis=1)
 
