@@ -47,6 +47,10 @@ class EvaluationResult:
     fairness: dict[str, float]
     slate_size: int = 5
     """Items shown per step (for the per-impression click rate)."""
+    users: np.ndarray | None = None
+    """``(episodes,)`` the user (row of the users table) of each session. Sessions are ordered by
+    vector slot, then by their turn in the slot, so every policy run with the same seed and
+    episodes meets the same users in the same order (paired comparisons)."""
 
 
 def run_sessions(
@@ -65,10 +69,13 @@ def run_sessions(
     rng = np.random.default_rng(seed)
     totals = np.zeros((slots, 5))  # return, clicks, purchases, length, penalty
     finished: list[np.ndarray] = []
+    users: list[int] = []
+    order: list[tuple[int, int]] = []  # (slot, session of the slot): the same users for every policy
     played = np.zeros(slots, dtype=np.int64)
     with tqdm(total=episodes, desc="evaluate", unit="session", disable=not progress) as bar:
         while (played < quota).any():
             actions = policy.act(obs, rng)
+            playing = env.core.user.copy()  # a finished session's slot restarts with another user
             obs, reward, terminated, truncated, info = env.step(actions)
             totals += np.column_stack(
                 [reward, info["clicks"], info["purchases"], np.ones(slots), info["fairness_penalty"]]
@@ -76,13 +83,23 @@ def run_sessions(
             for slot in np.flatnonzero(terminated | truncated):
                 if played[slot] < quota[slot]:
                     finished.append(totals[slot].copy())
+                    users.append(int(playing[slot]))
+                    order.append((int(slot), int(played[slot])))
                     bar.update(1)
                 played[slot] += 1
                 totals[slot] = 0
-    table = np.array(finished)
+    rank = sorted(range(len(order)), key=order.__getitem__)
+    table = np.array(finished)[rank]
     fairness = env.fairness_metrics()
     return EvaluationResult(
-        table[:, 0], table[:, 1], table[:, 2], table[:, 3], table[:, 4], fairness, env.config.slate_size
+        table[:, 0],
+        table[:, 1],
+        table[:, 2],
+        table[:, 3],
+        table[:, 4],
+        fairness,
+        env.config.slate_size,
+        np.array(users, dtype=np.int64)[rank],
     )
 
 

@@ -76,7 +76,7 @@ def build_model(config: TrainConfig, venv: VecMonitor, world: RankingWorld) -> B
 def _evaluate(policy: Any, name: str, config: TrainConfig, obs_mode: str = "ids") -> dict[str, Any]:
     """One policy on the run's evaluation users (seed ``seed + 10_000``): a metrics object."""
     seed = config.seed + 10_000
-    options = {k: v for k, v in config.env_kwargs().items() if k not in ("data", "action_mode", "obs_mode")}
+    options = {k: v for k, v in config.env_kwargs().items() if k not in ("action_mode", "obs_mode")}
     result = run_sessions(policy, config.env, config.eval_episodes, seed, **options, obs_mode=obs_mode)
     return metrics(result, config.env, name, seed)
 

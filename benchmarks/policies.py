@@ -5,29 +5,42 @@
 PPO and DQN, cold (``--warm-start none``) and warm-started from the CTR model, each over
 several seeds, next to every static baseline on the same evaluation users: the myopic CTR,
 popularity and random rankings and the re-rankers tuned in the fitted simulator (best-fixed,
-tuned-weights, MMR); warm-started PPO again at a positive fairness lambda. Writes the JSON, a markdown table
-(``FILE.md``) and the learning curves (``FILE.png``).
+tuned-weights, MMR); warm-started PPO again at a positive fairness lambda.
+
+Agents train in the fitted simulator only. Every policy is then also played in the true shop
+(the sim-to-real check), next to the *oracle-adaptive* reference (:mod:`agents.oracle`): the
+best static baseline (every discrete strategy included) per user type, chosen with the users'
+true parameters. ``--data shop:homogeneous`` runs it all on the shop whose users do not differ.
+Writes the JSON, a markdown table (``FILE.md``) and the learning curves (``FILE.png``).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from agents.baselines import POLICY_NAMES, RERANKER_NAMES
+from agents.agent import TrainedAgent
+from agents.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
 from agents.config import DEFAULT_ACTION_MODE, TrainConfig
+from agents.evaluate import policy_env_options
+from agents.oracle import captured_share, oracle_adaptive, user_types
 from agents.report import plot_curves, read_curve
+from agents.sessions import EvaluationResult, Policy, run_sessions
 from agents.train import train
-from envs.config import EnvConfig
+from agents.tuning import TUNING_SEED, TuningBudget, load_or_tune
+from envs.config import STRATEGIES, EnvConfig
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.errors import ConfigError, check_at_least_one
 from simulators.core.metrics import mean_ci95
 from simulators.core.storage import check_output_file, write_text_atomic
+from simulators.datasets import load_logs
+from simulators.datasets.shop import shop_config_of
+from simulators.shop.world import ShopWorld
 
 AGENTS = {
     "ppo-cold": ("ppo", "none"),
@@ -58,9 +71,14 @@ class Plan:
     """Sessions per candidate setting when the static re-rankers are tuned (once per world)."""
     tuning_generations: int = 5
     """CEM generations of ``tuned-weights``."""
+    data: str = "shop"
+    """The shop's logs: ``shop`` (users who differ) or ``shop:homogeneous`` (they do not)."""
+    true_episodes: int = 2_000
+    """Sessions per policy in the true shop (and again for the oracle's choice per type)."""
 
     def __post_init__(self) -> None:
-        names = ("seeds", "timesteps", "eval_episodes", "n_envs", "tuning_sessions", "tuning_generations")
+        names = ("seeds", "timesteps", "eval_episodes", "n_envs", "tuning_sessions", "tuning_generations",
+                 "true_episodes")  # fmt: skip
         check_at_least_one(self, names, "--")
         if not np.isfinite(self.fairness_lambda) or self.fairness_lambda < 0:
             raise ConfigError(f"--fairness-lambda must be a finite number >= 0, got {self.fairness_lambda}")
@@ -75,7 +93,9 @@ def run_all(plan: Plan, folder: Path) -> dict[str, Any]:
         for seed in range(plan.seeds):
             fairness = plan.fairness_lambda if "lambda" in name else 0.0
             out = folder / "runs" / f"{name}-s{seed}"
-            env = EnvConfig(action_mode=DEFAULT_ACTION_MODE[algorithm], fairness_lambda=fairness)
+            env = EnvConfig(
+                data=plan.data, action_mode=DEFAULT_ACTION_MODE[algorithm], fairness_lambda=fairness
+            )
             config = TrainConfig(
                 algorithm, timesteps=plan.timesteps, seed=seed, warm_start=warm, env_options=env,
                 eval_episodes=plan.eval_episodes, eval_freq=max(plan.timesteps // 6, 512), out=str(out),
@@ -142,7 +162,84 @@ def markdown(summary: dict[str, Any], warm: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-QUICK = {"seeds": 1, "timesteps": 3_072, "eval_episodes": 100, "tuning_sessions": 16, "tuning_generations": 1}
+TRUE_EVAL_SEED = 50_000
+"""Seed of the true-shop evaluation users (every policy meets the same ones)."""
+ORACLE_SEED = TUNING_SEED + 5_000
+"""Seed of the true-shop sessions on which the oracle picks a baseline per type (no evaluation uses it)."""
+
+
+def static_menu(plan: Plan) -> dict[str, Policy]:
+    """Every static baseline, the tuned re-rankers and each discrete strategy played alone."""
+    env = EnvConfig(data=plan.data)
+    menu: dict[str, Policy] = {name: make_baseline(name) for name in POLICY_NAMES}
+    budget = TuningBudget(sessions=plan.tuning_sessions, cem_generations=plan.tuning_generations)
+    for name in RERANKER_NAMES:
+        menu[name] = load_or_tune(name, env, budget)
+    fixed = menu["best-fixed"]
+    for index, strategy in enumerate(STRATEGIES):
+        menu[f"fixed:{strategy}"] = replace(fixed, strategy=index)  # type: ignore[type-var]
+    return menu
+
+
+def true_shop(plan: Plan, folder: Path, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Every agent (trained in the fitted simulator) and every static policy in the true shop on
+    the same users, the oracle-adaptive reference, and the share of its gain each agent earns."""
+
+    def play(policy: Policy, seed: int, **options: Any) -> EvaluationResult:
+        return run_sessions(policy, "ecommerce-v0", plan.true_episodes, seed, progress=False,
+                            **{**options, "data": plan.data, "simulator": "true"})  # fmt: skip
+
+    menu = static_menu(plan)
+    evaluation = {name: play(policy, TRUE_EVAL_SEED) for name, policy in menu.items()}
+    tuning = {name: play(policy, ORACLE_SEED) for name, policy in menu.items()}
+    world = ShopWorld(shop_config_of(load_logs(plan.data)))
+    oracle = oracle_adaptive(tuning, evaluation, user_types(world))
+    table: dict[str, Any] = {}
+    for name, result in evaluation.items():
+        mean, lo, hi = mean_ci95(result.returns)
+        table[name] = {"return_mean": mean, "return_ci95": [lo, hi], "sessions": len(result.returns)}
+    mean, lo, hi = mean_ci95(oracle.returns)
+    table["oracle-adaptive"] = {"return_mean": mean, "return_ci95": [lo, hi], "sessions": len(oracle.returns)}
+    best = max(menu, key=lambda name: table[name]["return_mean"])
+    for name, reports in runs.items():
+        seed_means = []
+        for seed in range(len(reports)):
+            agent = TrainedAgent.load(folder / "runs" / f"{name}-s{seed}", device="cpu")
+            seed_means.append(float(play(agent, TRUE_EVAL_SEED, **policy_env_options(agent)).returns.mean()))
+        mean, lo, hi = mean_ci95(np.array(seed_means))
+        table[name] = {"return_mean": mean, "return_ci95": [lo, hi], "seeds": len(seed_means),
+                       "captured_oracle_gain": captured_share(mean, table[best]["return_mean"],
+                                                              table["oracle-adaptive"]["return_mean"])}  # fmt: skip
+    return {
+        "table": table,
+        "best_static": best,
+        "oracle_gain_over_best_static": table["oracle-adaptive"]["return_mean"] - table[best]["return_mean"],
+        "oracle_choice": {str(cell): name for cell, name in oracle.choice.items()},
+        "episodes": plan.true_episodes,
+    }
+
+
+def true_markdown(result: dict[str, Any]) -> str:
+    """The true-shop table: every policy against the best static one and the oracle."""
+    table, best = result["table"], result["best_static"]
+    top = table[best]["return_mean"]
+    lines = [
+        "| policy (true shop) | return [95% CI] | vs best static | share of oracle gain |",
+        "|---|---|---|---|",
+    ]
+    for name, m in sorted(table.items(), key=lambda item: -item[1]["return_mean"]):
+        lo, hi = m["return_ci95"]
+        share = m.get("captured_oracle_gain")
+        label = f"{name} (best static)" if name == best else name
+        lines.append(f"| {label} | {m['return_mean']:.2f} [{lo:.2f}, {hi:.2f}] | "
+                     f"{100 * (m['return_mean'] / top - 1):+.1f}% | {'' if share is None else f'{share:.0%}'} |")  # fmt: skip
+    lines += ["", f"oracle gain over the best static baseline: {result['oracle_gain_over_best_static']:+.2f} per session; "
+              f"choice per type (variety bin * 3 + patience bin): {result['oracle_choice']}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+QUICK = {"seeds": 1, "timesteps": 3_072, "eval_episodes": 100, "tuning_sessions": 16, "tuning_generations": 1,
+         "true_episodes": 200}  # fmt: skip
 """The plan of ``--quick`` (a few minutes)."""
 
 
@@ -170,11 +267,13 @@ def main(argv: list[str] | None = None) -> None:
         "ppo_warm_steps_to_cold_final": steps_to_reach(results["curves"]["ppo-warm"], cold_final),
         "timesteps": plan.timesteps,
     }
-    report = {"plan": plan.__dict__, "summary": summary, "warm_start": warm, "seconds": round(time.perf_counter() - started, 1),
+    true = true_shop(plan, folder, results["runs"])
+    report = {"plan": plan.__dict__, "summary": summary, "true_shop": true, "warm_start": warm,
+              "seconds": round(time.perf_counter() - started, 1),
               "runs": {name: [{k: r[k] for k in ("policy", "baselines", "timesteps")} for r in reports]
                        for name, reports in results["runs"].items()}}  # fmt: skip
     write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
-    write_text_atomic(args.json.with_suffix(".md"), markdown(summary, warm))
+    write_text_atomic(args.json.with_suffix(".md"), markdown(summary, warm) + "\n" + true_markdown(true))
     mean_curves = {}
     for name, curve_list in results["curves"].items():
         length = min(len(s) for s, _ in curve_list)
@@ -184,6 +283,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     plot_curves(mean_curves, {"ctr": summary["ctr"]}, args.json.with_suffix(".png"))
     print(markdown(summary, warm))
+    print(true_markdown(true))
 
 
 if __name__ == "__main__":

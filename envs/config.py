@@ -25,6 +25,24 @@ FEATURES = ("pctr", "pcvr", "similarity", "popularity", "protected", "session_to
 """Per-candidate features, in column order of ``candidate_features``."""
 
 
+CONTEXT = (
+    "protected_deficit",
+    "tail_deficit",
+    "step_fraction",
+    "clicks_per_step",
+    "history_breadth",
+    "repeat_click_rate",
+)
+"""The observation's ``context`` vector, in order: the exposure ledger's protected and tail
+deficits (target share minus share), the session's step over the cap, its clicks per step, the
+normalised topic entropy of the history (a user's breadth: 0 one topic, 1 every topic evenly),
+and the session's clicks per slot whose topic was already shown this session (how the user
+takes repeats; 0 before any repeat)."""
+CONTEXT_LOW = (-1.0, -1.0, 0.0, 0.0, 0.0, 0.0)
+CONTEXT_HIGH_PER_SLATE = (1.0, 1.0, 1.0, None, 1.0, 1.0)
+"""Upper bounds (``None``: the slate size, the most clicks a step can get)."""
+
+
 ID_DTYPE = np.int32
 """Item ids in observations (``history``, ``candidates``): int32 halves the bytes every step
 copies (catalogs up to 2**31 items; SB3 hands them to networks as float32, exact below 2**24)."""
@@ -178,7 +196,7 @@ def embedding_layout(config: EnvConfig, dim: int) -> dict[str, tuple[int, int]]:
     sizes["user"] = dim
     sizes["candidate_vectors"] = n * dim
     sizes["candidate_features"] = n * len(FEATURES)
-    sizes["context"] = 4
+    sizes["context"] = len(CONTEXT)
     layout, start = {}, 0
     for name, size in sizes.items():
         layout[name] = (start, start + size)

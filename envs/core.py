@@ -10,6 +10,9 @@ from gymnasium import spaces
 
 from envs import engine
 from envs.config import (
+    CONTEXT,
+    CONTEXT_HIGH_PER_SLATE,
+    CONTEXT_LOW,
     EMBEDDING_CLIP,
     FEATURE_CLIP,
     FEATURE_HIGH,
@@ -55,6 +58,11 @@ class SessionCore:
         self.topic_exposure = np.zeros((batch, world.n_topics))
         self.session_clicks = np.zeros(batch)
         self.session_utility = np.zeros(batch)
+        self.repeat_shown = np.zeros(batch)
+        """``(B,)`` this session's slots whose topic it had shown before."""
+        self.repeat_clicks = np.zeros(batch)
+        """``(B,)`` ... and the clicks they got."""
+        self._topic_counts = np.zeros((batch, world.n_topics))
         self.state = SessionState.fresh(batch, world.n_topics)
         self.cumulative_weights = np.cumsum(world.user_weight)
         k = config.slate_size
@@ -76,7 +84,7 @@ class SessionCore:
 
         self.user_features = np.zeros((batch, world.user_features.shape[1]), dtype=np.float32)
         """``(B, D)`` features of each slot's user, set when a session starts."""
-        self.context = np.zeros((batch, 4), dtype=np.float32)
+        self.context = np.zeros((batch, len(CONTEXT)), dtype=np.float32)
         self.history_mask = np.zeros((batch, config.history_length), dtype=np.int8)
         self.item_topic = np.ascontiguousarray(world.simulator.item_topic, dtype=np.int64)
         self.slot_bias = np.ascontiguousarray(world.simulator.slot_bias(k), dtype=np.float64)
@@ -119,8 +127,10 @@ class SessionCore:
                 ),
                 "user_features": spaces.Box(-FEATURE_CLIP, FEATURE_CLIP, (n_user,), np.float32),
                 "context": spaces.Box(
-                    np.array([-1, -1, 0, 0], dtype=np.float32),
-                    np.array([1, 1, 1, cfg.slate_size], dtype=np.float32),
+                    np.array(CONTEXT_LOW, dtype=np.float32),
+                    np.array(
+                        [cfg.slate_size if h is None else h for h in CONTEXT_HIGH_PER_SLATE], dtype=np.float32
+                    ),
                     dtype=np.float32,
                 ),
             }
@@ -151,6 +161,8 @@ class SessionCore:
         if self.embedder is not None:
             self._embedded[index] = False
         self.user_features[index] = world.user_features[users]
+        self.repeat_shown[index] = 0.0
+        self.repeat_clicks[index] = 0.0
         kernel = (
             engine.parallel_start_kernel if len(index) >= engine.PARALLEL_MIN_BATCH else engine.start_kernel
         )
@@ -191,8 +203,8 @@ class SessionCore:
         ledger = self.ledger
         context_kernel(
             self.ledger_rows, ledger.provider_exposure, ledger.provider_merit, ledger.popularity_exposure, ledger.target_value,
-            ledger.tail_target, self.step_count, self.config.max_steps, self.session_clicks, self.history,
-            self.context, self.history_mask,
+            ledger.tail_target, self.step_count, self.config.max_steps, self.session_clicks, self.repeat_shown,
+            self.repeat_clicks, self.history, self.item_topic, self._topic_counts, self.context, self.history_mask,
         )  # fmt: skip
         return {
             "history": self.history.copy() if copy else self.history,
@@ -272,13 +284,15 @@ class SessionCore:
         )
         kernel(
             scores, one_per_topic, self.user, self.key, self.step_count, self.candidates, self.candidate_topics,
-            self.candidate_features, world.candidate_logits, world.candidate_merit, self.slot_bias,
+            self.candidate_features, world.candidate_logits, world.candidate_merit, world.user_traits, self.slot_bias,
             self.item_topic, self.state.interest_drift, self.state.boredom, self.topic_exposure, self.history,
             self.params, self.last_slate, self.last_click, self.last_purchase, self.last_p_click, self.last_p_purchase,
             self.last_leave, self.last_p_leave,
             self.stats, self._taken, self._used,
         )  # fmt: skip
         items, stats, ledger = self.last_slate, self.stats, self.ledger
+        self.repeat_shown += stats[:, engine.S_REPEAT_SHOWN]
+        self.repeat_clicks += stats[:, engine.S_REPEAT_CLICKS]
         any_done = engine.finish_kernel(
             self.ledger_rows, items, world.protected, world.tail, stats, self.last_leave, self.weights,
             ledger.target_value, ledger.provider_exposure, ledger.provider_merit, ledger.popularity_exposure,

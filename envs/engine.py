@@ -48,7 +48,8 @@ F_PROTECTED = FEATURES.index("protected")
 F_TOPIC_EXPOSURE = FEATURES.index("session_topic_exposure")
 # Columns of ``out_stats``.
 S_CLICKS, S_PURCHASES, S_PROTECTED, S_MERIT_TOTAL, S_MERIT_PROTECTED = 0, 1, 2, 3, 4
-N_STATS = 5
+S_REPEAT_SHOWN, S_REPEAT_CLICKS = 5, 6  # slots whose topic was shown earlier this session, their clicks
+N_STATS = 7
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -152,6 +153,7 @@ def _step(
     candidate_features: np.ndarray,  # (B, N, F) float32; last column updated here
     candidate_logits: np.ndarray,  # (U, N, 2) float32: static click, purchase logit per user's candidate
     candidate_merit: np.ndarray,  # (U, 2) float64: relevance offered to each user, all and protected
+    user_traits: np.ndarray,  # (U, 2) float64: boredom scale, leave offset (UserTraits.as_array)
     slot_bias: np.ndarray,  # (K,) float64
     item_topic: np.ndarray,  # (M,) int64
     drift: np.ndarray,  # (B, C) float64, updated
@@ -205,6 +207,13 @@ def _step(
             n_clicks += clicked
             out_stats[b, S_PURCHASES] += bought
             out_stats[b, S_PROTECTED] += candidate_features[b, position, F_PROTECTED]
+        # Repeats: slots whose topic this session has shown before (exposure before the step).
+        out_stats[b, S_REPEAT_SHOWN] = 0.0
+        out_stats[b, S_REPEAT_CLICKS] = 0.0
+        for slot in range(k):
+            if topic_exposure[b, item_topic[out_items[b, slot]]] > 0:
+                out_stats[b, S_REPEAT_SHOWN] += 1.0
+                out_stats[b, S_REPEAT_CLICKS] += out_click[b, slot]
         # Advance the session state: decay every topic, then add each slate topic's views and
         # clicks (the same float operations as dynamics.advance, without per-topic count arrays).
         for topic in range(n_topics):
@@ -221,7 +230,8 @@ def _step(
                     clicks += out_click[b, other]
             if first:
                 drift[b, topic] += params[P_DRIFT_PER_CLICK] * clicks
-                boredom[b, topic] += params[P_BOREDOM_PER_VIEW] * views + params[P_BOREDOM_PER_CLICK] * clicks
+                added = params[P_BOREDOM_PER_VIEW] * views + params[P_BOREDOM_PER_CLICK] * clicks
+                boredom[b, topic] += added * user_traits[user, 0]
                 topic_exposure[b, topic] += views
         mean_boredom = 0.0
         for slot in range(k):
@@ -232,7 +242,7 @@ def _step(
             + params[P_LEAVE_PER_BOREDOM] * mean_boredom
             + params[P_LEAVE_IF_NO_CLICK] * (n_clicks == 0)
             + params[P_LEAVE_PER_CLICK] * n_clicks
-        )
+        ) + user_traits[user, 1]
         out_p_leave[b] = _sigmoid(logit)
         out_leave[b] = splitmix_uniform(keys[b], steps[b], 2 * k) < out_p_leave[b]
         out_stats[b, S_CLICKS] = n_clicks
@@ -338,12 +348,17 @@ def context_kernel(
     steps: np.ndarray,  # (B,)
     max_steps: int,
     session_clicks: np.ndarray,  # (B,)
+    repeat_shown: np.ndarray,  # (B,) session's slots of already-shown topics
+    repeat_clicks: np.ndarray,  # (B,) ... and their clicks
     history: np.ndarray,  # (B, H)
-    out_context: np.ndarray,  # (B, 4) float32
+    item_topic: np.ndarray,  # (M,)
+    scratch_counts: np.ndarray,  # (B, C) float64
+    out_context: np.ndarray,  # (B, len(CONTEXT)) float32
     out_history_mask: np.ndarray,  # (B, H) int8
 ) -> None:
-    """Fill the observation's ``context`` (ledger deficits, step fraction, clicks per step)
-    and ``history_mask``."""
+    """Fill the observation's ``context`` (``envs.config.CONTEXT``) and ``history_mask``."""
+    n_topics = scratch_counts.shape[1]
+    log_topics = np.log(max(n_topics, 2))
     for b in range(rows.shape[0]):
         row = rows[b]
         total = provider_exposure[row, 0] + provider_exposure[row, 1]
@@ -356,8 +371,21 @@ def context_kernel(
         out_context[b, 1] = tail_target - tail_share
         out_context[b, 2] = steps[b] / max_steps
         out_context[b, 3] = session_clicks[b] / max(steps[b], 1)
+        scratch_counts[b] = 0.0
+        n = 0
         for h in range(history.shape[1]):
             out_history_mask[b, h] = history[b, h] >= 0
+            if history[b, h] >= 0:
+                scratch_counts[b, item_topic[history[b, h]]] += 1.0
+                n += 1
+        entropy = 0.0
+        if n >= 2:
+            for c in range(n_topics):
+                if scratch_counts[b, c] > 0:
+                    p = scratch_counts[b, c] / n
+                    entropy -= p * np.log(p)
+        out_context[b, 4] = entropy / log_topics
+        out_context[b, 5] = repeat_clicks[b] / repeat_shown[b] if repeat_shown[b] > 0 else 0.0
 
 
 @njit(cache=True)

@@ -72,6 +72,8 @@ class RankingWorld:
     (``tables`` gathered at the candidates: what the engine steps, small enough to stay in cache)."""
     candidate_merit: np.ndarray
     """``(n_users, 2)`` relevance (pCTR) offered to each user: by all candidates, by protected ones."""
+    user_traits: np.ndarray
+    """``(n_users, 2)`` float64 each user's boredom scale and leave offset (the simulator's)."""
     embedder: CTREmbedder | None = None
     """The CTR model's frozen encoders (built on first use by ``obs_mode="embedding"``)."""
 
@@ -163,6 +165,7 @@ def build_world(config: EnvConfig) -> RankingWorld:
         candidate_merit=np.stack(
             [relevance.sum(1), (relevance * features[..., FEATURES.index("protected")]).sum(1)], axis=1
         ),
+        user_traits=tables.traits.as_array(),
     )
     _WORLDS[key] = world
     return world

@@ -1,7 +1,8 @@
 """Within-session user dynamics: interest drift, category boredom and the leave hazard.
 
 Batched and in place over ``(batch, n_categories)`` arrays. The shop's ground truth and the
-fitted simulator share these equations and differ only in their :class:`DynamicsParams`.
+fitted simulator share these equations and differ only in their :class:`DynamicsParams` and
+in each user's :class:`UserTraits` (how fast they tire of a category, how patient they are).
 """
 
 from __future__ import annotations
@@ -56,6 +57,39 @@ class DynamicsParams:
                 raise ConfigError(f"{name} must be finite, got {value}")
 
 
+@dataclass(frozen=True)
+class UserTraits:
+    """Per-user modifiers of the shared dynamics (the population mean: scale 1, offset 0)."""
+
+    boredom_scale: np.ndarray
+    """``(n_users,)`` float64 >= 0: multiplies every boredom increment (variety seekers tire
+    of a category faster)."""
+    leave_offset: np.ndarray
+    """``(n_users,)`` float64: added to the leave logit (negative: more patient)."""
+
+    @classmethod
+    def uniform(cls, n_users: int) -> UserTraits:
+        """Every user at the population mean (a homogeneous population)."""
+        return cls(np.ones(n_users), np.zeros(n_users))
+
+    def __post_init__(self) -> None:
+        if self.boredom_scale.shape != self.leave_offset.shape or self.boredom_scale.ndim != 1:
+            raise ConfigError("UserTraits arrays must be 1-D and of one length")
+        if not (np.isfinite(self.boredom_scale).all() and np.isfinite(self.leave_offset).all()):
+            raise ConfigError("UserTraits must be finite")
+        if (self.boredom_scale < 0).any():
+            raise ConfigError("UserTraits.boredom_scale must be >= 0")
+
+    @property
+    def is_uniform(self) -> bool:
+        """True when every user is at the population mean."""
+        return bool((self.boredom_scale == 1).all() and (self.leave_offset == 0).all())
+
+    def as_array(self) -> np.ndarray:
+        """``(n_users, 2)`` float64: boredom scale, leave offset (the engine's layout)."""
+        return np.column_stack([self.boredom_scale, self.leave_offset]).astype(np.float64)
+
+
 @dataclass
 class SessionState:
     """Mutable within-session state of a batch of users."""
@@ -64,16 +98,27 @@ class SessionState:
     """``(batch, n_categories)`` float64: interest gained from recent consumption."""
     boredom: np.ndarray
     """``(batch, n_categories)`` float64: accumulated boredom per category."""
+    boredom_scale: np.ndarray | None = None
+    """``(batch,)`` each session's user's :attr:`UserTraits.boredom_scale` (``None``: all 1)."""
+    leave_offset: np.ndarray | None = None
+    """``(batch,)`` each session's user's :attr:`UserTraits.leave_offset` (``None``: all 0)."""
 
     @classmethod
-    def fresh(cls, batch: int, n_categories: int) -> SessionState:
-        """A state with no drift and no boredom (the start of a session)."""
+    def fresh(
+        cls, batch: int, n_categories: int, traits: UserTraits | None = None, users: np.ndarray | None = None
+    ) -> SessionState:
+        """A state with no drift and no boredom (the start of a session); ``traits`` of ``users
+        (batch,)`` when the population is not homogeneous."""
         zeros = np.zeros((batch, n_categories), dtype=np.float64)
-        return cls(interest_drift=zeros, boredom=zeros.copy())
+        if traits is None or traits.is_uniform or users is None:
+            return cls(interest_drift=zeros, boredom=zeros.copy())
+        return cls(zeros, zeros.copy(), traits.boredom_scale[users].copy(), traits.leave_offset[users].copy())
 
     def take(self, rows: np.ndarray) -> SessionState:
         """The state of a subset of the batch (a copy)."""
-        return SessionState(self.interest_drift[rows].copy(), self.boredom[rows].copy())
+        scale = None if self.boredom_scale is None else self.boredom_scale[rows].copy()
+        offset = None if self.leave_offset is None else self.leave_offset[rows].copy()
+        return SessionState(self.interest_drift[rows].copy(), self.boredom[rows].copy(), scale, offset)
 
 
 def slate_category_counts(categories: np.ndarray, weights: np.ndarray, n_categories: int) -> np.ndarray:
@@ -100,6 +145,8 @@ def leave_probability(
         + params.leave_if_no_click * (n_clicks == 0)
         + params.leave_per_click * n_clicks
     )
+    if state.leave_offset is not None:
+        logit = logit + state.leave_offset
     return sigmoid(logit)
 
 
@@ -121,4 +168,7 @@ def advance(
     state.interest_drift *= params.drift_retention
     state.interest_drift += params.drift_per_click * clicked
     state.boredom *= params.boredom_retention
-    state.boredom += params.boredom_per_view * viewed + params.boredom_per_click * clicked
+    added = params.boredom_per_view * viewed + params.boredom_per_click * clicked
+    if state.boredom_scale is not None:
+        added *= state.boredom_scale[:, None]
+    state.boredom += added

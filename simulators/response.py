@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from simulators import dynamics
-from simulators.dynamics import DynamicsParams, SessionState
+from simulators.dynamics import DynamicsParams, SessionState, UserTraits
 
 
 @dataclass
@@ -44,6 +44,8 @@ class ResponseTables:
     """How much interest drift also raises the purchase logit."""
     has_purchases: bool
     """False when the simulator never purchases (P(purchase) = 0)."""
+    traits: UserTraits
+    """Each user's boredom scale and leave offset."""
 
 
 class UserSimulator(Protocol):
@@ -57,6 +59,11 @@ class UserSimulator(Protocol):
     @property
     def dynamics(self) -> DynamicsParams:
         """Within-session dynamics."""
+        ...
+
+    @property
+    def user_traits(self) -> UserTraits:
+        """Each user's modifiers of the dynamics (all at the mean in a homogeneous population)."""
         ...
 
     def click_probability(self, users: np.ndarray, items: np.ndarray, state: SessionState) -> np.ndarray:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulators.data.steps import StepTable
-from simulators.dynamics import DynamicsParams, SessionState, advance
+from simulators.dynamics import DynamicsParams, SessionState, UserTraits, advance
 from simulators.response import Response, UserSimulator, respond
 
 SlateChooser = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -50,7 +50,7 @@ def rollout(
     state (default: the simulator's topics).
     """
     topics = int(simulator.item_topic.max()) + 1 if n_topics is None else n_topics
-    state = SessionState.fresh(len(users), topics)
+    state = SessionState.fresh(len(users), topics, simulator.user_traits, users)
     active = np.arange(len(users))
     for step in range(max_steps):
         if not len(active):
@@ -83,18 +83,23 @@ class ReplayStep:
     """The state after the slate and its logged clicks."""
 
 
-def replay(steps: StepTable, item_topic: np.ndarray, params: DynamicsParams) -> Iterator[ReplayStep]:
-    """Walk logged sessions step by step, advancing each session's state by ``params`` with the
-    logged slates and clicks. ``item_topic (n_items,)``."""
+def replay(
+    steps: StepTable, item_topic: np.ndarray, params: DynamicsParams, traits: UserTraits | None = None
+) -> Iterator[ReplayStep]:
+    """Walk logged sessions step by step, advancing each session's state by ``params`` (and its
+    user's ``traits``, default: the population mean) with the logged slates and clicks.
+    ``item_topic (n_items,)``."""
     n_topics = int(item_topic.max()) + 1
-    state = SessionState.fresh(steps.n_sessions, n_topics)
+    session_user = np.zeros(steps.n_sessions, dtype=np.int64)
+    session_user[steps.session] = steps.user
+    state = SessionState.fresh(steps.n_sessions, n_topics, traits, session_user)
     shown = steps.slot_mask
     topics = np.where(shown, item_topic[np.maximum(steps.items, 0)], 0)
     for t in range(int(steps.step.max()) + 1):
         rows = np.flatnonzero(steps.step == t)
         sessions = steps.session[rows]
         sub = state.take(sessions)
-        before = SessionState(sub.interest_drift.copy(), sub.boredom.copy())
+        before = sub.take(np.arange(len(sessions)))
         advance(params, sub, topics[rows], steps.clicks[rows], shown[rows])
         state.boredom[sessions], state.interest_drift[sessions] = sub.boredom, sub.interest_drift
         yield ReplayStep(rows, sessions, topics[rows], shown[rows], before, sub)
@@ -106,7 +111,7 @@ def replay_probabilities(steps: StepTable, simulator: UserSimulator) -> tuple[np
     click = np.zeros(steps.items.shape)
     purchase = np.zeros(steps.items.shape)
     items = np.maximum(steps.items, 0)
-    for part in replay(steps, simulator.item_topic, simulator.dynamics):
+    for part in replay(steps, simulator.item_topic, simulator.dynamics, simulator.user_traits):
         users, slates = steps.user[part.rows], items[part.rows]
         click[part.rows] = simulator.click_probability(users, slates, part.before)
         purchase[part.rows] = simulator.purchase_probability(users, slates, part.before)

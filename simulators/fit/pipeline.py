@@ -38,5 +38,5 @@ def fit_and_report(logs: LoggedData, config: FitConfig) -> tuple[FittedSimulator
     """:func:`fit_simulator`, plus the ground-truth figures when the logs are the shop's."""
     simulator, report = fit_simulator(logs, config)
     if logs.origin is not None and logs.source.startswith("shop("):
-        report |= shop_ground_truth(logs, report, config)
+        report |= shop_ground_truth(logs, report, config, simulator)
     return simulator, report

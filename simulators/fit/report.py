@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from simulators.core.metrics import expected_calibration_error, ks_distance, roc_auc
 from simulators.core.storage import write_text_atomic
@@ -19,6 +20,7 @@ from simulators.dynamics import sigmoid
 from simulators.fit.config import FitConfig
 from simulators.fit.simulator import FittedSimulator
 from simulators.fit.train import FitResult, static_logits, topic_exposure
+from simulators.fit.traits import history_breadth
 from simulators.response import UserSimulator
 from simulators.rollout import replay_probabilities, rollout
 from simulators.shop.world import ShopWorld
@@ -56,6 +58,7 @@ def fidelity_report(result: FitResult, config: FitConfig) -> dict[str, Any]:
         mixed_weights(impressions / impressions.sum(), 1.0, 1e-3), test.items.shape[1]
     )
     lengths = simulate_session_lengths(simulator, test.session_user, policy, result.cap, rng)
+    breadth = history_breadth(simulator.history, simulator.item_topic, int(simulator.item_topic.max()) + 1)
     return {
         "test_steps": len(test.user),
         "click_auc": roc_auc(test.clicks[shown], calibrated[shown]),
@@ -66,11 +69,35 @@ def fidelity_report(result: FitResult, config: FitConfig) -> dict[str, Any]:
         "session_length_mean": float(lengths.mean()),
         "session_length_mean_logged": float(test.session_length.mean()),
         "session_cap": result.cap,
+        "leave_rate_by_breadth_decile": leave_rate_by_decile(
+            breadth[test.session_user], lengths, test.session_length, result.cap
+        ),
     }
 
 
-def shop_ground_truth(logs: LoggedData, report: dict[str, Any], config: FitConfig) -> dict[str, Any]:
-    """The same figures for the shop's true model on the same test rows."""
+def leave_rate_by_decile(
+    covariate: np.ndarray, simulated: np.ndarray, logged: np.ndarray, cap: int
+) -> dict[str, list[float]]:
+    """Leaves per step (sessions that end before ``cap`` over steps played) of simulated and
+    logged sessions ``(n,)`` each, by decile of a per-session ``covariate`` (NaN: left out)."""
+    known = np.isfinite(covariate)
+    edges = np.quantile(covariate[known], np.linspace(0, 1, 11))
+    decile = np.clip(np.searchsorted(edges, covariate, side="right") - 1, 0, 9)
+    out: dict[str, list[float]] = {"simulated": [], "logged": []}
+    for d in range(10):
+        rows = known & (decile == d)
+        for name, lengths in (("simulated", simulated), ("logged", logged)):
+            steps = lengths[rows].sum()
+            out[name].append(round(float((lengths[rows] < cap).sum() / steps), 4) if steps else float("nan"))
+    return out
+
+
+def shop_ground_truth(
+    logs: LoggedData, report: dict[str, Any], config: FitConfig, simulator: FittedSimulator
+) -> dict[str, Any]:
+    """The same figures for the shop's true model on the same test rows, and how well the
+    fitted users' traits track the true ones (Pearson correlation over users who logged a
+    session; NaN when either side does not vary)."""
 
     world = ShopWorld(shop_config_of(logs))
     test = build_steps(
@@ -92,6 +119,30 @@ def shop_ground_truth(logs: LoggedData, report: dict[str, Any], config: FitConfi
         "purchase_auc_ground_truth": roc_auc(test.purchases[shown], (truth * buy)[shown]),
         "calibration_error_ground_truth": expected_calibration_error(test.clicks[shown], truth[shown]),
         "session_length_ks_ground_truth": ks_distance(lengths, test.session_length),
+        "traits_correlation": _traits_correlation(world, simulator, logs),
+    }
+
+
+def _traits_correlation(world: ShopWorld, simulator: FittedSimulator, logs: LoggedData) -> dict[str, float]:
+    users = np.unique(logs.interactions["user_id"].to_numpy())
+    rows = pd.Index(logs.users["user_id"]).get_indexer(users)
+
+    def corr(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
+
+    true, fitted = world.user_traits, simulator.user_traits
+    return {
+        "boredom_scale": round(corr(np.log(true.boredom_scale[rows]), np.log(fitted.boredom_scale[rows])), 4),
+        "leave_offset": round(corr(true.leave_offset[rows], fitted.leave_offset[rows]), 4),
+        "variety_vs_history_breadth": round(
+            corr(
+                world.user_variety[rows],
+                np.nan_to_num(
+                    history_breadth(simulator.history, simulator.item_topic, world.config.n_categories)[rows]
+                ),
+            ),
+            4,
+        ),
     }
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from simulators.core.errors import DataError
 from simulators.core.storage import atomic_path, write_text_atomic
-from simulators.dynamics import DynamicsParams, SessionState, sigmoid
+from simulators.dynamics import DynamicsParams, SessionState, UserTraits, sigmoid
 from simulators.response import ResponseTables
 
 
@@ -34,6 +34,13 @@ class FittedSimulator:
         """``(n_items, text_dim)`` float32 text embeddings used to fit."""
         self.has_purchases = bool(arrays["has_purchases"])
         self._dynamics = dynamics_params
+        n_users = self.click_logit.shape[0]
+        self.user_traits = (
+            UserTraits(arrays["boredom_scale"].astype(np.float64), arrays["leave_offset"].astype(np.float64))
+            if "boredom_scale" in arrays
+            else UserTraits.uniform(n_users)
+        )
+        """Each user's fitted boredom scale and leave offset (from their logged history)."""
 
     @property
     def item_topic(self) -> np.ndarray:
@@ -83,7 +90,9 @@ class FittedSimulator:
 
     def response_tables(self) -> ResponseTables:
         """The fitted logits as they are (see :class:`~simulators.response.ResponseTables`)."""
-        return ResponseTables(self.click_logit, self.purchase_logit, 0.0, self.has_purchases)
+        return ResponseTables(
+            self.click_logit, self.purchase_logit, 0.0, self.has_purchases, self.user_traits
+        )
 
     def save(self, folder: Path) -> None:
         """Write ``simulator.npz`` and ``dynamics.json`` into ``folder`` atomically."""
@@ -96,6 +105,8 @@ class FittedSimulator:
             "history": self.history,
             "item_embedding": self.item_embedding,
             "has_purchases": np.asarray(self.has_purchases),
+            "boredom_scale": self.user_traits.boredom_scale,
+            "leave_offset": self.user_traits.leave_offset,
         }
         with atomic_path(folder / "simulator.npz") as tmp, tmp.open("wb") as handle:
             np.savez(handle, **arrays)  # type: ignore[arg-type]

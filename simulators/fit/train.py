@@ -21,12 +21,19 @@ from simulators.data.click_models import position_bias_em
 from simulators.data.features import item_feature_matrix, user_feature_matrix
 from simulators.data.logs import LoggedData
 from simulators.data.steps import StepTable, build_steps
-from simulators.dynamics import DynamicsParams
+from simulators.dynamics import DynamicsParams, UserTraits
 from simulators.fit.calibration import Calibration, dynamics_from_calibration, fit_calibration
 from simulators.fit.config import FitConfig, ResponseNetConfig
 from simulators.fit.leave import fit_leave_hazard
 from simulators.fit.net import ResponseNet
 from simulators.fit.simulator import FittedSimulator
+from simulators.fit.traits import (
+    centred_breadth,
+    fit_breadth_boredom,
+    fit_patience,
+    history_breadth,
+    traits_report,
+)
 from simulators.rollout import replay
 
 
@@ -153,11 +160,26 @@ def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
         for rho in config.retention_grid
     ]
     best = min(calibrations, key=lambda c: c.valid_nll)
+    n_topics = int(topics.max()) + 1
+    history, _ = logs.padded_histories(config.history_length)
+    breadth = centred_breadth(history_breadth(history, topics, n_topics))
+    beta, best, breadth_nll = fit_breadth_boredom(
+        valid_static,
+        theta,
+        *topic_exposure(valid, topics, best.retention),
+        valid,
+        best.retention,
+        breadth,
+        best,
+    )
+    boredom_only = UserTraits(np.exp(beta * breadth), np.zeros(logs.n_users))
     cap = int(max(train.session_length.max(), valid.session_length.max()))
     base_params = dynamics_from_calibration(best, {})
-    leave = fit_leave_hazard(train, topics, base_params, cap)
+    leave = fit_leave_hazard(train, topics, base_params, cap, boredom_only)
     params = dynamics_from_calibration(best, leave) if leave is not None else base_params
-    simulator = _export(net, logs, embeddings, topics, user_features, theta, best, params, config)
+    patience = fit_patience(train, valid, topics, params, cap, boredom_only)
+    traits = UserTraits(boredom_only.boredom_scale, patience.offsets)
+    simulator = _export(net, logs, embeddings, topics, user_features, theta, best, params, traits, config)
     info = {
         "data": logs.source,
         "training": training,
@@ -172,6 +194,7 @@ def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
             "retention_search": {str(c.retention): round(c.valid_nll, 6) for c in calibrations},
         },
         "calibration": {"scale": best.scale, "offset": best.offset},
+        "user_traits": traits_report(beta, breadth_nll, patience),
     }
     return FitResult(simulator, net, tensors["test"], test, theta, best, cap, info)
 
@@ -185,6 +208,7 @@ def _export(
     theta: np.ndarray,
     cal: Calibration,
     params: DynamicsParams,
+    traits: UserTraits,
     config: FitConfig,
 ) -> FittedSimulator:
     """Static logits for every (user, item), users reading their last logged clicks."""
@@ -211,5 +235,7 @@ def _export(
         "history": history,
         "item_embedding": embeddings.astype(np.float32),
         "has_purchases": np.asarray("purchase" in logs.interactions.columns),
+        "boredom_scale": traits.boredom_scale,
+        "leave_offset": traits.leave_offset,
     }
     return FittedSimulator(arrays, params)

@@ -63,3 +63,20 @@ def test_click_noise_floor_is_the_estimates_spread() -> None:
 def test_gpu_check_without_a_gpu_says_so(tmp_path: Path) -> None:
     result = run_cli("benchmarks.gpu_check", "--json", str(tmp_path / "gpu.json"))
     assert result.returncode == 2 and "no CUDA GPU" in result.stderr
+
+
+def test_heterogeneity_figures_move_with_the_spreads() -> None:
+    """The calibration's figures respond to the knob each one sets: breadth sd to the variety
+    spread, the session ICC to the patience spread (so the grid search can find them)."""
+    from dataclasses import replace
+
+    from benchmarks.heterogeneity import shop_figures
+    from simulators.shop.world import ShopConfig, UserVariety
+
+    base = ShopConfig(n_users=1500, n_items=300, n_sellers=40, n_sessions=6000, seed=2)
+    flat = shop_figures(replace(base, variety=UserVariety(enabled=False)))
+    broad = shop_figures(replace(base, variety=UserVariety(variety_spread=0.8, patience_spread=0.0)))
+    patient = shop_figures(replace(base, variety=UserVariety(variety_spread=0.0, patience_spread=1.2)))
+    assert broad["breadth_sd"] > flat["breadth_sd"] + 0.03
+    assert patient["session_icc"] > flat["session_icc"] + 0.1
+    assert abs(flat["session_icc"]) < 0.06  # homogeneous users: no stable between-user share

@@ -13,7 +13,7 @@ from envs.engine import counter_uniforms
 from envs.ranking import RankingEnv
 from envs.vector import RankingVectorEnv
 from envs.world import build_world
-from simulators.dynamics import DynamicsParams, SessionState, advance, leave_probability
+from simulators.dynamics import DynamicsParams, SessionState, UserTraits, advance, leave_probability
 from simulators.response import ResponseTables
 
 
@@ -51,17 +51,18 @@ def test_one_per_topic_puts_distinct_topics_first() -> None:
 def test_kernel_matches_the_numpy_equations(simulator: str) -> None:
     """Every output of the compiled step against :mod:`simulators.dynamics` and the simulator's
     numpy response, for 64 users over 15 steps: click and purchase probabilities, the draws
-    they make from the session's uniforms, drift, boredom and the leave hazard."""
+    they make from the session's uniforms, drift, boredom and the leave hazard, each user with
+    their own traits."""
     config = EnvConfig(simulator=simulator)
     world = build_world(config)
     core = SessionCore(config, world, batch=64)
     users = np.arange(64) * 7 % len(world.user_weight)
     core.start_users(np.arange(64), users, np.arange(64, dtype=np.uint64) * 977 + 5)
     model, k = world.simulator, config.slate_size
-    state = SessionState.fresh(64, world.n_topics)
+    state = SessionState.fresh(64, world.n_topics, model.user_traits, users)
     rng = np.random.default_rng(1)
     for _ in range(15):
-        before = SessionState(state.interest_drift.copy(), state.boredom.copy())
+        before = state.take(np.arange(64))
         uniforms = engine.counter_uniforms(core.key, core.step_count, 2 * k + 1)
         core.step(core.check_actions(rng.uniform(-1, 1, (64, config.n_candidates)).astype(np.float32)))
         items = core.last_slate
@@ -88,7 +89,9 @@ def test_kernel_matches_the_numpy_equations(simulator: str) -> None:
 def test_engine_params_fill_every_slot_of_the_layout() -> None:
     """The parameter vector's layout and its filler agree: each ``P_*`` slot holds its field."""
     dynamics = DynamicsParams(drift_per_click=0.11, leave_bias=-1.7)
-    tables = ResponseTables(np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), 0.3, True)
+    tables = ResponseTables(
+        np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), 0.3, True, UserTraits.uniform(1)
+    )
     params = engine.engine_params(dynamics, tables, 0.8)
     assert params.shape == (engine.N_PARAMS,)
     assert params[engine.P_DRIFT_PER_CLICK] == 0.11 and params[engine.P_LEAVE_BIAS] == -1.7

@@ -269,3 +269,32 @@ def test_embedding_observation_mode() -> None:
 def test_embedding_mode_needs_ctr_candidates() -> None:
     with pytest.raises(ConfigError, match="needs candidates='ctr'"):
         RankingEnv(obs_mode="embedding", candidates="popularity")
+
+
+def test_context_reveals_breadth_and_the_response_to_repeats() -> None:
+    """``context`` carries the history's normalised topic entropy and the session's clicks per
+    repeated-topic slot, as :data:`envs.config.CONTEXT` defines them."""
+    from envs.config import CONTEXT
+    from simulators.fit.traits import history_breadth
+
+    env = RankingEnv(action_mode="scores")
+    obs, _ = env.reset(seed=4)
+    core = env.core
+    shown = clicks = 0.0
+    exposure: set[int] = set()
+    for _ in range(12):
+        history = obs["history"][None, :].astype(np.int64)
+        breadth = history_breadth(history, core.item_topic, core.world.n_topics)[0]
+        assert obs["context"][CONTEXT.index("history_breadth")] == pytest.approx(
+            np.nan_to_num(breadth), abs=1e-6
+        )
+        rate = obs["context"][CONTEXT.index("repeat_click_rate")]
+        assert rate == pytest.approx(clicks / shown if shown else 0.0, abs=1e-6)
+        obs, _, terminated, truncated, info = env.step(np.linspace(1, -1, 50).astype(np.float32))
+        topics = core.item_topic[info["slate"]]
+        repeat = np.array([t in exposure for t in topics])
+        shown += repeat.sum()
+        clicks += core.last_click[0][repeat].sum()
+        exposure |= set(topics.tolist())
+        if terminated or truncated:
+            break

@@ -11,7 +11,7 @@ import pytest
 
 from simulators.core.errors import ConfigError
 from simulators.dynamics import SessionState
-from simulators.shop.world import ShopConfig, ShopWorld, write_shop
+from simulators.shop.world import ShopConfig, ShopWorld, UserVariety, write_shop
 from tests.conftest import SMALL_SHOP, run_cli
 
 
@@ -131,3 +131,58 @@ def test_cli_bad_option_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().count("\n") == 0 and "n_users must be >= 1" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "s").exists()
+
+
+# ---------------------------------------------------------------------- users who differ
+def _logs_digest(config: ShopConfig) -> str:
+    import pandas as pd
+
+    table = ShopWorld(config).simulate_logs().interactions
+    return hashlib.sha256(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes()).hexdigest()[
+        :16
+    ]
+
+
+def test_variety_off_reproduces_the_homogeneous_shop() -> None:
+    """``UserVariety(enabled=False)`` (or zero spreads) gives, byte for byte, the logs the shop
+    wrote before users differed (digest recorded on that version)."""
+    config = ShopConfig(n_users=300, n_items=120, n_sessions=400, seed=3)
+    off = _logs_digest(replace(config, variety=UserVariety(enabled=False)))
+    assert off == "29b87dd07daaa9ea"
+    assert _logs_digest(replace(config, variety=UserVariety(variety_spread=0.0, patience_spread=0.0))) == off
+    assert _logs_digest(config) != off  # the default shop's users differ
+    world = ShopWorld(replace(config, variety=UserVariety(enabled=False)))
+    assert world.user_traits.is_uniform and not world.user_variety.any()
+
+
+def test_variety_traits_follow_their_definition() -> None:
+    """Boredom scales average 1 (the mean user), specialists (z < 0) tire slower and have
+    sharper interests, leave offsets have the configured spread."""
+    variety = UserVariety(variety_spread=0.5, patience_spread=0.8, variety_patience_correlation=0.5)
+    world = ShopWorld(replace(SMALL_SHOP, n_users=20_000, variety=variety))
+    flat = ShopWorld(replace(SMALL_SHOP, n_users=20_000, variety=UserVariety(enabled=False)))
+    traits = world.user_traits
+    assert abs(traits.boredom_scale.mean() - 1) < 0.02
+    assert abs(traits.leave_offset.std() - 0.8) < 0.03
+    np.testing.assert_allclose(np.log(traits.boredom_scale), world.user_variety - 0.5**2 / 2)
+    spread = world.user_category_pref.std(axis=1) / flat.user_category_pref.std(axis=1)
+    np.testing.assert_allclose(spread, np.exp(-world.user_variety))
+    assert np.corrcoef(world.user_variety, -traits.leave_offset)[0, 1] > 0.4  # generalists stay longer
+    np.testing.assert_array_equal(
+        world.item_category, flat.item_category
+    )  # the rest of the world is the same
+
+
+def test_variety_is_validated_and_round_trips_json() -> None:
+    with pytest.raises(ConfigError, match="variety_spread"):
+        UserVariety(variety_spread=-1.0)
+    with pytest.raises(ConfigError, match="correlation"):
+        UserVariety(variety_patience_correlation=2.0)
+    config = replace(SMALL_SHOP, variety=UserVariety(variety_spread=0.3))
+    assert ShopConfig.from_json(config.to_json()) == config
+    legacy = config.to_json().replace('"variety": {', '"_": {')  # a config.json written before variety
+    import json
+
+    raw = json.loads(legacy)
+    raw.pop("_")
+    assert ShopConfig.from_json(json.dumps(raw)).variety == UserVariety(enabled=False)
