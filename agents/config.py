@@ -18,11 +18,11 @@ import envs
 from encoders.device import DEVICE_CHOICES
 from envs.config import ACTION_MODES, CANDIDATE_SOURCES, OBS_MODES, SIMULATORS, EnvConfig
 from simulators.core.cli import ArgumentParser, add_config_arguments, config_kwargs
-from simulators.core.errors import ConfigError, check_at_least_one, check_seed
+from simulators.core.errors import ConfigError, check_at_least_one, check_field_types, check_seed
 
 ALGORITHM_NAMES = ("a2c", "dqn", "ppo")
 """The SB3 algorithms a run can train."""
-WARM_STARTS = ("ctr", "bc", "none")
+WARM_STARTS = ("static", "ctr", "bc", "none")
 DEFAULT_ACTION_MODE = {"ppo": "weights", "a2c": "weights", "dqn": "discrete"}
 """Action mode per algorithm unless the env options say otherwise."""
 ALGORITHM_KWARGS: dict[str, dict[str, Any]] = {
@@ -52,8 +52,10 @@ class TrainConfig:
     """Seed of the networks, the envs and the evaluation users (``seed + 10_000``)."""
     device: str = "auto"
     """``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
-    warm_start: str = "ctr"
-    """``ctr`` (CTR towers + greedy-pCTR head), ``bc`` (plus behaviour cloning) or ``none``."""
+    warm_start: str = "static"
+    """``static`` (CTR towers + a head that starts at the best static re-ranker: tuned-weights
+    for ``weights`` actions, best-fixed for ``discrete``), ``ctr`` (CTR towers + greedy-pCTR
+    head), ``bc`` (``ctr`` plus behaviour cloning) or ``none``."""
     n_envs: int = 16
     """Parallel users in the training vector env."""
     eval_episodes: int = 500
@@ -74,11 +76,16 @@ class TrainConfig:
     algorithm's action mode (``weights`` for PPO/A2C, ``discrete`` for DQN)."""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         check_seed("seed", self.seed)
         if self.algorithm not in ALGORITHM_NAMES:
             raise ConfigError(f"unknown algorithm {self.algorithm!r}; choose from {list(ALGORITHM_NAMES)}")
-        data = envs.env_data(self.env)  # raises for an unknown env id
+        default_data = envs.env_data(self.env)  # raises for an unknown env id
+        if self.env_options is not None and not isinstance(self.env_options, EnvConfig):
+            raise ConfigError(f"env_options must be an object of env options, got {self.env_options!r}")
         options = self.env_options or EnvConfig(action_mode=DEFAULT_ACTION_MODE[self.algorithm])
+        # an explicit ``data`` wins; the default one stands for the env's own logs
+        data = options.data if options.data != EnvConfig().data else default_data
         object.__setattr__(self, "env_options", replace(options, data=data, data_path=options.data_path))
         names = ("timesteps", "n_envs", "eval_episodes", "eval_freq", "checkpoint_freq", "tuning_sessions",
                  "tuning_generations")  # fmt: skip
@@ -94,12 +101,17 @@ class TrainConfig:
                 f"(n_steps {rollout // self.n_envs} x n-envs {self.n_envs} = {rollout}): raise --timesteps or lower --n-envs"
             )
         mode, obs = self.options.action_mode, self.options.obs_mode
+        if self.algorithm == "dqn" and mode != "discrete":
+            raise ConfigError("dqn needs action_mode 'discrete'")
+        if self.warm_start == "static" and mode == "scores":
+            raise ConfigError(
+                "warm start 'static' starts at a re-ranker's action: it needs action_mode 'weights' or "
+                "'discrete' (or use --warm-start ctr)"
+            )
         if obs == "embedding" and self.warm_start != "none" and mode == "scores":
             raise ConfigError(
                 "a warm start with obs_mode 'embedding' needs action_mode 'weights' or 'discrete'"
             )
-        if self.algorithm == "dqn" and mode != "discrete":
-            raise ConfigError("dqn needs action_mode 'discrete'")
         if self.algorithm != "dqn" and mode == "discrete":
             raise ConfigError(f"{self.algorithm} trains on 'scores' or 'weights', not 'discrete'")
 

@@ -5,7 +5,9 @@
 both similarities. Every candidate meets the same tuning users (common random numbers), drawn
 from seeds that no evaluation uses (:data:`TUNING_SEED`), always in the *fitted* simulator,
 whatever the simulator the policy is later evaluated in. The tuned knobs are cached per world
-(``$RECGYM_CACHE/baselines``), like the other fitted artefacts.
+(``$RECGYM_CACHE/baselines``), like the other fitted artefacts: each ``NAME.json`` entry has a
+``NAME.manifest.json`` of its sha256 beside it, and an entry that changed, was cut short or holds
+knobs that are not the re-ranker's is reported in one line and tuned again, never used.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +29,13 @@ from envs.candidates import CANDIDATES_VERSION, unit_rows
 from envs.config import STRATEGIES, WEIGHTS, EnvConfig
 from envs.world import build_world
 from simulators.core.errors import ConfigError
-from simulators.core.storage import cache_dir, write_text_atomic
+from simulators.core.storage import (
+    cache_dir,
+    cache_entry_problem,
+    report_rebuild,
+    write_manifest,
+    write_text_atomic,
+)
 from simulators.data.logs import data_fingerprint
 from simulators.datasets import load_logs
 from simulators.fit.cache import FIT_VERSION
@@ -131,7 +140,7 @@ def tune_mmr(
     return replace(base, mmr_lambda=best_lambda, similarity=best_similarity), returns
 
 
-def _cache_file(name: str, config: EnvConfig, budget: TuningBudget) -> Any:
+def _cache_file(name: str, config: EnvConfig, budget: TuningBudget) -> Path:
     options = tuning_options(config)
     logs = load_logs(config.data, **({"path": config.data_path} if config.data_path else {}))
     identity = json.dumps(
@@ -142,9 +151,42 @@ def _cache_file(name: str, config: EnvConfig, budget: TuningBudget) -> Any:
     return cache_dir("baselines") / f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}.json"
 
 
+def _manifest_file(file: Path) -> Path:
+    """The manifest beside a cache entry (``abc.json`` -> ``abc.manifest.json``)."""
+    return file.with_name(f"{file.stem}.manifest.json")
+
+
+KNOB_NAMES = {"best-fixed": {"strategy"}, "tuned-weights": {"weights"}, "mmr": {"mmr_lambda", "similarity"}}
+"""The knobs each re-ranker's cache entry holds, and only those."""
+
+
+def _cached(base: StaticReranker, file: Path) -> StaticReranker | str:
+    """The re-ranker a verified cache entry holds, or what is wrong with the entry, in a few words."""
+    problem = cache_entry_problem(_manifest_file(file))
+    if problem is not None:
+        return problem
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+        knobs = record["knobs"]
+        if record.get("name") != base.name:
+            return f"it holds the knobs of {record.get('name')!r}, not {base.name!r}"
+        if not isinstance(knobs, dict) or set(knobs) != KNOB_NAMES[base.name]:
+            return f"its knobs are not {sorted(KNOB_NAMES[base.name])}"
+        strategy = knobs.get("strategy", 0)
+        if isinstance(strategy, bool) or not isinstance(strategy, int):
+            return f"its strategy {strategy!r} is not an integer"
+        return _with_knobs(base, knobs)  # StaticReranker checks each knob's range
+    except (OSError, ValueError, KeyError, TypeError) as err:  # ConfigError is a ValueError
+        return f"unreadable ({err})"
+
+
 def load_or_tune(name: str, config: EnvConfig, budget: TuningBudget | None = None) -> StaticReranker:
     """The re-ranker ``name`` (:data:`~agents.baselines.RERANKER_NAMES`) tuned for the world of
-    ``config``, from the cache or tuned (and cached) now. It acts greedily (temperature 0)."""
+    ``config``, from the cache or tuned (and cached) now. It acts greedily (temperature 0).
+
+    A cache entry is used only when its manifest vouches for its bytes and its knobs are the
+    re-ranker's; any other entry is reported (``warning: rebuilding the cached tuned baseline``)
+    and tuned again."""
     if name not in RERANKER_NAMES:
         raise ConfigError(f"re-ranker must be one of {RERANKER_NAMES}, got {name!r}")
     budget = budget or TuningBudget()
@@ -156,11 +198,10 @@ def load_or_tune(name: str, config: EnvConfig, budget: TuningBudget | None = Non
     )  # fmt: skip
     file = _cache_file(name, config, budget)
     if file.is_file():
-        try:
-            cached: dict[str, Any] = json.loads(file.read_text())["knobs"]
-            return _with_knobs(base, cached)
-        except (OSError, ValueError, KeyError, TypeError, ConfigError):
-            pass  # an unreadable cache entry is tuned again and rewritten
+        cached = _cached(base, file)
+        if isinstance(cached, StaticReranker):
+            return cached
+        report_rebuild(f"tuned baseline {name!r}", file, cached)
     if name == "best-fixed":
         policy, report = tune_best_fixed(base, config, budget)
         knobs: dict[str, Any] = {"strategy": policy.strategy}
@@ -171,6 +212,7 @@ def load_or_tune(name: str, config: EnvConfig, budget: TuningBudget | None = Non
         policy, report = tune_mmr(base, config, budget)
         knobs = {"mmr_lambda": policy.mmr_lambda, "similarity": policy.similarity}
     write_text_atomic(file, json.dumps({"name": name, "knobs": knobs, "report": report}, indent=2) + "\n")
+    write_manifest(_manifest_file(file), [file])  # written last: an entry without it is unfinished
     return _with_knobs(base, knobs)
 
 

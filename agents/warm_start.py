@@ -1,6 +1,7 @@
 """Warm starts of a new agent from the CTR model: its towers by ``state_dict`` and an action
-head that starts at the greedy-pCTR ranking (``ctr``), optionally followed by behaviour cloning
-of the CTR baseline on the states it visits (``bc``)."""
+head that starts at the best static re-ranker (``static``: the agent begins where the static
+baselines end and learns what adapting adds) or at the greedy-pCTR ranking (``ctr``),
+optionally followed by behaviour cloning of the CTR baseline on the states it visits (``bc``)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from agents.baselines import make_baseline
+from agents.baselines import StaticReranker, make_baseline
 from agents.config import TrainConfig
 from agents.networks import load_ctr_towers, start_at_greedy_ctr
+from agents.tuning import TuningBudget, load_or_tune
 from encoders.ctr.train import load_or_train_ctr
 from envs.config import FEATURES, STRATEGIES, WEIGHTS
 from envs.vector import RankingVectorEnv
@@ -38,11 +40,36 @@ def warm_start(model: BaseAlgorithm, config: TrainConfig, world: RankingWorld) -
             else [policy.features_extractor]
         )
         loaded = [name for extractor in extractors for name in load_ctr_towers(extractor, ctr.model)]
-    start_at_greedy_ctr(policy, config.options.action_mode)
     done: dict[str, Any] = {"warm_start": config.warm_start, "ctr_modules_loaded": loaded}
+    if config.warm_start == "static":
+        name = "tuned-weights" if config.options.action_mode == "weights" else "best-fixed"
+        budget = TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations)
+        reranker = load_or_tune(name, config.options, budget)
+        start_at_static(policy, config.options.action_mode, reranker)
+        done["start_action"] = {"reranker": name, **reranker.knobs}
+        return done
+    start_at_greedy_ctr(policy, config.options.action_mode)
     if config.warm_start == "bc":
         done["bc_loss"] = behaviour_clone(model, config)
     return done
+
+
+def start_at_static(policy: Any, action_mode: str, reranker: StaticReranker) -> None:
+    """Set the action head so the deterministic policy plays ``reranker``'s action whatever the
+    state (the head's input weights at 0): ``weights``: mean = the tuned weights; ``discrete``:
+    Q-values prefer the tuned strategy by a margin of 1. Training then learns state-dependent
+    departures from it."""
+    with torch.no_grad():
+        if action_mode == "weights":
+            head = policy.action_net
+            head.weight.zero_()
+            head.bias.copy_(torch.as_tensor(reranker.weights, dtype=head.bias.dtype))
+        else:
+            head = policy.q_net.q_net[-1]
+            head.weight.zero_()
+            head.bias.zero_()
+            head.bias[reranker.strategy] = 1.0
+            policy.q_net_target.load_state_dict(policy.q_net.state_dict())
 
 
 def behaviour_clone(

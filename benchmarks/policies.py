@@ -2,7 +2,8 @@
 
 ``python -m benchmarks.policies --json FILE [--quick] [--seeds S] [--timesteps N]``
 
-PPO and DQN, cold (``--warm-start none``) and warm-started from the CTR model, each over
+PPO and DQN, started at the best static re-ranker (``static``, the main job's default), cold
+(``--warm-start none``) and warm-started from the CTR model (``ctr``), each over
 several seeds, next to every static baseline on the same evaluation users: the myopic CTR,
 popularity and random rankings and the re-rankers tuned in the fitted simulator (best-fixed,
 tuned-weights, MMR); warm-started PPO again at a positive fairness lambda.
@@ -43,8 +44,10 @@ from simulators.datasets.shop import shop_config_of
 from simulators.shop.world import ShopWorld
 
 AGENTS = {
+    "ppo-static": ("ppo", "static"),
     "ppo-cold": ("ppo", "none"),
     "ppo-warm": ("ppo", "ctr"),
+    "dqn-static": ("dqn", "static"),
     "dqn-cold": ("dqn", "none"),
     "dqn-warm": ("dqn", "ctr"),
 }
@@ -73,6 +76,8 @@ class Plan:
     """CEM generations of ``tuned-weights``."""
     data: str = "shop"
     """The shop's logs: ``shop`` (users who differ) or ``shop:homogeneous`` (they do not)."""
+    agents: tuple[str, ...] = (*AGENTS, "ppo-warm-lambda")
+    """Rows to train (of ``AGENTS``, and ``ppo-warm-lambda``: warm PPO at ``fairness_lambda``)."""
     true_episodes: int = 2_000
     """Sessions per policy in the true shop (and again for the oracle's choice per type)."""
 
@@ -80,6 +85,10 @@ class Plan:
         names = ("seeds", "timesteps", "eval_episodes", "n_envs", "tuning_sessions", "tuning_generations",
                  "true_episodes")  # fmt: skip
         check_at_least_one(self, names, "--")
+        if unknown := sorted(set(self.agents) - {*AGENTS, "ppo-warm-lambda"}):
+            raise ConfigError(f"--agents: unknown row(s) {unknown}; rows: {[*AGENTS, 'ppo-warm-lambda']}")
+        if not self.agents:
+            raise ConfigError("--agents: name at least one row")
         if not np.isfinite(self.fairness_lambda) or self.fairness_lambda < 0:
             raise ConfigError(f"--fairness-lambda must be a finite number >= 0, got {self.fairness_lambda}")
 
@@ -88,7 +97,9 @@ def run_all(plan: Plan, folder: Path) -> dict[str, Any]:
     """Train every agent for every seed; gather metrics and curves."""
     runs: dict[str, list[dict[str, Any]]] = {}
     curves: dict[str, list[tuple[list[int], list[float]]]] = {}
-    rows = {**AGENTS, f"ppo-warm-lambda{plan.fairness_lambda:g}": ("ppo", "ctr")}
+    rows = {name: AGENTS[name] for name in plan.agents if name in AGENTS}
+    if "ppo-warm-lambda" in plan.agents:
+        rows[f"ppo-warm-lambda{plan.fairness_lambda:g}"] = ("ppo", "ctr")
     for name, (algorithm, warm) in rows.items():
         for seed in range(plan.seeds):
             fairness = plan.fairness_lambda if "lambda" in name else 0.0
@@ -259,14 +270,14 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     results = run_all(plan, folder)
     summary = summarise(results["runs"])
-    cold_final = summary["ppo-cold"]["return_mean"]
-    warm = {
-        "ppo_warm_initial_return": summary["ppo-warm"].get("initial_return_mean"),
-        "ctr_return": summary["ctr"]["return_mean"],
-        "ppo_cold_final_return": cold_final,
-        "ppo_warm_steps_to_cold_final": steps_to_reach(results["curves"]["ppo-warm"], cold_final),
-        "timesteps": plan.timesteps,
-    }
+    warm: dict[str, Any] = {"ctr_return": summary["ctr"]["return_mean"], "timesteps": plan.timesteps}
+    if "ppo-cold" in summary and "ppo-warm" in summary:  # the warm-start figures need both rows
+        cold_final = summary["ppo-cold"]["return_mean"]
+        warm |= {
+            "ppo_warm_initial_return": summary["ppo-warm"].get("initial_return_mean"),
+            "ppo_cold_final_return": cold_final,
+            "ppo_warm_steps_to_cold_final": steps_to_reach(results["curves"]["ppo-warm"], cold_final),
+        }
     true = true_shop(plan, folder, results["runs"])
     report = {"plan": plan.__dict__, "summary": summary, "true_shop": true, "warm_start": warm,
               "seconds": round(time.perf_counter() - started, 1),

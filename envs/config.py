@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from simulators.core.errors import ConfigError, RecGymError
+from simulators.core.errors import ConfigError, RecGymError, check_field_types
 
 ACTION_MODES = ("scores", "weights", "discrete")
 
@@ -91,25 +91,10 @@ class ActionError(RecGymError, ValueError):
 
 MAX_HISTORY = 1_000
 """Longest history an observation may carry (each user's history is preallocated)."""
+MAX_STEPS = 100_000
+"""Longest session cap accepted (counters and step fractions stay exact far below it)."""
 MAX_WEIGHT = 1e6
 """Largest reward weight accepted: beyond it rewards lose their precision."""
-_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,)}
-
-
-def _check_types(config: object) -> None:
-    """Raise :class:`ConfigError` for an option of the wrong type (a string ``"0.5"`` for a number,
-    ``2.5`` for a count): each field's annotation, ``X`` or ``X | None``."""
-    for f in fields(config):  # type: ignore[arg-type]
-        value = getattr(config, f.name)
-        expected, optional = str(f.type).removesuffix(" | None"), str(f.type).endswith("| None")
-        if value is None and optional:
-            continue
-        allowed = _TYPES.get(expected)
-        if allowed is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, allowed):
-            kind = f"{expected} or None" if optional else expected
-            raise ConfigError(f"{f.name} must be {kind}, got {value!r} ({type(value).__name__})")
 
 
 def env_config(**options: object) -> EnvConfig:
@@ -156,7 +141,7 @@ class EnvConfig:
     """``ansi`` or ``None``."""
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        check_field_types(self)
         if self.action_mode not in ACTION_MODES:
             raise ConfigError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
         if self.obs_mode not in OBS_MODES:
@@ -175,6 +160,8 @@ class EnvConfig:
             raise ConfigError(f"slate_size ({self.slate_size}) must be <= n_candidates ({self.n_candidates})")
         if self.max_steps < 1 or self.history_length < 1:
             raise ConfigError("max_steps and history_length must be >= 1")
+        if self.max_steps > MAX_STEPS:
+            raise ConfigError(f"max_steps must be <= {MAX_STEPS:,}, got {self.max_steps}")
         if self.history_length > MAX_HISTORY:
             raise ConfigError(f"history_length must be <= {MAX_HISTORY}, got {self.history_length}")
         if not np.isfinite(self.purchase_weight) or not 0 <= self.purchase_weight <= MAX_WEIGHT:

@@ -249,7 +249,7 @@ class SessionCore:
     def check_actions(self, actions: Any) -> np.ndarray:
         """Validate a batch of actions: shape, dtype and finiteness; raise :class:`ActionError`."""
         cfg = self.config
-        array = np.asarray(actions)
+        array = as_action_array(actions)
         if cfg.action_mode == "discrete":
             if array.shape != (self.batch,) or not np.issubdtype(array.dtype, np.integer):
                 raise ActionError(
@@ -265,7 +265,8 @@ class SessionCore:
             )
         if array.dtype.kind not in "fiu" or not np.isfinite(array).all():
             raise ActionError(f"{cfg.action_mode} action holds NaN, inf or non-numbers")
-        if cfg.action_mode == "weights" and (largest := float(np.abs(array).max(initial=0.0))) > MAX_WEIGHT:
+        magnitude = np.abs(array.astype(np.float64))  # (an int dtype's minimum has no int absolute value)
+        if cfg.action_mode == "weights" and (largest := float(magnitude.max(initial=0.0))) > MAX_WEIGHT:
             raise ActionError(  # float32 arithmetic would overflow to inf and silently reorder the slate
                 f"weights action values are meant in [-1, 1]; got {largest:g} (at most {MAX_WEIGHT:g} accepted)"
             )
@@ -323,6 +324,14 @@ class SessionCore:
             title = self.world.item_text[item].split(". ")[0]
             lines.append(f"  {k + 1}. [{mark:5}] {title[:70]}")
         return "\n".join(lines) + "\n"
+
+
+def as_action_array(actions: Any) -> np.ndarray:
+    """``np.asarray(actions)``, with a ragged or unconvertible action an :class:`ActionError`."""
+    try:
+        return np.asarray(actions)
+    except (ValueError, TypeError) as err:
+        raise ActionError(f"action is not an array of numbers ({err})") from None
 
 
 def standardise(features: np.ndarray) -> np.ndarray:

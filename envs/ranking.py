@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.config import ActionError, env_config
-from envs.core import SessionCore, draw_session
+from envs.core import SessionCore, as_action_array, draw_session
 from envs.world import build_world
 
 
@@ -56,7 +56,7 @@ class RankingEnv(gym.Env[dict[str, np.ndarray], Any]):
         """Show the slate the action ranks; the user answers each slot."""
         if not self._started:
             raise ActionError("call reset() before step()")
-        batch_action = self.core.check_actions(np.asarray(action)[None, ...])
+        batch_action = self.core.check_actions(as_action_array(action)[None, ...])
         reward, terminated, truncated, terms = self.core.step(batch_action, copy=False)  # read at once
         if terminated[0] or truncated[0]:
             self._started = False

@@ -5,6 +5,8 @@ Every CLI turns them into one line on stderr and exit code 2 (:func:`simulators.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 EXIT_USER_ERROR = 2
 
 
@@ -39,3 +41,28 @@ def check_at_least_one(config: object, names: tuple[str, ...], prefix: str = "")
         if value < 1:
             shown = name.replace("_", "-") if prefix == "--" else name
             raise ConfigError(f"{prefix}{shown} must be >= 1, got {value}")
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,)}
+
+
+def check_field_types(config: object) -> None:
+    """Raise :class:`ConfigError` for an option of the wrong type (a string ``"0.5"`` for a number,
+    ``2.5`` for a count): each dataclass field's annotation, ``int``, ``float`` or ``str``, or
+    ``X | None``; an int given for a float is stored as that float."""
+    for f in fields(config):  # type: ignore[arg-type]
+        value = getattr(config, f.name)
+        expected, optional = str(f.type).removesuffix(" | None"), str(f.type).endswith("| None")
+        if value is None and optional:
+            continue
+        allowed = _TYPES.get(expected)
+        if allowed is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            kind = f"{expected} or None" if optional else expected
+            raise ConfigError(f"{f.name} must be {kind}, got {value!r} ({type(value).__name__})")
+        if expected == "float" and isinstance(value, int):  # an int for a float: checked as a float
+            try:
+                object.__setattr__(config, f.name, float(value))
+            except OverflowError:
+                raise ConfigError(f"{f.name} must be a finite float, got {value!r}") from None

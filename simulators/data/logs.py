@@ -63,23 +63,52 @@ def _fail(table: pd.DataFrame, name: str, column: str, problem: str, mask: Any) 
     return DataError(f"{name}.{column}: {problem}; {_example(table, name, mask)}")
 
 
+def _each_is(series: pd.Series, kinds: type | tuple[type, ...]) -> np.ndarray:
+    """``(len,)`` bool: which values are instances of ``kinds`` (whatever the dtype: a categorical
+    column's ``map`` may stay categorical, which has no ``all``)."""
+    values = series.to_numpy(dtype=object)
+    return np.fromiter(
+        (isinstance(v, kinds) and not isinstance(v, bool) for v in values), dtype=bool, count=len(values)
+    )
+
+
+_ID_TYPES = (str, int, np.integer)
+"""What an id may be (never a bool: ``True == 1`` would match user 1)."""
+
+
 def _is_id_dtype(series: pd.Series) -> bool:
     if pd.api.types.is_integer_dtype(series) or pd.api.types.is_string_dtype(series):
         return True
     if series.dtype == object:
-        return bool(series.map(lambda v: isinstance(v, (str, int, np.integer))).all())
+        return bool(_each_is(series, _ID_TYPES).all())
     return False
+
+
+def _unreadable(series: pd.Series) -> np.ndarray:
+    """``(len,)`` bool: the values that ``pd.isna`` cannot even test."""
+
+    def unreadable(value: Any) -> bool:
+        try:
+            pd.isna(value)
+        except (ArithmeticError, TypeError, ValueError):
+            return True
+        return False
+
+    return np.fromiter(map(unreadable, series.to_numpy(dtype=object)), dtype=bool, count=len(series))
 
 
 def _check_column(table: pd.DataFrame, name: str, column: str) -> None:
     """Raise :class:`DataError` if ``column`` has NaN, a wrong type or a value out of range."""
     series = table[column]
-    missing = series.isna().to_numpy()
+    try:
+        missing = series.isna().to_numpy()
+    except (ArithmeticError, TypeError, ValueError):  # a value not even pandas can test (decimal's sNaN)
+        raise _fail(table, name, column, "a value that cannot be read", _unreadable(series)) from None
     if missing.any():
         raise _fail(table, name, column, "missing value (NaN/None)", missing)
     if column in _ID_COLUMNS:
         if not _is_id_dtype(series):
-            bad = ~series.map(lambda v: isinstance(v, (str, int, np.integer))).to_numpy()
+            bad = ~_each_is(series, _ID_TYPES)
             if not bad.any():
                 bad = np.ones(len(series), dtype=bool)
             raise _fail(table, name, column, f"wrong type {series.dtype} (ids are int or str)", bad)
@@ -93,16 +122,19 @@ def _check_column(table: pd.DataFrame, name: str, column: str) -> None:
         elif (bad := (values != 0) & (values != 1)).any():
             raise _fail(table, name, column, "expected 0 or 1", bad)
     elif column in _NUMERIC_COLUMNS:
-        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            raise _fail(table, name, column, f"wrong type {series.dtype} (expected numbers)", ~missing)
+        if (
+            not pd.api.types.is_numeric_dtype(series)
+            or pd.api.types.is_bool_dtype(series)
+            or pd.api.types.is_complex_dtype(series)
+        ):
+            raise _fail(table, name, column, f"wrong type {series.dtype} (expected real numbers)", ~missing)
         values = series.to_numpy(dtype=np.float64)
         if (bad := ~np.isfinite(values)).any():
             raise _fail(table, name, column, "value is not finite", bad)
         if column == "propensity" and (bad := (values <= 0) | (values > 1)).any():
             raise _fail(table, name, column, "propensity outside (0, 1]", bad)
     elif column == "text":
-        if not series.map(lambda v: isinstance(v, str)).all():
-            bad = ~series.map(lambda v: isinstance(v, str)).to_numpy()
+        if (bad := ~_each_is(series, str)).any():
             raise _fail(table, name, column, "wrong type (expected strings)", bad)
 
 
@@ -112,8 +144,20 @@ def _check_unique(table: pd.DataFrame, name: str, key: Sequence[str]) -> None:
         raise _fail(table, name, "+".join(key), "duplicate key", duplicated)
 
 
+def _isin(values: pd.Series, known: pd.Series) -> np.ndarray:
+    """``values.isin(known)`` as a bool array, also where pandas' fast path cannot compare the two
+    (arrow strings against ints beyond int64 raise ``OverflowError``)."""
+    try:
+        return np.asarray(values.isin(known), dtype=bool)
+    except (OverflowError, TypeError, ValueError):
+        return np.asarray(
+            pd.Series(values.to_numpy(dtype=object), dtype=object).isin(known.to_numpy(dtype=object)),
+            dtype=bool,
+        )
+
+
 def _check_known(table: pd.DataFrame, name: str, column: str, known: pd.Series, of: str) -> None:
-    unknown = ~table[column].isin(known).to_numpy()
+    unknown = ~_isin(table[column], known)
     if unknown.any():
         raise _fail(table, name, column, f"id not in the {of} table", unknown)
 
@@ -157,6 +201,8 @@ class LoggedData:
         ):
             if not isinstance(table, pd.DataFrame):
                 raise DataError(f"{name}: expected a pandas DataFrame, got {type(table).__name__}")
+            if (doubled := table.columns[table.columns.duplicated()]).size:
+                raise DataError(f"{name}: duplicate column name(s) {sorted(set(map(str, doubled)))}")
             missing = [c for c in required if c not in table.columns]
             if missing:
                 raise DataError(f"{name}: missing column(s) {missing}; present: {list(table.columns)}")
@@ -338,8 +384,12 @@ DEFAULT_SESSION_GAP_S = 30 * 60
 def sessionize(table: pd.DataFrame, gap_s: float = DEFAULT_SESSION_GAP_S) -> pd.DataFrame:
     """Sort by user and time and add ``session_id`` (int64): a new session per user whenever
     the time since that user's previous interaction exceeds ``gap_s`` seconds."""
-    if gap_s <= 0:
-        raise DataError(f"session gap must be > 0 seconds, got {gap_s}")
+    if (
+        isinstance(gap_s, bool)
+        or not isinstance(gap_s, (int, float))
+        or not (np.isfinite(gap_s) and gap_s > 0)
+    ):
+        raise DataError(f"session gap (session_gap_s) must be a finite number of seconds > 0, got {gap_s!r}")
     ordered = table.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
     user = ordered["user_id"].to_numpy()
     time_s = ordered["timestamp"].to_numpy(dtype=np.float64)

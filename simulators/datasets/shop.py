@@ -76,7 +76,9 @@ def load(
     if path is not None:
         return read_folder(Path(path))
     if spec not in (None, "", "homogeneous"):
-        raise DataError(f"shop takes only the ':homogeneous' suffix, got ':{spec}'; pass seed=... or a folder")
+        raise DataError(
+            f"shop takes only the ':homogeneous' suffix, got ':{spec}'; pass seed=... or a folder"
+        )
     config = config or ShopConfig()
     if spec == "homogeneous":  # every user at the population mean: the shop before users differed
         config = replace(config, variety=UserVariety(enabled=False))

@@ -6,13 +6,15 @@ A folder holds ``interactions``, ``items`` and optionally ``users`` tables, each
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from simulators.core.errors import DataError
+from simulators.core.errors import ConfigError, DataError
 from simulators.data.logs import LoggedData, sessionize
 
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
@@ -35,6 +37,40 @@ def read_table(path: Path) -> pd.DataFrame:
         return pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise DataError(f"{path}: cannot read table ({err})") from None
+
+
+def _renamed(table: pd.DataFrame, rename: Mapping[str, str], name: str) -> pd.DataFrame:
+    """``table`` with its columns renamed; two columns of one name are a :class:`DataError`."""
+    renamed = table.rename(columns=rename)
+    if (doubled := renamed.columns[renamed.columns.duplicated()]).size:
+        raise DataError(
+            f"{name}: duplicate column name(s) {sorted(set(map(str, doubled)))}"
+            + (f" after column_map {dict(rename)}" if rename else "")
+        )
+    return renamed
+
+
+def _check_options(column_map: Any, sensitive_attributes: Any, session_gap_s: Any) -> None:
+    """Raise :class:`ConfigError` naming the first option of the wrong type or range."""
+    if column_map is not None and (
+        not isinstance(column_map, Mapping)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in column_map.items())
+    ):
+        raise ConfigError(
+            f"column_map must map column names to schema names (str -> str), got {column_map!r}"
+        )
+    if isinstance(sensitive_attributes, str) or not (
+        isinstance(sensitive_attributes, Sequence) and all(isinstance(a, str) for a in sensitive_attributes)
+    ):
+        raise ConfigError(
+            f"sensitive_attributes must be a list of user column names, got {sensitive_attributes!r}"
+        )
+    if session_gap_s is not None and (
+        isinstance(session_gap_s, bool)
+        or not isinstance(session_gap_s, (int, float))
+        or not (math.isfinite(session_gap_s) and session_gap_s > 0)
+    ):
+        raise ConfigError(f"session_gap_s must be a finite number of seconds > 0, got {session_gap_s!r}")
 
 
 def recognises(path: Path) -> bool:
@@ -64,7 +100,11 @@ def _to_seconds(table: pd.DataFrame, name: str) -> pd.DataFrame:
                 f"{name}.timestamp: {column.iloc[position]!r} at row {position} is neither seconds nor a date "
                 f"({int(bad.sum())} such row(s))"
             )
-        seconds = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+        try:  # the epoch in the dates' own unit: year 1 or 9999 overflows nanoseconds, not seconds
+            epoch = pd.Timestamp(0, tz="UTC").as_unit(parsed.dt.unit)
+            seconds = (parsed - epoch).dt.total_seconds()
+        except (OverflowError, pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta) as err:
+            raise DataError(f"{name}.timestamp: dates out of the representable range ({err})") from None
         table = table.assign(timestamp=seconds.where(parsed.notna()))
     return table
 
@@ -82,6 +122,7 @@ def load(
     Without a ``session_id`` column, pass ``session_gap_s`` to cut sessions at time gaps.
     A missing users table is derived from the interactions' user ids.
     """
+    _check_options(column_map, sensitive_attributes, session_gap_s)
     if path is None and spec:
         path = spec
     if path is None:
@@ -99,11 +140,13 @@ def load(
     if items_path is None:
         raise DataError(f"{folder}: no items table (items.parquet or items.csv with item_id, text, provider)")
     rename = dict(column_map or {})
-    interactions = _to_seconds(read_table(interactions_path).rename(columns=rename), "interactions")
-    items = read_table(items_path).rename(columns=rename)
+    interactions = _to_seconds(
+        _renamed(read_table(interactions_path), rename, "interactions"), "interactions"
+    )
+    items = _renamed(read_table(items_path), rename, "items")
     users_path = find_table(folder, "users")
     if users_path is not None:
-        users = read_table(users_path).rename(columns=rename)
+        users = _renamed(read_table(users_path), rename, "users")
     elif "user_id" in interactions.columns:
         users = pd.DataFrame({"user_id": interactions["user_id"].drop_duplicates().to_numpy()})
     else:

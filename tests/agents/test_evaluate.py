@@ -81,3 +81,16 @@ def test_metrics_object_from_known_sessions() -> None:
     assert report["return_mean"] == 2.0 and report["ctr"] == pytest.approx(3 / (6 * 5))
     assert report["fairness_penalty"] == pytest.approx(0.1) and report["session_length"] == 3.0
     assert report["protected_exposure_target"] == 0.4
+
+
+def test_every_policy_meets_the_same_users_in_the_same_order() -> None:
+    """Sessions come back ordered by slot and turn, so paired comparisons line up even though
+    policies end sessions at different steps."""
+    from agents.baselines import make_baseline
+    from agents.sessions import run_sessions
+
+    ctr = run_sessions(make_baseline("ctr"), "ecommerce-v0", 96, 5, progress=False)
+    rand = run_sessions(make_baseline("random"), "ecommerce-v0", 96, 5, progress=False)
+    assert ctr.users is not None and rand.users is not None
+    np.testing.assert_array_equal(ctr.users, rand.users)
+    assert not np.array_equal(ctr.lengths, rand.lengths)

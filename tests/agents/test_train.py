@@ -65,6 +65,22 @@ def test_every_algorithm_trains_writes_the_run_folder_and_evaluates(algorithm: s
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("algorithm", "reranker"), [("ppo", "tuned-weights"), ("dqn", "best-fixed")])
+def test_static_warm_start_begins_at_the_best_static_reranker(
+    algorithm: str, reranker: str, tmp_path: Path
+) -> None:
+    """The default warm start: before training, the agent plays the tuned re-ranker exactly (the
+    same return on the same evaluation users), so training starts where the static baselines end."""
+    out = tmp_path / algorithm
+    result = run_cli("agents.train", algorithm, *TINY, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["initial_policy"]["return_mean"] == report["baselines"][reranker]["return_mean"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["warm_start"] == "static" and config["start_action"]["reranker"] == reranker
+
+
+@pytest.mark.slow
 def test_same_seed_same_metrics(tmp_path: Path) -> None:
     reports = []
     for name in ("a", "b"):
