@@ -25,6 +25,10 @@ from simulators.response import UserSimulator
 from simulators.rollout import replay_probabilities, rollout
 from simulators.shop.world import ShopWorld
 
+ENV_SESSION_CAP = 20
+"""The environments' default session cap (``EnvConfig.max_steps``): the report also compares
+session lengths clipped there, the part of a session an episode plays."""
+
 
 def simulate_session_lengths(
     simulator: UserSimulator,
@@ -66,6 +70,9 @@ def fidelity_report(result: FitResult, config: FitConfig) -> dict[str, Any]:
         "calibration_error": expected_calibration_error(test.clicks[shown], calibrated[shown]),
         "calibration_error_before_calibration": expected_calibration_error(test.clicks[shown], raw[shown]),
         "session_length_ks": ks_distance(lengths, test.session_length),
+        "session_length_ks_at_env_cap": ks_distance(
+            np.minimum(lengths, ENV_SESSION_CAP), np.minimum(test.session_length, ENV_SESSION_CAP)
+        ),
         "session_length_mean": float(lengths.mean()),
         "session_length_mean_logged": float(test.session_length.mean()),
         "session_cap": result.cap,

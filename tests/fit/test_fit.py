@@ -88,6 +88,7 @@ def test_fit_cli_writes_the_report(tmp_path: Path) -> None:
         "purchase_auc",
         "calibration_error",
         "session_length_ks",
+        "session_length_ks_at_env_cap",
     ):
         assert isinstance(report[key], float)
     assert "| click AUC (held-out) |" in (out / "fidelity.md").read_text()
