@@ -381,14 +381,20 @@ DEFAULT_SESSION_GAP_S = 30 * 60
 """A new session starts after 30 minutes without an interaction (a common web-analytics cut)."""
 
 
+def is_session_gap(value: object) -> bool:
+    """A valid ``session_gap_s``: a finite number of seconds > 0 (not a bool; an int of any size)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return bool(np.isfinite(float(value)) and value > 0)
+    except OverflowError:  # an int beyond float range
+        return False
+
+
 def sessionize(table: pd.DataFrame, gap_s: float = DEFAULT_SESSION_GAP_S) -> pd.DataFrame:
     """Sort by user and time and add ``session_id`` (int64): a new session per user whenever
     the time since that user's previous interaction exceeds ``gap_s`` seconds."""
-    if (
-        isinstance(gap_s, bool)
-        or not isinstance(gap_s, (int, float))
-        or not (np.isfinite(gap_s) and gap_s > 0)
-    ):
+    if not is_session_gap(gap_s):
         raise DataError(f"session gap (session_gap_s) must be a finite number of seconds > 0, got {gap_s!r}")
     ordered = table.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
     user = ordered["user_id"].to_numpy()

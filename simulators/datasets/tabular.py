@@ -6,7 +6,6 @@ A folder holds ``interactions``, ``items`` and optionally ``users`` tables, each
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from simulators.core.errors import ConfigError, DataError
-from simulators.data.logs import LoggedData, sessionize
+from simulators.data.logs import LoggedData, is_session_gap, sessionize
 
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
@@ -65,11 +64,7 @@ def _check_options(column_map: Any, sensitive_attributes: Any, session_gap_s: An
         raise ConfigError(
             f"sensitive_attributes must be a list of user column names, got {sensitive_attributes!r}"
         )
-    if session_gap_s is not None and (
-        isinstance(session_gap_s, bool)
-        or not isinstance(session_gap_s, (int, float))
-        or not (math.isfinite(session_gap_s) and session_gap_s > 0)
-    ):
+    if session_gap_s is not None and not is_session_gap(session_gap_s):
         raise ConfigError(f"session_gap_s must be a finite number of seconds > 0, got {session_gap_s!r}")
 
 
