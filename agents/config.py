@@ -34,8 +34,14 @@ ALGORITHM_KWARGS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 """Hyperparameters per algorithm (sessions are short: gamma 0.95 for all)."""
 
-ENV_FLAGS_SKIPPED = ("data", "data_path", "render_mode")
-"""EnvConfig fields with no training flag: the env id names the data; training renders nothing."""
+ENV_FLAGS_SKIPPED = ("data_path", "render_mode")
+"""EnvConfig fields with no training flag: ``--data`` takes a dataset's folder itself; training renders nothing."""
+DATA_HELP = (
+    "logs to fit the simulator on: a dataset name (shop, shop:homogeneous, movielens, ...) or a folder of your own "
+    "logs (see load_logs; a schema.json there holds loader options). (default: the env's own: shop for "
+    "ecommerce-v0, movielens for movielens-v0)"
+)
+"""Help of every CLI's ``--data`` flag."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,8 @@ def train_parser() -> argparse.ArgumentParser:
         },
     )
     for action in env._group_actions:
+        if action.dest == "env_data":  # its default depends on the env id
+            action.help = DATA_HELP
         if action.dest == "env_action_mode":  # its default depends on the algorithm
             action.help = (
                 "scores (one per candidate), weights (over candidate features) or discrete. "

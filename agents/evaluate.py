@@ -1,9 +1,10 @@
 """Online evaluation of a policy in a simulator: ``python -m agents.evaluate --policy NAME|RUN_DIR
---env ecommerce-v0 --episodes N --seed S --json FILE`` writes one metrics object
+--env ecommerce-v0 [--data NAME|FOLDER] --episodes N --seed S --json FILE`` writes one metrics object
 (:func:`agents.sessions.metrics`; docs/DESIGN.md lists its keys).
 
 A policy is a Plackett-Luce baseline (``random``, ``popularity``, ``ctr``), a static re-ranker
-tuned in the fitted simulator (``best-fixed``, ``tuned-weights``, ``mmr``) or a trained agent's
+tuned in the fitted simulator (``best-fixed``, ``tuned-weights``, ``mmr``), a fair re-ranker
+(``fair-topk``, ``exposure-lp``, ``fairco``: :mod:`agents.fair_baselines`) or a trained agent's
 run folder.
 """
 
@@ -17,14 +18,16 @@ from typing import Any
 import envs
 from agents.agent import TrainedAgent
 from agents.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
+from agents.fair_baselines import FAIR_NAMES, make_fair
 from agents.sessions import Policy, metrics, run_sessions
 from agents.tuning import load_or_tune
 from envs.config import EnvConfig
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.errors import ConfigError, check_seed
 from simulators.core.storage import check_output_file, write_text_atomic
+from simulators.datasets import load_logs
 
-POLICY_CHOICES = (*POLICY_NAMES, *RERANKER_NAMES)
+POLICY_CHOICES = (*POLICY_NAMES, *RERANKER_NAMES, *FAIR_NAMES)
 """Policies ``--policy`` takes by name (anything else is a run folder)."""
 
 
@@ -35,6 +38,8 @@ def load_policy(spec: str, device: str = "auto", env: EnvConfig | None = None) -
         return make_baseline(spec)
     if spec in RERANKER_NAMES:
         return load_or_tune(spec, env or EnvConfig())
+    if spec in FAIR_NAMES:  # at its default knob (benchmarks.fairness sweeps it)
+        return make_fair(spec, slate_size=(env or EnvConfig()).slate_size)
     path = Path(spec)
     if not path.exists():
         raise ConfigError(f"--policy {spec!r}: not one of {list(POLICY_CHOICES)} and no such file")
@@ -53,17 +58,21 @@ class EvaluateConfig:
     """One online evaluation (the flags of ``python -m agents.evaluate``)."""
 
     policy: str
-    """random, popularity, ctr, best-fixed, tuned-weights, mmr, or a trained agent's run folder."""
-    env: str
-    """Registered env id (ecommerce-v0, movielens-v0)."""
+    """random, popularity, ctr, best-fixed, tuned-weights, mmr, fair-topk, exposure-lp, fairco (at its
+    default knob), or a trained agent's run folder."""
     json: str
     """Where to write the metrics object (JSON)."""
+    env: str = "ecommerce-v0"
+    """Registered env id (ecommerce-v0, movielens-v0)."""
     episodes: int = 200
     """Sessions to play."""
     seed: int = 0
     """Seed of the evaluation users (every policy meets the same ones)."""
     fairness_lambda: float = 0.0
     """Weight of the fairness penalty in the evaluation reward."""
+    data: str = ""
+    """Logs the simulator is fitted on: a dataset name or a folder of your own logs (load_logs);
+    empty = a trained agent's own, else the env's (shop for ecommerce-v0)."""
 
     def __post_init__(self) -> None:
         check_seed("--seed", self.seed)
@@ -81,9 +90,13 @@ def main(argv: list[str] | None = None) -> None:
     add_config_arguments(parser, EvaluateConfig)
     config = EvaluateConfig(**config_kwargs(parser.parse_args(argv), EvaluateConfig))
     check_output_file(config.json, "--json")
-    env = EnvConfig(data=envs.env_data(config.env), fairness_lambda=config.fairness_lambda)
-    policy = load_policy(config.policy, env=env)
-    options = {**policy_env_options(policy), "fairness_lambda": config.fairness_lambda}
+    agent = None if config.policy in POLICY_CHOICES else load_policy(config.policy)
+    own = None if agent is None else getattr(agent, "env_options", {}).get("data")
+    data = config.data or own or envs.env_data(config.env)  # a trained agent: the logs it trained on
+    load_logs(data)  # a bad name or folder is one clear error before any work
+    env = EnvConfig(data=data, fairness_lambda=config.fairness_lambda)
+    policy = agent or load_policy(config.policy, env=env)
+    options = {**policy_env_options(policy), "fairness_lambda": config.fairness_lambda, "data": data}
     result = run_sessions(policy, config.env, config.episodes, config.seed, **options)
     report = metrics(result, config.env, config.policy, config.seed)
     write_text_atomic(config.json, json.dumps(report, indent=2) + "\n")

@@ -17,7 +17,7 @@ METRIC_ROWS = (
     ("purchases", "purchases_per_session"),
     ("length", "session_length"),
     ("gini", "exposure_gini"),
-    ("protected", "protected_exposure_share"),
+    ("protected share / target", "protected_exposure_share"),
     ("user gap", "user_group_gap"),
 )
 
@@ -39,6 +39,18 @@ def _gain(policy: dict[str, Any], baseline: dict[str, Any]) -> str:
     return f"{gain:+.1f}% mean return ({verdict})"
 
 
+SHARE_TOLERANCE = 0.02
+"""How far below its target a protected exposure share may fall before the table marks it short."""
+
+
+def protected_cell(m: dict[str, Any]) -> str:
+    """``share / target``, marked ``(short)`` when the share falls below the target by more than
+    :data:`SHARE_TOLERANCE`."""
+    share, target = m["protected_exposure_share"], m.get("protected_exposure_target", float("nan"))
+    short = " (short)" if m.get("provider_groups", True) and share < target - SHARE_TOLERANCE else ""
+    return f"{share:.3f} / {target:.3f}{short}"
+
+
 def comparison_table(report: dict[str, Any]) -> str:
     """Markdown table: the policy next to every baseline (mean [95% CI] of the return), then its
     gain over the best static baseline and over the myopic CTR ranking."""
@@ -52,12 +64,17 @@ def comparison_table(report: dict[str, Any]) -> str:
     for name, m in rows.items():
         lo, hi = m["return_ci95"]
         cells = [f"{m['return_mean']:.2f} [{lo:.2f}, {hi:.2f}]"] + [
-            f"{m[key]:.3f}" for _, key in METRIC_ROWS[1:]
+            protected_cell(m) if key == "protected_exposure_share" else f"{m[key]:.3f}"
+            for _, key in METRIC_ROWS[1:]
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     policy, baselines = report["policy"], report["baselines"]
     lines.append(f"\ntrained policy vs the best static baseline ({best}): {_gain(policy, baselines[best])}")
     lines.append(f"trained policy vs static CTR: {_gain(policy, baselines['ctr'])}")
+    if not policy.get("provider_groups", True):
+        lines.append(
+            "no provider groups in these logs: the protected share is 0 by definition (provider fairness off)"
+        )
     return "\n".join(lines)
 
 

@@ -123,4 +123,6 @@ def metrics(result: EvaluationResult, env_id: str, policy: str, seed: int) -> di
         "protected_exposure_share": result.fairness["protected_exposure_share"],
         "protected_exposure_target": result.fairness["protected_exposure_target"],
         "user_group_gap": result.fairness["user_group_gap"],
+        "tail_exposure_share": result.fairness["tail_exposure_share"],
+        "provider_groups": bool(result.fairness.get("provider_groups", True)),
     }

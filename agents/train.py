@@ -42,6 +42,7 @@ from envs.world import RankingWorld
 from simulators.core.cli import cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.storage import check_output_folder, write_text_atomic
+from simulators.datasets import load_logs
 
 EVAL_CURVE_EPISODES = 96
 """Sessions per point of the learning curve (the same users at every point)."""
@@ -192,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
     """Train, evaluate, print the comparison table."""
     config, resume, overwrite = parse_train_config(argv)
     check_output_folder(config.folder, "--out")
+    options = config.options
+    load_logs(options.data, **({"path": options.data_path} if options.data_path else {}))  # before any work
     report = train(config, resume, overwrite)
     print(comparison_table(report))
     print(f"run folder: {config.folder}")

@@ -156,7 +156,7 @@ def markdown(figures: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, measure, write JSON and markdown."""
     parser = ArgumentParser(prog="python -m benchmarks.env_speed", description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--json", type=Path, required=True, help="where to write the figures (JSON)")
     parser.add_argument("--quick", action="store_true", help="a tenth of the steps (smoke test)")
     args = parser.parse_args(argv)
     check_output_file(args.json, "--json")

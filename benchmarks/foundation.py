@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = ArgumentParser(prog="python -m benchmarks.foundation", description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, required=True, help="where to write the figures")
     parser.add_argument("--quick", action="store_true", help="a small shop (seconds, for smoke tests)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument(
+        "--device", default="auto", choices=["auto", "cpu", "cuda"], help="where BERT runs (default: auto)"
+    )
     args = parser.parse_args(argv)
     check_output_file(args.json, "--json")
     config = ShopConfig(n_users=500, n_items=150, n_sessions=800) if args.quick else ShopConfig()

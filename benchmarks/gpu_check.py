@@ -58,9 +58,16 @@ def train_on(algorithm: str, device: str, timesteps: int, out: Path) -> dict[str
 def main(argv: list[str] | None = None) -> None:
     """Run the checks; write the JSON."""
     parser = ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, required=True)
-    parser.add_argument("--timesteps", type=int, default=4_096)
-    parser.add_argument("--runs", type=Path, default=Path("runs/gpu_check"))
+    parser.add_argument("--json", type=Path, required=True, help="where to write the timings (JSON)")
+    parser.add_argument(
+        "--timesteps", type=int, default=4_096, help="environment steps per run (default: 4096)"
+    )
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        default=Path("runs/gpu_check"),
+        help="folder of the runs (default: runs/gpu_check)",
+    )
     args = parser.parse_args(argv)
     check_output_file(args.json, "--json")
     if not torch.cuda.is_available():

@@ -287,7 +287,7 @@ def markdown(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Run both tracks, write JSON and markdown."""
     parser = ArgumentParser(prog="python -m benchmarks.ope_accuracy", description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--json", type=Path, required=True, help="where to write the results (JSON)")
     parser.add_argument("--quick", action="store_true", help="fewer sizes, seeds and resamples (minutes)")
     parser.add_argument(
         "--agent", type=Path, default=None, help="a trained agent's run folder (default: train a small PPO)"

@@ -11,7 +11,8 @@ tuned-weights, MMR); warm-started PPO again at a positive fairness lambda.
 Agents train in the fitted simulator only. Every policy is then also played in the true shop
 (the sim-to-real check), next to the *oracle-adaptive* reference (:mod:`agents.oracle`): the
 best static baseline (every discrete strategy included) per user type, chosen with the users'
-true parameters. ``--data shop:homogeneous`` runs it all on the shop whose users do not differ.
+true parameters. ``--data shop:homogeneous`` runs it all on the shop whose users do not differ;
+``--data movielens`` (or any logs without a ground truth) runs the fitted half only.
 Writes the JSON, a markdown table (``FILE.md``) and the learning curves (``FILE.png``).
 """
 
@@ -36,7 +37,7 @@ from agents.train import train
 from agents.tuning import TUNING_SEED, TuningBudget, load_or_tune
 from envs.config import STRATEGIES, EnvConfig
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
-from simulators.core.errors import ConfigError, check_at_least_one
+from simulators.core.errors import ConfigError, DataError, check_at_least_one
 from simulators.core.metrics import mean_ci95
 from simulators.core.storage import check_output_file, write_text_atomic
 from simulators.datasets import load_logs
@@ -75,7 +76,8 @@ class Plan:
     tuning_generations: int = 5
     """CEM generations of ``tuned-weights``."""
     data: str = "shop"
-    """The shop's logs: ``shop`` (users who differ) or ``shop:homogeneous`` (they do not)."""
+    """Logs to fit the simulator on (``load_logs``): ``shop`` (users who differ),
+    ``shop:homogeneous`` (they do not), ``movielens`` or a folder; the true-shop half needs a shop."""
     agents: tuple[str, ...] = (*AGENTS, "ppo-warm-lambda")
     """Rows to train (of ``AGENTS``, and ``ppo-warm-lambda``: warm PPO at ``fairness_lambda``)."""
     true_episodes: int = 2_000
@@ -192,6 +194,15 @@ def static_menu(plan: Plan) -> dict[str, Policy]:
     return menu
 
 
+def ground_truth_problem(data: str) -> str | None:
+    """Why ``data`` has no true shop to play in (``None`` when it has one)."""
+    try:
+        shop_config_of(load_logs(data))
+    except DataError as err:
+        return str(err)
+    return None
+
+
 def true_shop(plan: Plan, folder: Path, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Every agent (trained in the fitted simulator) and every static policy in the true shop on
     the same users, the oracle-adaptive reference, and the share of its gain each agent earns."""
@@ -258,7 +269,12 @@ QUICK = {"seeds": 1, "timesteps": 3_072, "eval_episodes": 100, "tuning_sessions"
 def main(argv: list[str] | None = None) -> None:
     """Run, summarise, write JSON, markdown and PNG."""
     parser = ArgumentParser(prog="python -m benchmarks.policies", description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument(
+        "--json",
+        type=Path,
+        required=True,
+        help="where to write the results (JSON; FILE.md and FILE.png beside it)",
+    )
     parser.add_argument(
         "--quick", action="store_true", help=f"a smaller default plan ({QUICK}); flags given still apply"
     )
@@ -278,13 +294,16 @@ def main(argv: list[str] | None = None) -> None:
             "ppo_cold_final_return": cold_final,
             "ppo_warm_steps_to_cold_final": steps_to_reach(results["curves"]["ppo-warm"], cold_final),
         }
-    true = true_shop(plan, folder, results["runs"])
-    report = {"plan": plan.__dict__, "summary": summary, "true_shop": true, "warm_start": warm,
+    no_truth = ground_truth_problem(plan.data)
+    true = None if no_truth else true_shop(plan, folder, results["runs"])
+    report = {"plan": plan.__dict__, "summary": summary, "true_shop": true, "true_shop_skipped": no_truth,
+              "warm_start": warm,
               "seconds": round(time.perf_counter() - started, 1),
               "runs": {name: [{k: r[k] for k in ("policy", "baselines", "timesteps")} for r in reports]
                        for name, reports in results["runs"].items()}}  # fmt: skip
     write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
-    write_text_atomic(args.json.with_suffix(".md"), markdown(summary, warm) + "\n" + true_markdown(true))
+    true_text = f"no true shop: {no_truth}\n" if true is None else true_markdown(true)
+    write_text_atomic(args.json.with_suffix(".md"), markdown(summary, warm) + "\n" + true_text)
     mean_curves = {}
     for name, curve_list in results["curves"].items():
         length = min(len(s) for s, _ in curve_list)
@@ -294,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     plot_curves(mean_curves, {"ctr": summary["ctr"]}, args.json.with_suffix(".png"))
     print(markdown(summary, warm))
-    print(true_markdown(true))
+    print(true_text)
 
 
 if __name__ == "__main__":

@@ -258,6 +258,19 @@ def item_embeddings(logs: LoggedData, encoder: ItemTextEncoder, progress: bool =
     return encoder.encode(logs.items["text"].tolist(), progress=progress)
 
 
+def catalog_encoder(logs: LoggedData, name: str) -> str:
+    """The text encoder that reads ``logs``'s catalog when ``name`` is asked for: ``name`` when
+    the items have text of their own, else ``hashing`` (BERT has no sentence to read in
+    ``"item 17"`` or ``"brand: acme"``: hashing keeps each id or attribute value a feature)."""
+    return name if logs.item_text == "text" else "hashing"
+
+
+def catalog_vectors(logs: LoggedData, name: str, device: str = "auto", progress: bool = True) -> np.ndarray:
+    """``(n_items, dim)`` float32 vectors of the catalog by :func:`catalog_encoder`'s choice."""
+    encoder = text_encoder_by_name(catalog_encoder(logs, name), device)
+    return item_embeddings(logs, encoder, progress=progress)
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """``python -m encoders.text --data shop|movielens|obd:...|PATH --out DIR``; every

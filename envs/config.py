@@ -131,6 +131,10 @@ class EnvConfig:
     """Weight of the fairness penalty in the reward."""
     fairness_target: float | None = None
     """Fixed protected exposure share; ``None`` = merit-based (share of offered relevance)."""
+    user_fairness_lambda: float = 0.0
+    """Weight of the user-side penalty: at a session's end, its effect on the gap between the
+    best- and the worst-served user group's mean session engagement (the exposure ledger's),
+    times the sessions the ledger holds (so it is in engagement units)."""
     purchase_weight: float = 1.0
     """w in reward = clicks + w * purchases - lambda * penalty."""
     max_steps: int = 20
@@ -171,6 +175,10 @@ class EnvConfig:
         if not (np.isfinite(self.fairness_lambda) and 0 <= self.fairness_lambda <= MAX_WEIGHT):
             raise ConfigError(
                 f"fairness_lambda must be a finite number in [0, {MAX_WEIGHT:g}], got {self.fairness_lambda}"
+            )
+        if not (np.isfinite(self.user_fairness_lambda) and 0 <= self.user_fairness_lambda <= MAX_WEIGHT):
+            raise ConfigError(
+                f"user_fairness_lambda must be a finite number in [0, {MAX_WEIGHT:g}], got {self.user_fairness_lambda}"
             )
         if self.render_mode not in (None, "ansi"):
             raise ConfigError(f"render_mode must be 'ansi' or None, got {self.render_mode!r}")

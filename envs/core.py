@@ -30,6 +30,7 @@ from envs.config import (
 from envs.engine import context_kernel, engine_params
 from envs.fairness import ExposureLedger, position_weights
 from envs.world import RankingWorld
+from simulators.core.errors import ConfigError
 from simulators.dynamics import SessionState
 
 if TYPE_CHECKING:
@@ -46,6 +47,17 @@ class SessionCore:
 
     def __init__(self, config: EnvConfig, world: RankingWorld, batch: int, shared_ledger: bool = True):
         self.config, self.world, self.batch = config, world, batch
+        if config.fairness_lambda > 0 and not world.has_provider_groups:
+            raise ConfigError(
+                f"fairness_lambda {config.fairness_lambda:g}: the penalty needs provider groups, and these logs "
+                "have none (no provider column, or every item in one group): map an item column onto provider "
+                "(column_map, or schema.json beside your tables) or leave fairness_lambda at 0"
+            )
+        if config.user_fairness_lambda > 0 and world.n_user_groups < 2:
+            raise ConfigError(
+                f"user_fairness_lambda {config.user_fairness_lambda:g}: the user-side penalty needs user groups, "
+                "and these logs name no sensitive attribute with two or more values"
+            )
         n_items = len(world.protected)
         self.ledger = ExposureLedger(
             1 if shared_ledger else batch, n_items, world.n_user_groups, config.fairness_target
@@ -76,6 +88,7 @@ class SessionCore:
         self._no_diversity = np.zeros(batch, dtype=np.bool_)
         self.stats = np.zeros((batch, engine.N_STATS))
         self.penalty = np.zeros(batch)
+        self.user_penalty = np.zeros(batch)
         self.reward = np.zeros(batch)
         self.terminated = np.zeros(batch, dtype=np.bool_)
         self.truncated = np.zeros(batch, dtype=np.bool_)
@@ -300,11 +313,14 @@ class SessionCore:
             ledger.item_exposure, cfg.purchase_weight, cfg.fairness_lambda, cfg.max_steps, self.step_count,
             self.session_clicks, self.session_utility, self.penalty, self.reward, self.terminated, self.truncated,
         )  # fmt: skip
+        self.user_penalty[:] = 0.0
         if any_done:
             done = self.terminated | self.truncated
-            ledger.record_session(
+            self.user_penalty[done] = ledger.record_session(
                 self.ledger_rows[done], world.user_group[self.user[done]], self.session_utility[done]
             )
+            if cfg.user_fairness_lambda > 0:
+                self.reward[done] -= cfg.user_fairness_lambda * self.user_penalty[done]
         keep = np.copy if copy else np.asarray
         clicks, purchases = stats[:, engine.S_CLICKS], stats[:, engine.S_PURCHASES]
         terms = {
@@ -312,6 +328,7 @@ class SessionCore:
             "purchases": keep(purchases),
             "engagement": clicks + cfg.purchase_weight * purchases,
             "fairness_penalty": keep(self.penalty),
+            "user_fairness_penalty": keep(self.user_penalty),
             "protected_in_slate": keep(stats[:, engine.S_PROTECTED]),
         }
         return keep(self.reward), keep(self.terminated), keep(self.truncated), terms

@@ -110,10 +110,28 @@ class ExposureLedger:
             self._cached_weights = position_weights(slate_size)
         return self._cached_weights
 
-    def record_session(self, rows: np.ndarray, user_groups: np.ndarray, utility: np.ndarray) -> None:
-        """Add finished sessions' utility (engagement) to their user groups."""
+    def record_session(self, rows: np.ndarray, user_groups: np.ndarray, utility: np.ndarray) -> np.ndarray:
+        """Add finished sessions' utility (engagement) to their user groups; return each one's
+        user-side penalty ``(B,)``: ``(gap_after - gap_before) * n`` with ``gap`` the spread of
+        the groups' mean session utility (:meth:`group_gap`) and ``n`` the ledger row's sessions,
+        each measured against the same before-state (as :meth:`record` does)."""
+        penalty = np.zeros(len(rows))
+        for b, (row, group) in enumerate(zip(rows, user_groups, strict=True)):
+            before = self.group_gap(self.user_utility[row], self.user_sessions[row])
+            utility_after, sessions_after = self.user_utility[row].copy(), self.user_sessions[row].copy()
+            utility_after[group] += utility[b]
+            sessions_after[group] += 1.0
+            penalty[b] = (self.group_gap(utility_after, sessions_after) - before) * sessions_after.sum()
         np.add.at(self.user_utility, (rows, user_groups), utility)
         np.add.at(self.user_sessions, (rows, user_groups), 1.0)
+        return penalty
+
+    @staticmethod
+    def group_gap(utility: np.ndarray, sessions: np.ndarray) -> float:
+        """Best minus worst mean session utility over the user groups that have sessions (0 with
+        fewer than two)."""
+        means = utility[sessions > 0] / sessions[sessions > 0]
+        return float(means.max() - means.min()) if len(means) > 1 else 0.0
 
     def shares(self, row: int = 0) -> np.ndarray:
         """``(2,)`` exposure shares of [rest, protected]; sums to 1 once anything was shown."""
@@ -122,8 +140,6 @@ class ExposureLedger:
 
     def metrics(self, row: int = 0) -> dict[str, float]:
         """Exposure Gini over items, protected share and target, and the user-group gap."""
-        sessions = self.user_sessions[row]
-        means = self.user_utility[row][sessions > 0] / sessions[sessions > 0]
         return {
             "exposure_gini": gini(self.item_exposure[row]),
             "protected_exposure_share": float(self.shares(row)[1]),
@@ -131,5 +147,5 @@ class ExposureLedger:
             "tail_exposure_share": float(
                 self.popularity_exposure[row, 1] / max(self.popularity_exposure[row].sum(), 1e-12)
             ),
-            "user_group_gap": float(means.max() - means.min()) if len(means) > 1 else 0.0,
+            "user_group_gap": self.group_gap(self.user_utility[row], self.user_sessions[row]),
         }

@@ -69,8 +69,8 @@ class RankingEnv(gym.Env[dict[str, np.ndarray], Any]):
         return self.core.render(0) if self.render_mode == "ansi" else None
 
     def fairness_metrics(self) -> dict[str, float]:
-        """The exposure ledger's metrics."""
-        return self.core.ledger.metrics(0)
+        """The exposure ledger's metrics, and whether the catalog has provider groups at all."""
+        return {**self.core.ledger.metrics(0), "provider_groups": self.world.has_provider_groups}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

@@ -49,7 +49,7 @@ class SB3VecEnvAdapter(VecEnv):
                 final[i] if isinstance(final, np.ndarray) else {k: v[i] for k, v in final.items()}
             )
             infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-        for name in ("clicks", "purchases", "engagement", "fairness_penalty"):
+        for name in ("clicks", "purchases", "engagement", "fairness_penalty", "user_fairness_penalty"):
             for index, value in enumerate(info[name]):
                 infos[index][name] = float(value)
         return obs, reward.astype(np.float32), dones, infos

@@ -124,5 +124,5 @@ class RankingVectorEnv(VectorEnv):
         return tuple(self.core.render(b) for b in range(self.num_envs))
 
     def fairness_metrics(self, row: int = 0) -> dict[str, float]:
-        """The exposure ledger's metrics."""
-        return self.core.ledger.metrics(row)
+        """The exposure ledger's metrics, and whether the catalog has provider groups at all."""
+        return {**self.core.ledger.metrics(row), "provider_groups": self.core.world.has_provider_groups}

@@ -78,6 +78,11 @@ class RankingWorld:
     """The CTR model's frozen encoders (built on first use by ``obs_mode="embedding"``)."""
 
     @property
+    def has_provider_groups(self) -> bool:
+        """Whether the catalog has protected and other providers (logs without a provider have not)."""
+        return bool(self.protected.any() and not self.protected.all())
+
+    @property
     def ctr(self) -> TrainedCTR | None:
         """The CTR model, loaded on first use: stepping on cached candidates needs neither it nor torch."""
         return self.load_ctr() if self.load_ctr is not None else None

@@ -1,32 +1,62 @@
-"""``python -m agents.ope --policy NAME|RUN_DIR --logs shop|obd:POLICY/CAMPAIGN --json FILE``:
-every estimator with a bootstrap CI on logged data, next to the ground truth where it is known."""
+"""``python -m agents.ope --policy NAME|RUN_DIR --data shop|obd:POLICY/CAMPAIGN|FOLDER --json FILE``:
+every estimator with a bootstrap CI on logged data, next to the ground truth where it is known
+(the shop's and OBD's logs); on your own logs, with propensities estimated from the logs."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agents.ope.estimators import BANDIT_ESTIMATORS, SESSION_ESTIMATORS, SLATE_ESTIMATORS
-from agents.ope.obd import evaluate_obd
+from agents.ope.obd import OBD_POLICIES, evaluate_obd
+from agents.ope.own import evaluate_own
 from agents.ope.shop import evaluate_shop
-from agents.ope.targets import SHOP_POLICIES
+from agents.ope.targets import CATALOG_POLICIES, SHOP_POLICIES
 from agents.ope.truth import TRUTH_SESSIONS
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.errors import ConfigError, check_seed
 from simulators.core.storage import check_output_file, write_text_atomic
+from simulators.datasets import load_logs
+from simulators.datasets import shop as shop_loader
 
 
-def format_table(report: dict[str, object]) -> str:
-    """Markdown table of the estimates (and the ground truth)."""
-    lines = [f"OPE of {report['policy']} on {report['logs']} (n={report['n']}, {report['reward']})", "",
-             "| estimator | value | 95% CI | ESS |", "|---|---|---|---|"]  # fmt: skip
-    for name, entry in report["estimates"].items():  # type: ignore[attr-defined]
-        lo, hi = entry["ci95"]
-        lines.append(f"| {name} | {entry['value']:.5f} | [{lo:.5f}, {hi:.5f}] | {entry['ess']:.0f} |")
-    if report.get("ground_truth") is not None:
-        lines.append(f"| ground truth | {report['ground_truth']:.5f} | | |")
+def format_table(report: dict[str, Any]) -> str:
+    """Markdown tables of the estimates (the slate or bandit form, then the first slot and the
+    sessions where the report has them), each next to its ground truth where it is known."""
+    lines = [f"OPE of {report['policy']} on {report['logs']} (n={report['n']}, {report['reward']})"]
+    sections = [("", report), ("first slot", report.get("first_slot")), ("sessions", report.get("sessions"))]
+    for title, section in sections:
+        if not section:
+            continue
+        lines += ["", f"{title}:" if title else "", "| estimator | value | 95% CI | ESS | propensities |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for name, entry in section["estimates"].items():
+            lo, hi = entry["ci95"]
+            how = entry.get("propensities", "none (model only)" if name == "dm" else "logged")
+            lines.append(
+                f"| {name} | {entry['value']:.5f} | [{lo:.5f}, {hi:.5f}] | {entry['ess']:.0f} | {how} |"
+            )
+        if section.get("ground_truth") is not None:
+            lines.append(f"| ground truth | {section['ground_truth']:.5f} | | | |")
+    if report.get("ground_truth") is None:
+        lines.append(f"\nno ground truth: {report.get('ground_truth_why', 'unknown for these logs')}")
+    if "support" in report:
+        support = report["support"]
+        lines.append(
+            f"target mass on {support['actions']} the logs never show: {support['unsupported_target_mass']:.4f}"
+        )
     return "\n".join(lines)
+
+
+def logs_kind(data: str) -> str:
+    """``obd``, ``shop`` (logs with a known ground truth) or ``own`` (any other logs)."""
+    if data.startswith("obd") or (Path(data) / "random" / "all").is_dir():
+        return "obd"
+    if (data.split(":")[0] == "shop" and not Path(data).exists()) or shop_loader.recognises(Path(data)):
+        return "shop"
+    return "own"
 
 
 MAX_FOLDS = 50
@@ -40,8 +70,9 @@ class OPEConfig:
     policy: str
     """The target: a shop policy (logging, near-logging, random, popularity, anti-popularity, ctr),
     a trained agent's run folder, or on OBD logs obd-bts / obd-random."""
-    logs: str
-    """The logs: shop, a shop folder, or obd:POLICY/CAMPAIGN (e.g. obd:random/all)."""
+    data: str
+    """The logs (load_logs): shop, a shop folder, obd:POLICY/CAMPAIGN (e.g. obd:random/all), or a folder
+    of your own logs (propensities estimated from them when they carry none)."""
     json: str
     """Where to write the estimates (JSON)."""
     estimators: str = ""
@@ -63,12 +94,16 @@ class OPEConfig:
             raise ConfigError(f"--folds must lie in [2, {MAX_FOLDS}], got {self.folds}")
         if self.truth_sessions < 100:
             raise ConfigError(f"--truth-sessions must be >= 100, got {self.truth_sessions}")
-        on_obd = self.logs.startswith("obd") or (Path(self.logs) / "random" / "all").is_dir()
-        on_shop = not on_obd and (self.logs.startswith("shop") or Path(self.logs).is_dir())
-        if on_shop and self.policy not in SHOP_POLICIES and not Path(self.policy).exists():
+        kind = logs_kind(self.data)
+        if kind == "obd" and self.policy not in OBD_POLICIES:
+            raise ConfigError(f"OBD logs take --policy {' or '.join(OBD_POLICIES)}, got {self.policy!r}")
+        if kind == "own" and not Path(self.data).exists():
+            load_logs(self.data)  # a dataset name (movielens) loads; anything else is one clear error
+        named = SHOP_POLICIES if kind == "shop" else CATALOG_POLICIES
+        if kind != "obd" and self.policy not in named and not Path(self.policy).exists():
             raise ConfigError(
-                f"--policy {self.policy!r}: on shop logs the target is one of {list(SHOP_POLICIES)} or a "
-                "trained agent's run folder (obd-bts and obd-random are for OBD logs)"
+                f"--policy {self.policy!r}: on {'shop' if kind == 'shop' else 'your own'} logs the target is one of "
+                f"{list(named)} or a trained agent's run folder (obd-bts and obd-random are for OBD logs)"
             )
         known = {*BANDIT_ESTIMATORS, *SLATE_ESTIMATORS, *SESSION_ESTIMATORS}
         if unknown := sorted(set(self.wanted or ()) - known):
@@ -84,19 +119,23 @@ class OPEConfig:
 def main(argv: list[str] | None = None) -> None:
     """Estimate a policy's value on logged data; write the JSON."""
     parser = ArgumentParser(prog="python -m agents.ope", description="Off-policy evaluation on logged data.")
-    add_config_arguments(parser, OPEConfig)
+    add_config_arguments(parser, OPEConfig, flags={"data": ("--data", "--logs")})
     config = OPEConfig(**config_kwargs(parser.parse_args(argv), OPEConfig))
     check_output_file(config.json, "--json")
-    is_obd = config.logs.startswith("obd") or (Path(config.logs) / "random" / "all").is_dir()
-    if is_obd:
+    kind = logs_kind(config.data)
+    if kind == "obd":
         report = evaluate_obd(
-            config.logs, config.policy, config.wanted, config.bootstrap, config.folds, config.seed
+            config.data, config.policy, config.wanted, config.bootstrap, config.folds, config.seed
         )
-    else:
+    elif kind == "shop":
         report = evaluate_shop(
-            config.logs, config.policy, config.wanted, config.bootstrap, config.folds, config.seed,
+            config.data, config.policy, config.wanted, config.bootstrap, config.folds, config.seed,
             config.truth_sessions,
         )  # fmt: skip
+    else:
+        report = evaluate_own(
+            config.data, config.policy, config.wanted, config.bootstrap, config.folds, config.seed
+        )
     write_text_atomic(config.json, json.dumps(report, indent=2) + "\n")
     print(format_table(report))
 

@@ -38,7 +38,7 @@ class PLPolicy:
 
     ``P(s_1..s_k | c) = prod_{j<=k} p_c(s_j) / (1 - sum_{l<j} p_c(s_l))`` with
     ``p_c = softmax(logits[c])`` over ``support[c]`` (0 elsewhere). One context row (``C = 1``)
-    is a context-free policy; otherwise context ``c`` is user row ``c``.
+    is a context-free policy; otherwise context ``c`` is user row ``c``, or ``user_context[u]``.
     """
 
     name: str
@@ -48,6 +48,9 @@ class PLPolicy:
     """``(C, S)`` float64."""
     n_items: int
     """Catalog size."""
+    user_context: np.ndarray | None = None
+    """``(n_users,)`` int64 context row of each user (a segment, a cross-fitting fold); ``None``:
+    the user's own row (or row 0 of a context-free policy)."""
 
     def __post_init__(self) -> None:
         if self.support.shape != self.logits.shape or self.support.ndim != 2:
@@ -59,6 +62,8 @@ class PLPolicy:
 
     def contexts(self, users: np.ndarray) -> np.ndarray:
         """Context rows of ``users``."""
+        if self.user_context is not None:
+            return self.user_context[np.asarray(users, dtype=np.int64)]
         return (
             np.zeros(len(users), dtype=np.int64)
             if len(self.support) == 1
@@ -125,10 +130,16 @@ class PLPolicy:
         self, users: np.ndarray, k: int, n_samples: int, rng: np.random.Generator, chunk: int = 64
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
         """``(context rows, marginals)`` for the distinct contexts of ``users``, chunk by chunk
-        (a context-free policy is estimated once, with ``64 * n_samples`` prefixes)."""
+        (a context-free policy is estimated once, with ``64 * n_samples`` prefixes; a few
+        contexts shared by many users, once each with ``8 * n_samples``)."""
         distinct = np.unique(self.contexts(users))
         if len(self.support) == 1:
             yield distinct, self.marginals(distinct, k, 64 * n_samples, rng)
+            return
+        if self.user_context is not None:
+            for start in range(0, len(distinct), chunk):
+                contexts = distinct[start : start + chunk]
+                yield contexts, self.marginals(contexts, k, 8 * n_samples, rng)
             return
         for start in range(0, len(distinct), chunk):
             contexts = distinct[start : start + chunk]
@@ -150,23 +161,22 @@ def shop_logging_policy(world: ShopWorld) -> PLPolicy:
     return PLPolicy("logging", np.arange(n_items)[None], np.log(world.logging_policy.weights)[None], n_items)
 
 
-def shop_policy(name: str, world: ShopWorld, popularity: np.ndarray, data: str = "shop") -> PLPolicy:
-    """A named target policy over the shop's catalog; ``popularity (n_items,)`` logged clicks;
-    ``data`` names the logs for the env whose CTR candidates ``ctr`` ranks.
+CATALOG_POLICIES = ("random", "popularity", "anti-popularity", "ctr")
+"""Target policies any logs have by name: they need only the catalog, its popularity and the CTR model."""
 
-    ``near-logging``: the logging logits at temperature 1.25 (close to the logger);
-    ``popularity``: Plackett-Luce on standardised log-popularity; ``anti-popularity``: on minus
-    1.5 times it (deliberately far from the logger); ``ctr``: each user's CTR candidates
-    (the env's) by standardised log pCTR at :data:`OPE_TEMPERATURE`.
+
+def catalog_policy(name: str, n_items: int, popularity: np.ndarray, data: str) -> PLPolicy:
+    """A target policy over any catalog; ``popularity (n_items,)`` logged clicks; ``data`` names
+    the logs for the env whose CTR candidates ``ctr`` ranks.
+
+    ``random``: uniform; ``popularity``: Plackett-Luce on standardised log-popularity;
+    ``anti-popularity``: on minus 1.5 times it (deliberately far from a popularity-driven
+    logger); ``ctr``: each user's CTR candidates (the env's) by standardised log pCTR at
+    :data:`OPE_TEMPERATURE`.
     """
-    n_items = world.config.n_items
     catalog = np.arange(n_items)[None]
     log_pop = np.log1p(popularity)
     z = ((log_pop - log_pop.mean()) / (log_pop.std() + 1e-12))[None]
-    if name == "logging":
-        return shop_logging_policy(world)
-    if name == "near-logging":
-        return PLPolicy(name, catalog, np.log(world.logging_policy.weights)[None] / 1.25, n_items)
     if name == "random":
         return PLPolicy(name, catalog, np.zeros((1, n_items)), n_items)
     if name == "popularity":
@@ -178,8 +188,25 @@ def shop_policy(name: str, world: ShopWorld, popularity: np.ndarray, data: str =
         pctr = env_world.candidate_features[:, :, FEATURES.index("pctr")].astype(np.float64)
         return scores_policy(name, env_world.candidates, np.log(np.maximum(pctr, 1e-9)), n_items)
     raise ConfigError(
-        f"unknown target policy {name!r}; shop policies: {SHOP_POLICIES} or an agent's run folder"
+        f"unknown target policy {name!r}; policies: {CATALOG_POLICIES} or an agent's run folder"
     )
+
+
+def shop_policy(name: str, world: ShopWorld, popularity: np.ndarray, data: str = "shop") -> PLPolicy:
+    """A named target policy over the shop's catalog: :func:`catalog_policy`'s, ``logging`` and
+    ``near-logging`` (the logging logits at temperature 1.25, close to the logger)."""
+    n_items = world.config.n_items
+    if name == "logging":
+        return shop_logging_policy(world)
+    if name == "near-logging":
+        return PLPolicy(
+            name, np.arange(n_items)[None], np.log(world.logging_policy.weights)[None] / 1.25, n_items
+        )
+    if name not in CATALOG_POLICIES:
+        raise ConfigError(
+            f"unknown target policy {name!r}; shop policies: {SHOP_POLICIES} or an agent's run folder"
+        )
+    return catalog_policy(name, n_items, popularity, data)
 
 
 def scores_policy(name: str, support: np.ndarray, scores: np.ndarray, n_items: int) -> PLPolicy:

@@ -29,7 +29,7 @@ from simulators.shop.world import ShopWorld
 def main(argv: list[str] | None = None) -> None:
     """``train`` and ``eval`` subcommands (see the module docstring)."""
     parser = ArgumentParser(prog="python -m encoders.ctr", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, help="train a model, or evaluate one")
     train = commands.add_parser("train", help="train on logs and save the model")
     train.add_argument("--data", required=True, help="dataset name or path (see load_logs)")
     train.add_argument("--out", type=Path, required=True, help="folder for the trained model")

@@ -8,7 +8,7 @@ from encoders.optimiser import OptimiserConfig
 from encoders.text import TEXT_ENCODERS
 from simulators.core.errors import ConfigError
 
-CTR_CACHE_VERSION = 3
+CTR_CACHE_VERSION = 4
 """Bump when training changes, so cached models are retrained."""
 
 ARCHITECTURES = ("mmoe", "shared_bottom")

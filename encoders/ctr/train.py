@@ -20,7 +20,7 @@ from encoders.ctr.config import CTR_CACHE_VERSION, TASKS, CTRConfig
 from encoders.ctr.model import CTRModel
 from encoders.device import deterministic_torch, resolve_device
 from encoders.optimiser import OptimiserConfig
-from encoders.text import text_encoder_by_name
+from encoders.text import catalog_vectors
 from encoders.training import tensor_batches, train_early_stopping
 from simulators.core.errors import DataError
 from simulators.core.metrics import log_loss, roc_auc
@@ -143,10 +143,8 @@ class TrainedCTR:
 
 
 def item_table(logs: LoggedData, config: CTRConfig) -> np.ndarray:
-    """The frozen text embeddings of the catalog."""
-    return text_encoder_by_name(config.text_encoder, config.device).encode(
-        logs.items["text"].tolist(), progress=True
-    )
+    """The frozen text embeddings of the catalog (hashed ids or attributes when it has no text)."""
+    return catalog_vectors(logs, config.text_encoder, config.device)
 
 
 def train_ctr(

@@ -16,10 +16,11 @@ import re
 import sys
 import textwrap
 import typing
+import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
-from simulators.core.errors import EXIT_USER_ERROR, RecGymError
+from simulators.core.errors import EXIT_USER_ERROR, DataWarning, RecGymError
 from simulators.core.install import check_installation
 
 T = TypeVar("T")
@@ -144,7 +145,7 @@ def add_config_arguments(
     cls: type,
     *,
     skip: Collection[str] = (),
-    flags: Mapping[str, str] | None = None,
+    flags: Mapping[str, str | tuple[str, ...]] | None = None,
     defaults: Mapping[str, Any] | None = None,
     choices: Mapping[str, Sequence[str]] | None = None,
     dest_prefix: str = "",
@@ -152,7 +153,8 @@ def add_config_arguments(
 ) -> list[str]:
     """Add one flag per field of the dataclass ``cls``; return the ``dest`` names added.
 
-    A field ``n_users`` becomes ``--{flag_prefix}n-users`` (or ``flags["n_users"]``) with ``dest``
+    A field ``n_users`` becomes ``--{flag_prefix}n-users`` (or ``flags["n_users"]``: one flag or a
+    tuple of aliases) with ``dest``
     ``dest_prefix + "n_users"``. ``int``, ``float`` (finite), ``str``, ``bool`` (``--x/--no-x``),
     ``X | None`` (``none`` gives ``None``) and ``tuple[X, ...]`` (one or more values) are supported;
     nested dataclass fields, ``init=False`` fields and ``skip`` are left out. ``defaults`` overrides
@@ -180,11 +182,17 @@ def add_config_arguments(
         help_text = docs[f.name] if shown is None else f"{docs[f.name]} (default: {shown})".lstrip()
         dest = dest_prefix + f.name
         flag = flags.get(f.name, f"--{flag_prefix}{f.name.replace('_', '-')}")
+        flag_names = (flag,) if isinstance(flag, str) else tuple(flag)
         required = default is dataclasses.MISSING
         if "choices" not in options and options.get("action") is not argparse.BooleanOptionalAction:
             options.setdefault("metavar", f.name.upper())
         action = parser.add_argument(
-            flag, dest=dest, default=None, required=required, help=help_text.replace("%", "%%"), **options
+            *flag_names,
+            dest=dest,
+            default=None,
+            required=required,
+            help=help_text.replace("%", "%%"),
+            **options,
         )
         if f.name in defaults:  # set after construction so no action appends its own default to the help
             action.default = _NONE if default is None else default
@@ -225,6 +233,15 @@ def parse_config(
 
 
 F = TypeVar("F", bound=Callable[..., object])
+_SHOW_WARNING = warnings.showwarning
+
+
+def _show_data_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """A :class:`DataWarning` as one ``warning: ...`` line on stderr; other warnings as Python shows them."""
+    if issubclass(category, DataWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _SHOW_WARNING(message, category, *args, **kwargs)
 
 
 def cli_entry(main: F) -> F:
@@ -235,7 +252,9 @@ def cli_entry(main: F) -> F:
     def wrapper(*args: object, **kwargs: object) -> object:
         try:
             check_installation()
-            return main(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_data_warning
+                return main(*args, **kwargs)
         except RecGymError as err:
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(EXIT_USER_ERROR) from None

@@ -22,6 +22,11 @@ class ConfigError(RecGymError, ValueError):
     """An option or configuration value outside its allowed range."""
 
 
+class DataWarning(UserWarning):
+    """Logs that load, but only after the loader derived or filled in something (a missing
+    column and what stands for it): said once, and kept in ``LoggedData.notes`` for reports."""
+
+
 MAX_SEED = 2**31 - 100_000
 """Largest seed a config accepts: runs derive further seeds from it (``seed + 30_000`` and the
 like) that must stay below the tuning users' seeds (from ``2**31``)."""

@@ -36,8 +36,10 @@ def attribute_matrix(table: pd.DataFrame, skip: Sequence[str] = (), max_levels: 
 
 
 def user_feature_matrix(users: pd.DataFrame, max_levels: int = 64) -> np.ndarray:
-    """The users' attributes (:func:`attribute_matrix` without ``user_id``), ``(n_users, F)``."""
-    return attribute_matrix(users, ("user_id",), max_levels)
+    """The users' attributes (:func:`attribute_matrix` without ``user_id``), ``(n_users, F)``;
+    one constant 0 column when they have none (an observation needs a non-empty vector)."""
+    matrix = attribute_matrix(users, ("user_id",), max_levels)
+    return matrix if matrix.shape[1] else np.zeros((len(users), 1), dtype=matrix.dtype)
 
 
 _WORD = re.compile(r"[a-z]+")

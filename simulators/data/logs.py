@@ -37,6 +37,8 @@ INTERACTION_REQUIRED = ("user_id", "item_id", "timestamp", "session_id", "positi
 INTERACTION_OPTIONAL = ("purchase", "rating", "propensity", "slate_id")
 ITEM_REQUIRED = ("item_id", "text", "provider")
 USER_REQUIRED = ("user_id",)
+ITEM_TEXT_SOURCES = ("text", "attributes", "ids")
+"""Where an item's ``text`` may come from (:attr:`LoggedData.item_text`)."""
 
 _ID_COLUMNS = {"user_id", "item_id", "session_id", "slate_id", "provider"}
 _BINARY_COLUMNS = {"click", "purchase"}
@@ -190,6 +192,12 @@ class LoggedData:
     """Where the data came from, for reports (e.g. ``"shop(seed=0)"``)."""
     origin: Path | None = None
     """The folder the tables were read from, when they were."""
+    item_text: str = "text"
+    """Where ``items.text`` came from: ``text`` (the logs' own), ``attributes`` (written by the
+    loader from the other item columns) or ``ids`` (no item information at all). BERT reads only
+    ``text``; the others are hashed instead (``encoders.text.catalog_vectors``)."""
+    notes: tuple[str, ...] = ()
+    """What the loader derived or filled in (a missing column and what stands for it), for reports."""
     _item_index: pd.Index | None = field(default=None, init=False, repr=False)
 
     def validate(self) -> LoggedData:
@@ -211,6 +219,8 @@ class LoggedData:
             optional = INTERACTION_OPTIONAL if name == "interactions" else ()
             for column in (*required, *(c for c in optional if c in table.columns)):
                 _check_column(table, name, column)
+        if self.item_text not in ITEM_TEXT_SOURCES:
+            raise DataError(f"item_text must be one of {ITEM_TEXT_SOURCES}, got {self.item_text!r}")
         for attribute in self.sensitive_attributes:
             if attribute not in self.users.columns:
                 raise DataError(f"users: missing sensitive attribute column {attribute!r}")
@@ -322,6 +332,8 @@ class LoggedData:
             sensitive_attributes=self.sensitive_attributes,
             source=self.source,
             origin=self.origin,
+            item_text=self.item_text,
+            notes=self.notes,
         )
 
     def split_by_time(self, valid_fraction: float = 0.1, test_fraction: float = 0.1) -> TimeSplit:
@@ -371,7 +383,10 @@ class LoggedData:
             "items": self.n_items,
             "providers": int(self.items["provider"].nunique()),
             "click_rate": float(table["click"].mean()) if len(table) else 0.0,
+            "item_text": self.item_text,
         }
+        if self.notes:
+            out["notes"] = list(self.notes)
         if "purchase" in table.columns and len(table):
             out["purchase_rate"] = float(table["purchase"].mean())
         return out

@@ -45,7 +45,9 @@ def read_folder(folder: Path) -> LoggedData:
     except (OSError, ValueError) as err:
         raise DataError(f"{folder}: unreadable shop table ({err})") from None
     logs = LoggedData(
-        **tables,
+        tables["interactions"],
+        tables["items"],
+        tables["users"],
         sensitive_attributes=("gender", "age_group"),
         source=f"shop(seed={config.seed})",
         origin=folder,

@@ -17,7 +17,7 @@ from simulators.fit.simulator import FittedSimulator
 
 SIMULATOR_FILES = ("simulator.npz", "dynamics.json", "fidelity.md", "fidelity.json")
 """What a cached simulator's folder holds (its manifest covers them)."""
-FIT_VERSION = 8
+FIT_VERSION = 9
 """Bump when fitting changes, so cached simulators are refitted."""
 
 

@@ -180,6 +180,11 @@ def fidelity_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {_fmt(value)} | {_fmt(gt) if gt is not None else 'n/a'} |")
     lines += [
         "",
+        f"Item encoder: {report.get('text_encoder')} (items' text: {report.get('item_text', 'text')})",
+    ]
+    lines += [f"- {note}" for note in report.get("data_notes", [])]
+    lines += [
+        "",
         f"Dynamics: {report.get('dynamics_source', {})}",
         "",
         f"Fitted in {report.get('fit_seconds')} s.",

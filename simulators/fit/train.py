@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from encoders.text import text_encoder_by_name
+from encoders.text import catalog_encoder, catalog_vectors
 from encoders.training import tensor_batches, train_early_stopping
 from simulators.core.errors import DataError
 from simulators.data.click_models import position_bias_em
@@ -139,7 +139,7 @@ def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
     time split of ``logs`` (call under :func:`encoders.device.deterministic_torch`)."""
     logs.require_positive_feedback("fit a simulator from")
     split = logs.split_by_time(config.valid_fraction, config.test_fraction)
-    embeddings = text_encoder_by_name(config.text_encoder).encode(logs.items["text"].tolist(), progress=True)
+    embeddings = catalog_vectors(logs, config.text_encoder)
     topics = item_topics(logs, embeddings, config)
     user_features = user_feature_matrix(logs.users)
     train, valid, test = (build_steps(part, config.history_length, history_from=logs) for part in split)
@@ -184,7 +184,9 @@ def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
         "data": logs.source,
         "training": training,
         "history_encoder": config.net.history_encoder,
-        "text_encoder": config.text_encoder,
+        "text_encoder": catalog_encoder(logs, config.text_encoder),
+        "item_text": logs.item_text,
+        "data_notes": list(logs.notes),
         "n_topics": int(topics.max()) + 1,
         "position_bias": [round(x, 4) for x in theta.tolist()],
         "dynamics": asdict(params),

@@ -45,7 +45,12 @@ def test_evaluate_cli_writes_the_contract(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert set(report) == CONTRACT_KEYS | {"protected_exposure_target"}
+    assert set(report) == CONTRACT_KEYS | {
+        "protected_exposure_target",
+        "provider_groups",
+        "tail_exposure_share",
+    }
+    assert report["provider_groups"] is True  # the shop has small and large sellers
     assert (
         report["episodes"] == 40
         and report["return_ci95"][0] <= report["return_mean"] <= report["return_ci95"][1]
@@ -75,7 +80,7 @@ def test_metrics_object_from_known_sessions() -> None:
         returns=np.array([1.0, 3.0]), clicks=np.array([1.0, 2.0]), purchases=np.array([0.0, 1.0]),
         lengths=np.array([2.0, 4.0]), penalties=np.array([0.0, 0.6]),
         fairness={"exposure_gini": 0.5, "protected_exposure_share": 0.3, "protected_exposure_target": 0.4,
-                  "user_group_gap": 0.1},
+                  "user_group_gap": 0.1, "tail_exposure_share": 0.2, "provider_groups": True},
     )  # fmt: skip
     report = metrics(result, "ecommerce-v0", "ctr", 0)
     assert report["return_mean"] == 2.0 and report["ctr"] == pytest.approx(3 / (6 * 5))

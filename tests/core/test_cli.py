@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simulators.core.cli import add_config_arguments, config_kwargs, field_docs, parse_config
+from tests.conftest import REPO
 
 try:
     from simulators.core.errors import ConfigError
@@ -266,3 +267,51 @@ def test_any_int_round_trips(value: int) -> None:
 @given(st.lists(st.floats(allow_nan=False, allow_infinity=False, min_value=0), min_size=1))
 def test_float_tuples_round_trip(values: list[float]) -> None:
     assert parse_config(Shop, ["--grid", *map(repr, values)]).grid == tuple(values)
+
+
+CLI_MODULES = (
+    "agents.train", "agents.evaluate", "agents.ope.__main__", "simulators.fit.__main__", "simulators.shop.__main__",
+    "encoders.ctr.__main__", "encoders.text", "benchmarks.env_speed", "benchmarks.fairness", "benchmarks.foundation", "benchmarks.gpu_check",
+    "benchmarks.heterogeneity", "benchmarks.ope_accuracy", "benchmarks.own_logs", "benchmarks.policies",
+)  # fmt: skip
+"""Every module with a ``@cli_entry`` main (``test_the_cli_list_is_complete`` keeps it complete)."""
+
+
+def _parsers_of(module_name: str) -> list[argparse.ArgumentParser]:
+    """The parser a CLI's ``main`` builds (and its sub-command parsers), captured at ``--help``."""
+    import importlib
+    from unittest import mock
+
+    captured: list[argparse.ArgumentParser] = []
+
+    def capture(self: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        captured.append(self)
+        raise SystemExit(0)
+
+    module = importlib.import_module(module_name)
+    with mock.patch.object(argparse.ArgumentParser, "parse_args", capture), pytest.raises(SystemExit):
+        module.main(["--help"])
+    parsers = list(captured)
+    for parser in captured:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += list(action.choices.values())
+    return parsers
+
+
+@pytest.mark.parametrize("module_name", CLI_MODULES)
+def test_every_flag_of_every_cli_has_help(module_name: str) -> None:
+    for parser in _parsers_of(module_name):
+        bare = [a.option_strings or [a.dest] for a in parser._actions if not (a.help or "").strip()]
+        assert not bare, f"{parser.prog}: flags without help: {bare}"
+
+
+def test_the_cli_list_is_complete() -> None:
+    listed = {name.removesuffix(".__main__") for name in CLI_MODULES}
+    found = {
+        ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__main__")
+        for top in ("agents", "envs", "encoders", "simulators", "benchmarks")
+        for path in (REPO / top).rglob("*.py")
+        if "@cli_entry" in path.read_text()
+    }
+    assert found == listed

@@ -190,10 +190,10 @@ def test_tabular_sessions_from_gaps_and_derived_users(tmp_path: Path) -> None:
 def test_tabular_errors_name_the_problem(tmp_path: Path) -> None:
     interactions, items, _users = _tabular_frames()
     interactions.to_csv(tmp_path / "interactions.csv", index=False)
-    with pytest.raises(DataError, match="no items table"):
+    with pytest.raises(DataError, match=r"interactions: missing column\(s\) \['user_id', 'item_id'\]"):
         load_logs(tmp_path)
     items.to_csv(tmp_path / "items.csv", index=False)
-    with pytest.raises(DataError, match=r"interactions: missing column\(s\) \['user_id', 'item_id'\]"):
+    with pytest.raises(DataError, match="rename yours with column_map"):
         load_logs(tmp_path)
     with pytest.raises(DataError, match="unknown dataset 'nope'"):
         load_logs("nope")
@@ -215,7 +215,10 @@ def test_shop_loader_caches_and_reads_folders(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda frames: frames[0].drop(columns=["click"]), "interactions: missing column(s) ['click']"),
+        (
+            lambda frames: frames[0].drop(columns=["click"]),
+            "interactions: no feedback column: give click (0/1)",
+        ),
         (lambda frames: frames[0].assign(propensity=[0.2, 0.0, 0.5]), "propensity outside (0, 1]"),
         (
             lambda frames: frames[0].assign(iid=["a", "zzz", "a"]),

@@ -68,3 +68,39 @@ def test_merit_target_follows_the_relevance_offered() -> None:
     protected, tail = np.array([False, False, True, True]), np.zeros(4, dtype=bool)
     ledger.record(np.array([0]), np.array([[0, 1]]), protected, tail, np.array([4.0]), np.array([1.0]))
     assert ledger.target(np.array([0]))[0] == pytest.approx(0.25)
+
+
+def test_user_side_penalty_is_the_change_in_the_group_gap_times_sessions() -> None:
+    ledger = ExposureLedger(1, 3, n_user_groups=2)
+    first = ledger.record_session(np.array([0]), np.array([0]), np.array([4.0]))
+    assert first.tolist() == [0.0]  # one group with sessions: no gap yet
+    second = ledger.record_session(np.array([0]), np.array([1]), np.array([1.0]))
+    assert second.tolist() == [pytest.approx((4.0 - 1.0) * 2)]  # gap 0 -> 3, two sessions
+    closing = ledger.record_session(np.array([0, 0]), np.array([1, 1]), np.array([4.0, 4.0]))
+    # each against the same before-state (gap 3, three sessions after): group 1's mean 2.5 -> gap 1.5
+    assert closing.tolist() == [pytest.approx((1.5 - 3.0) * 3)] * 2
+    assert ledger.metrics()["user_group_gap"] == pytest.approx(4.0 - 3.0)
+
+
+def test_user_side_reward_differs_by_exactly_its_lambda_times_penalty() -> None:
+    plain, fair = RankingEnv(), RankingEnv(user_fairness_lambda=1.5)
+    plain.reset(seed=4)
+    fair.reset(seed=4)
+    ended = 0
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        action = rng.uniform(-1, 1, 50).astype(np.float32)
+        _, r0, t0, u0, i0 = plain.step(action)
+        _, r1, _, _, i1 = fair.step(action)
+        assert i0["user_fairness_penalty"] == i1["user_fairness_penalty"]
+        assert r0 - r1 == pytest.approx(1.5 * i1["user_fairness_penalty"], abs=1e-12)
+        if t0 or u0:
+            ended += 1
+            plain.reset()
+            fair.reset()
+    assert ended >= 5
+
+
+def test_fairness_penalties_need_their_groups() -> None:
+    with pytest.raises(ConfigError, match="user_fairness_lambda must be"):
+        RankingEnv(user_fairness_lambda=-1.0)

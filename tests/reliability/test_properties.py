@@ -407,8 +407,16 @@ def mutations(draw: st.DrawFn, tables: Tables) -> Mutation:
     assert table is not None
     row = draw(st.integers(0, len(table) - 1))
     if kind == "drop column":
+        # The tabular loader fills in what it can (position, session_id, text, provider) and refuses
+        # only a table without its ids, time or any feedback, or slates without positions.
         column = draw(st.sampled_from(REQUIRED[name]))
-        return {**tables, name: table.drop(columns=[column])}, True, (column,), kind
+        feedback = {"click", "rating", "event"} & set(interactions.columns) - {column}
+        refused = (
+            column in tabular.REQUIRED[name]
+            or (column == "click" and not feedback)
+            or (column == "position" and "slate_id" in table.columns)
+        )
+        return {**tables, name: table.drop(columns=[column])}, refused, (column,), kind
     if kind == "bad cell":
         column = draw(st.sampled_from(list(table.columns)))
         value = draw(CELLS, label="cell")
@@ -660,8 +668,12 @@ def test_loader_options_of_any_name_type_and_value_are_named(
     tables: Tables, formats: dict[str, str], data: st.DataObject
 ) -> None:
     option = data.draw(
-        st.sampled_from(["unknown", "column_map", "session_gap_s", "sensitive_attributes"]), label="option"
-    )
+        st.sampled_from(
+            ["unknown", "column_map", "session_gap_s", "sensitive_attributes", "rating_threshold", "click_events",
+             "purchase_events"]
+        ),
+        label="option",
+    )  # fmt: skip
     interactions = tables["interactions"]
     assert interactions is not None
     if option == "unknown":
@@ -691,6 +703,21 @@ def test_loader_options_of_any_name_type_and_value_are_named(
         tables = {**tables, "interactions": interactions.drop(columns=["session_id"])}
         value = data.draw(st.one_of(OPTION_VALUES, st.floats(1e-3, 1e9)), label="session_gap_s")
         names = ("session_gap_s", "session_id")
+    elif option == "rating_threshold":  # feedback as ratings: the threshold makes the clicks
+        ratings = data.draw(
+            st.lists(st.integers(1, 5), min_size=len(interactions), max_size=len(interactions))
+        )
+        tables = {**tables, "interactions": interactions.drop(columns=["click"]).assign(rating=ratings)}
+        value = data.draw(st.one_of(OPTION_VALUES, st.floats(0, 6)), label="rating_threshold")
+        names = ("rating_threshold",)
+    elif option in ("click_events", "purchase_events"):
+        events = data.draw(st.lists(st.sampled_from(["view", "click", "purchase", "Cart", 3]),
+                                    min_size=len(interactions), max_size=len(interactions)))  # fmt: skip
+        tables = {**tables, "interactions": interactions.drop(columns=["click"]).assign(event=events)}
+        value = data.draw(
+            st.one_of(OPTION_VALUES, st.lists(st.sampled_from(["click", "view"]))), label=option
+        )
+        names = (option,)
     else:
         value = data.draw(
             st.one_of(OPTION_VALUES, st.lists(st.sampled_from(["gender", "user_id", "age", 3]), max_size=2)),
@@ -702,9 +729,18 @@ def test_loader_options_of_any_name_type_and_value_are_named(
         check_refusal(result, *names)
     else:
         assert_valid_logs(result)
-        if option == "session_gap_s":
+        if option == "session_gap_s" and value is not None:  # None: the default gap
             assert isinstance(value, (int, float)) and not isinstance(value, bool)
             assert math.isfinite(value) and value > 0, value
+        if option == "rating_threshold" and value is not None:
+            assert isinstance(value, (int, float)) and math.isfinite(value), value
+            assert result.interactions["click"].tolist() == [
+                int(r >= value) for r in result.interactions["rating"]
+            ]
+        if option in ("click_events", "purchase_events") and value is not None:
+            assert isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value), (
+                value
+            )
         if option == "sensitive_attributes":
             assert not isinstance(value, str), value
             assert all(isinstance(a, str) and a in result.users.columns for a in result.sensitive_attributes)

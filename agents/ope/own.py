@@ -1,0 +1,209 @@
+"""OPE on your own logs: no ground truth, and propensities estimated from the logs when they
+carry none (or when the estimators need a form the logged ones cannot give).
+
+The logging policy is estimated per slot as the cross-fitted, smoothed frequency of each item:
+``mu_f(i | slot k) = (n_{-f}(i, k) + a) / (n_{-f}(k) + a * n_items)``, counted on the users
+outside fold ``f`` (folds of users, so no user's own impressions inflate their propensities),
+``a`` = :data:`SMOOTHING`. This is the context-free logging model of Strehl et al. (NeurIPS
+2010, "Learning from logged implicit exploration data"), cross-fitted as in Chernozhukov et
+al. (2018). Full slates (every slot filled; single-item impressions included) are evaluated as
+slates, with a Plackett-Luce logger whose weights are the first slot's frequencies; logs
+whose rows hold one item at some slot (OBD's form) as bandit rounds whose action is the
+``(item, slot)`` pair. Every estimate that weights by these propensities says so
+(``"propensities": "estimated"``), and the report gives the support diagnostics: the share of
+the target's probability mass on actions the logs never show (which no importance weight can
+reach), and the effective sample size of each estimate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from agents.evaluate import load_policy
+from agents.ope.estimators import BANDIT_ESTIMATORS, SESSION_ESTIMATORS, SLATE_ESTIMATORS, estimate_all
+from agents.ope.inputs import BanditInputs
+from agents.ope.reward_models import fit_click_rate_model, user_segments
+from agents.ope.slates import slate_inputs
+from agents.ope.targets import CATALOG_POLICIES, PLPolicy, agent_policy, catalog_policy
+from simulators.core.errors import ConfigError
+from simulators.data.logs import LoggedData
+from simulators.data.steps import build_steps
+from simulators.datasets import load_logs
+
+SMOOTHING = 0.5
+"""``a``: pseudo-count of every (item, slot) in the estimated logging policy (Jeffreys' prior)."""
+NO_TRUTH = (
+    "your own logs: a policy's true value needs its own online run in a known world, which logged "
+    "data do not have (the shop's logs have one: --logs shop)"
+)
+"""Why ``ground_truth`` is null on own logs."""
+
+
+def user_folds(n_users: int, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_users,)`` int64 cross-fitting fold of each user (balanced, random)."""
+    return (rng.permutation(n_users) % folds).astype(np.int64)
+
+
+def slot_propensities(
+    item: np.ndarray, slot: np.ndarray, fold: np.ndarray, n_items: int, n_slots: int, folds: int
+) -> np.ndarray:  # fmt: skip
+    """``(folds, n_slots, n_items)`` cross-fitted ``mu_f(i | slot k)`` (module docstring) from
+    logged rows: ``item``, ``slot`` (0-based) and the ``fold`` of each row's user."""
+    counts = np.zeros((folds, n_slots, n_items))
+    np.add.at(counts, (fold, slot, item), 1.0)
+    others = counts.sum(axis=0, keepdims=True) - counts + SMOOTHING
+    return others / others.sum(axis=2, keepdims=True)
+
+
+def estimated_logger(table: np.ndarray, fold_of_user: np.ndarray) -> PLPolicy:
+    """The estimated logging policy of slates: Plackett-Luce on the first slot's frequencies
+    (``table`` from :func:`slot_propensities`), one context per fold."""
+    folds, _, n_items = table.shape
+    support = np.tile(np.arange(n_items, dtype=np.int64), (folds, 1))
+    return PLPolicy("estimated logging", support, np.log(table[:, 0, :]), n_items, user_context=fold_of_user)
+
+
+def own_target(policy: str, logs: LoggedData, data: str) -> PLPolicy:
+    """A named catalog policy (:data:`CATALOG_POLICIES`) or a trained agent's run folder."""
+    if policy in CATALOG_POLICIES:
+        return catalog_policy(policy, logs.n_items, logs.popularity(), data)
+    if not Path(policy).exists():
+        raise ConfigError(
+            f"--policy {policy!r}: on your own logs the target is one of {list(CATALOG_POLICIES)} or a trained "
+            "agent's run folder"
+        )
+    agent = load_policy(policy)
+    if not hasattr(agent, "env_options"):
+        raise ConfigError(
+            f"--policy {policy}: own-logs OPE takes {list(CATALOG_POLICIES)} or an agent's run folder"
+        )
+    return agent_policy(agent, logs.n_items)
+
+
+def unsupported_mass(
+    target: PLPolicy, users: np.ndarray, slot: np.ndarray, shown: np.ndarray, k: int, rng: np.random.Generator
+) -> float:  # fmt: skip
+    """Mean over logged rounds of the target's probability, at the round's slot, of items the
+    logs never show at that slot (``shown (n_slots, n_items)`` bool)."""
+    contexts = target.contexts(users)
+    total = 0.0
+    for chunk, margins in target.marginal_chunks(users, k, 256, rng):
+        local = np.searchsorted(chunk, contexts)
+        rows = np.flatnonzero((local < len(chunk)) & (chunk[np.minimum(local, len(chunk) - 1)] == contexts))
+        outside = (margins * ~shown[None]).sum(axis=2)  # (contexts, k)
+        total += float(outside[local[rows], slot[rows]].sum())
+    return total / max(len(users), 1)
+
+
+def evaluate_own(
+    data: str, policy: str, wanted: list[str] | None, n_bootstrap: int, folds: int, seed: int
+) -> dict[str, object]:  # fmt: skip
+    """OPE of ``policy`` on the logs ``data`` (not a shop, not OBD), with estimated propensities."""
+    logs = load_logs(data)
+    target = own_target(policy, logs, data)
+    rng = np.random.default_rng(seed)
+    table = logs.interactions
+    user_row = pd.Index(logs.users["user_id"]).get_indexer(table["user_id"]).astype(np.int64)
+    item = logs.item_rows(table["item_id"].to_numpy())
+    slot = table["position"].to_numpy(np.int64) - 1
+    n_slots = int(slot.max()) + 1
+    fold_of_user = user_folds(logs.n_users, folds, rng)
+    mu = slot_propensities(item, slot, fold_of_user[user_row], logs.n_items, n_slots, folds)
+    shown = np.zeros((n_slots, logs.n_items), dtype=bool)
+    shown[slot, item] = True
+    steps = build_steps(logs)
+    report: dict[str, object] = {
+        "policy": policy, "logs": data, "propensities": "estimated",
+        "propensity_model": f"cross-fitted item frequency per slot ({folds} folds of users, pseudo-count {SMOOTHING})",
+        "ground_truth": None, "ground_truth_why": NO_TRUTH, "data_notes": list(logs.notes),
+    }  # fmt: skip
+    if "propensity" in table.columns:
+        estimated = mu[fold_of_user[user_row], slot, item]
+        logged = table["propensity"].to_numpy(np.float64)
+        report["logged_propensities"] = {
+            "note": "the logs carry propensities; the estimators use the estimated ones (same form for every log)",
+            "mean_abs_relative_error": float(np.mean(np.abs(estimated / logged - 1.0))),
+        }
+    if (steps.items >= 0).all():  # full slates (single items included)
+        slates, sessions = slate_inputs(
+            steps, estimated_logger(mu, fold_of_user), target, folds=folds, rng=rng,
+            segment=user_segments(logs.users),
+        )  # fmt: skip
+        k = steps.items.shape[1]
+        report |= {
+            "form": f"slates of {k}",
+            "n": len(steps.step),
+            "reward": "clicks per step (slate)",
+            "estimates": _marked(estimate_all(SLATE_ESTIMATORS, slates, wanted, n_bootstrap, seed)),
+            "naive": float(slates.reward.sum(axis=1).mean()),
+            "first_slot": {
+                "estimates": _marked(
+                    estimate_all(BANDIT_ESTIMATORS, slates.first_slot(), wanted, n_bootstrap, seed)
+                )
+            },
+            "sessions": {
+                "n": int(steps.n_sessions),
+                "estimates": _marked(estimate_all(SESSION_ESTIMATORS, sessions, wanted, n_bootstrap, seed)),
+            },
+            "support": {
+                "unsupported_target_mass": unsupported_mass(
+                    target, steps.user, np.zeros(len(steps.user), dtype=np.int64), shown, 1, rng
+                ),
+                "actions": "items at the first slot",
+            },
+        }
+        return report
+    rounds = row_bandit_inputs(item, slot, table["click"].to_numpy(np.float64), user_row, fold_of_user, mu, target,
+                               n_slots, rng)  # fmt: skip
+    report |= {
+        "form": "bandit rounds: one (item, slot) per row",
+        "n": len(table),
+        "reward": "click",
+        "estimates": _marked(estimate_all(BANDIT_ESTIMATORS, rounds, wanted, n_bootstrap, seed)),
+        "naive": float(rounds.reward.mean()),
+        "support": {
+            "unsupported_target_mass": unsupported_mass(target, user_row, slot, shown, n_slots, rng),
+            "actions": "(item, slot) pairs",
+        },
+    }
+    return report
+
+
+def _marked(estimates: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    """Mark each estimate that weights by the estimated propensities (all but the direct method)."""
+    return {
+        name: {**entry, "propensities": "none (model only)" if name == "dm" else "estimated"}
+        for name, entry in estimates.items()
+    }
+
+
+def row_bandit_inputs(
+    item: np.ndarray, slot: np.ndarray, reward: np.ndarray, user_row: np.ndarray, fold_of_user: np.ndarray,
+    mu: np.ndarray, target: PLPolicy, n_slots: int, rng: np.random.Generator,
+) -> BanditInputs:  # fmt: skip
+    """Rows as bandit rounds whose action is (item, slot): the estimated logger's and the
+    target's probability of it, and a cross-fitted (item, slot) click-rate model's predictions."""
+    n, n_items = len(item), mu.shape[2]
+    folds = mu.shape[0]
+    row_fold = fold_of_user[user_row]
+    pscore = mu[row_fold, slot, item]
+    q_logged, q_target, p_target = np.zeros(n), np.zeros(n), np.zeros(n)
+    models = [
+        fit_click_rate_model(item[row_fold != f], slot[row_fold != f], reward[row_fold != f], n_items, n_slots, rng)
+        for f in range(folds)
+    ]  # fmt: skip
+    contexts = target.contexts(user_row)
+    for chunk, margins in target.marginal_chunks(user_row, n_slots, 256, rng):  # (c, K, n_items)
+        local = np.searchsorted(chunk, contexts)
+        rows = np.flatnonzero((local < len(chunk)) & (chunk[np.minimum(local, len(chunk) - 1)] == contexts))
+        at = margins[local[rows], slot[rows]]  # (rows, n_items)
+        p_target[rows] = at[np.arange(len(rows)), item[rows]]
+        for f in range(folds):
+            mine = row_fold[rows] == f
+            q = models[f]
+            q_logged[rows[mine]] = q[item[rows[mine]], slot[rows[mine]]]
+            q_target[rows[mine]] = (at[mine] * q[:, slot[rows[mine]]].T).sum(axis=1)
+    return BanditInputs(reward, pscore, p_target, q_logged, q_target)

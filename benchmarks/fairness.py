@@ -1,0 +1,308 @@
+"""The engagement-fairness frontier: PPO over a sweep of the fairness weight against the fair
+re-rankers over a sweep of their knobs, and the static baselines, on the same users.
+
+``python -m benchmarks.fairness --json FILE [--quick] [--seeds S] [--lambdas 0 0.5 1 2 4] ...``
+
+PPO trains in the fitted shop at each ``fairness_lambda`` (merit-based target) and once more
+with the user-side penalty (``user_fairness_lambda``). Every point (each PPO run, each fair
+re-ranker at each knob: FA*IR's minimum share, the exposure LP's allowed gap, FairCo's gain;
+the static baselines) is then played in the fitted and in the true shop on the same users with
+no penalty in the reward, so ``return`` is the engagement (clicks + purchases) every point
+earns. Per point: return with its 95% CI (over seeds for PPO, over sessions otherwise), the
+protected exposure share, its merit-based target and the gap (share - target), the exposure
+Gini, the tail's share and the user-group engagement gap. Writes the JSON, a markdown table
+(``FILE.md``) and the frontier (``FILE.png``: return against the exposure gap, CIs as bars),
+and picks the default ``fairness_lambda``: the smallest of the sweep whose PPO keeps the
+protected share at or above its target - 0.02 in both shops with a return at or above the
+static CTR ranking's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.agent import TrainedAgent
+from agents.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
+from agents.config import TrainConfig
+from agents.evaluate import policy_env_options
+from agents.fair_baselines import FAIR_NAMES, KNOBS, make_fair
+from agents.report import SHARE_TOLERANCE
+from agents.sessions import Policy, metrics, run_sessions
+from agents.train import train
+from agents.tuning import TuningBudget, load_or_tune
+from benchmarks.policies import TRUE_EVAL_SEED
+from envs.config import EnvConfig
+from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
+from simulators.core.errors import ConfigError, check_at_least_one
+from simulators.core.metrics import mean_ci95
+from simulators.core.storage import atomic_path, check_output_file, write_text_atomic
+
+FITTED_EVAL_SEED = 10_000
+"""Seed of the fitted-shop evaluation users (every point meets the same ones)."""
+WORLDS = ("fitted", "true")
+
+
+@dataclass(frozen=True)
+class FairnessPlan:
+    """How much to run (the benchmark's flags)."""
+
+    seeds: int = 3
+    """Training seeds per PPO point."""
+    timesteps: int = 30_000
+    """Environment steps per training run."""
+    lambdas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+    """PPO's fairness_lambda sweep (merit-based target)."""
+    user_lambda: float = 1.0
+    """user_fairness_lambda of the one user-side point (PPO at fairness_lambda 0)."""
+    fair_topk: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
+    """FA*IR's minimum protected share p."""
+    exposure_lp: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2)
+    """The exposure LP's allowed gap delta (share of the slate's exposure)."""
+    fairco: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
+    """FairCo's controller gain."""
+    eval_episodes: int = 500
+    """Sessions per point in the fitted shop."""
+    true_episodes: int = 2_000
+    """Sessions per point in the true shop."""
+    n_envs: int = 16
+    """Parallel users per training run."""
+    tuning_sessions: int = 256
+    """Sessions per candidate setting when the static re-rankers are tuned (once per world)."""
+    tuning_generations: int = 5
+    """CEM generations of tuned-weights."""
+
+    def __post_init__(self) -> None:
+        names = ("seeds", "timesteps", "eval_episodes", "true_episodes", "n_envs", "tuning_sessions",
+                 "tuning_generations")  # fmt: skip
+        check_at_least_one(self, names, "--")
+        for name in ("lambdas", "fair_topk", "exposure_lp", "fairco"):
+            values = getattr(self, name)
+            if not values or not all(np.isfinite(v) and v >= 0 for v in values):
+                raise ConfigError(
+                    f"--{name.replace('_', '-')}: one or more finite numbers >= 0, got {values}"
+                )
+        if any(p > 1 for p in self.fair_topk):
+            raise ConfigError(f"--fair-topk: shares in [0, 1], got {self.fair_topk}")
+        if not np.isfinite(self.user_lambda) or self.user_lambda < 0:
+            raise ConfigError(f"--user-lambda must be a finite number >= 0, got {self.user_lambda}")
+
+
+def train_points(plan: FairnessPlan, folder: Path) -> dict[str, list[Path]]:
+    """Train PPO at each lambda (and the user-side point) for every seed; run folders per point."""
+    points = {
+        f"ppo lambda={lam:g}": EnvConfig(action_mode="weights", fairness_lambda=lam) for lam in plan.lambdas
+    }
+    points[f"ppo user-lambda={plan.user_lambda:g}"] = EnvConfig(
+        action_mode="weights", user_fairness_lambda=plan.user_lambda
+    )
+    runs: dict[str, list[Path]] = {}
+    for name, env in points.items():
+        for seed in range(plan.seeds):
+            out = folder / "runs" / f"{name.replace(' ', '-').replace('=', '')}-s{seed}"
+            config = TrainConfig(
+                "ppo", timesteps=plan.timesteps, seed=seed, env_options=env, eval_episodes=100,
+                eval_freq=max(plan.timesteps // 4, 512), out=str(out), n_envs=plan.n_envs,
+                tuning_sessions=plan.tuning_sessions, tuning_generations=plan.tuning_generations,
+            )  # fmt: skip
+            train(config, overwrite=True)  # the benchmark's own folder: rerunning replaces it
+            runs.setdefault(name, []).append(out)
+            print(f"{name} seed {seed}: trained", flush=True)
+    return runs
+
+
+def baseline_points(plan: FairnessPlan) -> dict[str, tuple[Policy, dict[str, float]]]:
+    """Every static baseline and every fair re-ranker at every knob: name -> (policy, knob)."""
+    budget = TuningBudget(sessions=plan.tuning_sessions, cem_generations=plan.tuning_generations)
+    points: dict[str, tuple[Policy, dict[str, float]]] = {
+        name: (make_baseline(name), {}) for name in POLICY_NAMES
+    }
+    for name in RERANKER_NAMES:
+        points[name] = (load_or_tune(name, EnvConfig(), budget), {})
+    sweeps = {"fair-topk": plan.fair_topk, "exposure-lp": plan.exposure_lp, "fairco": plan.fairco}
+    for name in FAIR_NAMES:
+        for knob in sweeps[name]:
+            points[f"{name} {KNOBS[name]}={knob:g}"] = (make_fair(name, knob), {KNOBS[name]: knob})
+    return points
+
+
+def play(policy: Policy, world: str, plan: FairnessPlan, **options: Any) -> dict[str, Any]:
+    """The metrics object of ``policy`` on the world's evaluation users, with no penalty in the reward."""
+    episodes, seed = (
+        (plan.eval_episodes, FITTED_EVAL_SEED) if world == "fitted" else (plan.true_episodes, TRUE_EVAL_SEED)
+    )
+    options = {**options, "simulator": world, "fairness_lambda": 0.0, "user_fairness_lambda": 0.0}
+    return metrics(run_sessions(policy, "ecommerce-v0", episodes, seed, progress=False, **options), "ecommerce-v0",
+                   getattr(policy, "name", "agent"), seed)  # fmt: skip
+
+
+FIGURES = ("protected_exposure_share", "protected_exposure_target", "exposure_gini", "tail_exposure_share",
+           "user_group_gap")  # fmt: skip
+
+
+def point_entry(reports: list[dict[str, Any]], family: str, knob: dict[str, float]) -> dict[str, Any]:
+    """One point of the table: the return with its CI (over seeds when there are several runs,
+    else over sessions) and the mean of each fairness figure."""
+    if len(reports) > 1:
+        mean, lo, hi = mean_ci95(np.array([r["return_mean"] for r in reports]))
+    else:
+        mean, (lo, hi) = reports[0]["return_mean"], reports[0]["return_ci95"]
+    entry: dict[str, Any] = {
+        "family": family,
+        "knob": knob,
+        "return_mean": mean,
+        "return_ci95": [lo, hi],
+        "runs": len(reports),
+    }
+    entry |= {name: float(np.mean([r[name] for r in reports])) for name in FIGURES}
+    entry["exposure_gap"] = entry["protected_exposure_share"] - entry["protected_exposure_target"]
+    return entry
+
+
+def evaluate_points(
+    plan: FairnessPlan, runs: dict[str, list[Path]], baselines: dict[str, tuple[Policy, dict[str, float]]]
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """world -> point -> entry, every point on the same users."""
+    table: dict[str, dict[str, Any]] = {world: {} for world in WORLDS}
+    for world in WORLDS:
+        for name, folders in runs.items():
+            reports = []
+            for folder in folders:
+                agent = TrainedAgent.load(folder, device="cpu")
+                reports.append(play(agent, world, plan, **policy_env_options(agent)))
+            knob = (
+                {"user_fairness_lambda": plan.user_lambda}
+                if "user" in name
+                else {"fairness_lambda": float(name.split("=")[1])}
+            )
+            table[world][name] = point_entry(reports, "ppo", knob)
+        for name, (policy, knob) in baselines.items():
+            family = name.split(" ")[0] if name.split(" ")[0] in FAIR_NAMES else "static"
+            table[world][name] = point_entry([play(policy, world, plan)], family, knob)
+            print(f"{world}: {name} {table[world][name]['return_mean']:.2f}", flush=True)
+    return table
+
+
+def choose_default(table: dict[str, dict[str, Any]], lambdas: tuple[float, ...]) -> dict[str, Any]:
+    """The smallest lambda whose PPO keeps its protected share >= target - tolerance in both
+    shops, with a return at or above the static CTR ranking's (``None`` when none does)."""
+    checks = []
+    for lam in sorted(lambdas):
+        name = f"ppo lambda={lam:g}"
+        verdict = {"fairness_lambda": lam}
+        for world in WORLDS:
+            point, ctr = table[world][name], table[world]["ctr"]
+            verdict[f"{world}_share_ok"] = point["exposure_gap"] >= -SHARE_TOLERANCE
+            verdict[f"{world}_return_ok"] = point["return_mean"] >= ctr["return_mean"]
+        checks.append(verdict)
+        if all(v for k, v in verdict.items() if k.endswith("_ok")):
+            return {"fairness_lambda": lam, "checks": checks}
+    return {"fairness_lambda": None, "checks": checks}
+
+
+def markdown(table: dict[str, dict[str, Any]], default: dict[str, Any]) -> str:
+    """One table per shop, and the chosen default."""
+    lines = []
+    for world in WORLDS:
+        lines += [f"## {world} shop", "",
+                  "| point | return [95% CI] | protected share | target | gap | gini | tail share | user gap |",
+                  "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for name, m in table[world].items():
+            lo, hi = m["return_ci95"]
+            short = " (short)" if m["exposure_gap"] < -SHARE_TOLERANCE else ""
+            lines.append(
+                f"| {name} | {m['return_mean']:.2f} [{lo:.2f}, {hi:.2f}] | {m['protected_exposure_share']:.3f}{short} | "
+                f"{m['protected_exposure_target']:.3f} | {m['exposure_gap']:+.3f} | {m['exposure_gini']:.3f} | "
+                f"{m['tail_exposure_share']:.3f} | {m['user_group_gap']:.2f} |"
+            )
+        lines.append("")
+    lines.append(
+        f"default fairness_lambda: {default['fairness_lambda']} (checks: {json.dumps(default['checks'])})"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def plot_frontier(table: dict[str, dict[str, Any]], path: Path) -> None:
+    """Return against the exposure gap per shop: PPO's sweep as a line, each fair re-ranker's
+    sweep as its own, the static baselines as points; 95% CIs as vertical bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(1, len(WORLDS), figsize=(12, 4.5))
+    for axis, world in zip(axes, WORLDS, strict=True):
+        points = table[world]
+        families: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for name, m in points.items():
+            key = (
+                "ppo (lambda sweep)"
+                if name.startswith("ppo lambda")
+                else name
+                if m["family"] in ("static", "ppo")
+                else m["family"]
+            )
+            families.setdefault(key, []).append((name, m))
+        for family, members in families.items():
+            x = [m["exposure_gap"] for _, m in members]
+            y = [m["return_mean"] for _, m in members]
+            err = np.array([[m["return_mean"] - m["return_ci95"][0], m["return_ci95"][1] - m["return_mean"]]
+                            for _, m in members]).T  # fmt: skip
+            style = "-o" if len(members) > 1 else "s"
+            axis.errorbar(x, y, yerr=err, fmt=style, markersize=4, capsize=2, label=family)
+        axis.axvline(0.0, color="gray", linestyle=":", linewidth=1)
+        axis.set_xlabel("exposure gap (protected share - merit target)")
+        axis.set_ylabel("return (clicks + purchases per session)")
+        axis.set_title(f"{world} shop")
+        axis.grid(alpha=0.3)
+    axes[-1].legend(fontsize=7, loc="best")
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110)
+    plt.close(figure)
+
+
+QUICK = {"seeds": 1, "timesteps": 2_048, "lambdas": (0.0, 2.0), "fair_topk": (0.3,), "exposure_lp": (0.0,),
+         "fairco": (2.0,), "eval_episodes": 60, "true_episodes": 100, "n_envs": 8, "tuning_sessions": 16,
+         "tuning_generations": 1}  # fmt: skip
+"""The plan of ``--quick`` (a few minutes)."""
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    """Train, evaluate, choose the default; write JSON, markdown and PNG."""
+    parser = ArgumentParser(prog="python -m benchmarks.fairness", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--json",
+        type=Path,
+        required=True,
+        help="where to write the results (JSON; FILE.md and FILE.png beside it)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help=f"a smaller default plan ({QUICK}); flags given still apply"
+    )
+    add_config_arguments(parser, FairnessPlan)
+    args = parser.parse_args(argv)
+    check_output_file(args.json, "--json")
+    plan = FairnessPlan(**{**(QUICK if args.quick else {}), **config_kwargs(args, FairnessPlan)})
+    folder = args.json.with_suffix("")
+    started = time.perf_counter()
+    runs = train_points(plan, folder)
+    table = evaluate_points(plan, runs, baseline_points(plan))
+    default = choose_default(table, plan.lambdas)
+    report = {"plan": {k: list(v) if isinstance(v, tuple) else v for k, v in plan.__dict__.items()},
+              "table": table, "default": default, "share_tolerance": SHARE_TOLERANCE,
+              "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+    write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
+    write_text_atomic(args.json.with_suffix(".md"), markdown(table, default))
+    plot_frontier(table, args.json.with_suffix(".png"))
+    print(markdown(table, default))
+
+
+if __name__ == "__main__":
+    main()
