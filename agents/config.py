@@ -34,6 +34,10 @@ ALGORITHM_KWARGS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 """Hyperparameters per algorithm (sessions are short: gamma 0.95 for all)."""
 
+DEFAULT_FAIRNESS_LAMBDA = 0.0
+"""The main job's ``fairness_lambda`` (merit-based target): the smallest of ``benchmarks.fairness``'s
+sweep whose PPO keeps the protected exposure share at or above its target - 0.02 in the fitted
+and in the true shop with a return at or above the static CTR ranking's."""
 ENV_FLAGS_SKIPPED = ("data_path", "render_mode")
 """EnvConfig fields with no training flag: ``--data`` takes a dataset's folder itself; training renders nothing."""
 DATA_HELP = (
@@ -79,7 +83,8 @@ class TrainConfig:
     """Run folder; empty = ``runs/{algorithm}-{env}-s{seed}``."""
     env_options: EnvConfig | None = None
     """Options of the env the agent trains and is evaluated in; ``None`` = the defaults, with the
-    algorithm's action mode (``weights`` for PPO/A2C, ``discrete`` for DQN)."""
+    algorithm's action mode (``weights`` for PPO/A2C, ``discrete`` for DQN) and
+    :data:`DEFAULT_FAIRNESS_LAMBDA`."""
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -89,7 +94,9 @@ class TrainConfig:
         default_data = envs.env_data(self.env)  # raises for an unknown env id
         if self.env_options is not None and not isinstance(self.env_options, EnvConfig):
             raise ConfigError(f"env_options must be an object of env options, got {self.env_options!r}")
-        options = self.env_options or EnvConfig(action_mode=DEFAULT_ACTION_MODE[self.algorithm])
+        options = self.env_options or EnvConfig(
+            action_mode=DEFAULT_ACTION_MODE[self.algorithm], fairness_lambda=DEFAULT_FAIRNESS_LAMBDA
+        )
         # an explicit ``data`` wins; the default one stands for the env's own logs
         data = options.data if options.data != EnvConfig().data else default_data
         object.__setattr__(self, "env_options", replace(options, data=data, data_path=options.data_path))
@@ -176,6 +183,7 @@ def train_parser() -> argparse.ArgumentParser:
         EnvConfig,
         skip=ENV_FLAGS_SKIPPED,
         dest_prefix="env_",
+        defaults={"fairness_lambda": DEFAULT_FAIRNESS_LAMBDA},
         choices={
             "action_mode": ACTION_MODES,
             "obs_mode": OBS_MODES,

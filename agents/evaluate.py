@@ -68,8 +68,9 @@ class EvaluateConfig:
     """Sessions to play."""
     seed: int = 0
     """Seed of the evaluation users (every policy meets the same ones)."""
-    fairness_lambda: float = 0.0
-    """Weight of the fairness penalty in the evaluation reward."""
+    fairness_lambda: float | None = None
+    """Weight of the fairness penalty in the evaluation reward; none = a trained agent's own
+    (what it trained with), 0 for a named policy."""
     data: str = ""
     """Logs the simulator is fitted on: a dataset name or a folder of your own logs (load_logs);
     empty = a trained agent's own, else the env's (shop for ecommerce-v0)."""
@@ -79,7 +80,7 @@ class EvaluateConfig:
         envs.env_data(self.env)  # a clear error for an unknown id
         if self.episodes < 1:
             raise ConfigError(f"--episodes must be >= 1, got {self.episodes}")
-        if not self.fairness_lambda >= 0:
+        if self.fairness_lambda is not None and not self.fairness_lambda >= 0:
             raise ConfigError(f"--fairness-lambda must be >= 0, got {self.fairness_lambda}")
 
 
@@ -94,9 +95,13 @@ def main(argv: list[str] | None = None) -> None:
     own = None if agent is None else getattr(agent, "env_options", {}).get("data")
     data = config.data or own or envs.env_data(config.env)  # a trained agent: the logs it trained on
     load_logs(data)  # a bad name or folder is one clear error before any work
-    env = EnvConfig(data=data, fairness_lambda=config.fairness_lambda)
+    own_lambda = (
+        0.0 if agent is None else float(getattr(agent, "env_options", {}).get("fairness_lambda", 0.0))
+    )
+    fairness_lambda = own_lambda if config.fairness_lambda is None else config.fairness_lambda
+    env = EnvConfig(data=data, fairness_lambda=fairness_lambda)
     policy = agent or load_policy(config.policy, env=env)
-    options = {**policy_env_options(policy), "fairness_lambda": config.fairness_lambda, "data": data}
+    options = {**policy_env_options(policy), "fairness_lambda": fairness_lambda, "data": data}
     result = run_sessions(policy, config.env, config.episodes, config.seed, **options)
     report = metrics(result, config.env, config.policy, config.seed)
     write_text_atomic(config.json, json.dumps(report, indent=2) + "\n")

@@ -26,14 +26,15 @@ from torch import nn
 
 from encoders.ctr.model import CTRModel
 from encoders.towers import ItemTower, UserTower, copy_towers
-from envs.config import FEATURES, STRATEGIES, WEIGHTS
+from envs.config import FEATURE_STD_FLOOR, FEATURES, STRATEGIES, WEIGHTS
 from simulators.core.errors import ConfigError
 
 
 def standardise_candidates(features: torch.Tensor) -> torch.Tensor:
-    """``(B, N, F)`` z-scored across candidates (the env's ``weights`` mode does the same)."""
+    """``(B, N, F)`` z-scored across candidates, the spread floored at ``FEATURE_STD_FLOOR`` (the
+    env's ``weights`` mode does the same)."""
     centred = features - features.mean(dim=1, keepdim=True)
-    return centred / (centred.std(dim=1, keepdim=True, unbiased=False) + 1e-6)
+    return centred / centred.std(dim=1, keepdim=True, unbiased=False).clamp(min=FEATURE_STD_FLOOR)
 
 
 class RankingExtractor(BaseFeaturesExtractor):

@@ -40,7 +40,7 @@ from simulators.data.logs import data_fingerprint
 from simulators.datasets import load_logs
 from simulators.fit.cache import FIT_VERSION
 
-TUNING_VERSION = 2
+TUNING_VERSION = 3
 """Bump when tuning changes, so cached knobs are tuned again."""
 TUNING_SEED = 2**31
 """First seed of the tuning users. Every config's seed is at most ``MAX_SEED`` (below it by

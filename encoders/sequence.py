@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from simulators.core.errors import ConfigError
 
@@ -66,17 +65,19 @@ class LSTMUserEncoder(nn.Module):
             )
         mask = mask.bool()
         lengths = mask.sum(dim=1)
-        # Move valid entries to the front, keeping their order (stable sort on ~mask).
-        order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices
+        # Move valid entries to the front, keeping their order: the ascending order of a unique key
+        # (invalid after valid, then position), by top-k, which ONNX has (a stable sort it has not).
+        width = mask.shape[1]
+        key = (~mask).long() * width + torch.arange(width, device=mask.device)[None, :]
+        order = torch.topk(key, k=width, dim=1, largest=False, sorted=True).indices
         ids = torch.gather(item_ids.long(), 1, order).clamp(0, self.n_items - 1)
         vectors = self.project(self.item_table[ids])  # (batch, H, projection_dim)
-        batch = item_ids.shape[0]
-        hidden = self.empty_history.expand(batch, -1).clone()
-        has_history = lengths > 0
-        if bool(has_history.any()):
-            packed = pack_padded_sequence(
-                vectors[has_history], lengths[has_history].cpu(), batch_first=True, enforce_sorted=False
-            )
-            _, (h_n, _) = self.lstm(packed)
-            hidden[has_history] = h_n[-1]
-        return self.head(hidden)
+        # The last layer's output at step length - 1 is the packed sequence's final state (the LSTM
+        # runs forward only, so padding after it never reaches it); no data-dependent branch, so the
+        # same graph traces to ONNX (agents.export).
+        state = vectors.new_zeros(self.lstm.num_layers, vectors.shape[0], self.lstm.hidden_size)
+        outputs, _ = self.lstm(vectors, (state, state))  # (batch, H, hidden); a traced batch stays dynamic
+        last = (lengths - 1).clamp(min=0)
+        final = outputs[torch.arange(outputs.shape[0]), last]
+        empty = self.empty_history.expand(outputs.shape[0], -1)
+        return self.head(torch.where((lengths > 0)[:, None], final, empty))

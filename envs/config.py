@@ -66,6 +66,9 @@ STRATEGIES = (
 """Ranking strategies of ``action_mode="discrete"`` (action ``i`` picks ``STRATEGIES[i]``)."""
 
 
+FEATURE_STD_FLOOR = 1e-3
+"""Standardising candidate features across a step's candidates divides by at least this: a
+feature that varies by less counts as constant there (its rounding noise never becomes a signal)."""
 FEATURE_CLIP = 10.0
 """Standardised features are clipped to [-10, 10]."""
 

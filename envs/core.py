@@ -17,6 +17,7 @@ from envs.config import (
     FEATURE_CLIP,
     FEATURE_HIGH,
     FEATURE_LOW,
+    FEATURE_STD_FLOOR,
     FEATURES,
     ID_DTYPE,
     MAX_WEIGHT,
@@ -47,11 +48,17 @@ class SessionCore:
 
     def __init__(self, config: EnvConfig, world: RankingWorld, batch: int, shared_ledger: bool = True):
         self.config, self.world, self.batch = config, world, batch
-        if config.fairness_lambda > 0 and not world.has_provider_groups:
+        # Without provider groups the merit-based target is 0 and so is the penalty (fairness is off,
+        # as the reports say); a fixed target would charge every step for a group that does not exist.
+        if (
+            config.fairness_lambda > 0
+            and config.fairness_target is not None
+            and not world.has_provider_groups
+        ):
             raise ConfigError(
-                f"fairness_lambda {config.fairness_lambda:g}: the penalty needs provider groups, and these logs "
-                "have none (no provider column, or every item in one group): map an item column onto provider "
-                "(column_map, or schema.json beside your tables) or leave fairness_lambda at 0"
+                f"fairness_target {config.fairness_target:g}: a fixed protected share needs provider groups, and "
+                "these logs have none (no provider column, or every item in one group): map an item column onto "
+                "provider (column_map, or schema.json beside your tables)"
             )
         if config.user_fairness_lambda > 0 and world.n_user_groups < 2:
             raise ConfigError(
@@ -352,10 +359,10 @@ def as_action_array(actions: Any) -> np.ndarray:
 
 
 def standardise(features: np.ndarray) -> np.ndarray:
-    """``(B, N, F)`` features z-scored across each step's candidates (a constant feature -> 0),
-    so that ranking weights compare signals on one scale."""
+    """``(B, N, F)`` features z-scored across each step's candidates (a constant feature -> 0;
+    the spread is floored at ``FEATURE_STD_FLOOR``), so that ranking weights compare signals on one scale."""
     centred = features - features.mean(axis=1, keepdims=True)
-    return centred / (centred.std(axis=1, keepdims=True) + 1e-6)
+    return centred / np.maximum(centred.std(axis=1, keepdims=True), FEATURE_STD_FLOOR)
 
 
 def draw_session(rng: np.random.Generator) -> np.ndarray:

@@ -20,6 +20,7 @@ COMMANDS = {
     "train": ("agents.train", "train an SB3 agent and compare it with the static baselines"),
     "evaluate": ("agents.evaluate", "evaluate a policy online in a simulator"),
     "ope": ("agents.ope", "off-policy evaluation on logged data"),
+    "export": ("agents.export", "export a trained policy to ONNX"),
     "fit": ("simulators.fit", "fit a user simulator from logs and report its fidelity"),
     "shop": ("simulators.shop", "generate the synthetic shop's logs and ground truth"),
     "ctr": ("encoders.ctr", "train or evaluate the multi-task CTR model"),

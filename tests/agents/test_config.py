@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agents.config import TrainConfig
+from agents.config import DEFAULT_FAIRNESS_LAMBDA, TrainConfig, parse_train_config
 from envs.config import EnvConfig
 from simulators.core.errors import ConfigError
 
@@ -35,6 +35,13 @@ def test_train_config_nests_the_env_options_and_round_trips() -> None:
     assert TrainConfig("dqn").options.action_mode == "discrete"
     assert TrainConfig("ppo").options.action_mode == "weights"
     assert TrainConfig("ppo", env="movielens-v0").options.data == "movielens"
+    assert (
+        TrainConfig("ppo").options.fairness_lambda == DEFAULT_FAIRNESS_LAMBDA
+    )  # the main job is fair by default
+    assert parse_train_config(["ppo"])[0].options.fairness_lambda == DEFAULT_FAIRNESS_LAMBDA
+    assert parse_train_config(["ppo", "--fairness-lambda", "0"])[0].options.fairness_lambda == 0.0
+    own = parse_train_config(["ppo", "--data", "my_logs/"])[0]
+    assert own.options.data == "my_logs/" and own.options.fairness_lambda == DEFAULT_FAIRNESS_LAMBDA
     config = TrainConfig("ppo", seed=3, env_options=EnvConfig(action_mode="weights", fairness_lambda=0.5))
     assert TrainConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
     with pytest.raises(ConfigError, match="JSON object"):

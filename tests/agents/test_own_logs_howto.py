@@ -64,3 +64,13 @@ def test_the_own_logs_howto_runs_as_written(tmp_path: Path) -> None:
     assert "| estimated |" in ope.stdout and "no ground truth" in ope.stdout
     report = json.loads((tmp_path / "runs" / "mine-ope.json").read_text())
     assert report["ground_truth"] is None and report["propensities"] == "estimated"
+    # without provider groups the merit-based penalty is 0 (fairness off); a fixed share is refused
+    from envs.ranking import RankingEnv
+    from simulators.core.errors import ConfigError
+
+    env = RankingEnv(data=str(folder), fairness_lambda=2.0)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(env.action_space.sample())
+    assert info["fairness_penalty"] == 0.0
+    with pytest.raises(ConfigError, match="fixed protected share needs provider groups"):
+        RankingEnv(data=str(folder), fairness_lambda=2.0, fairness_target=0.3)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from agents.config import DEFAULT_FAIRNESS_LAMBDA
 from tests.conftest import REPO, run_cli
 
 TINY = [
@@ -57,6 +58,9 @@ def test_every_algorithm_trains_writes_the_run_folder_and_evaluates(algorithm: s
     assert set(report["tuned_baselines"]) == {"best-fixed", "tuned-weights", "mmr"}
     assert report["policy"]["episodes"] == 16 and report["timesteps"] >= 512
     assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+    options = json.loads((out / "config.json").read_text())["env_options"]
+    assert options["fairness_lambda"] == DEFAULT_FAIRNESS_LAMBDA and options["fairness_target"] is None
+    assert "protected share / target" in result.stdout
     evaluated = run_cli("agents.evaluate", "--policy", str(out), "--env", "ecommerce-v0", "--episodes", "16",
                         "--seed", str(10_000), "--json", str(tmp_path / "eval.json"))  # fmt: skip
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]

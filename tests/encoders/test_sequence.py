@@ -52,3 +52,26 @@ def test_lstm_rejects_bad_shapes() -> None:
         _encoder()(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 4, dtype=torch.bool))
     with pytest.raises(ConfigError):
         LSTMUserEncoder(np.zeros((0, 4)))
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_lstm_state_is_the_packed_sequences_final_state(num_layers: int) -> None:
+    """The branch-free forward (exportable to ONNX) equals running the LSTM on each user's
+    packed valid items, for any lengths, empty histories included."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    torch.manual_seed(0)
+    table = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    encoder = LSTMUserEncoder(table, projection_dim=6, hidden_dim=5, num_layers=num_layers)
+    ids = torch.randint(0, 30, (7, 9))
+    lengths = torch.tensor([0, 1, 3, 9, 5, 2, 0])
+    mask = torch.arange(9)[None, :] < lengths[:, None]
+    with torch.no_grad():
+        got = encoder(ids, mask)
+        vectors = encoder.project(encoder.item_table[ids])
+        has = lengths > 0
+        packed = pack_padded_sequence(vectors[has], lengths[has], batch_first=True, enforce_sorted=False)
+        _, (h_n, _) = encoder.lstm(packed)
+    want = encoder.empty_history.detach().expand(7, -1).clone()
+    want[has] = h_n[-1]
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
