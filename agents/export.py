@@ -28,6 +28,9 @@ from simulators.core.storage import atomic_path, check_output_file, write_text_a
 
 OPSET = 17
 """The ONNX opset the graph is written in."""
+ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
+               "tensor(int32)": np.int32, "tensor(int8)": np.int8}  # fmt: skip
+"""numpy dtype of each ONNX input type (an observation is cast to what the graph declares)."""
 
 
 class DeterministicPolicy(nn.Module):
@@ -96,7 +99,7 @@ class OnnxPolicy:
             )
         except Exception as err:  # onnxruntime raises its own exception types for a bad file
             raise ConfigError(f"{self.path}: not an ONNX policy ({err})") from None
-        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.inputs = {i.name: ONNX_DTYPES.get(i.type, np.float32) for i in self.session.get_inputs()}
 
     @classmethod
     def load(cls, run_dir: str | Path, onnx_file: str | Path | None = None) -> OnnxPolicy:
@@ -104,14 +107,15 @@ class OnnxPolicy:
         folder = Path(run_dir)
         try:
             config = json.loads((folder / "config.json").read_text())
-        except (OSError, ValueError) as err:
-            raise ConfigError(f"{folder}: not a RecGym run folder ({err})") from None
+            algorithm, options = str(config["algorithm"]), dict(config["env_options"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"{folder}: not a RecGym run folder ({err!r})") from None
         path = Path(onnx_file) if onnx_file else folder / "policy.onnx"
         if not path.is_file():
             raise ConfigError(
                 f"{path}: no such file (write it with python -m agents.export {folder} --onnx {path})"
             )
-        return cls(path, config["algorithm"], dict(config["env_options"]))
+        return cls(path, algorithm, options)
 
     @property
     def action_mode(self) -> str:
@@ -121,7 +125,15 @@ class OnnxPolicy:
     def act(self, observation: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
         """Deterministic batched actions, as :meth:`TrainedAgent.act` gives them."""
         del rng
-        feed = {name: np.ascontiguousarray(observation[name]) for name in self.inputs}
+        if missing := sorted(set(self.inputs) - set(observation)):
+            raise ConfigError(f"observation lacks {missing} (the policy reads {sorted(self.inputs)})")
+        feed = {
+            name: np.ascontiguousarray(observation[name], dtype=dtype) for name, dtype in self.inputs.items()
+        }
+        if len({len(array) for array in feed.values()}) != 1 or any(
+            array.ndim < 2 for array in feed.values()
+        ):
+            raise ConfigError("observation arrays must be batched alike (a leading batch axis on each)")
         return np.asarray(self.session.run(["action"], feed)[0])
 
 

@@ -126,24 +126,20 @@ class FairReranker:
         items = np.kron(np.eye(n), np.ones((1, k)))  # each item fills at most one slot
         exposure = ((protected.astype(np.float64) - target)[:, None] * v[None, :]).ravel()
         bound = self.knob * v.sum()
-        if not protected.any() or protected.all():  # nothing to balance: the plain ranking
-            a_ub, b_ub = items, np.ones(n)
-        else:
-            a_ub = np.vstack([items, exposure[None], -exposure[None]])
-            b_ub = np.concatenate([np.ones(n), [bound, bound]])
+        balance = protected.any() and not protected.all()  # else nothing to balance: the plain ranking
+        a_ub = np.vstack([items, exposure[None], -exposure[None]]) if balance else items
+        b_ub = np.r_[np.ones(n), bound, bound] if balance else np.ones(n)
         result = linprog(
             cost, A_ub=a_ub, b_ub=b_ub, A_eq=slots, b_eq=np.ones(k), bounds=(0, 1), method="highs"
         )
-        if result.status != 0:  # too few protected items to balance exactly: the closest feasible
-            gap_cost = np.concatenate([cost, [10.0 * np.abs(cost).max() + 1.0]])
-            a_gap = np.hstack(
-                [np.vstack([items, exposure[None], -exposure[None]]), np.r_[np.zeros(n), -1, -1][:, None]]
-            )
-            result = linprog(gap_cost, A_ub=a_gap, b_ub=np.r_[np.ones(n), bound, bound],
+        if (
+            result.status != 0
+        ):  # too few protected items to balance within delta: the gap may exceed it, at a high price
+            slack = np.r_[np.zeros(n), -1.0, -1.0][:, None]  # the gap may exceed the bound by s >= 0
+            result = linprog(np.r_[cost, 10.0 * np.abs(cost).max() + 1.0], A_ub=np.hstack([a_ub, slack]), b_ub=b_ub,
                              A_eq=np.hstack([slots, np.zeros((k, 1))]), b_eq=np.ones(k),
                              bounds=[(0, 1)] * (n * k) + [(0, None)], method="highs")  # fmt: skip
-            return np.clip(result.x[: n * k].reshape(n, k), 0.0, 1.0)
-        return np.clip(result.x.reshape(n, k), 0.0, 1.0)
+        return np.clip(result.x[: n * k].reshape(n, k), 0.0, 1.0)
 
     def decomposition(self, pctr: np.ndarray, protected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Birkhoff-von Neumann decomposition of the LP's ``P``: ``(weights (R,), slates (R, K))``
@@ -165,10 +161,11 @@ class FairReranker:
             n = observation["candidates"].shape
             return sequential_slates(self._sequential(observation), n, self.slate_size, 0.0, None)
         pctr, protected = _features(observation)
+        if rng is None:
+            raise ConfigError("exposure-lp samples its rankings: it needs a generator")
         out = np.empty((len(pctr), self.slate_size), dtype=np.int64)
         for row in range(len(pctr)):
             weights, slates = self.decomposition(pctr[row], protected[row])
-            assert rng is not None, "the LP samples its rankings: it needs a generator"
             out[row] = slates[rng.choice(len(weights), p=weights / weights.sum())]
         return out
 
@@ -194,7 +191,8 @@ def birkhoff_von_neumann(marginals: np.ndarray, tolerance: float = 1e-9) -> tupl
     ``marginals (N, K)`` (each column sums to 1, each row to at most 1).
 
     The ``N x K`` matrix is completed to a doubly stochastic ``N x N`` one (each item's leftover
-    mass spread over ``N - K`` dummy slots), then peeled: a perfect matching on the positive
+    mass placed in ``N - K`` dummy slots by the north-west corner rule, which keeps the
+    completion sparse), then peeled: a perfect matching on the positive
     entries (``scipy.optimize.linear_sum_assignment``; Birkhoff's theorem says one exists), its
     smallest entry as weight, subtracted, until nothing is left. A slate is the items matched
     to the K real slots, in order."""
@@ -203,9 +201,19 @@ def birkhoff_von_neumann(marginals: np.ndarray, tolerance: float = 1e-9) -> tupl
     n, k = marginals.shape
     square = np.zeros((n, n))
     square[:, :k] = marginals
-    if n > k:
-        square[:, k:] = np.clip(1.0 - marginals.sum(axis=1, keepdims=True), 0.0, None) / (n - k)
-    square /= square.sum(axis=0, keepdims=True)  # exact column sums despite rounding
+    leftover = np.clip(1.0 - marginals.sum(axis=1), 0.0, None)
+    leftover *= (n - k) / max(leftover.sum(), 1e-300)  # exact total despite rounding
+    column_room = np.ones(n - k)
+    row, column = 0, 0
+    while row < n and column < n - k:  # north-west corner: at most 2N entries, so few peels
+        amount = min(leftover[row], column_room[column])
+        square[row, k + column] += amount
+        leftover[row] -= amount
+        column_room[column] -= amount
+        if leftover[row] <= 1e-12:
+            row += 1
+        else:
+            column += 1
     weights, slates = [], []
     remaining = 1.0
     for _ in range(n * n):

@@ -75,6 +75,12 @@ def comparison_table(report: dict[str, Any]) -> str:
         lines.append(
             "no provider groups in these logs: the protected share is 0 by definition (provider fairness off)"
         )
+    data = report.get("data", {})
+    if data.get("text_encoder", "minilm") != "minilm":
+        lines.append(
+            f"item encoders: {data['text_encoder']} of the items' {data['item_text']} (BERT not used: no item text)"
+        )
+    lines += [f"data: {note}" for note in data.get("notes", [])]
     return "\n".join(lines)
 
 

@@ -36,6 +36,7 @@ from agents.sessions import metrics, run_sessions
 from agents.tuning import TuningBudget, load_or_tune
 from agents.warm_start import warm_start
 from encoders.device import deterministic_torch, resolve_device
+from encoders.text import catalog_encoder
 from envs.sb3 import SB3VecEnvAdapter
 from envs.vector import RankingVectorEnv
 from envs.world import RankingWorld
@@ -175,6 +176,10 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
     if initial is not None:
         report["initial_policy"] = initial
     report["timesteps"] = int(model.num_timesteps)
+    options = config.options
+    logs = load_logs(options.data, **({"path": options.data_path} if options.data_path else {}))
+    report["data"] = {"source": logs.source, "item_text": logs.item_text,
+                      "text_encoder": catalog_encoder(logs, "minilm"), "notes": list(logs.notes)}  # fmt: skip
     write_text_atomic(folder / "metrics.json", json.dumps(report, indent=2) + "\n")
     curve_steps, curve_values = read_curve(folder)
     plot_curves(

@@ -13,8 +13,8 @@ protected exposure share, its merit-based target and the gap (share - target), t
 Gini, the tail's share and the user-group engagement gap. Writes the JSON, a markdown table
 (``FILE.md``) and the frontier (``FILE.png``: return against the exposure gap, CIs as bars),
 and picks the default ``fairness_lambda``: the smallest of the sweep whose PPO keeps the
-protected share at or above its target - 0.02 in both shops with a return at or above the
-static CTR ranking's.
+protected share at or above its target - 0.02 in both shops for every seed, with a return at or
+above the static CTR ranking's.
 """
 
 from __future__ import annotations
@@ -36,12 +36,13 @@ from agents.report import SHARE_TOLERANCE
 from agents.sessions import Policy, metrics, run_sessions
 from agents.train import train
 from agents.tuning import TuningBudget, load_or_tune
+from benchmarks.plans import parse_plan
 from benchmarks.policies import TRUE_EVAL_SEED
 from envs.config import EnvConfig
-from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
+from simulators.core.cli import cli_entry
 from simulators.core.errors import ConfigError, check_at_least_one
 from simulators.core.metrics import mean_ci95
-from simulators.core.storage import atomic_path, check_output_file, write_text_atomic
+from simulators.core.storage import atomic_path, write_text_atomic
 
 FITTED_EVAL_SEED = 10_000
 """Seed of the fitted-shop evaluation users (every point meets the same ones)."""
@@ -56,7 +57,7 @@ class FairnessPlan:
     """Training seeds per PPO point."""
     timesteps: int = 30_000
     """Environment steps per training run."""
-    lambdas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+    lambdas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
     """PPO's fairness_lambda sweep (merit-based target)."""
     user_lambda: float = 1.0
     """user_fairness_lambda of the one user-side point (PPO at fairness_lambda 0)."""
@@ -161,6 +162,10 @@ def point_entry(reports: list[dict[str, Any]], family: str, knob: dict[str, floa
     }
     entry |= {name: float(np.mean([r[name] for r in reports])) for name in FIGURES}
     entry["exposure_gap"] = entry["protected_exposure_share"] - entry["protected_exposure_target"]
+    gaps = [r["protected_exposure_share"] - r["protected_exposure_target"] for r in reports]
+    entry["worst_exposure_gap"] = float(min(gaps))  # the seed furthest below its target
+    entry["per_run"] = [{k: r[k] for k in ("return_mean", "protected_exposure_share", "protected_exposure_target")}
+                        for r in reports]  # fmt: skip
     return entry
 
 
@@ -190,14 +195,15 @@ def evaluate_points(
 
 def choose_default(table: dict[str, dict[str, Any]], lambdas: tuple[float, ...]) -> dict[str, Any]:
     """The smallest lambda whose PPO keeps its protected share >= target - tolerance in both
-    shops, with a return at or above the static CTR ranking's (``None`` when none does)."""
+    shops for every seed (the main job is one seed), with a mean return at or above the static
+    CTR ranking's (``None`` when none does)."""
     checks = []
     for lam in sorted(lambdas):
         name = f"ppo lambda={lam:g}"
         verdict = {"fairness_lambda": lam}
         for world in WORLDS:
             point, ctr = table[world][name], table[world]["ctr"]
-            verdict[f"{world}_share_ok"] = point["exposure_gap"] >= -SHARE_TOLERANCE
+            verdict[f"{world}_share_ok"] = point["worst_exposure_gap"] >= -SHARE_TOLERANCE
             verdict[f"{world}_return_ok"] = point["return_mean"] >= ctr["return_mean"]
         checks.append(verdict)
         if all(v for k, v in verdict.items() if k.endswith("_ok")):
@@ -210,14 +216,14 @@ def markdown(table: dict[str, dict[str, Any]], default: dict[str, Any]) -> str:
     lines = []
     for world in WORLDS:
         lines += [f"## {world} shop", "",
-                  "| point | return [95% CI] | protected share | target | gap | gini | tail share | user gap |",
+                  "| point | return [95% CI] | protected share | target | gap (worst seed) | gini | tail share | user gap |",
                   "|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for name, m in table[world].items():
             lo, hi = m["return_ci95"]
-            short = " (short)" if m["exposure_gap"] < -SHARE_TOLERANCE else ""
+            short = " (short)" if m["worst_exposure_gap"] < -SHARE_TOLERANCE else ""
             lines.append(
                 f"| {name} | {m['return_mean']:.2f} [{lo:.2f}, {hi:.2f}] | {m['protected_exposure_share']:.3f}{short} | "
-                f"{m['protected_exposure_target']:.3f} | {m['exposure_gap']:+.3f} | {m['exposure_gini']:.3f} | "
+                f"{m['protected_exposure_target']:.3f} | {m['exposure_gap']:+.3f} ({m['worst_exposure_gap']:+.3f}) | {m['exposure_gini']:.3f} | "
                 f"{m['tail_exposure_share']:.3f} | {m['user_group_gap']:.2f} |"
             )
         lines.append("")
@@ -248,13 +254,17 @@ def plot_frontier(table: dict[str, dict[str, Any]], path: Path) -> None:
                 else m["family"]
             )
             families.setdefault(key, []).append((name, m))
-        for family, members in families.items():
+        colours = plt.get_cmap("tab20")
+        for index, (family, members) in enumerate(families.items()):
+            members = sorted(members, key=lambda named: named[1]["exposure_gap"])
             x = [m["exposure_gap"] for _, m in members]
             y = [m["return_mean"] for _, m in members]
             err = np.array([[m["return_mean"] - m["return_ci95"][0], m["return_ci95"][1] - m["return_mean"]]
                             for _, m in members]).T  # fmt: skip
             style = "-o" if len(members) > 1 else "s"
-            axis.errorbar(x, y, yerr=err, fmt=style, markersize=4, capsize=2, label=family)
+            width = 2.5 if family.startswith("ppo") else 1.2
+            axis.errorbar(x, y, yerr=err, fmt=style, markersize=4, capsize=2, label=family, color=colours(index % 20),
+                          linewidth=width)  # fmt: skip
         axis.axvline(0.0, color="gray", linestyle=":", linewidth=1)
         axis.set_xlabel("exposure gap (protected share - merit target)")
         axis.set_ylabel("return (clicks + purchases per session)")
@@ -276,20 +286,9 @@ QUICK = {"seeds": 1, "timesteps": 2_048, "lambdas": (0.0, 2.0), "fair_topk": (0.
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Train, evaluate, choose the default; write JSON, markdown and PNG."""
-    parser = ArgumentParser(prog="python -m benchmarks.fairness", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--json",
-        type=Path,
-        required=True,
-        help="where to write the results (JSON; FILE.md and FILE.png beside it)",
+    args, plan = parse_plan(
+        "python -m benchmarks.fairness", __doc__.splitlines()[0], FairnessPlan, QUICK, argv
     )
-    parser.add_argument(
-        "--quick", action="store_true", help=f"a smaller default plan ({QUICK}); flags given still apply"
-    )
-    add_config_arguments(parser, FairnessPlan)
-    args = parser.parse_args(argv)
-    check_output_file(args.json, "--json")
-    plan = FairnessPlan(**{**(QUICK if args.quick else {}), **config_kwargs(args, FairnessPlan)})
     folder = args.json.with_suffix("")
     started = time.perf_counter()
     runs = train_points(plan, folder)

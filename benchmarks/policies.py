@@ -35,11 +35,12 @@ from agents.report import plot_curves, read_curve
 from agents.sessions import EvaluationResult, Policy, run_sessions
 from agents.train import train
 from agents.tuning import TUNING_SEED, TuningBudget, load_or_tune
+from benchmarks.plans import parse_plan
 from envs.config import STRATEGIES, EnvConfig
-from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
+from simulators.core.cli import cli_entry
 from simulators.core.errors import ConfigError, DataError, check_at_least_one
 from simulators.core.metrics import mean_ci95
-from simulators.core.storage import check_output_file, write_text_atomic
+from simulators.core.storage import write_text_atomic
 from simulators.datasets import load_logs
 from simulators.datasets.shop import shop_config_of
 from simulators.shop.world import ShopWorld
@@ -268,20 +269,7 @@ QUICK = {"seeds": 1, "timesteps": 3_072, "eval_episodes": 100, "tuning_sessions"
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Run, summarise, write JSON, markdown and PNG."""
-    parser = ArgumentParser(prog="python -m benchmarks.policies", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--json",
-        type=Path,
-        required=True,
-        help="where to write the results (JSON; FILE.md and FILE.png beside it)",
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help=f"a smaller default plan ({QUICK}); flags given still apply"
-    )
-    add_config_arguments(parser, Plan)
-    args = parser.parse_args(argv)
-    check_output_file(args.json, "--json")
-    plan = Plan(**{**(QUICK if args.quick else {}), **config_kwargs(args, Plan)})
+    args, plan = parse_plan("python -m benchmarks.policies", __doc__.splitlines()[0], Plan, QUICK, argv)
     folder = args.json.with_suffix("")
     started = time.perf_counter()
     results = run_all(plan, folder)

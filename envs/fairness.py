@@ -114,9 +114,14 @@ class ExposureLedger:
         """Add finished sessions' utility (engagement) to their user groups; return each one's
         user-side penalty ``(B,)``: ``(gap_after - gap_before) * n`` with ``gap`` the spread of
         the groups' mean session utility (:meth:`group_gap`) and ``n`` the ledger row's sessions,
-        each measured against the same before-state (as :meth:`record` does)."""
+        each measured against the same before-state (as :meth:`record` does); 0 for a group's first
+        session (it only starts the group's mean)."""
         penalty = np.zeros(len(rows))
         for b, (row, group) in enumerate(zip(rows, user_groups, strict=True)):
+            if (
+                self.user_sessions[row, group] == 0
+            ):  # a group's first session sets its mean: no change to charge
+                continue
             before = self.group_gap(self.user_utility[row], self.user_sessions[row])
             utility_after, sessions_after = self.user_utility[row].copy(), self.user_sessions[row].copy()
             utility_after[group] += utility[b]

@@ -17,6 +17,7 @@ reach), and the effective sample size of each estimate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,8 @@ from agents.ope.reward_models import fit_click_rate_model, user_segments
 from agents.ope.slates import slate_inputs
 from agents.ope.targets import CATALOG_POLICIES, PLPolicy, agent_policy, catalog_policy
 from simulators.core.errors import ConfigError
-from simulators.data.logs import LoggedData
-from simulators.data.steps import build_steps
+from simulators.data.logs import LoggedData, data_fingerprint
+from simulators.data.steps import MAX_SLOTS, build_steps
 from simulators.datasets import load_logs
 
 SMOOTHING = 0.5
@@ -66,35 +67,58 @@ def estimated_logger(table: np.ndarray, fold_of_user: np.ndarray) -> PLPolicy:
     return PLPolicy("estimated logging", support, np.log(table[:, 0, :]), n_items, user_context=fold_of_user)
 
 
-def own_target(policy: str, logs: LoggedData, data: str) -> PLPolicy:
-    """A named catalog policy (:data:`CATALOG_POLICIES`) or a trained agent's run folder."""
-    if policy in CATALOG_POLICIES:
-        return catalog_policy(policy, logs.n_items, logs.popularity(), data)
+def target_policy(
+    policy: str, named: tuple[str, ...], make_named: Callable[[str], PLPolicy], logs: LoggedData, data: str, where: str
+) -> PLPolicy:  # fmt: skip
+    """A named target (``make_named(policy)`` for one of ``named``) or a trained agent's run folder,
+    whose agent must have trained on these very logs (its users and items are rows of them)."""
+    if policy in named:
+        return make_named(policy)
     if not Path(policy).exists():
         raise ConfigError(
-            f"--policy {policy!r}: on your own logs the target is one of {list(CATALOG_POLICIES)} or a trained "
-            "agent's run folder"
+            f"--policy {policy!r}: on {where} logs the target is one of {list(named)} or a trained agent's run folder"
         )
     agent = load_policy(policy)
     if not hasattr(agent, "env_options"):
         raise ConfigError(
-            f"--policy {policy}: own-logs OPE takes {list(CATALOG_POLICIES)} or an agent's run folder"
+            f"--policy {policy}: OPE on {where} logs takes {list(named)} or an agent's run folder"
+        )
+    trained_on = load_logs(str(agent.env_options.get("data", "shop")))
+    if data_fingerprint(trained_on) != data_fingerprint(logs):
+        raise ConfigError(
+            f"--policy {policy}: the agent trained on {agent.env_options.get('data')!r}, not on these logs ({data}); "
+            "its users and items are another catalog's"
         )
     return agent_policy(agent, logs.n_items)
+
+
+def own_target(policy: str, logs: LoggedData, data: str) -> PLPolicy:
+    """A named catalog policy (:data:`CATALOG_POLICIES`) or a trained agent's run folder."""
+    return target_policy(
+        policy, CATALOG_POLICIES, lambda name: catalog_policy(name, logs.n_items, logs.popularity(), data), logs,
+        data, "your own",
+    )  # fmt: skip
+
+
+def _chunk_rows(chunk: np.ndarray, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose context is in ``chunk`` (sorted), and each one's position in it."""
+    local = np.searchsorted(chunk, contexts)
+    inside = (local < len(chunk)) & (chunk[np.minimum(local, len(chunk) - 1)] == contexts)
+    rows = np.flatnonzero(inside)
+    return rows, local[rows]
 
 
 def unsupported_mass(
     target: PLPolicy, users: np.ndarray, slot: np.ndarray, shown: np.ndarray, k: int, rng: np.random.Generator
 ) -> float:  # fmt: skip
-    """Mean over logged rounds of the target's probability, at the round's slot, of items the
-    logs never show at that slot (``shown (n_slots, n_items)`` bool)."""
+    """Mean over logged rounds of the target's probability, at the round's slot (< ``k``), of items
+    the logs never show at that slot (``shown (n_slots, n_items)`` bool)."""
     contexts = target.contexts(users)
     total = 0.0
     for chunk, margins in target.marginal_chunks(users, k, 256, rng):
-        local = np.searchsorted(chunk, contexts)
-        rows = np.flatnonzero((local < len(chunk)) & (chunk[np.minimum(local, len(chunk) - 1)] == contexts))
-        outside = (margins * ~shown[None]).sum(axis=2)  # (contexts, k)
-        total += float(outside[local[rows], slot[rows]].sum())
+        rows, local = _chunk_rows(chunk, contexts)
+        outside = (margins * ~shown[None, :k]).sum(axis=2)  # (contexts, k)
+        total += float(outside[local, slot[rows]].sum())
     return total / max(len(users), 1)
 
 
@@ -105,7 +129,18 @@ def evaluate_own(
     logs = load_logs(data)
     target = own_target(policy, logs, data)
     rng = np.random.default_rng(seed)
+    if folds > logs.n_users:
+        raise ConfigError(
+            f"--folds {folds}: more folds than the logs' {logs.n_users} users (folds are of users)"
+        )
     table = logs.interactions
+    notes = list(logs.notes)
+    cap = min(MAX_SLOTS, int(target.support.shape[1]))
+    if (table["position"] > cap).any():  # the slots a slate of the target's can fill (and build_steps keeps)
+        notes.append(
+            f"position: rows below slot {cap} left out ({int((table['position'] > cap).sum())} rows)"
+        )
+        table = table[table["position"] <= cap].reset_index(drop=True)
     user_row = pd.Index(logs.users["user_id"]).get_indexer(table["user_id"]).astype(np.int64)
     item = logs.item_rows(table["item_id"].to_numpy())
     slot = table["position"].to_numpy(np.int64) - 1
@@ -118,7 +153,7 @@ def evaluate_own(
     report: dict[str, object] = {
         "policy": policy, "logs": data, "propensities": "estimated",
         "propensity_model": f"cross-fitted item frequency per slot ({folds} folds of users, pseudo-count {SMOOTHING})",
-        "ground_truth": None, "ground_truth_why": NO_TRUTH, "data_notes": list(logs.notes),
+        "ground_truth": None, "ground_truth_why": NO_TRUTH, "data_notes": notes,
     }  # fmt: skip
     if "propensity" in table.columns:
         estimated = mu[fold_of_user[user_row], slot, item]
@@ -157,7 +192,7 @@ def evaluate_own(
         }
         return report
     rounds = row_bandit_inputs(item, slot, table["click"].to_numpy(np.float64), user_row, fold_of_user, mu, target,
-                               n_slots, rng)  # fmt: skip
+                               n_slots, rng, cluster=pd.factorize(table["session_id"])[0])  # fmt: skip
     report |= {
         "form": "bandit rounds: one (item, slot) per row",
         "n": len(table),
@@ -182,10 +217,11 @@ def _marked(estimates: dict[str, dict[str, object]]) -> dict[str, dict[str, obje
 
 def row_bandit_inputs(
     item: np.ndarray, slot: np.ndarray, reward: np.ndarray, user_row: np.ndarray, fold_of_user: np.ndarray,
-    mu: np.ndarray, target: PLPolicy, n_slots: int, rng: np.random.Generator,
+    mu: np.ndarray, target: PLPolicy, n_slots: int, rng: np.random.Generator, cluster: np.ndarray | None = None,
 ) -> BanditInputs:  # fmt: skip
     """Rows as bandit rounds whose action is (item, slot): the estimated logger's and the
-    target's probability of it, and a cross-fitted (item, slot) click-rate model's predictions."""
+    target's probability of it, and a cross-fitted (item, slot) click-rate model's predictions;
+    ``cluster`` (the session of each row) makes the bootstrap draw whole sessions."""
     n, n_items = len(item), mu.shape[2]
     folds = mu.shape[0]
     row_fold = fold_of_user[user_row]
@@ -197,13 +233,11 @@ def row_bandit_inputs(
     ]  # fmt: skip
     contexts = target.contexts(user_row)
     for chunk, margins in target.marginal_chunks(user_row, n_slots, 256, rng):  # (c, K, n_items)
-        local = np.searchsorted(chunk, contexts)
-        rows = np.flatnonzero((local < len(chunk)) & (chunk[np.minimum(local, len(chunk) - 1)] == contexts))
-        at = margins[local[rows], slot[rows]]  # (rows, n_items)
-        p_target[rows] = at[np.arange(len(rows)), item[rows]]
+        rows, local = _chunk_rows(chunk, contexts)
+        p_target[rows] = margins[local, slot[rows], item[rows]]
         for f in range(folds):
+            expected = np.einsum("ckn,nk->ck", margins, models[f])  # E_pi q per context and slot
             mine = row_fold[rows] == f
-            q = models[f]
-            q_logged[rows[mine]] = q[item[rows[mine]], slot[rows[mine]]]
-            q_target[rows[mine]] = (at[mine] * q[:, slot[rows[mine]]].T).sum(axis=1)
-    return BanditInputs(reward, pscore, p_target, q_logged, q_target)
+            q_logged[rows[mine]] = models[f][item[rows[mine]], slot[rows[mine]]]
+            q_target[rows[mine]] = expected[local[mine], slot[rows[mine]]]
+    return BanditInputs(reward, pscore, p_target, q_logged, q_target, cluster)

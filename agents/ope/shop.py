@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from agents.evaluate import load_policy
 from agents.ope.estimators import BANDIT_ESTIMATORS, SESSION_ESTIMATORS, SLATE_ESTIMATORS, estimate_all
+from agents.ope.own import target_policy
 from agents.ope.reward_models import user_segments
 from agents.ope.slates import slate_inputs
-from agents.ope.targets import SHOP_POLICIES, PLPolicy, agent_policy, shop_logging_policy, shop_policy
+from agents.ope.targets import SHOP_POLICIES, PLPolicy, shop_logging_policy, shop_policy
 from agents.ope.truth import TRUTH_SESSIONS, ShopTruth
-from simulators.core.errors import ConfigError
+from simulators.data.logs import LoggedData
 from simulators.data.steps import build_steps
 from simulators.datasets import load_logs
 from simulators.datasets.shop import shop_config_of
 from simulators.shop.world import ShopWorld
 
 
-def shop_target(policy: str, world: ShopWorld, popularity: np.ndarray, logs_spec: str) -> PLPolicy:
+def shop_target(policy: str, world: ShopWorld, logs: LoggedData, logs_spec: str) -> PLPolicy:
     """A named shop policy (:data:`SHOP_POLICIES`) or a trained agent's run folder, as a target."""
-    if policy in SHOP_POLICIES:
-        return shop_policy(policy, world, popularity, logs_spec)
-    if not Path(policy).exists():
-        raise ConfigError(
-            f"--policy {policy!r}: on shop logs the target is one of {list(SHOP_POLICIES)} or a trained agent's "
-            "run folder (obd-bts and obd-random are for OBD logs)"
-        )
-    agent = load_policy(policy)
-    if not hasattr(agent, "env_options"):
-        raise ConfigError(f"--policy {policy}: shop OPE takes {SHOP_POLICIES} or an agent's run folder")
-    return agent_policy(agent, world.config.n_items)
+    return target_policy(
+        policy, SHOP_POLICIES, lambda name: shop_policy(name, world, logs.popularity(), logs_spec), logs, logs_spec,
+        "shop",
+    )  # fmt: skip
 
 
 def evaluate_shop(
@@ -42,7 +33,7 @@ def evaluate_shop(
     ``truth_sessions`` sessions (the independent log and the on-policy run alike)."""
     logs = load_logs(logs_spec)
     world = ShopWorld(shop_config_of(logs))
-    target = shop_target(policy, world, logs.popularity(), logs_spec)
+    target = shop_target(policy, world, logs, logs_spec)
     steps = build_steps(logs)
     rng = np.random.default_rng(seed)
     slates, sessions = slate_inputs(

@@ -109,6 +109,10 @@ class PLPolicy:
     ) -> np.ndarray:  # fmt: skip
         """``(B, k, n_items)`` ``P(item at slot j | context)``: exact for the first slot,
         Rao-Blackwellised Monte Carlo over ``n_samples`` prefixes for the others."""
+        if k > self.support.shape[1]:
+            raise ConfigError(
+                f"policy {self.name}: {k} slots, but only {self.support.shape[1]} items to fill them"
+            )
         p = self.dense(contexts)
         out = np.zeros((len(contexts), k, self.n_items))
         out[:, 0] = p

@@ -54,8 +54,9 @@ def _renamed(table: pd.DataFrame, rename: Mapping[str, str], name: str) -> pd.Da
     return renamed
 
 
-def _check_options(column_map: Any, sensitive_attributes: Any, session_gap_s: Any) -> None:
-    """Raise :class:`ConfigError` naming the first option of the wrong type or range."""
+def _check_options(options: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming the first loader option of the wrong type or range."""
+    column_map, sensitive = options.get("column_map"), options.get("sensitive_attributes", ())
     if column_map is not None and (
         not isinstance(column_map, Mapping)
         or not all(isinstance(k, str) and isinstance(v, str) for k, v in column_map.items())
@@ -63,14 +64,24 @@ def _check_options(column_map: Any, sensitive_attributes: Any, session_gap_s: An
         raise ConfigError(
             f"column_map must map column names to schema names (str -> str), got {column_map!r}"
         )
-    if isinstance(sensitive_attributes, str) or not (
-        isinstance(sensitive_attributes, Sequence) and all(isinstance(a, str) for a in sensitive_attributes)
+    if isinstance(sensitive, str) or not (
+        isinstance(sensitive, Sequence) and all(isinstance(a, str) for a in sensitive)
     ):
-        raise ConfigError(
-            f"sensitive_attributes must be a list of user column names, got {sensitive_attributes!r}"
-        )
-    if session_gap_s is not None and not is_session_gap(session_gap_s):
-        raise ConfigError(f"session_gap_s must be a finite number of seconds > 0, got {session_gap_s!r}")
+        raise ConfigError(f"sensitive_attributes must be a list of user column names, got {sensitive!r}")
+    gap = options.get("session_gap_s")
+    if gap is not None and not is_session_gap(gap):
+        raise ConfigError(f"session_gap_s must be a finite number of seconds > 0, got {gap!r}")
+    threshold = options.get("rating_threshold")
+    if threshold is not None and not (
+        isinstance(threshold, int | float) and not isinstance(threshold, bool) and np.isfinite(threshold)
+    ):
+        raise ConfigError(f"rating_threshold must be a finite number, got {threshold!r}")
+    for name in ("click_events", "purchase_events"):
+        events = options.get(name, CLICK_EVENTS)
+        if isinstance(events, str) or not (
+            isinstance(events, Sequence) and events and all(isinstance(v, str) for v in events)
+        ):
+            raise ConfigError(f"{name} must be a non-empty list of event names, got {events!r}")
 
 
 def recognises(path: Path) -> bool:
@@ -144,13 +155,6 @@ def _file_options(folder: Path) -> dict[str, Any]:
     return raw
 
 
-def _check_events(name: str, value: Any) -> None:
-    if isinstance(value, str) or not (
-        isinstance(value, Sequence) and value and all(isinstance(v, str) for v in value)
-    ):
-        raise ConfigError(f"{name} must be a non-empty list of event names, got {value!r}")
-
-
 def _feedback(
     table: pd.DataFrame, rating_threshold: float | None, click_events: Sequence[str],
     purchase_events: Sequence[str], notes: list[str],
@@ -161,7 +165,7 @@ def _feedback(
     if "event" in table.columns:
         event = table["event"].astype(str).str.strip().str.lower()
         clicks, buys = {e.lower() for e in click_events}, {e.lower() for e in purchase_events}
-        table = table.assign(click=event.isin(clicks).astype(np.int64))
+        table = table.assign(click=event.isin(clicks | buys).astype(np.int64))  # a purchase is a click too
         if "purchase" not in table.columns:
             table = table.assign(purchase=event.isin(buys).astype(np.int64))
         notes.append(
@@ -176,10 +180,11 @@ def _feedback(
                 f"interactions.rating: {table['rating'].iloc[row]!r} at row {row} is not a finite number"
             )
         if rating_threshold is None:
-            if rating.max() > 5:
+            if not 4 <= rating.max() <= 5:
                 raise DataError(
-                    "interactions: a rating but no click column, and ratings above 5: give rating_threshold "
-                    f"(in {SCHEMA_FILE} or as a loader option), the rating from which a row counts as a click"
+                    f"interactions: a rating but no click column, and ratings up to {rating.max():g}, not a 1-5 "
+                    f"scale: give rating_threshold (in {SCHEMA_FILE} or as a loader option), the rating from which "
+                    "a row counts as a click"
                 )
             rating_threshold = 4.0
         notes.append(f"click: rating >= {rating_threshold:g}")
@@ -201,7 +206,11 @@ def _single_impressions(table: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         feedback = {c: "max" for c in ("click", "purchase") if c in table.columns}
         first = {c: "first" for c in table.columns if c not in feedback and c not in key}
         try:
-            table = table.groupby(key, sort=False, dropna=False).agg({**feedback, **first}).reset_index()
+            table = (
+                table.groupby(key, sort=False, dropna=False, observed=True)
+                .agg({**feedback, **first})
+                .reset_index()
+            )
         except (TypeError, ValueError):
             pass  # unorderable feedback: the validation names the column
     notes.append(
@@ -282,20 +291,13 @@ def load(
     given = {"column_map": column_map, "sensitive_attributes": sensitive_attributes, "session_gap_s": session_gap_s,
              "rating_threshold": rating_threshold, "click_events": click_events, "purchase_events": purchase_events}  # fmt: skip
     options = {**_file_options(folder), **{k: v for k, v in given.items() if v is not None}}
+    _check_options(options)
     column_map = options.get("column_map")
     sensitive_attributes = options.get("sensitive_attributes", ())
     session_gap_s = options.get("session_gap_s")
     rating_threshold = options.get("rating_threshold")
     click_events = options.get("click_events", CLICK_EVENTS)
     purchase_events = options.get("purchase_events", PURCHASE_EVENTS)
-    _check_options(column_map, sensitive_attributes, session_gap_s)
-    _check_events("click_events", click_events)
-    _check_events("purchase_events", purchase_events)
-    if rating_threshold is not None and not (
-        isinstance(rating_threshold, int | float) and not isinstance(rating_threshold, bool)
-        and np.isfinite(rating_threshold)
-    ):  # fmt: skip
-        raise ConfigError(f"rating_threshold must be a finite number, got {rating_threshold!r}")
     if interactions_path is None:
         raise DataError(
             f"{folder}: no interactions table ({', '.join('interactions' + s for s in SUFFIXES)})"

@@ -59,6 +59,9 @@ def test_the_own_logs_howto_runs_as_written(tmp_path: Path) -> None:
     train, _, ope = outputs
     assert "(best static)" in train.stdout and "no provider groups" in train.stdout
     assert "BERT is not used" in train.stderr  # the loader's one warning
+    assert (
+        "BERT not used" in train.stdout and "data: position: absent" in train.stdout
+    )  # and the table's notes
     metrics = json.loads((tmp_path / "runs" / "mine-eval.json").read_text())
     assert metrics["provider_groups"] is False and metrics["episodes"] >= 1
     assert "| estimated |" in ope.stdout and "no ground truth" in ope.stdout

@@ -1,0 +1,37 @@
+"""The command line of a benchmark run by a plan dataclass: ``--json FILE``, ``--quick`` and one
+flag per plan field (``benchmarks.policies``, ``benchmarks.fairness``)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from simulators.core.cli import ArgumentParser, add_config_arguments, config_kwargs
+from simulators.core.storage import check_output_file
+
+P = TypeVar("P")
+
+
+def parse_plan(
+    prog: str, description: str, plan: type[P], quick: Mapping[str, Any], argv: list[str] | None
+) -> tuple[argparse.Namespace, P]:
+    """The parsed flags and the plan: ``quick``'s values under ``--quick``, then the flags given;
+    ``--json`` is checked before any work."""
+    parser = ArgumentParser(prog=prog, description=description)
+    parser.add_argument(
+        "--json",
+        type=Path,
+        required=True,
+        help="where to write the results (JSON; FILE.md and FILE.png beside it)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a smaller default plan ({dict(quick)}); flags given still apply",
+    )
+    add_config_arguments(parser, plan)
+    args = parser.parse_args(argv)
+    check_output_file(args.json, "--json")
+    return args, plan(**{**(quick if args.quick else {}), **config_kwargs(args, plan)})
