@@ -75,9 +75,13 @@ def test_user_side_penalty_is_the_change_in_the_group_gap_times_sessions() -> No
     first = ledger.record_session(np.array([0]), np.array([0]), np.array([4.0]))
     assert first.tolist() == [0.0]  # one group with sessions: no gap yet
     second = ledger.record_session(np.array([0]), np.array([1]), np.array([1.0]))
-    assert second.tolist() == [0.0]  # a group's first session only starts its mean (gap 0 -> 3 is not charged)
+    assert second.tolist() == [
+        0.0
+    ]  # a group's first session only starts its mean (gap 0 -> 3 is not charged)
     third = ledger.record_session(np.array([0]), np.array([0]), np.array([2.0]))
-    assert third.tolist() == [pytest.approx((2.0 - 3.0) * 3)]  # group 0's mean 4 -> 3: gap 3 -> 2, three sessions
+    assert third.tolist() == [
+        pytest.approx((2.0 - 3.0) * 3)
+    ]  # group 0's mean 4 -> 3: gap 3 -> 2, three sessions
     ledger.record_session(np.array([0]), np.array([0]), np.array([6.0]))  # group 0 back to mean 4, gap 3
     closing = ledger.record_session(np.array([0, 0]), np.array([1, 1]), np.array([4.0, 4.0]))
     # each against the same before-state (gap 3, five sessions after): group 1's mean 2.5 -> gap 1.5
