@@ -28,8 +28,8 @@ def _observation(batch: int = 6, n: int = 12, share: float = 0.3, seed: int = 0)
 
 
 def test_fair_minimums_match_the_binomial_table() -> None:
-    """FA*IR's m(k) for p = 0.5, alpha = 0.1: P(Bin(4, .5) <= 0) = .0625 < .1 first at k = 4, and
-    P(Bin(7, .5) <= 1) = .0625 first at k = 7 (Zehlike et al., 2017, Table 2)."""
+    """FA*IR's m(k) for p = 0.5, alpha = 0.1, worked out by hand: P(Bin(4, .5) <= 0) = .0625 < .1
+    first at k = 4, and P(Bin(7, .5) <= 1) = .0625 first at k = 7."""
     assert fair_minimums(9, 0.5).tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 3]
     assert fair_minimums(5, 0.0).tolist() == [0] * 5
     assert fair_minimums(3, 1.0).tolist() == [1, 2, 3]
