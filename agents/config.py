@@ -45,7 +45,7 @@ DATA_HELP = (
     "logs (see load_logs; a schema.json there holds loader options). (default: the env's own: shop for "
     "ecommerce-v0, movielens for movielens-v0)"
 )
-"""Help of every CLI's ``--data`` flag."""
+"""Help of ``agents.train``'s ``--data`` flag (its default depends on ``--env``)."""
 
 
 @dataclass(frozen=True)

@@ -113,30 +113,30 @@ class ExposureLedger:
     def record_session(self, rows: np.ndarray, user_groups: np.ndarray, utility: np.ndarray) -> np.ndarray:
         """Add finished sessions' utility (engagement) to their user groups; return each one's
         user-side penalty ``(B,)``: ``(gap_after - gap_before) * n`` with ``gap`` the spread of
-        the groups' mean session utility (:meth:`group_gap`) and ``n`` the ledger row's sessions,
+        the groups' mean session utility (:meth:`group_gaps`) and ``n`` the ledger row's sessions,
         each measured against the same before-state (as :meth:`record` does); 0 for a group's first
         session (it only starts the group's mean)."""
-        penalty = np.zeros(len(rows))
-        for b, (row, group) in enumerate(zip(rows, user_groups, strict=True)):
-            if (
-                self.user_sessions[row, group] == 0
-            ):  # a group's first session sets its mean: no change to charge
-                continue
-            before = self.group_gap(self.user_utility[row], self.user_sessions[row])
-            utility_after, sessions_after = self.user_utility[row].copy(), self.user_sessions[row].copy()
-            utility_after[group] += utility[b]
-            sessions_after[group] += 1.0
-            penalty[b] = (self.group_gap(utility_after, sessions_after) - before) * sessions_after.sum()
+        index = np.arange(len(rows))
+        utility_before, sessions_before = self.user_utility[rows], self.user_sessions[rows]  # (B, G) copies
+        utility_after, sessions_after = utility_before.copy(), sessions_before.copy()
+        utility_after[index, user_groups] += utility
+        sessions_after[index, user_groups] += 1.0
+        change = self.group_gaps(utility_after, sessions_after) - self.group_gaps(
+            utility_before, sessions_before
+        )
+        first = sessions_before[index, user_groups] == 0  # a group's first session only sets its mean
         np.add.at(self.user_utility, (rows, user_groups), utility)
         np.add.at(self.user_sessions, (rows, user_groups), 1.0)
-        return penalty
+        return np.where(first, 0.0, change * sessions_after.sum(axis=1))
 
     @staticmethod
-    def group_gap(utility: np.ndarray, sessions: np.ndarray) -> float:
-        """Best minus worst mean session utility over the user groups that have sessions (0 with
-        fewer than two)."""
-        means = utility[sessions > 0] / sessions[sessions > 0]
-        return float(means.max() - means.min()) if len(means) > 1 else 0.0
+    def group_gaps(utility: np.ndarray, sessions: np.ndarray) -> np.ndarray:
+        """``(B,)`` best minus worst mean session utility over each row's user groups that have
+        sessions (0 with fewer than two); ``utility``, ``sessions``: ``(B, G)``."""
+        seen = sessions > 0
+        means = utility / np.where(seen, sessions, 1.0)
+        spread = np.where(seen, means, -np.inf).max(axis=1) - np.where(seen, means, np.inf).min(axis=1)
+        return np.where(seen.sum(axis=1) > 1, spread, 0.0)
 
     def shares(self, row: int = 0) -> np.ndarray:
         """``(2,)`` exposure shares of [rest, protected]; sums to 1 once anything was shown."""
@@ -152,5 +152,5 @@ class ExposureLedger:
             "tail_exposure_share": float(
                 self.popularity_exposure[row, 1] / max(self.popularity_exposure[row].sum(), 1e-12)
             ),
-            "user_group_gap": self.group_gap(self.user_utility[row], self.user_sessions[row]),
+            "user_group_gap": float(self.group_gaps(self.user_utility[[row]], self.user_sessions[[row]])[0]),
         }

@@ -127,12 +127,12 @@ def evaluate_own(
 ) -> dict[str, object]:  # fmt: skip
     """OPE of ``policy`` on the logs ``data`` (not a shop, not OBD), with estimated propensities."""
     logs = load_logs(data)
-    target = own_target(policy, logs, data)
-    rng = np.random.default_rng(seed)
-    if folds > logs.n_users:
+    if folds > logs.n_users:  # before the target, which may build a world
         raise ConfigError(
             f"--folds {folds}: more folds than the logs' {logs.n_users} users (folds are of users)"
         )
+    target = own_target(policy, logs, data)
+    rng = np.random.default_rng(seed)
     table = logs.interactions
     notes = list(logs.notes)
     cap = min(MAX_SLOTS, int(target.support.shape[1]))

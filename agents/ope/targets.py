@@ -140,14 +140,10 @@ class PLPolicy:
         if len(self.support) == 1:
             yield distinct, self.marginals(distinct, k, 64 * n_samples, rng)
             return
-        if self.user_context is not None:
-            for start in range(0, len(distinct), chunk):
-                contexts = distinct[start : start + chunk]
-                yield contexts, self.marginals(contexts, k, 8 * n_samples, rng)
-            return
+        samples = 8 * n_samples if self.user_context is not None else n_samples
         for start in range(0, len(distinct), chunk):
             contexts = distinct[start : start + chunk]
-            yield contexts, self.marginals(contexts, k, n_samples, rng)
+            yield contexts, self.marginals(contexts, k, samples, rng)
 
 
 # ------------------------------------------------------------------ the shipped policies

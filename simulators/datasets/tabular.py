@@ -225,19 +225,15 @@ def _catalog(
 ) -> tuple[pd.DataFrame, str]:
     """The items table with ``text`` and ``provider``, and where its text came from."""
     if items is None:
-        ids = (
-            interactions["item_id"].drop_duplicates() if "item_id" in interactions.columns else pd.Series([])
-        )
-        items = pd.DataFrame({"item_id": ids.to_numpy()})
+        items = pd.DataFrame({"item_id": interactions["item_id"].drop_duplicates().to_numpy()})
         notes.append("items: no items table; the catalog is the logged item ids")
     source = "text"
     if "text" not in items.columns and "item_id" in items.columns:
         attributes = [c for c in items.columns if c not in ("item_id", "provider")]
         if attributes:
-            text = (
-                items[attributes]
-                .astype(str)
-                .apply(lambda row: "; ".join(f"{c}: {v}" for c, v in row.items()), axis=1)
+            records = items[attributes].astype(str).to_dict("records")  # an empty table stays a column
+            text = pd.Series(
+                ["; ".join(f"{c}: {v}" for c, v in row.items()) for row in records], dtype=object
             )
             source = "attributes"
         else:
