@@ -46,6 +46,8 @@ class TrainedAgent:
     def load(cls, path: str | Path, device: str = "auto") -> TrainedAgent:
         """From a run folder (``model.zip`` + ``config.json``) or a ``model.zip`` inside one."""
         path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"{path}: no such run folder (write one with python -m agents.train)")
         folder = path if path.is_dir() else path.parent
         model_file = folder / "model.zip" if path.is_dir() else path
         try:

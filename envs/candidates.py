@@ -38,6 +38,14 @@ class CandidateSource(Protocol):
         (``FEATURES`` without the session one)."""
         ...
 
+    def score(
+        self, history: np.ndarray, users: np.ndarray, items: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Given items ``(U, R)`` (catalog rows) of users ``(U,)`` with clicked ``history (U, H)``
+        (-1 pad): the same items ranked as :meth:`top_n` ranks (best first) and their static
+        features ``(U, R, 5)``, for a history other than the logged one (the serving path)."""
+        ...
+
 
 def popularity_z(logs: LoggedData) -> np.ndarray:
     """``(n_items,)`` standardised log(1 + logged clicks), clipped to [-10, 10]."""
@@ -85,12 +93,17 @@ class PopularitySimilaritySource:
     similarity_weight: float = 2.0
     """Weight of text similarity against log-popularity in the candidate score."""
 
-    def top_n(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """See :class:`CandidateSource`."""
+    def rates(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(n_items,)`` each: the smoothed logged click rate and purchase-per-click rate."""
         shows, clicks, buys = (self.logs.per_item(column) for column in (None, "click", "purchase"))
         prior = clicks.sum() / max(shows.sum(), 1.0)
         pctr = (clicks + 10 * prior) / (shows + 10)
         pcvr = (buys + 1.0) / (clicks + 5.0) if buys.any() else np.zeros(self.logs.n_items)
+        return pctr, pcvr
+
+    def top_n(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """See :class:`CandidateSource`."""
+        pctr, pcvr = self.rates()
         candidates, profile, unit = self.retrieve(n)
         features = static_features(
             pctr[candidates],
@@ -102,6 +115,20 @@ class PopularitySimilaritySource:
             self.protected,
         )
         return candidates, features
+
+    def score(
+        self, history: np.ndarray, users: np.ndarray, items: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """See :class:`CandidateSource` (ranked by the retrieval score)."""
+        del users
+        pop_z, unit = popularity_z(self.logs), unit_rows(self.item_embedding)
+        profile = history_profiles(history, unit)
+        score = pop_z[items] + self.similarity_weight * np.einsum("ud,urd->ur", profile, unit[items])
+        ranked = np.take_along_axis(items, np.argsort(-score, axis=1, kind="stable"), 1)
+        pctr, pcvr = self.rates()
+        return ranked, static_features(
+            pctr[ranked], pcvr[ranked], ranked, profile, unit, pop_z, self.protected
+        )
 
     def retrieve(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(n_users, n)`` catalog rows by descending score, the users' history profiles and
@@ -144,6 +171,19 @@ class CTRCandidateSource:
             self.retrieval.protected,
         )  # fmt: skip
         return candidates, features
+
+    def score(
+        self, history: np.ndarray, users: np.ndarray, items: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """See :class:`CandidateSource` (ranked by the CTR model's P(click))."""
+        ranked, predicted = self.load_model().top_n(history, users, items, items.shape[1])
+        unit = unit_rows(self.retrieval.item_embedding)
+        pcvr = predicted.get("purchase_given_click", np.zeros_like(predicted["click"]))
+        features = static_features(
+            predicted["click"], pcvr, ranked, history_profiles(history, unit), unit,
+            popularity_z(self.retrieval.logs), self.retrieval.protected,
+        )  # fmt: skip
+        return ranked, features
 
 
 CANDIDATES_VERSION = 1

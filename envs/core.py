@@ -92,7 +92,6 @@ class SessionCore:
         self.last_p_purchase = np.zeros((batch, k))
         self.last_leave = np.zeros(batch, dtype=np.bool_)
         self.last_p_leave = np.zeros(batch)
-        self._no_diversity = np.zeros(batch, dtype=np.bool_)
         self.stats = np.zeros((batch, engine.N_STATS))
         self.penalty = np.zeros(batch)
         self.user_penalty = np.zeros(batch)
@@ -238,33 +237,8 @@ class SessionCore:
     # --------------------------------------------------------------------------- actions
     def scores(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-candidate scores ``(B, N)`` float64 for validated ``actions``, and which rows
-        rank one item per topic first (the ``one_per_topic`` strategy)."""
-        cfg, features = self.config, self.candidate_features
-        if cfg.action_mode == "scores":  # the kernel ranks float32 or float64 scores as they are
-            floats = actions if actions.dtype in (np.float32, np.float64) else actions.astype(np.float64)
-            return np.ascontiguousarray(floats), self._no_diversity
-        if cfg.action_mode == "weights":
-            weights = actions.astype(np.float32)
-            weighted = np.einsum("bnf,bf->bn", standardise(features), weights[:, : len(FEATURES)])
-            return weighted.astype(np.float64), weights[:, -1] > 0
-        strategy = actions.astype(np.int64)
-        f = features.astype(np.float64)
-        pctr, pcvr, similarity, popularity, protected, seen = (f[..., i] for i in range(len(FEATURES)))
-        explore = engine.counter_uniforms(self.key ^ np.uint64(0xE7), self.step_count, f.shape[1])
-        scores = np.select(
-            [strategy[:, None] == i for i in range(len(STRATEGIES))],
-            [
-                pctr,
-                pctr * (1 + cfg.purchase_weight * pcvr),
-                pctr,
-                pctr * np.exp(-seen),
-                pctr * (1 + 0.5 * protected),
-                similarity,
-                popularity,
-                explore,
-            ],
-        )
-        return scores, strategy == STRATEGIES.index("one_per_topic")
+        rank one item per topic first (:func:`action_scores` on this batch's candidates)."""
+        return action_scores(self.config, actions, self.candidate_features, self.key, self.step_count)
 
     def check_actions(self, actions: Any) -> np.ndarray:
         """Validate a batch of actions: shape, dtype and finiteness; raise :class:`ActionError`."""
@@ -348,6 +322,41 @@ class SessionCore:
             title = self.world.item_text[item].split(". ")[0]
             lines.append(f"  {k + 1}. [{mark:5}] {title[:70]}")
         return "\n".join(lines) + "\n"
+
+
+def action_scores(
+    config: EnvConfig, actions: np.ndarray, features: np.ndarray, keys: np.ndarray, steps: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-candidate scores ``(B, N)`` of validated ``actions`` over candidates with ``features
+    (B, N, F)``, and which rows rank one item per topic first: ``scores`` actions as they are,
+    ``weights`` over the standardised features (the last weight the diversity switch), a
+    ``discrete`` strategy's scoring (``explore`` draws counter-based uniforms of the session
+    ``keys (B,)`` uint64 and ``steps (B,)``). The env and the serving path rank by this one function."""
+    if config.action_mode == "scores":  # the kernel ranks float32 or float64 scores as they are
+        floats = actions if actions.dtype in (np.float32, np.float64) else actions.astype(np.float64)
+        return np.ascontiguousarray(floats), np.zeros(len(actions), dtype=np.bool_)
+    if config.action_mode == "weights":
+        weights = actions.astype(np.float32)
+        weighted = np.einsum("bnf,bf->bn", standardise(features), weights[:, : len(FEATURES)])
+        return weighted.astype(np.float64), weights[:, -1] > 0
+    strategy = actions.astype(np.int64)
+    f = features.astype(np.float64)
+    pctr, pcvr, similarity, popularity, protected, seen = (f[..., i] for i in range(len(FEATURES)))
+    explore = engine.counter_uniforms(keys ^ np.uint64(0xE7), steps, f.shape[1])
+    scores = np.select(
+        [strategy[:, None] == i for i in range(len(STRATEGIES))],
+        [
+            pctr,
+            pctr * (1 + config.purchase_weight * pcvr),
+            pctr,
+            pctr * np.exp(-seen),
+            pctr * (1 + 0.5 * protected),
+            similarity,
+            popularity,
+            explore,
+        ],
+    )
+    return scores, strategy == STRATEGIES.index("one_per_topic")
 
 
 def as_action_array(actions: Any) -> np.ndarray:

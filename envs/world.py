@@ -74,6 +74,8 @@ class RankingWorld:
     """``(n_users, 2)`` relevance (pCTR) offered to each user: by all candidates, by protected ones."""
     user_traits: np.ndarray
     """``(n_users, 2)`` float64 each user's boredom scale and leave offset (the simulator's)."""
+    candidate_source: CandidateSource | None = None
+    """The generator behind ``candidates``, to score other items or histories (the serving path)."""
     embedder: CTREmbedder | None = None
     """The CTR model's frozen encoders (built on first use by ``obs_mode="embedding"``)."""
 
@@ -171,6 +173,7 @@ def build_world(config: EnvConfig) -> RankingWorld:
             [relevance.sum(1), (relevance * features[..., FEATURES.index("protected")]).sum(1)], axis=1
         ),
         user_traits=tables.traits.as_array(),
+        candidate_source=source,
     )
     _WORLDS[key] = world
     return world

@@ -196,7 +196,7 @@ class IIPS(_SlotWeighted):
 
     def weights(self, data: SlateInputs) -> np.ndarray:
         """``(n, K)`` per-slot weights."""
-        return data.target_marginal / data.pscore_marginal
+        return data.marginal_ratio(self.name)
 
 
 @dataclass(frozen=True)
@@ -263,7 +263,7 @@ class IndependentDR:
 
     def weights(self, data: SlateInputs) -> np.ndarray:
         """``(n, K)`` per-slot weights (IIPS's)."""
-        return data.target_marginal / data.pscore_marginal
+        return data.marginal_ratio(self.name)
 
     def value(self, data: SlateInputs) -> float:
         """See the class docstring."""

@@ -126,8 +126,10 @@ class SlateInputs:
     """``(n, K)`` ``mu(a_1..a_k | x)``: the logging probability of the slate's first k items."""
     target_prefix: np.ndarray
     """``(n, K)`` ``pi(a_1..a_k | x)``."""
-    pscore_marginal: np.ndarray
-    """``(n, K)`` ``mu(a_k at slot k | x)``: the position-wise marginal."""
+    pscore_marginal: np.ndarray | None
+    """``(n, K)`` ``mu(a_k at slot k | x)``: the position-wise marginal; ``None`` when only the
+    logger's prefix probabilities are known (logged propensities): the estimators that weight by
+    marginals or exposures then say so."""
     target_marginal: np.ndarray
     """``(n, K)`` ``pi(a_k at slot k | x)``."""
     q_logged: np.ndarray | None = None
@@ -151,10 +153,14 @@ class SlateInputs:
         shape = np.asarray(self.reward).shape
         if len(shape) != 2 or shape[0] == 0:
             raise DataError(f"reward must be (n_rounds, slate_size) with n_rounds > 0, got {shape}")
-        for name in ("reward", "pscore_prefix", "target_prefix", "pscore_marginal", "target_marginal"):
+        for name in ("reward", "pscore_prefix", "target_prefix", "target_marginal"):
             object.__setattr__(self, name, _check(name, getattr(self, name), shape))
-        for name in ("pscore_prefix", "pscore_marginal"):
-            _check_probability(name, getattr(self, name), positive=True)
+        if self.pscore_marginal is not None:
+            object.__setattr__(
+                self, "pscore_marginal", _check("pscore_marginal", self.pscore_marginal, shape)
+            )
+            _check_probability("pscore_marginal", self.pscore_marginal, positive=True)
+        _check_probability("pscore_prefix", self.pscore_prefix, positive=True)
         for name in ("target_prefix", "target_marginal"):
             _check_probability(name, getattr(self, name), positive=False)
         for name in ("q_logged", "q_target_next", "q_target", "pscore_exposure", "target_exposure"):
@@ -167,6 +173,14 @@ class SlateInputs:
         if self.target_exposure is not None and (self.target_exposure < 0).any():
             raise DataError("target_exposure must be >= 0")
         object.__setattr__(self, "cluster", _check_cluster(self.cluster, shape[0]))
+
+    def marginal_ratio(self, who: str) -> np.ndarray:
+        """``(n, K)`` ``pi_k(a_k|x) / mu_k(a_k|x)``; a clear error when the logger's marginals are unknown."""
+        if self.pscore_marginal is None:
+            raise DataError(
+                f"{who} needs the logger's slot marginals (pscore_marginal), which these inputs lack"
+            )
+        return self.target_marginal / self.pscore_marginal
 
     def exposure_ratio(self, who: str) -> np.ndarray:
         """``(n, K)`` ``e_pi(a_k|x) / e_mu(a_k|x)``; a clear error when the exposures are missing."""

@@ -30,12 +30,14 @@ from agents.ope.reward_models import fit_click_rate_model, user_segments
 from agents.ope.slates import slate_inputs
 from agents.ope.targets import CATALOG_POLICIES, PLPolicy, agent_policy, catalog_policy
 from simulators.core.errors import ConfigError
-from simulators.data.logs import LoggedData, data_fingerprint
+from simulators.data.logs import LoggedData
 from simulators.data.steps import MAX_SLOTS, build_steps
 from simulators.datasets import load_logs
 
 SMOOTHING = 0.5
 """``a``: pseudo-count of every (item, slot) in the estimated logging policy (Jeffreys' prior)."""
+NEEDS_MARGINALS = ("iips", "iips_dr", "pbm_ips", "pbm_dr")
+"""Slate estimators that weight by the logger's slot marginals or exposures (not in logged prefixes)."""
 NO_TRUTH = (
     "your own logs: a policy's true value needs its own online run in a known world, which logged "
     "data do not have (the shop's logs have one: --logs shop)"
@@ -84,12 +86,21 @@ def target_policy(
             f"--policy {policy}: OPE on {where} logs takes {list(named)} or an agent's run folder"
         )
     trained_on = load_logs(str(agent.env_options.get("data", "shop")))
-    if data_fingerprint(trained_on) != data_fingerprint(logs):
+    if not same_catalog(trained_on, logs):
         raise ConfigError(
-            f"--policy {policy}: the agent trained on {agent.env_options.get('data')!r}, not on these logs ({data}); "
-            "its users and items are another catalog's"
+            f"--policy {policy}: the agent trained on {agent.env_options.get('data')!r}, whose users and items are "
+            f"not these logs' ({data}): its rows would name other users and items"
         )
     return agent_policy(agent, logs.n_items)
+
+
+def same_catalog(a: LoggedData, b: LoggedData) -> bool:
+    """Whether two logs have the same users and items in the same rows (the serving log of a
+    policy has its training logs' catalog and users, and other interactions)."""
+    return all(
+        len(x) == len(y) and bool((x.to_numpy() == y.to_numpy()).all())
+        for x, y in ((a.items["item_id"], b.items["item_id"]), (a.users["user_id"], b.users["user_id"]))
+    )
 
 
 def own_target(policy: str, logs: LoggedData, data: str) -> PLPolicy:
@@ -150,38 +161,57 @@ def evaluate_own(
     shown = np.zeros((n_slots, logs.n_items), dtype=bool)
     shown[slot, item] = True
     steps = build_steps(logs)
+    logged = steps.prefix_propensity
+    exact = (
+        logged is not None and bool(np.isfinite(logged[steps.slot_mask]).all()) and (steps.items >= 0).all()
+    )
     report: dict[str, object] = {
-        "policy": policy, "logs": data, "propensities": "estimated",
-        "propensity_model": f"cross-fitted item frequency per slot ({folds} folds of users, pseudo-count {SMOOTHING})",
+        "policy": policy, "logs": data, "propensities": "logged" if exact else "estimated",
+        "propensity_model": (
+            "logged: the prefix_propensity column, the logger's exact probability of each slate's items down to each slot"
+            if exact else
+            f"cross-fitted item frequency per slot ({folds} folds of users, pseudo-count {SMOOTHING})"
+        ),
         "ground_truth": None, "ground_truth_why": NO_TRUTH, "data_notes": notes,
     }  # fmt: skip
-    if "propensity" in table.columns:
+    if "propensity" in table.columns and not exact:
         estimated = mu[fold_of_user[user_row], slot, item]
-        logged = table["propensity"].to_numpy(np.float64)
+        given = table["propensity"].to_numpy(np.float64)
         report["logged_propensities"] = {
             "note": "the logs carry propensities; the estimators use the estimated ones (same form for every log)",
-            "mean_abs_relative_error": float(np.mean(np.abs(estimated / logged - 1.0))),
+            "mean_abs_relative_error": float(np.mean(np.abs(estimated / given - 1.0))),
         }
     if (steps.items >= 0).all():  # full slates (single items included)
         slates, sessions = slate_inputs(
             steps, estimated_logger(mu, fold_of_user), target, folds=folds, rng=rng,
             segment=user_segments(logs.users),
+            logged_prefix=logged[:, : steps.items.shape[1]] if exact and logged is not None else None,
         )  # fmt: skip
+        label = "logged" if exact else "estimated"
+        names = [n for n in (wanted or SLATE_ESTIMATORS) if not (exact and n in NEEDS_MARGINALS)]
+        if exact:
+            report["unavailable"] = {
+                n: "weights by the logger's slot marginals or exposures, which logged prefix propensities do not give"
+                for n in NEEDS_MARGINALS
+                if wanted is None or n in wanted
+            }
         k = steps.items.shape[1]
         report |= {
             "form": f"slates of {k}",
             "n": len(steps.step),
             "reward": "clicks per step (slate)",
-            "estimates": _marked(estimate_all(SLATE_ESTIMATORS, slates, wanted, n_bootstrap, seed)),
+            "estimates": _marked(estimate_all(SLATE_ESTIMATORS, slates, names, n_bootstrap, seed), label),
             "naive": float(slates.reward.sum(axis=1).mean()),
             "first_slot": {
                 "estimates": _marked(
-                    estimate_all(BANDIT_ESTIMATORS, slates.first_slot(), wanted, n_bootstrap, seed)
+                    estimate_all(BANDIT_ESTIMATORS, slates.first_slot(), wanted, n_bootstrap, seed), label
                 )
             },
             "sessions": {
                 "n": int(steps.n_sessions),
-                "estimates": _marked(estimate_all(SESSION_ESTIMATORS, sessions, wanted, n_bootstrap, seed)),
+                "estimates": _marked(
+                    estimate_all(SESSION_ESTIMATORS, sessions, wanted, n_bootstrap, seed), label
+                ),
             },
             "support": {
                 "unsupported_target_mass": unsupported_mass(
@@ -207,10 +237,12 @@ def evaluate_own(
     return report
 
 
-def _marked(estimates: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
-    """Mark each estimate that weights by the estimated propensities (all but the direct method)."""
+def _marked(
+    estimates: dict[str, dict[str, object]], label: str = "estimated"
+) -> dict[str, dict[str, object]]:
+    """Mark each estimate that weights by propensities (all but the direct method) with their kind."""
     return {
-        name: {**entry, "propensities": "none (model only)" if name == "dm" else "estimated"}
+        name: {**entry, "propensities": "none (model only)" if name == "dm" else label}
         for name, entry in estimates.items()
     }
 

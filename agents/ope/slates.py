@@ -15,10 +15,13 @@ from simulators.data.steps import StepTable
 def slate_inputs(
     steps: StepTable, logging: PLPolicy, target: PLPolicy, folds: int = 3, n_samples: int = 256,
     rng: np.random.Generator | None = None, segment: np.ndarray | None = None,
+    logged_prefix: np.ndarray | None = None,
 ) -> tuple[SlateInputs, SessionInputs]:  # fmt: skip
     """The slate (and first-slot) estimators' inputs for ``target`` on logs of slates drawn
     from ``logging``, and the same logs as sessions. ``segment (n_users,)``: user segments of
-    the reward model (see :func:`user_segments`; default one)."""
+    the reward model (see :func:`user_segments`; default one). ``logged_prefix (n, K)``: the
+    logger's exact prefix probabilities as logged (``logging`` then only spans the catalog: the
+    logger's marginals and exposures are left unknown)."""
     rng = rng if rng is not None else np.random.default_rng(0)
     if (steps.items < 0).any():
         raise DataError("slate OPE needs full slates (no empty slots)")
@@ -46,13 +49,21 @@ def slate_inputs(
     target_marginal, q_target_marginal, target_exposure = _marginals_at(
         target, users, items, gamma, model_row, theta, n_samples, rng
     )
-    logging_marginal, _, logging_exposure = _marginals_at(
-        logging, users, items, gamma, model_row, theta, n_samples, rng
-    )
+    logging_marginal: np.ndarray | None
+    logging_exposure: np.ndarray | None
+    target_exposure_or_none: np.ndarray | None = target_exposure
+    if logged_prefix is None:
+        logging_marginal, _, logging_exposure = _marginals_at(
+            logging, users, items, gamma, model_row, theta, n_samples, rng
+        )
+        pscore_prefix = logging.prefix_probabilities(users, items)
+    else:
+        logging_marginal, logging_exposure, target_exposure_or_none = None, None, None
+        pscore_prefix = logged_prefix
     slates = SlateInputs(
-        reward, logging.prefix_probabilities(users, items), target.prefix_probabilities(users, items),
+        reward, pscore_prefix, target.prefix_probabilities(users, items),
         logging_marginal, target_marginal, q_logged, q_next, q_target_marginal, steps.session,
-        logging_exposure, target_exposure,
+        logging_exposure, target_exposure_or_none,
     )  # fmt: skip
     return slates, session_inputs(steps, slates)
 

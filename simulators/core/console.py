@@ -21,6 +21,7 @@ COMMANDS = {
     "evaluate": ("agents.evaluate", "evaluate a policy online in a simulator"),
     "ope": ("agents.ope", "off-policy evaluation on logged data"),
     "export": ("agents.export", "export a trained policy to ONNX"),
+    "serve": ("agents.serve", "serve a trained policy over HTTP, logging what it shows"),
     "fit": ("simulators.fit", "fit a user simulator from logs and report its fidelity"),
     "shop": ("simulators.shop", "generate the synthetic shop's logs and ground truth"),
     "ctr": ("encoders.ctr", "train or evaluate the multi-task CTR model"),

@@ -9,8 +9,10 @@ interactions (one row per shown item)
     ``user_id`` (int or str), ``item_id`` (int or str), ``timestamp`` (seconds, int or float),
     ``session_id`` (int or str), ``position`` (int >= 1, 1 = top slot), ``click`` (0/1);
     optional ``purchase`` (0/1), ``rating`` (float), ``propensity`` (float in (0, 1]: the
-    logging policy's probability of what was shown), ``slate_id`` (int or str). Extra columns
-    (context features) are kept as they are.
+    logging policy's probability of what was shown), ``prefix_propensity`` (float in (0, 1]: its
+    probability of the slate's items from the top down to this row's position, OBP's cascade
+    form, which off-policy evaluation then uses as exact), ``slate_id`` (int or str). Extra
+    columns (context features) are kept as they are.
 items
     ``item_id``, ``text`` (str: what the text encoder reads), ``provider`` (int or str: who
     supplies the item, the unit of provider fairness); extra columns kept. Popularity is
@@ -34,7 +36,7 @@ import pandas as pd
 from simulators.core.errors import DataError
 
 INTERACTION_REQUIRED = ("user_id", "item_id", "timestamp", "session_id", "position", "click")
-INTERACTION_OPTIONAL = ("purchase", "rating", "propensity", "slate_id")
+INTERACTION_OPTIONAL = ("purchase", "rating", "propensity", "prefix_propensity", "slate_id")
 ITEM_REQUIRED = ("item_id", "text", "provider")
 USER_REQUIRED = ("user_id",)
 ITEM_TEXT_SOURCES = ("text", "attributes", "ids")
@@ -42,7 +44,7 @@ ITEM_TEXT_SOURCES = ("text", "attributes", "ids")
 
 _ID_COLUMNS = {"user_id", "item_id", "session_id", "slate_id", "provider"}
 _BINARY_COLUMNS = {"click", "purchase"}
-_NUMERIC_COLUMNS = {"timestamp", "rating", "propensity"}
+_NUMERIC_COLUMNS = {"timestamp", "rating", "propensity", "prefix_propensity"}
 
 
 def _example(table: pd.DataFrame, name: str, mask: np.ndarray | pd.Series) -> str:
@@ -133,7 +135,7 @@ def _check_column(table: pd.DataFrame, name: str, column: str) -> None:
         values = series.to_numpy(dtype=np.float64)
         if (bad := ~np.isfinite(values)).any():
             raise _fail(table, name, column, "value is not finite", bad)
-        if column == "propensity" and (bad := (values <= 0) | (values > 1)).any():
+        if column in ("propensity", "prefix_propensity") and (bad := (values <= 0) | (values > 1)).any():
             raise _fail(table, name, column, "propensity outside (0, 1]", bad)
     elif column == "text":
         if (bad := ~_each_is(series, str)).any():

@@ -118,18 +118,32 @@ def sequential_slates(
     from ``softmax(u / T)`` over the eligible ones (fresh Gumbel noise per slot). ``n = (B, N)``.
     With a utility that ignores ``taken`` this is Plackett-Luce; with one that penalises what
     was taken it is a sequential re-ranker (one item per topic, MMR)."""
+    return sequential_sample(utility, n, k, temperature, rng)[0]
+
+
+def sequential_sample(
+    utility: UtilityFn, n: tuple[int, int], k: int, temperature: float, rng: np.random.Generator | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sequential_slates`' slates ``(B, k)`` and the probability ``(B, k)`` with which each
+    slot's choice was made given the slots above it (1 at ``temperature`` 0); their product over
+    the first ``j`` slots is the prefix's probability, over all ``k`` the slate's
+    (:func:`sequential_probability`)."""
     batch = n[0]
     taken = np.zeros(n, dtype=bool)
     out = np.empty((batch, k), dtype=np.int64)
+    chance = np.ones((batch, k))
     rows = np.arange(batch)
     for slot in range(k):
         u = np.where(taken, -np.inf, utility(taken, slot))
         if temperature > 0:
             assert rng is not None, "sampling needs a generator"
-            u = u / temperature + rng.gumbel(size=u.shape)
-        out[:, slot] = np.argmax(u, axis=1)
+            logits = np.where(np.isfinite(u), u / temperature, -np.inf)
+            out[:, slot] = np.argmax(logits + rng.gumbel(size=u.shape), axis=1)
+            chance[:, slot] = softmax(logits)[rows, out[:, slot]]
+        else:
+            out[:, slot] = np.argmax(u, axis=1)
         taken[rows, out[:, slot]] = True
-    return out
+    return out, chance
 
 
 def sequential_probability(

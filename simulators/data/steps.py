@@ -44,6 +44,9 @@ class StepTable:
     """``(n_sessions,)`` int64 number of steps."""
     history: np.ndarray
     """``(n_sessions, H)`` int64 clicked catalog rows before the session (oldest first), -1 pad."""
+    prefix_propensity: np.ndarray | None = None
+    """``(S, K)`` float64 the logger's probability of each slate's first k + 1 items, from the logs'
+    ``prefix_propensity`` column (the serving log writes it; NaN in empty slots); ``None`` without it."""
 
     @property
     def n_sessions(self) -> int:
@@ -70,6 +73,7 @@ class StepTable:
             session_user=self.session_user[keep],
             session_length=self.session_length[keep],
             history=self.history[keep],
+            prefix_propensity=None if self.prefix_propensity is None else self.prefix_propensity[rows],
         )
 
 
@@ -102,6 +106,11 @@ def build_steps(
             "click": table["click"].to_numpy(dtype=np.int8),
             "purchase": table["purchase"].to_numpy(dtype=np.int8) if "purchase" in table.columns else 0,
             "rating": table["rating"].to_numpy(dtype=np.float32) if "rating" in table.columns else np.nan,
+            "prefix": (
+                table["prefix_propensity"].to_numpy(dtype=np.float64)
+                if "prefix_propensity" in table.columns
+                else np.nan
+            ),
         }
     )
     frame = frame.sort_values(["session", "time", "key", "slot"], kind="stable")
@@ -117,6 +126,10 @@ def build_steps(
     clicks[step_of_row, slot] = frame["click"].to_numpy()
     purchases[step_of_row, slot] = frame["purchase"].to_numpy()
     ratings[step_of_row, slot] = frame["rating"].to_numpy()
+    prefix = None
+    if "prefix_propensity" in table.columns:
+        prefix = np.full((n_steps, n_slots), np.nan)
+        prefix[step_of_row, slot] = frame["prefix"].to_numpy()
     first = np.unique(step_of_row, return_index=True)[1]
     session = frame["session"].to_numpy()[first]
     step_time = frame["time"].to_numpy()[first]
@@ -142,6 +155,7 @@ def build_steps(
         session_user,
         session_length,
         history,
+        prefix,
     )
 
 

@@ -2,8 +2,10 @@
 to the schema of ``simulators.data.logs``.
 
 A folder holds an ``interactions`` table and optionally ``items`` and ``users`` tables, each
-as ``NAME.parquet``, ``NAME.csv`` or ``NAME.csv.gz``, and optionally a ``schema.json`` of
-loader options; ``column_map`` renames your columns.
+as ``NAME.parquet``, ``NAME.csv`` or ``NAME.csv.gz``, or as a folder ``NAME/`` of Parquet parts
+(``*.parquet``, read in name order, as Spark and the serving log write them; hidden files such
+as a part still being written are skipped), and optionally a ``schema.json`` of loader options;
+``column_map`` renames your columns.
 """
 
 from __future__ import annotations
@@ -25,17 +27,28 @@ SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
 
 def find_table(folder: Path, name: str) -> Path | None:
-    """The file holding table ``name`` in ``folder``, if any."""
+    """The file (or folder of Parquet parts) holding table ``name`` in ``folder``, if any."""
     for suffix in SUFFIXES:
         candidate = folder / f"{name}{suffix}"
         if candidate.is_file():
             return candidate
-    return None
+    parts = folder / name
+    return parts if parts.is_dir() else None
+
+
+def table_parts(folder: Path) -> list[Path]:
+    """The Parquet parts of a table folder, in name order (hidden files skipped)."""
+    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(".") and p.is_file())
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read one CSV or Parquet file; raise :class:`DataError` if it cannot be parsed."""
+    """Read one CSV or Parquet file, or a folder of Parquet parts; raise :class:`DataError` if
+    it cannot be parsed."""
     try:
+        if path.is_dir():
+            if not (parts := table_parts(path)):
+                raise DataError(f"{path}: a table folder without Parquet parts (*.parquet)")
+            return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
         if path.name.endswith(".parquet"):
             return pd.read_parquet(path)
         return pd.read_csv(path)

@@ -1,0 +1,338 @@
+"""The serving path's ranker: a trained agent answering one ranking request at a time, outside
+the simulator, with the observation the env would have given it.
+
+A request names a user and, optionally, their history, the candidates and a session. The
+observation is built as the env builds it: the candidate generator's candidates and static
+features (``RankingWorld``), the session's topic exposure, the context (exposure ledger, step,
+clicks, history breadth, repeats) by the env's own kernel, and the policy's action is turned into
+scores by the env's own :func:`~envs.core.action_scores`. A session that names itself keeps its
+state between requests (step, clicks fed back, topics shown, history grown by its clicks); the
+exposure ledger is the server's, fed by every slate it shows. At temperature 0 the slate is the
+env's greedy ranking (propensity 1, one item per topic first when the action asks for it); above
+it, a draw from the Plackett-Luce of the policy's scores standardised over the request's
+candidates, divided by the temperature, with each slot's probability given the slots above.
+The draw leaves out the diversity switch on purpose: every slate of the candidates keeps a
+positive probability, so any Plackett-Luce target over them is supported by the log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.agent import TrainedAgent
+from agents.baselines import standardise_scores
+from agents.export import OnnxPolicy
+from envs.config import CONTEXT, FEATURES, ID_DTYPE, TOPIC_EXPOSURE_RETENTION, EnvConfig
+from envs.core import action_scores
+from envs.engine import context_kernel
+from envs.fairness import ExposureLedger
+from envs.world import RankingWorld, build_world
+from simulators.core.errors import ConfigError, DataError
+from simulators.core.storage import file_digest
+from simulators.data.logs import LoggedData
+from simulators.data.plackett_luce import sequential_sample
+from simulators.datasets import load_logs
+
+BACKENDS = ("onnx", "torch")
+"""How the policy network runs: onnxruntime on the exported graph, or SB3's torch model."""
+MAX_TEMPERATURE = 100.0
+"""Largest sampling temperature accepted (beyond it every slate is as likely as uniform)."""
+
+
+class RequestError(DataError):
+    """A request the ranker cannot answer, naming the field at fault (the API's 422)."""
+
+    def __init__(self, field_path: tuple[str | int, ...], message: str):
+        super().__init__(message)
+        self.field_path = field_path
+
+
+@dataclass
+class Session:
+    """What one named session has shown and been told (the env's agent-visible session state)."""
+
+    history: np.ndarray
+    """``(H,)`` clicked items, oldest first, -1 pad: the logged history plus this session's clicks."""
+    topic_exposure: np.ndarray
+    """``(n_topics,)`` topics shown, decayed by ``TOPIC_EXPOSURE_RETENTION`` per step."""
+    step: int = 0
+    clicks: float = 0.0
+    repeat_shown: float = 0.0
+    repeat_clicks: float = 0.0
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One answered request."""
+
+    user: int
+    """User row."""
+    items: np.ndarray
+    """``(K,)`` catalog rows shown, top first."""
+    scores: np.ndarray
+    """``(K,)`` the policy's score of each (before standardising)."""
+    slot_propensity: np.ndarray
+    """``(K,)`` probability of each slot's item given the slots above it."""
+    repeat: np.ndarray
+    """``(K,)`` bool: the slot's topic was shown earlier in the session."""
+    session: str | None
+
+    @property
+    def propensity(self) -> float:
+        """Probability of the whole slate."""
+        return float(np.prod(self.slot_propensity))
+
+
+@dataclass
+class Ranker:
+    """A run folder's agent behind the serving interface (see the module docstring)."""
+
+    run_dir: Path
+    backend: str = "onnx"
+    seed: int = 0
+    """Seed of the slates sampled at temperature > 0 (request ``i`` draws from stream ``(seed, i)``)."""
+    max_sessions: int = 100_000
+    """Named sessions kept (least recently used dropped first)."""
+    agent: TrainedAgent = field(init=False, repr=False)
+    sessions: OrderedDict[str, Session] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"--backend must be one of {BACKENDS}, got {self.backend!r}")
+        self.agent = TrainedAgent.load(self.run_dir, device="cpu")
+        options = self.agent.env_options
+        if options.get("obs_mode", "ids") != "ids":
+            raise ConfigError(
+                f"{self.run_dir}: only agents of obs_mode 'ids' serve (this one reads 'embedding')"
+            )
+        self.policy: Any = OnnxPolicy.load(self.run_dir) if self.backend == "onnx" else self.agent
+        known = {f.name for f in fields(EnvConfig)} - {"render_mode"}
+        self.config = EnvConfig(**{k: v for k, v in options.items() if k in known})
+        self.world: RankingWorld = build_world(self.config)
+        self.logs: LoggedData = load_logs(
+            self.config.data, **({"path": self.config.data_path} if self.config.data_path else {})
+        )
+        self.user_row = IdIndex(self.logs.users["user_id"].to_numpy())
+        self.item_row = IdIndex(self.logs.items["item_id"].to_numpy())
+        self.user_ids = self.logs.users["user_id"].to_numpy()
+        self.item_ids = self.logs.items["item_id"].to_numpy()
+        self.item_topic = np.ascontiguousarray(self.world.simulator.item_topic, dtype=np.int64)
+        self.ledger = ExposureLedger(
+            1, len(self.world.protected), self.world.n_user_groups, self.config.fairness_target
+        )
+        self.sessions = OrderedDict()
+        self.requests = 0
+        run_id = json.loads((Path(self.run_dir) / "config.json").read_text()).get("run_id") or "run"
+        self.version = f"{run_id}-{file_digest(Path(self.run_dir) / 'model.zip')[:8]}"
+        """The policy version every answer and log row carries: run id and model digest."""
+        self._scratch = np.zeros((1, self.world.n_topics))
+        self._context = np.zeros((1, len(CONTEXT)), dtype=np.float32)
+        self._mask = np.zeros((1, self.config.history_length), dtype=np.int8)
+        self._zero_rows = np.zeros(1, dtype=np.int64)
+
+    # ------------------------------------------------------------------------ lookups
+    def user_of(self, user_id: Any) -> int:
+        """The user row of ``user_id``; :class:`RequestError` if the logs have no such user."""
+        row = self.user_row.get(user_id)
+        if row is None:
+            raise RequestError(
+                ("user_id",), f"unknown user_id {user_id!r}: not a user of the logs the policy trained on"
+            )
+        return row
+
+    def items_of(self, ids: list[Any], name: str) -> np.ndarray:
+        """Catalog rows of item ``ids``; :class:`RequestError` naming the first unknown one."""
+        rows = np.empty(len(ids), dtype=np.int64)
+        for i, value in enumerate(ids):
+            row = self.item_row.get(value)
+            if row is None:
+                raise RequestError((name, i), f"unknown item id {value!r} in {name}[{i}]")
+            rows[i] = row
+        return rows
+
+    # ------------------------------------------------------------------------ ranking
+    def rank(
+        self,
+        user_id: Any,
+        history: list[Any] | None = None,
+        candidates: list[Any] | None = None,
+        slate_size: int | None = None,
+        temperature: float = 0.0,
+        session_id: str | None = None,
+    ) -> Ranked:
+        """Answer one request (see the module docstring); raise :class:`RequestError` for a bad one."""
+        cfg, world = self.config, self.world
+        user = self.user_of(user_id)
+        k = cfg.slate_size if slate_size is None else int(slate_size)
+        if not (np.isfinite(temperature) and 0.0 <= temperature <= MAX_TEMPERATURE):
+            raise RequestError(
+                ("temperature",), f"temperature must lie in [0, {MAX_TEMPERATURE:g}], got {temperature}"
+            )
+        given = None if candidates is None else self.items_of(candidates, "candidates")
+        if given is not None:
+            if len(given) > cfg.n_candidates or len(given) == 0:
+                raise RequestError(
+                    ("candidates",),
+                    f"candidates: 1 to {cfg.n_candidates} items (the policy's N), got {len(given)}",
+                )
+            if len(np.unique(given)) != len(given):
+                raise RequestError(("candidates",), "candidates: an item appears twice")
+        offered = cfg.n_candidates if given is None else len(given)
+        if not 1 <= k <= offered:
+            raise RequestError(
+                ("slate_size",), f"slate_size must lie in [1, {offered}] (the candidates offered), got {k}"
+            )
+        session = self._session(session_id, user)
+        if history is not None:
+            rows = self.items_of(history, "history")[-cfg.history_length :]
+            past = np.full(cfg.history_length, -1, dtype=ID_DTYPE)
+            past[: len(rows)] = rows
+        else:
+            past = session.history
+        if given is None and history is None:
+            items, static = world.candidates[user], world.candidate_features[user]
+            valid = np.ones(cfg.n_candidates, dtype=bool)
+        else:
+            items, static, valid = self._offer(user, past, given)
+        observation = self._observe(user, past, items, static, session)
+        self.requests += 1
+        index = self.requests
+        rng = np.random.default_rng([self.seed, index])
+        key = np.array([rng.integers(0, 2**53)], dtype=np.uint64)
+        action = np.asarray(self.policy.act(observation, rng))
+        scores, one_per_topic = action_scores(
+            cfg, action, observation["candidate_features"], key, np.array([session.step])
+        )
+        positions, chance = self._choose(scores[0], items, valid, k, bool(one_per_topic[0]), temperature, rng)
+        shown = items[positions].astype(np.int64)
+        topics = self.item_topic[shown]
+        repeat = session.topic_exposure[topics] > 0
+        pctr = static[:, FEATURES.index("pctr")].astype(np.float64) * valid
+        protected = static[:, FEATURES.index("protected")]
+        self.ledger.record(
+            self._zero_rows, shown[None], world.protected, world.tail,
+            np.array([pctr.sum()]), np.array([(pctr * protected).sum()]),
+        )  # fmt: skip
+        session.repeat_shown += float(repeat.sum())
+        session.topic_exposure *= TOPIC_EXPOSURE_RETENTION
+        np.add.at(session.topic_exposure, topics, 1.0)
+        session.step += 1
+        return Ranked(user, shown, scores[0, positions], chance, repeat, session_id)
+
+    def feedback(self, ranked: Ranked, clicks: np.ndarray) -> None:
+        """A shown slate's clicks ``(K,)`` 0/1 join its session (clicks, repeats, history)."""
+        if ranked.session is None or (session := self.sessions.get(ranked.session)) is None:
+            return
+        session.clicks += float(clicks.sum())
+        session.repeat_clicks += float(clicks[ranked.repeat].sum())
+        length = len(session.history)
+        for item in ranked.items[clicks.astype(bool)]:  # as the engine appends: oldest dropped when full
+            count = int((session.history >= 0).sum())
+            if count == length:
+                session.history[:-1] = session.history[1:]
+                count -= 1
+            session.history[count] = item
+
+    # ------------------------------------------------------------------------ pieces
+    def _session(self, session_id: str | None, user: int) -> Session:
+        """The named session's state (a new one on first sight), or a fresh unnamed one."""
+        if session_id is not None and (found := self.sessions.get(session_id)) is not None:
+            self.sessions.move_to_end(session_id)
+            return found
+        session = Session(self.world.history[user].astype(ID_DTYPE).copy(), np.zeros(self.world.n_topics))
+        if session_id is not None:
+            self.sessions[session_id] = session
+            while len(self.sessions) > self.max_sessions:
+                self.sessions.popitem(last=False)
+        return session
+
+    def _offer(
+        self, user: int, history: np.ndarray, given: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The policy's N candidates for a request with its own history or candidates: the given
+        ones first filled up to N with the generator's (never shown), scored for this history."""
+        n = self.config.n_candidates
+        default = self.world.candidates[user].astype(np.int64)
+        if given is None:
+            pool = default
+        else:
+            extra = default[~np.isin(default, given)][: n - len(given)]
+            pool = np.concatenate([given, extra])
+        source = self.world.candidate_source
+        assert source is not None
+        ranked, static = source.score(history.astype(np.int64)[None], np.array([user]), pool[None])
+        items = ranked[0]
+        valid = np.ones(n, dtype=bool) if given is None else np.isin(items, given)
+        return items, static[0], valid
+
+    def _observe(
+        self, user: int, history: np.ndarray, items: np.ndarray, static: np.ndarray, session: Session
+    ) -> dict[str, np.ndarray]:
+        """The env's ``ids`` observation of this request, batch of one."""
+        cfg, world, ledger = self.config, self.world, self.ledger
+        features = np.empty((1, cfg.n_candidates, len(FEATURES)), dtype=np.float32)
+        features[0, :, :-1] = static
+        features[0, :, -1] = session.topic_exposure[self.item_topic[items]]
+        past = np.ascontiguousarray(history[None], dtype=ID_DTYPE)
+        context_kernel(
+            self._zero_rows, ledger.provider_exposure, ledger.provider_merit, ledger.popularity_exposure,
+            ledger.target_value, ledger.tail_target, np.array([session.step]), cfg.max_steps,
+            np.array([session.clicks]), np.array([session.repeat_shown]), np.array([session.repeat_clicks]),
+            past, self.item_topic, self._scratch, self._context, self._mask,
+        )  # fmt: skip
+        return {
+            "history": past,
+            "history_mask": self._mask.copy(),
+            "candidates": items[None].astype(ID_DTYPE),
+            "candidate_features": features,
+            "user_features": world.user_features[user][None],
+            "context": self._context.copy(),
+        }
+
+    def _choose(
+        self, scores: np.ndarray, items: np.ndarray, valid: np.ndarray, k: int, one_per_topic: bool,
+        temperature: float, rng: np.random.Generator,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """Candidate positions of the slate and each slot's probability given the ones above."""
+        z = np.full(len(scores), -np.inf)
+        z[valid] = standardise_scores(scores[valid][None])[0]
+        topics = self.item_topic[items]
+
+        def utility(taken: np.ndarray, slot: int) -> np.ndarray:
+            del slot
+            u = z[None]
+            if one_per_topic and temperature == 0:
+                used = np.zeros(self.world.n_topics, dtype=bool)
+                used[topics[taken[0]]] = True
+                fresh = ~used[topics] & valid & ~taken[0]
+                if fresh.any():
+                    u = np.where(fresh, z, -np.inf)[None]
+            return u
+
+        positions, chance = sequential_sample(utility, (1, len(scores)), k, temperature, rng)
+        return positions[0], chance[0]
+
+
+class IdIndex:
+    """Rows of the logs' ids. Integer ids also answer to their decimal text (JSON clients send
+    either); text ids answer only to themselves."""
+
+    def __init__(self, ids: np.ndarray):
+        self.integer = np.issubdtype(ids.dtype, np.integer)
+        self.rows = {(int(v) if self.integer else str(v)): i for i, v in enumerate(ids.tolist())}
+
+    def get(self, value: Any) -> int | None:
+        """The row of ``value``, or ``None``."""
+        if isinstance(value, bool):
+            return None
+        if self.integer:
+            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                value = int(value)
+            return self.rows.get(int(value)) if isinstance(value, (int, np.integer)) else None
+        return self.rows.get(value) if isinstance(value, str) else None
