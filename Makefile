@@ -11,7 +11,7 @@ STAMP := $(VENV)/.recgym-installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,ray]"
 	# MovieLens-100K ships inside recbole's wheel; RecGym reads its files and never imports it.
 	$(PY) -m pip install -q --no-deps "recbole==1.2.1" || echo "recbole not installed: movielens needs a path"
 	touch $(STAMP)

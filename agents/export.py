@@ -139,10 +139,10 @@ class OnnxPolicy:
 
 def record_observations(agent: TrainedAgent, n: int, seed: int = 0) -> dict[str, np.ndarray]:
     """``n`` observations the agent meets acting in its env (for the export's trace and its check)."""
+    from envs.config import known_options
     from envs.vector import RankingVectorEnv
 
-    options = {k: v for k, v in agent.env_options.items() if k != "render_mode"}
-    env = RankingVectorEnv(num_envs=min(n, 32), **options)
+    env = RankingVectorEnv(num_envs=min(n, 32), **known_options(agent.env_options))
     observation, _ = env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     batches: list[dict[str, np.ndarray]] = []

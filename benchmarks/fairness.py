@@ -36,6 +36,7 @@ from agents.report import SHARE_TOLERANCE
 from agents.sessions import Policy, metrics, run_sessions
 from agents.train import train
 from agents.tuning import TuningBudget, load_or_tune
+from benchmarks.backend import Backend, backend_of
 from benchmarks.plans import parse_plan
 from benchmarks.policies import TRUE_EVAL_SEED
 from envs.config import EnvConfig
@@ -94,26 +95,32 @@ class FairnessPlan:
             raise ConfigError(f"--user-lambda must be a finite number >= 0, got {self.user_lambda}")
 
 
-def train_points(plan: FairnessPlan, folder: Path) -> dict[str, list[Path]]:
-    """Train PPO at each lambda (and the user-side point) for every seed; run folders per point."""
+def train_point(name: str, env: EnvConfig, seed: int, plan: FairnessPlan, folder: Path) -> Path:
+    """One trial: PPO at one point of the sweep and ``seed``; its run folder."""
+    out = folder / "runs" / f"{name.replace(' ', '-').replace('=', '')}-s{seed}"
+    config = TrainConfig(
+        "ppo", timesteps=plan.timesteps, seed=seed, env_options=env, eval_episodes=100,
+        eval_freq=max(plan.timesteps // 4, 512), out=str(out), n_envs=plan.n_envs,
+        tuning_sessions=plan.tuning_sessions, tuning_generations=plan.tuning_generations,
+    )  # fmt: skip
+    train(config, overwrite=True)  # the benchmark's own folder: rerunning replaces it
+    print(f"{name} seed {seed}: trained", flush=True)
+    return out
+
+
+def train_points(plan: FairnessPlan, folder: Path, backend: Backend | None = None) -> dict[str, list[Path]]:
+    """Train PPO at each lambda (and the user-side point) for every seed, each a trial on
+    ``backend``; run folders per point."""
     points = {
         f"ppo lambda={lam:g}": EnvConfig(action_mode="weights", fairness_lambda=lam) for lam in plan.lambdas
     }
     points[f"ppo user-lambda={plan.user_lambda:g}"] = EnvConfig(
         action_mode="weights", user_fairness_lambda=plan.user_lambda
     )
+    trials = [(name, env, seed, plan, folder) for name, env in points.items() for seed in range(plan.seeds)]
     runs: dict[str, list[Path]] = {}
-    for name, env in points.items():
-        for seed in range(plan.seeds):
-            out = folder / "runs" / f"{name.replace(' ', '-').replace('=', '')}-s{seed}"
-            config = TrainConfig(
-                "ppo", timesteps=plan.timesteps, seed=seed, env_options=env, eval_episodes=100,
-                eval_freq=max(plan.timesteps // 4, 512), out=str(out), n_envs=plan.n_envs,
-                tuning_sessions=plan.tuning_sessions, tuning_generations=plan.tuning_generations,
-            )  # fmt: skip
-            train(config, overwrite=True)  # the benchmark's own folder: rerunning replaces it
-            runs.setdefault(name, []).append(out)
-            print(f"{name} seed {seed}: trained", flush=True)
+    for trial, out in zip(trials, (backend or Backend()).map(train_point, trials), strict=True):
+        runs.setdefault(trial[0], []).append(out)
     return runs
 
 
@@ -291,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     folder = args.json.with_suffix("")
     started = time.perf_counter()
-    runs = train_points(plan, folder)
+    runs = train_points(plan, folder, backend_of(args))
     table = evaluate_points(plan, runs, baseline_points(plan))
     default = choose_default(table, plan.lambdas)
     report = {"plan": {k: list(v) if isinstance(v, tuple) else v for k, v in plan.__dict__.items()},

@@ -31,6 +31,7 @@ from agents.ope.reward_models import user_segments
 from agents.ope.slates import slate_inputs
 from agents.ope.targets import PLPolicy, agent_policy, shop_logging_policy, shop_policy
 from agents.ope.truth import ShopTruth
+from benchmarks.backend import Backend, add_backend_arguments, backend_of
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.storage import check_output_file, write_text_atomic
@@ -78,14 +79,49 @@ def quick_agent(folder: Path) -> Path:
     return folder
 
 
-def shop_track(plan: Plan, agent_dir: Path | None) -> dict[str, Any]:
+def log_trial(
+    size: int, seed: int, plan: Plan, world: ShopWorld, targets: dict[str, PLPolicy],
+    truth: dict[str, dict[str, float]], floor_weights: dict[str, np.ndarray],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
+    """One trial: a shop log of ``size`` sessions (log seed ``seed``), every target's estimates on it
+    and the click-noise floors: ``(rows, floors)``."""
+    logging = shop_logging_policy(world)
+    tracks = {"slate": SLATE_ESTIMATORS, "first_slot": BANDIT_ESTIMATORS, "session": SESSION_ESTIMATORS}
+    theta = world.slot_bias(world.config.slate_size)
+    rows: list[dict[str, Any]] = []
+    floors: list[dict[str, Any]] = []
+    logged = world.simulate_logs(size, log_seed=seed)
+    steps, segment = build_steps(logged), user_segments(logged.users)
+    for name, weight in floor_weights.items():
+        sd = click_noise_floor(steps.items, steps.clicks, theta, weight)
+        floors.append({"size": size, "seed": seed, "policy": name, "relative_sd": sd})
+    for name, target in targets.items():
+        slates, sessions = slate_inputs(
+            steps, logging, target, rng=np.random.default_rng(seed), segment=segment
+        )
+        data = {"slate": slates, "first_slot": slates.first_slot(), "session": sessions}
+        naive = {"slate": slates.reward.sum(axis=1).mean(), "first_slot": slates.reward[:, 0].mean(),
+                 "session": sessions.reward.sum(axis=1).mean()}  # fmt: skip
+        for track, table in tracks.items():
+            value = truth[name][track]
+            rows.append({"size": size, "seed": seed, "policy": name, "track": track, "estimator": "naive",
+                         "value": float(naive[track]), "truth": value, "covered": None})  # fmt: skip
+            for estimator_name, estimator in table.items():
+                result = estimate(estimator, data[track], plan.bootstrap, np.random.default_rng(seed))  # type: ignore[arg-type]
+                rows.append({"size": size, "seed": seed, "policy": name, "track": track,
+                             "estimator": estimator_name, "value": result.value, "truth": value,
+                             "covered": bool(result.ci95[0] <= value <= result.ci95[1])})  # fmt: skip
+    print(f"shop size={size} seed={seed} done", flush=True)
+    return rows, floors
+
+
+def shop_track(plan: Plan, agent_dir: Path | None, backend: Backend | None = None) -> dict[str, Any]:
     """Estimates against the truth for every (size, seed, policy, estimator)."""
     from agents.agent import TrainedAgent
 
     logs = load_logs("shop")
     world = ShopWorld(shop_config_of(logs))
     n_items = world.config.n_items
-    logging = shop_logging_policy(world)
     targets: dict[str, PLPolicy] = {name: shop_policy(name, world, logs.popularity()) for name in POLICIES}
     with tempfile.TemporaryDirectory() as scratch:
         folder = agent_dir or quick_agent(Path(scratch) / "ppo")
@@ -99,39 +135,19 @@ def shop_track(plan: Plan, agent_dir: Path | None) -> dict[str, Any]:
             key: float(figures[key]) for key in ("slate", "slate_se", "first_slot", "session", "session_se")
         }
         print(f"truth {name}: {truth[name]}", flush=True)
-    tracks = {"slate": SLATE_ESTIMATORS, "first_slot": BANDIT_ESTIMATORS, "session": SESSION_ESTIMATORS}
     theta = world.slot_bias(world.config.slate_size)
     floor_weights = {  # a_i of click_noise_floor, for the context-free targets
         name: theta @ target.marginals(np.zeros(1, dtype=np.int64), len(theta), 64 * 256, rng)[0]
         for name, target in targets.items()
         if len(target.support) == 1
     }
+    trials = [(size, seed, plan, world, targets, truth, floor_weights)
+              for size in plan.sizes for seed in range(plan.seeds[size])]  # fmt: skip
     rows: list[dict[str, Any]] = []
     floors: list[dict[str, Any]] = []
-    for size in plan.sizes:
-        for seed in range(plan.seeds[size]):
-            logged = world.simulate_logs(size, log_seed=seed)
-            steps, segment = build_steps(logged), user_segments(logged.users)
-            for name, weight in floor_weights.items():
-                sd = click_noise_floor(steps.items, steps.clicks, theta, weight)
-                floors.append({"size": size, "seed": seed, "policy": name, "relative_sd": sd})
-            for name, target in targets.items():
-                slates, sessions = slate_inputs(
-                    steps, logging, target, rng=np.random.default_rng(seed), segment=segment
-                )
-                data = {"slate": slates, "first_slot": slates.first_slot(), "session": sessions}
-                naive = {"slate": slates.reward.sum(axis=1).mean(), "first_slot": slates.reward[:, 0].mean(),
-                         "session": sessions.reward.sum(axis=1).mean()}  # fmt: skip
-                for track, table in tracks.items():
-                    value = truth[name][track]
-                    rows.append({"size": size, "seed": seed, "policy": name, "track": track, "estimator": "naive",
-                                 "value": float(naive[track]), "truth": value, "covered": None})  # fmt: skip
-                    for estimator_name, estimator in table.items():
-                        result = estimate(estimator, data[track], plan.bootstrap, np.random.default_rng(seed))  # type: ignore[arg-type]
-                        rows.append({"size": size, "seed": seed, "policy": name, "track": track,
-                                     "estimator": estimator_name, "value": result.value, "truth": value,
-                                     "covered": bool(result.ci95[0] <= value <= result.ci95[1])})  # fmt: skip
-            print(f"shop size={size} seed={seed} done", flush=True)
+    for trial_rows, trial_floors in (backend or Backend()).map(log_trial, trials):
+        rows += trial_rows
+        floors += trial_floors
     return {"truth": truth, "summary": summarise(rows), "runs": rows, "noise_floor": summarise_floors(floors)}
 
 
@@ -296,6 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="", help="comma-separated log sizes (overrides the plan's)")
     parser.add_argument("--seeds", type=int, default=0, help="log seeds per size (overrides the plan's)")
     parser.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples (overrides the plan's)")
+    add_backend_arguments(parser)
     args = parser.parse_args(argv)
     check_output_file(args.json, "--json")
     plan = QUICK if args.quick else FULL
@@ -312,7 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     report["shop"] = (
         {"truth": {}, "summary": [], "runs": [], "noise_floor": []}
         if args.skip_shop
-        else shop_track(plan, args.agent)
+        else shop_track(plan, args.agent, backend_of(args))
     )
     report["seconds"] = round(time.perf_counter() - started, 1)
     write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")

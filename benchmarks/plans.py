@@ -1,5 +1,6 @@
-"""The command line of a benchmark run by a plan dataclass: ``--json FILE``, ``--quick`` and one
-flag per plan field (``benchmarks.policies``, ``benchmarks.fairness``)."""
+"""The command line of a benchmark run by a plan dataclass: ``--json FILE``, ``--quick``, one
+flag per plan field and the backend's (``--backend serial|ray``, ``--address``, ``--cpus``)
+(``benchmarks.policies``, ``benchmarks.fairness``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from benchmarks.backend import add_backend_arguments
 from simulators.core.cli import ArgumentParser, add_config_arguments, config_kwargs
 from simulators.core.storage import check_output_file
 
@@ -32,6 +34,7 @@ def parse_plan(
         help=f"a smaller default plan ({dict(quick)}); flags given still apply",
     )
     add_config_arguments(parser, plan)
+    add_backend_arguments(parser)
     args = parser.parse_args(argv)
     check_output_file(args.json, "--json")
     return args, plan(**{**(quick if args.quick else {}), **config_kwargs(args, plan)})

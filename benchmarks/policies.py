@@ -35,6 +35,7 @@ from agents.report import plot_curves, read_curve
 from agents.sessions import EvaluationResult, Policy, run_sessions
 from agents.train import train
 from agents.tuning import TUNING_SEED, TuningBudget, load_or_tune
+from benchmarks.backend import Backend, backend_of
 from benchmarks.plans import parse_plan
 from envs.config import STRATEGIES, EnvConfig
 from simulators.core.cli import cli_entry
@@ -96,32 +97,38 @@ class Plan:
             raise ConfigError(f"--fairness-lambda must be a finite number >= 0, got {self.fairness_lambda}")
 
 
-def run_all(plan: Plan, folder: Path) -> dict[str, Any]:
-    """Train every agent for every seed; gather metrics and curves."""
-    runs: dict[str, list[dict[str, Any]]] = {}
-    curves: dict[str, list[tuple[list[int], list[float]]]] = {}
+def train_row(
+    name: str, algorithm: str, warm: str, seed: int, plan: Plan, folder: Path
+) -> tuple[dict[str, Any], tuple[list[int], list[float]]]:
+    """One trial: train row ``name`` at ``seed``; its report (with its wall time) and learning curve."""
+    fairness = plan.fairness_lambda if "lambda" in name else 0.0
+    out = folder / "runs" / f"{name}-s{seed}"
+    env = EnvConfig(data=plan.data, action_mode=DEFAULT_ACTION_MODE[algorithm], fairness_lambda=fairness)
+    config = TrainConfig(
+        algorithm, timesteps=plan.timesteps, seed=seed, warm_start=warm, env_options=env,
+        eval_episodes=plan.eval_episodes, eval_freq=max(plan.timesteps // 6, 512), out=str(out),
+        tuning_sessions=plan.tuning_sessions, tuning_generations=plan.tuning_generations, n_envs=plan.n_envs,
+    )  # fmt: skip
+    started = time.perf_counter()
+    report = train(config, overwrite=True)  # the benchmark's own folder: rerunning replaces it
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    print(f"{name} seed {seed}: return {report['policy']['return_mean']:.2f} "
+          f"(ctr {report['baselines']['ctr']['return_mean']:.2f})", flush=True)  # fmt: skip
+    return report, read_curve(out)
+
+
+def run_all(plan: Plan, folder: Path, backend: Backend | None = None) -> dict[str, Any]:
+    """Train every agent for every seed (each a trial on ``backend``); gather metrics and curves."""
     rows = {name: AGENTS[name] for name in plan.agents if name in AGENTS}
     if "ppo-warm-lambda" in plan.agents:
         rows[f"ppo-warm-lambda{plan.fairness_lambda:g}"] = ("ppo", "ctr")
-    for name, (algorithm, warm) in rows.items():
-        for seed in range(plan.seeds):
-            fairness = plan.fairness_lambda if "lambda" in name else 0.0
-            out = folder / "runs" / f"{name}-s{seed}"
-            env = EnvConfig(
-                data=plan.data, action_mode=DEFAULT_ACTION_MODE[algorithm], fairness_lambda=fairness
-            )
-            config = TrainConfig(
-                algorithm, timesteps=plan.timesteps, seed=seed, warm_start=warm, env_options=env,
-                eval_episodes=plan.eval_episodes, eval_freq=max(plan.timesteps // 6, 512), out=str(out),
-                tuning_sessions=plan.tuning_sessions, tuning_generations=plan.tuning_generations, n_envs=plan.n_envs,
-            )  # fmt: skip
-            started = time.perf_counter()
-            report = train(config, overwrite=True)  # the benchmark's own folder: rerunning replaces it
-            report["seconds"] = round(time.perf_counter() - started, 1)
-            runs.setdefault(name, []).append(report)
-            curves.setdefault(name, []).append(read_curve(out))
-            print(f"{name} seed {seed}: return {report['policy']['return_mean']:.2f} "
-                  f"(ctr {report['baselines']['ctr']['return_mean']:.2f})", flush=True)  # fmt: skip
+    trials = [(name, algorithm, warm, seed, plan, folder) for name, (algorithm, warm) in rows.items()
+              for seed in range(plan.seeds)]  # fmt: skip
+    runs: dict[str, list[dict[str, Any]]] = {}
+    curves: dict[str, list[tuple[list[int], list[float]]]] = {}
+    for trial, (report, curve) in zip(trials, (backend or Backend()).map(train_row, trials), strict=True):
+        runs.setdefault(trial[0], []).append(report)
+        curves.setdefault(trial[0], []).append(curve)
     return {"runs": runs, "curves": curves}
 
 
@@ -272,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     args, plan = parse_plan("python -m benchmarks.policies", __doc__.splitlines()[0], Plan, QUICK, argv)
     folder = args.json.with_suffix("")
     started = time.perf_counter()
-    results = run_all(plan, folder)
+    results = run_all(plan, folder, backend_of(args))
     summary = summarise(results["runs"])
     warm: dict[str, Any] = {"ctr_return": summary["ctr"]["return_mean"], "timesteps": plan.timesteps}
     if "ppo-cold" in summary and "ppo-warm" in summary:  # the warm-start figures need both rows

@@ -37,13 +37,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agents.serve import BACKENDS
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.storage import atomic_path, check_output_file, write_text_atomic
 
 CONCURRENCY = (1, 8, 32)
 """Connections of the load runs."""
-BACKENDS = ("onnx", "torch")
 SERVED_TEMPERATURE = 2.0
 """Temperature of the loop's served slates (the OPE target is the agent's form at 1)."""
 TARGETS = {"p99_ms_at_8": 25.0, "requests_per_s_at_8": 300.0}

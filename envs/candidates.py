@@ -93,13 +93,43 @@ class PopularitySimilaritySource:
     similarity_weight: float = 2.0
     """Weight of text similarity against log-popularity in the candidate score."""
 
+    def __post_init__(self) -> None:
+        self._computed: dict[str, np.ndarray] = {}
+
+    def _cached(self, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        if name not in self._computed:  # per-item arrays a request would otherwise recompute from the logs
+            self._computed[name] = compute()
+        return self._computed[name]
+
+    def popularity(self) -> np.ndarray:
+        """``(n_items,)`` :func:`popularity_z` of the logs (computed once)."""
+        return self._cached("popularity", lambda: popularity_z(self.logs))
+
+    def unit(self) -> np.ndarray:
+        """``(n_items, dim)`` the item vectors at unit norm (computed once)."""
+        return self._cached("unit", lambda: unit_rows(self.item_embedding))
+
+    def retrieval_score(self, profile: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """``popularity + similarity_weight * similarity`` of ``items (U, R)`` (default: the
+        whole catalog) to users' history ``profile (U, dim)``: the retrieval's ranking score."""
+        if items is None:
+            return self.popularity()[None, :] + self.similarity_weight * (profile @ self.unit().T)
+        return self.popularity()[items] + self.similarity_weight * np.einsum(
+            "ud,urd->ur", profile, self.unit()[items]
+        )
+
     def rates(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(n_items,)`` each: the smoothed logged click rate and purchase-per-click rate."""
-        shows, clicks, buys = (self.logs.per_item(column) for column in (None, "click", "purchase"))
-        prior = clicks.sum() / max(shows.sum(), 1.0)
-        pctr = (clicks + 10 * prior) / (shows + 10)
-        pcvr = (buys + 1.0) / (clicks + 5.0) if buys.any() else np.zeros(self.logs.n_items)
-        return pctr, pcvr
+        """``(n_items,)`` each: the smoothed logged click rate and purchase-per-click rate (computed once)."""
+
+        def compute() -> np.ndarray:
+            shows, clicks, buys = (self.logs.per_item(column) for column in (None, "click", "purchase"))
+            prior = clicks.sum() / max(shows.sum(), 1.0)
+            pctr = (clicks + 10 * prior) / (shows + 10)
+            pcvr = (buys + 1.0) / (clicks + 5.0) if buys.any() else np.zeros(self.logs.n_items)
+            return np.stack([pctr, pcvr])
+
+        both = self._cached("rates", compute)
+        return both[0], both[1]
 
     def top_n(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """See :class:`CandidateSource`."""
@@ -121,25 +151,24 @@ class PopularitySimilaritySource:
     ) -> tuple[np.ndarray, np.ndarray]:
         """See :class:`CandidateSource` (ranked by the retrieval score)."""
         del users
-        pop_z, unit = popularity_z(self.logs), unit_rows(self.item_embedding)
-        profile = history_profiles(history, unit)
-        score = pop_z[items] + self.similarity_weight * np.einsum("ud,urd->ur", profile, unit[items])
-        ranked = np.take_along_axis(items, np.argsort(-score, axis=1, kind="stable"), 1)
+        profile = history_profiles(history, self.unit())
+        ranked = np.take_along_axis(
+            items, np.argsort(-self.retrieval_score(profile, items), axis=1, kind="stable"), 1
+        )
         pctr, pcvr = self.rates()
         return ranked, static_features(
-            pctr[ranked], pcvr[ranked], ranked, profile, unit, pop_z, self.protected
+            pctr[ranked], pcvr[ranked], ranked, profile, self.unit(), self.popularity(), self.protected
         )
 
     def retrieve(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(n_users, n)`` catalog rows by descending score, the users' history profiles and
         the unit item vectors."""
-        pop_z = popularity_z(self.logs)
-        unit = unit_rows(self.item_embedding)
+        unit = self.unit()
         profile = history_profiles(self.history, unit)
         n_users, n = len(self.history), min(n, len(unit))
         candidates = np.empty((n_users, n), dtype=np.int64)
         for start in range(0, n_users, 2048):
-            score = pop_z[None, :] + self.similarity_weight * (profile[start : start + 2048] @ unit.T)
+            score = self.retrieval_score(profile[start : start + 2048])
             top = np.argpartition(-score, n - 1, axis=1)[:, :n]
             order = np.argsort(-np.take_along_axis(score, top, 1), axis=1, kind="stable")
             candidates[start : start + 2048] = np.take_along_axis(top, order, 1)
@@ -177,11 +206,11 @@ class CTRCandidateSource:
     ) -> tuple[np.ndarray, np.ndarray]:
         """See :class:`CandidateSource` (ranked by the CTR model's P(click))."""
         ranked, predicted = self.load_model().top_n(history, users, items, items.shape[1])
-        unit = unit_rows(self.retrieval.item_embedding)
+        unit = self.retrieval.unit()
         pcvr = predicted.get("purchase_given_click", np.zeros_like(predicted["click"]))
         features = static_features(
             predicted["click"], pcvr, ranked, history_profiles(history, unit), unit,
-            popularity_z(self.retrieval.logs), self.retrieval.protected,
+            self.retrieval.popularity(), self.retrieval.protected,
         )  # fmt: skip
         return ranked, features
 

@@ -4,6 +4,7 @@ vocabularies they define: candidate features, ranking weights, discrete strategi
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -100,6 +101,13 @@ MAX_WEIGHT = 1e6
 """Largest reward weight accepted: beyond it rewards lose their precision."""
 
 
+def known_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``options`` (a run's ``env_options``) that are :class:`EnvConfig` fields,
+    ``render_mode`` left out: what a policy's own env is rebuilt from elsewhere (OPE, export, serving)."""
+    known = {f.name for f in fields(EnvConfig)} - {"render_mode"}
+    return {k: v for k, v in options.items() if k in known}
+
+
 def env_config(**options: object) -> EnvConfig:
     """``EnvConfig(**options)``, with an unknown option one clear error naming the known ones."""
     known = {f.name for f in fields(EnvConfig)}
@@ -118,6 +126,9 @@ class EnvConfig:
     """Folder for datasets that need one (MovieLens); ``None`` = the loader's default."""
     simulator: str = "fitted"
     """``fitted`` (learned from the logs) or ``true`` (the shop's ground truth; shop only)."""
+    true_day: float | None = None
+    """Day (since the logs began) a drifting shop's ground truth answers at (``simulator="true"``
+    on ``shop:drift``); ``None`` = the last logged day. A shop without drift is the same every day."""
     candidates: str = "ctr"
     """Candidate generator: ``ctr`` (top N by the multi-task CTR model, trained on first use and
     cached) or ``popularity`` (popularity + text similarity to the history; no training)."""
@@ -161,6 +172,11 @@ class EnvConfig:
             )
         if self.simulator not in SIMULATORS:
             raise ConfigError(f"simulator must be one of {SIMULATORS}, got {self.simulator!r}")
+        if self.true_day is not None:
+            if not (np.isfinite(self.true_day) and self.true_day >= 0):
+                raise ConfigError(f"true_day must be a finite number of days >= 0, got {self.true_day}")
+            if self.simulator != "true":
+                raise ConfigError("true_day is the day of the true shop: it needs simulator='true'")
         if self.slate_size < 1 or self.n_candidates < 1:
             raise ConfigError("slate_size and n_candidates must be >= 1")
         if self.slate_size > self.n_candidates:

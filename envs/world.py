@@ -105,7 +105,8 @@ _WORLDS: dict[tuple[Any, ...], RankingWorld] = {}
 
 def _world_key(config: EnvConfig) -> tuple[Any, ...]:
     return (
-        config.data, config.data_path, config.simulator, config.candidates, config.n_candidates, config.history_length
+        config.data, config.data_path, config.simulator, config.true_day, config.candidates, config.n_candidates,
+        config.history_length,
     )  # fmt: skip
 
 
@@ -134,7 +135,8 @@ def build_world(config: EnvConfig) -> RankingWorld:
     )
     simulator: UserSimulator = fitted
     if config.simulator == "true":
-        simulator = ShopWorld(shop_config_of(logs))
+        shop = shop_config_of(logs)
+        simulator = ShopWorld(shop).at(shop.days if config.true_day is None else config.true_day)
     history, _ = logs.padded_histories(config.history_length)
     protected = protected_items(logs.items)
     retrieval = PopularitySimilaritySource(logs, history, fitted.item_embedding, protected)

@@ -189,6 +189,11 @@ def evaluate_own(
         )  # fmt: skip
         label = "logged" if exact else "estimated"
         names = [n for n in (wanted or SLATE_ESTIMATORS) if not (exact and n in NEEDS_MARGINALS)]
+        if exact and (deterministic := float((logged[:, -1] == 1.0).mean())) > 0:  # type: ignore[index]
+            notes.append(
+                f"{deterministic:.0%} of the slates were shown greedily (propensity 1): no other slate of theirs "
+                "has support, so estimates of policies that differ there lean on the rest"
+            )
         if exact:
             report["unavailable"] = {
                 n: "weights by the logger's slot marginals or exposures, which logged prefix propensities do not give"
@@ -200,7 +205,16 @@ def evaluate_own(
             "form": f"slates of {k}",
             "n": len(steps.step),
             "reward": "clicks per step (slate)",
-            "estimates": _marked(estimate_all(SLATE_ESTIMATORS, slates, names, n_bootstrap, seed), label),
+            "estimates": _marked(
+                estimate_all(
+                    {n: SLATE_ESTIMATORS[n] for n in names if n in SLATE_ESTIMATORS},
+                    slates,
+                    None,
+                    n_bootstrap,
+                    seed,
+                ),
+                label,
+            ),
             "naive": float(slates.reward.sum(axis=1).mean()),
             "first_slot": {
                 "estimates": _marked(

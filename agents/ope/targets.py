@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from agents.baselines import standardise_scores
-from envs.config import FEATURES, EnvConfig
+from envs.config import FEATURES, EnvConfig, known_options
 from envs.core import SessionCore
 from envs.world import build_world
 from simulators.core.errors import ConfigError
@@ -217,8 +217,7 @@ def scores_policy(name: str, support: np.ndarray, scores: np.ndarray, n_items: i
 def agent_policy(agent: Any, n_items: int) -> PLPolicy:
     """A trained agent's ranking at the start of each user's session, in Plackett-Luce form
     (its deterministic scores over the env's candidates, see :func:`scores_policy`)."""
-    options = {k: v for k, v in agent.env_options.items() if k in {f for f in EnvConfig.__dataclass_fields__}}
-    config = EnvConfig(**options)
+    config = EnvConfig(**known_options(agent.env_options))
     world = build_world(config)
     users = np.arange(len(world.candidates))
     core = SessionCore(config, world, batch=len(users))

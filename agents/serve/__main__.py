@@ -9,11 +9,10 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from agents.serve import BACKENDS
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.errors import ConfigError
 from simulators.core.storage import check_output_folder
-
-BACKEND_CHOICES = ("onnx", "torch")
 
 
 @dataclass(frozen=True)
@@ -42,8 +41,8 @@ class ServeConfig:
     """Named sessions whose state is kept (least recently used dropped first)."""
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKEND_CHOICES:
-            raise ConfigError(f"--backend must be one of {BACKEND_CHOICES}, got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"--backend must be one of {BACKENDS}, got {self.backend!r}")
         try:
             ipaddress.ip_address(self.host)
         except ValueError:
@@ -65,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     flush the log; SIGKILL loses only what was not flushed)."""
     parser = ArgumentParser(prog="python -m agents.serve", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="a run folder written by agents.train")
-    add_config_arguments(parser, ServeConfig, choices={"backend": BACKEND_CHOICES})
+    add_config_arguments(parser, ServeConfig, choices={"backend": BACKENDS})
     args = parser.parse_args(argv)
     config = ServeConfig(**config_kwargs(args, ServeConfig))
     log_dir = Path(config.log_dir) if config.log_dir else args.run_dir / "served"
@@ -85,8 +84,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from agents.serve.app import Limits, create_app
     from agents.serve.ranker import Ranker
+    from simulators.datasets.tabular import table_parts
 
-    ranker = Ranker(args.run_dir, config.backend, config.seed, config.max_sessions)
+    restarts = len(table_parts(log_dir / "interactions")) if (log_dir / "interactions").is_dir() else 0
+    ranker = Ranker(args.run_dir, config.backend, config.seed, config.max_sessions, stream=restarts)
     logbook = Logbook(log_dir, ranker.logs, config.flush_rows, config.feedback_timeout_s, claimed)
     limits = Limits(config.max_body_bytes, config.flush_interval_s, config.feedback_timeout_s)
     app = create_app(ranker, logbook, limits)

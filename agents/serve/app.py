@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -32,7 +33,7 @@ from prometheus_client import (
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from agents.serve.logbook import Logbook
-from agents.serve.ranker import MAX_TEMPERATURE, Ranker, RequestError
+from agents.serve.ranker import MAX_TEMPERATURE, MIN_TEMPERATURE, Ranker, RequestError
 from envs.config import MAX_HISTORY
 
 Id = StrictInt | StrictStr
@@ -56,8 +57,8 @@ class RankRequest(BaseModel):
     slate_size: StrictInt | None = Field(None, description="Items to show; default: the policy's K.")
     temperature: float = Field(
         0.0, ge=0.0, le=MAX_TEMPERATURE, allow_inf_nan=False,
-        description="0: the greedy slate (propensity 1); above: a Plackett-Luce draw of softmax(z / T), z the "
-        "policy's scores standardised over the candidates.",
+        description=f"0: the greedy slate (propensity 1); from {MIN_TEMPERATURE:g}: a Plackett-Luce draw of "
+        "softmax(z / T), z the policy's scores standardised over the candidates.",
     )  # fmt: skip
     session_id: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
         None,
@@ -178,6 +179,9 @@ class Metrics:
             "recgym_pending_events", "Shown slates waiting for feedback", registry=self.registry
         )
         self.rows = Gauge("recgym_logged_rows", "Rows written to the log since start", registry=self.registry)
+        self.flush_errors = Counter(
+            "recgym_log_write_errors", "Failed writes of the serving log (retried)", registry=self.registry
+        )
         self.protected = Gauge(
             "recgym_protected_exposure_share",
             "Protected providers' share of the exposure shown",
@@ -203,9 +207,14 @@ def create_app(ranker: Ranker, logbook: Logbook, limits: Limits = Limits()) -> F
     async def flusher() -> None:
         while True:
             await asyncio.sleep(limits.flush_interval_s)
-            logbook.expire()
-            if logbook.ready_rows:
-                await asyncio.to_thread(logbook.flush)
+            try:
+                logbook.expire()
+                metrics.pending.set(len(logbook.pending))
+                if logbook.ready_rows:
+                    await asyncio.to_thread(logbook.flush)
+            except OSError as err:  # disk full, permissions: the rows wait, the server keeps answering
+                metrics.flush_errors.inc()
+                print(f"warning: the serving log could not be written ({err}); retrying", file=sys.stderr)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -214,7 +223,7 @@ def create_app(ranker: Ranker, logbook: Logbook, limits: Limits = Limits()) -> F
             yield
         finally:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(BaseException):
                 await task
             logbook.close()
 
@@ -313,7 +322,10 @@ def create_app(ranker: Ranker, logbook: Logbook, limits: Limits = Limits()) -> F
         ranker.feedback(event.ranked, np.asarray(request.clicks))
         metrics.pending.set(len(logbook.pending))
         if logbook.due():
-            await asyncio.to_thread(logbook.flush)
+            try:
+                await asyncio.to_thread(logbook.flush)
+            except OSError:  # the feedback is taken; its rows wait for the next write
+                metrics.flush_errors.inc()
         return Response(status_code=204)
 
     @app.get("/healthz")

@@ -40,7 +40,7 @@ COLUMNS = (
     "prefix_propensity", "slot_propensity", "slate_id", "score", "temperature", "policy_version", "feedback",
 )  # fmt: skip
 """Columns of every part, in order."""
-PART = re.compile(r"^part-(\d{6})\.parquet$")
+PART = re.compile(r"^part-(\d+)\.parquet$")
 LOCK_FILE = ".lock"
 MAX_REMEMBERED = 1_000_000
 """Written event ids remembered (to answer a repeated report with 409 rather than 404)."""
@@ -84,8 +84,12 @@ class Logbook:
         self.parts = self.folder / "interactions"
         self.parts.mkdir(parents=True, exist_ok=True)
         self._write_catalog(logs)
+        for stale in self.parts.glob(".part-*.tmp"):  # a part a killed server was writing (we hold the lock)
+            stale.unlink(missing_ok=True)
         numbers = [int(m.group(1)) for p in table_parts(self.parts) if (m := PART.match(p.name))]
         self.next_part = max(numbers, default=-1) + 1
+        self.parts_at_start = len(numbers)
+        """Parts the folder held when this server started (0 on a fresh log)."""
         self.pending: dict[str, Pending] = {}
         self.done: OrderedDict[str, bool] = OrderedDict()
         """Event ids written (True: with feedback), so a repeated report is told apart from an unknown one."""
@@ -172,8 +176,14 @@ class Logbook:
                 return None
             table = pd.DataFrame({c: [v for rows in batch for v in rows[c]] for c in COLUMNS})
             path = self.parts / f"part-{self.next_part:06d}.parquet"
-            with atomic_path(path) as tmp:
-                table.to_parquet(tmp, index=False)
+            try:
+                with atomic_path(path) as tmp:
+                    table.to_parquet(tmp, index=False)
+            except BaseException:
+                with self._mutex:  # nothing is lost: the rows wait for the next write
+                    self.ready = batch + self.ready
+                    self.ready_rows += len(table)
+                raise
             self.next_part += 1
             self.parts_written += 1
             self.rows_written += len(table)
@@ -181,7 +191,9 @@ class Logbook:
 
     def close(self) -> None:
         """Write everything held (slates without feedback as no clicks) and release the folder."""
-        self.expire(everything=True)
-        self.flush()
-        fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
-        self._lock_handle.close()
+        try:
+            self.expire(everything=True)
+            self.flush()
+        finally:
+            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
+            self._lock_handle.close()

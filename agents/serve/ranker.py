@@ -18,8 +18,9 @@ positive probability, so any Plackett-Luce target over them is supported by the 
 from __future__ import annotations
 
 import json
+import re
 from collections import OrderedDict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,16 @@ import numpy as np
 from agents.agent import TrainedAgent
 from agents.baselines import standardise_scores
 from agents.export import OnnxPolicy
-from envs.config import CONTEXT, FEATURES, ID_DTYPE, TOPIC_EXPOSURE_RETENTION, EnvConfig
+from agents.serve import BACKENDS
+from envs.config import (
+    CONTEXT,
+    FEATURES,
+    ID_DTYPE,
+    STRATEGIES,
+    TOPIC_EXPOSURE_RETENTION,
+    EnvConfig,
+    known_options,
+)
 from envs.core import action_scores
 from envs.engine import context_kernel
 from envs.fairness import ExposureLedger
@@ -39,10 +49,14 @@ from simulators.data.logs import LoggedData
 from simulators.data.plackett_luce import sequential_sample
 from simulators.datasets import load_logs
 
-BACKENDS = ("onnx", "torch")
-"""How the policy network runs: onnxruntime on the exported graph, or SB3's torch model."""
 MAX_TEMPERATURE = 100.0
 """Largest sampling temperature accepted (beyond it every slate is as likely as uniform)."""
+MIN_TEMPERATURE = 0.05
+"""Smallest positive temperature accepted: standardised scores lie within a few units, so at
+0.05 the least likely slot of a slate still has a probability far above float underflow (a
+logged propensity of 0 would be no propensity at all)."""
+INTEGER_TEXT = re.compile(r"^-?[0-9]{1,18}$")
+"""Decimal text that names an integer id (at most 18 digits: within int64)."""
 
 
 class RequestError(DataError):
@@ -57,10 +71,14 @@ class RequestError(DataError):
 class Session:
     """What one named session has shown and been told (the env's agent-visible session state)."""
 
+    user: int
+    """The user row the session belongs to."""
     history: np.ndarray
     """``(H,)`` clicked items, oldest first, -1 pad: the logged history plus this session's clicks."""
     topic_exposure: np.ndarray
     """``(n_topics,)`` topics shown, decayed by ``TOPIC_EXPOSURE_RETENTION`` per step."""
+    key: int
+    """The session's key of counter-based draws (the ``explore`` strategy's scores), as the env's."""
     step: int = 0
     clicks: float = 0.0
     repeat_shown: float = 0.0
@@ -99,6 +117,8 @@ class Ranker:
     """Seed of the slates sampled at temperature > 0 (request ``i`` draws from stream ``(seed, i)``)."""
     max_sessions: int = 100_000
     """Named sessions kept (least recently used dropped first)."""
+    stream: int = 0
+    """Mixed into every draw's stream, so a restarted server (its log's part count here) draws afresh."""
     agent: TrainedAgent = field(init=False, repr=False)
     sessions: OrderedDict[str, Session] = field(init=False, repr=False)
 
@@ -112,9 +132,9 @@ class Ranker:
                 f"{self.run_dir}: only agents of obs_mode 'ids' serve (this one reads 'embedding')"
             )
         self.policy: Any = OnnxPolicy.load(self.run_dir) if self.backend == "onnx" else self.agent
-        known = {f.name for f in fields(EnvConfig)} - {"render_mode"}
-        self.config = EnvConfig(**{k: v for k, v in options.items() if k in known})
+        self.config = EnvConfig(**known_options(options))
         self.world: RankingWorld = build_world(self.config)
+        self.world.ctr  # noqa: B018 - loads the CTR model now, not on the first request that needs it
         self.logs: LoggedData = load_logs(
             self.config.data, **({"path": self.config.data_path} if self.config.data_path else {})
         )
@@ -170,9 +190,13 @@ class Ranker:
         cfg, world = self.config, self.world
         user = self.user_of(user_id)
         k = cfg.slate_size if slate_size is None else int(slate_size)
-        if not (np.isfinite(temperature) and 0.0 <= temperature <= MAX_TEMPERATURE):
+        if not (
+            np.isfinite(temperature)
+            and (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE)
+        ):
             raise RequestError(
-                ("temperature",), f"temperature must lie in [0, {MAX_TEMPERATURE:g}], got {temperature}"
+                ("temperature",),
+                f"temperature must be 0 (greedy) or lie in [{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}], got {temperature}",
             )
         given = None if candidates is None else self.items_of(candidates, "candidates")
         if given is not None:
@@ -202,14 +226,16 @@ class Ranker:
             items, static, valid = self._offer(user, past, given)
         observation = self._observe(user, past, items, static, session)
         self.requests += 1
-        index = self.requests
-        rng = np.random.default_rng([self.seed, index])
-        key = np.array([rng.integers(0, 2**53)], dtype=np.uint64)
+        rng = np.random.default_rng([self.seed, self.stream, self.requests])
         action = np.asarray(self.policy.act(observation, rng))
+        key = np.array([session.key], dtype=np.uint64)
         scores, one_per_topic = action_scores(
             cfg, action, observation["candidate_features"], key, np.array([session.step])
         )
         positions, chance = self._choose(scores[0], items, valid, k, bool(one_per_topic[0]), temperature, rng)
+        if cfg.action_mode == "discrete" and int(action.reshape(-1)[0]) == STRATEGIES.index("explore"):
+            # random scores: over their draw every ordering of the candidates is as likely
+            chance = 1.0 / (valid.sum() - np.arange(k))
         shown = items[positions].astype(np.int64)
         topics = self.item_topic[shown]
         repeat = session.topic_exposure[topics] > 0
@@ -241,11 +267,18 @@ class Ranker:
 
     # ------------------------------------------------------------------------ pieces
     def _session(self, session_id: str | None, user: int) -> Session:
-        """The named session's state (a new one on first sight), or a fresh unnamed one."""
+        """The named session's state (a new one on first sight, or once it reached the env's
+        session cap, as the env starts a new session there), or a fresh unnamed one."""
         if session_id is not None and (found := self.sessions.get(session_id)) is not None:
+            if found.user != user:
+                raise RequestError(("session_id",), f"session_id {session_id!r} belongs to another user")
             self.sessions.move_to_end(session_id)
-            return found
-        session = Session(self.world.history[user].astype(ID_DTYPE).copy(), np.zeros(self.world.n_topics))
+            if found.step < self.config.max_steps:
+                return found
+        key = int(np.random.default_rng([self.seed, self.stream, self.requests, 0x5E55]).integers(0, 2**53))
+        session = Session(
+            user, self.world.history[user].astype(ID_DTYPE).copy(), np.zeros(self.world.n_topics), key
+        )
         if session_id is not None:
             self.sessions[session_id] = session
             while len(self.sessions) > self.max_sessions:
@@ -332,7 +365,7 @@ class IdIndex:
         if isinstance(value, bool):
             return None
         if self.integer:
-            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                value = int(value)
+            if isinstance(value, str) and INTEGER_TEXT.match(value.strip()):
+                value = int(value.strip())
             return self.rows.get(int(value)) if isinstance(value, (int, np.integer)) else None
         return self.rows.get(value) if isinstance(value, str) else None

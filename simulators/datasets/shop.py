@@ -8,7 +8,7 @@ from pathlib import Path
 from simulators.core.errors import DataError
 from simulators.core.storage import MANIFEST, cache_dir, cache_entry_problem, report_rebuild, write_manifest
 from simulators.data.logs import LoggedData
-from simulators.shop.world import ShopConfig, UserVariety, read_shop_config, write_shop
+from simulators.shop.world import ShopConfig, ShopDrift, UserVariety, read_shop_config, write_shop
 
 SHOP_FILES = ("interactions.parquet", "items.parquet", "users.parquet", "ground_truth.npz", "config.json")
 """What :func:`~simulators.shop.world.write_shop` writes (its cache entry's manifest covers them)."""
@@ -74,16 +74,19 @@ def load(
     """The shop's logs: from ``path`` (a shop folder), or generated from ``config``
     (default :class:`ShopConfig`, overridden by ``seed``/``n_users``/``n_items``/``n_sessions``)
     and cached under ``$RECGYM_CACHE/shop/``. ``spec="homogeneous"`` (``load_logs("shop:homogeneous")``)
-    gives every user the population mean (``UserVariety(enabled=False)``)."""
+    gives every user the population mean (``UserVariety(enabled=False)``); ``spec="drift"`` turns on
+    the drift of tastes over the logged days (:class:`~simulators.shop.world.ShopDrift`)."""
     if path is not None:
         return read_folder(Path(path))
-    if spec not in (None, "", "homogeneous"):
+    if spec not in (None, "", "homogeneous", "drift"):
         raise DataError(
-            f"shop takes only the ':homogeneous' suffix, got ':{spec}'; pass seed=... or a folder"
+            f"shop takes only the ':homogeneous' or ':drift' suffix, got ':{spec}'; pass seed=... or a folder"
         )
     config = config or ShopConfig()
     if spec == "homogeneous":  # every user at the population mean: the shop before users differed
         config = replace(config, variety=UserVariety(enabled=False))
+    if spec == "drift":
+        config = replace(config, drift=ShopDrift(enabled=True))
     config = replace(
         config,
         seed=config.seed if seed is None else seed,

@@ -33,7 +33,7 @@ def find_table(folder: Path, name: str) -> Path | None:
         if candidate.is_file():
             return candidate
     parts = folder / name
-    return parts if parts.is_dir() else None
+    return parts if parts.is_dir() and table_parts(parts) else None
 
 
 def table_parts(folder: Path) -> list[Path]:

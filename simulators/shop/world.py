@@ -8,6 +8,7 @@ Run ``python -m simulators.shop --out DIR`` to write the logs (Parquet) and the 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -72,6 +73,34 @@ class UserVariety:
 
 
 @dataclass(frozen=True)
+class ShopDrift:
+    """How the shop's tastes move over time: each category's interest (log scale) follows a
+    linear trend plus a yearly season, ``delta_c(t) = b_c t / 7 + A sin(2 pi t / season_days +
+    phi_c)`` at day ``t``, with ``b_c ~ N(0, trend_sd_per_week^2)`` and ``phi_c`` uniform, from a
+    stream of their own. Off (the default) the shop is today's, bit for bit. The magnitudes are
+    MovieLens-100K's, measured by ``python -m benchmarks.drift`` (``benchmarks/results/drift.json``):
+    genres' weekly like-shares fitted on the log scale with a trend and a yearly season jointly."""
+
+    enabled: bool = False
+    """Whether tastes drift (``load_logs("shop:drift")`` turns it on)."""
+    trend_sd_per_week: float = 0.028
+    """Spread across categories of the weekly trend of log interest (measured: 0.028 across
+    MovieLens-100K's 12 main genres; 0.0065 by a trend-only fit)."""
+    season_amplitude: float = 0.32
+    """Amplitude of each category's yearly swing of log interest (measured: 0.32, the root mean
+    square over the genres)."""
+    season_days: float = 365.25
+    """Period of the season."""
+
+    def __post_init__(self) -> None:
+        for name in ("trend_sd_per_week", "season_amplitude"):
+            if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ConfigError(f"ShopDrift.{name} must be a finite number >= 0, got {getattr(self, name)}")
+        if not (np.isfinite(self.season_days) and self.season_days > 0):
+            raise ConfigError(f"ShopDrift.season_days must be > 0, got {self.season_days}")
+
+
+@dataclass(frozen=True)
 class ShopConfig:
     """Size, seed and behaviour of the synthetic shop."""
 
@@ -110,6 +139,8 @@ class ShopConfig:
     """True within-session dynamics (of the mean user)."""
     variety: UserVariety = field(default_factory=UserVariety)
     """How users differ in variety taste and patience (``UserVariety(enabled=False)``: they do not)."""
+    drift: ShopDrift = field(default_factory=ShopDrift)
+    """How tastes move over the days (off by default: :class:`ShopDrift`)."""
 
     def __post_init__(self) -> None:
         check_seed("ShopConfig.seed", self.seed)
@@ -127,8 +158,12 @@ class ShopConfig:
             raise ConfigError("ShopConfig.position_bias_power must be >= 0")
 
     def to_json(self) -> str:
-        """The configuration as canonical JSON (also its cache key)."""
-        return json.dumps(asdict(self), sort_keys=True)
+        """The configuration as canonical JSON (also its cache key; drift appears only when on,
+        so a shop without drift keeps the key it had before drift existed)."""
+        raw = asdict(self)
+        if not self.drift.enabled:
+            del raw["drift"]
+        return json.dumps(raw, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ShopConfig:
@@ -136,6 +171,7 @@ class ShopConfig:
         raw = json.loads(text)
         raw["dynamics"] = DynamicsParams(**raw["dynamics"])
         raw["variety"] = UserVariety(**raw.get("variety", {"enabled": False}))
+        raw["drift"] = ShopDrift(**raw.get("drift", {"enabled": False}))
         return cls(**raw)
 
     def fingerprint(self) -> str:
@@ -155,6 +191,8 @@ class ShopWorld:
             np.arange(1, config.slate_size + 1, dtype=np.float64) ** -config.position_bias_power
         )
         """``(K,)`` examination probability per slot (used up to the logs' slate size)."""
+        self.day = 0.0
+        """The day (since the logs began) the shop's tastes are at (:meth:`at`)."""
         self.logging_policy = PlackettLuceSlates(
             mixed_weights(self.prior_popularity, config.logging_popularity_power, config.logging_exploration),
             config.slate_size,
@@ -238,6 +276,27 @@ class ShopWorld:
             boredom_scale=np.exp(self.user_variety - sigma**2 / 2),
             leave_offset=variety.patience_spread * (-rho * z + np.sqrt(1 - rho**2) * w),
         )
+
+    def category_drift(self, day: float) -> np.ndarray:
+        """``(n_categories,)`` the change of every category's log interest at ``day`` (zeros when off)."""
+        cfg, drift = self.config, self.config.drift
+        if not drift.enabled:
+            return np.zeros(cfg.n_categories)
+        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0xD7_1F]))
+        slope = rng.normal(0.0, drift.trend_sd_per_week, cfg.n_categories)
+        phase = rng.uniform(0.0, 2 * np.pi, cfg.n_categories)
+        season = np.sin(2 * np.pi * day / drift.season_days + phase) - np.sin(phase)  # 0 at day 0
+        return slope * day / 7.0 + drift.season_amplitude * season
+
+    def at(self, day: float) -> ShopWorld:
+        """The shop as it is on ``day`` (days since the logs began): every user's category interest
+        moved by :meth:`category_drift`. Without drift, the shop itself."""
+        if not self.config.drift.enabled:
+            return self
+        moved = copy.copy(self)
+        moved.user_category_pref = self.user_category_pref + self.category_drift(day)[None, :]
+        moved.day = float(day)
+        return moved
 
     # ---------------------------------------------------------------------- the response
     def relevance(self, users: np.ndarray, items: np.ndarray, state: SessionState) -> np.ndarray:
@@ -387,16 +446,27 @@ class ShopWorld:
         session_start = np.sort(rng.uniform(0, cfg.days * 86_400, n_sessions)).astype(np.int64) + EPOCH
         policy = self.logging_policy
         chunks: list[tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        for s in rollout(
-            self,
-            session_user,
-            lambda active, g: policy.sample(len(active), g),
-            cfg.max_steps,
-            rng,
-            cfg.n_categories,
-        ):
-            propensity = policy.slate_probability(s.slates)
-            chunks.append((s.active, s.step, s.slates, s.response.click, s.response.purchase, propensity))
+        # A drifting shop plays each week's sessions in that week's world (at its middle day).
+        week = (
+            (session_start - EPOCH) // (7 * 86_400)
+            if cfg.drift.enabled
+            else np.zeros(n_sessions, dtype=np.int64)
+        )
+        for w in np.unique(week):
+            sessions = np.flatnonzero(week == w)
+            world = self.at(7.0 * w + 3.5)
+            for s in rollout(
+                world,
+                session_user[sessions],
+                lambda active, g: policy.sample(len(active), g),
+                cfg.max_steps,
+                rng,
+                cfg.n_categories,
+            ):
+                propensity = policy.slate_probability(s.slates)
+                chunks.append(
+                    (sessions[s.active], s.step, s.slates, s.response.click, s.response.purchase, propensity)
+                )
         return self._logs_table(chunks, session_user, session_start)
 
     def _logs_table(self, chunks: list, session_user: np.ndarray, session_start: np.ndarray) -> LoggedData:

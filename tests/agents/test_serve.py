@@ -144,6 +144,10 @@ BAD_REQUESTS: list[tuple[str, str, Any, int, str]] = [
     ("/rank", "user of the wrong type", {"user_id": [1]}, 422, "user_id"),
     ("/rank", "boolean user", {"user_id": True}, 422, "user_id"),
     ("/rank", "unknown history item", {"user_id": 1, "history": [1, "nope"]}, 422, "history"),
+    ("/rank", "an id of two minus signs", {"user_id": "--5"}, 422, "user_id"),
+    ("/rank", "an id of superscript digits", {"user_id": "\u00b2"}, 422, "user_id"),
+    ("/rank", "an id of 5000 digits", {"user_id": "9" * 5000}, 422, "user_id"),
+    ("/rank", "a temperature that underflows", {"user_id": 1, "temperature": 1e-320}, 422, "temperature"),
     ("/rank", "history too long", {"user_id": 1, "history": [1] * 1001}, 422, "history"),
     ("/rank", "unknown candidate", {"user_id": 1, "candidates": [1, 10**9]}, 422, "candidates"),
     ("/rank", "repeated candidate", {"user_id": 1, "candidates": [1, 1, 2]}, 422, "candidates"),
@@ -186,7 +190,9 @@ def test_bad_requests_get_a_4xx_naming_the_field_never_a_5xx(server: tuple[Any, 
             answer = client.post(path, content=content, headers={"content-type": "application/json"})
             assert answer.status_code == status, (what, answer.status_code, answer.text[:300])
             assert field in json.dumps(answer.json()["detail"]), (what, answer.text[:300])
-        event = client.post("/rank", json={"user_id": 3}).json()["event_id"]
+        event = client.post("/rank", json={"user_id": 3, "session_id": "mine"}).json()["event_id"]
+        theirs = client.post("/rank", json={"user_id": 4, "session_id": "mine"})
+        assert theirs.status_code == 422 and "another user" in theirs.text
         wrong = [
             ({"event_id": event, "clicks": [1, 0]}, 422, "clicks"),  # not one per slot
             ({"event_id": event, "clicks": [0] * 5, "purchases": [1, 0, 0, 0, 0]}, 422, "purchases"),
@@ -200,7 +206,7 @@ def test_bad_requests_get_a_4xx_naming_the_field_never_a_5xx(server: tuple[Any, 
         assert client.get("/rank").status_code == 405
         metrics = client.get("/metrics").text
         assert 'status="5' not in metrics
-    assert len(BAD_REQUESTS) + len(wrong) + 2 >= 15
+    assert len(BAD_REQUESTS) + len(wrong) + 3 >= 15
 
 
 def _traffic(url: str, stop: threading.Event, answers: list[int]) -> None:
@@ -280,6 +286,8 @@ def test_served_logs_close_the_loop_to_ope_and_a_refit(
     for name in ("rips", "cascade_dr"):
         low, high = report["estimates"][name]["ci95"]
         assert low <= truth <= high, (name, low, high, truth)
+    only_marginal = evaluate_own(str(log_dir), str(run), ["iips"], 10, 3, 0)
+    assert only_marginal["estimates"] == {} and "iips" in only_marginal["unavailable"]
     refit = run_cli("simulators.fit", "--data", str(log_dir), "--out", str(tmp_path / "refit"))
     assert refit.returncode == 0, refit.stderr[-2000:]
     assert (tmp_path / "refit" / "simulator.npz").is_file()
@@ -318,3 +326,42 @@ def test_a_taken_port_and_a_busy_log_folder_are_clear_errors(
     assert taken.returncode == 2 and "cannot listen" in taken.stderr
     busy = run_cli("agents.serve", str(run), "--log-dir", str(log_dir))
     assert busy.returncode == 2 and "another server" in busy.stderr
+
+
+# ----------------------------------------------------------------------------- the log
+def test_a_failed_write_keeps_its_rows_and_parts_number_past_six_digits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.serve.logbook import COLUMNS, Logbook
+    from tests.conftest import tiny_logs
+
+    logs = tiny_logs()
+    (tmp_path / "interactions").mkdir()
+    pd.DataFrame({c: [] for c in COLUMNS}).to_parquet(tmp_path / "interactions" / "part-1000000.parquet")
+    (tmp_path / "interactions" / ".part-000001.parquet.x.tmp").write_text("torn")
+    book = Logbook(tmp_path, logs, flush_rows=1, feedback_timeout_s=60.0)
+    assert book.next_part == 1_000_001 and not list((tmp_path / "interactions").glob(".*.tmp"))
+    rows = {c: [0] for c in COLUMNS} | {"user_id": [1], "item_id": [10], "session_id": ["s"], "slate_id": ["e"],
+                                        "policy_version": ["v"], "timestamp": [1.0], "position": [1]}  # fmt: skip
+    book.shown("e", rows, None)
+    assert book.report("e", [1], [0]) is not None
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", refuse)
+    with pytest.raises(OSError):
+        book.flush()
+    assert book.ready_rows == 1  # the rows wait for the next write
+    monkeypatch.undo()
+    assert book.flush() == tmp_path / "interactions" / "part-1000001.parquet"
+    book.close()
+    assert book.status("e") == "reported"
+
+
+def test_an_empty_table_folder_is_no_table(tmp_path: Path) -> None:
+    from simulators.datasets.tabular import find_table
+
+    (tmp_path / "items").mkdir()
+    (tmp_path / "items" / "cover.png").write_bytes(b"")
+    assert find_table(tmp_path, "items") is None
