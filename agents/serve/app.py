@@ -13,12 +13,10 @@ import asyncio
 import contextlib
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -34,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from agents.serve.logbook import Logbook
 from agents.serve.ranker import MAX_TEMPERATURE, MIN_TEMPERATURE, Ranker, RequestError
+from agents.serve.service import Service
 from envs.config import MAX_HISTORY
 
 Id = StrictInt | StrictStr
@@ -198,11 +197,8 @@ class Metrics:
 
 def create_app(ranker: Ranker, logbook: Logbook, limits: Limits = Limits()) -> FastAPI:
     """The API over ``ranker``, logging to ``logbook`` (closed, with everything flushed, at shutdown)."""
-    token = uuid.uuid4().hex[:8]  # a restarted server never reuses an event id
-    counter = {"n": 0}
+    service = Service(ranker, logbook)
     metrics = Metrics()
-    users, items = ranker.logs.users["user_id"].to_numpy(), ranker.logs.items["item_id"].to_numpy()
-    last = {"t": 0.0}
 
     async def flusher() -> None:
         while True:
@@ -244,82 +240,19 @@ def create_app(ranker: Ranker, logbook: Logbook, limits: Limits = Limits()) -> F
     @app.post("/rank", response_model=RankResponse)
     async def rank(request: RankRequest) -> dict[str, Any]:
         """Rank for one user; the slate is logged with its propensities until its feedback comes."""
-        ranked = ranker.rank(
+        answer = service.rank(
             request.user_id, request.history, request.candidates, request.slate_size, request.temperature,
             request.session_id,
         )  # fmt: skip
-        counter["n"] += 1
-        event_id = f"{token}-{counter['n']}"
-        now = max(time.time(), last["t"] + 1e-6)  # strictly increasing: steps of a session keep their order
-        last["t"] = now
-        k = len(ranked.items)
-        prefix = np.cumprod(ranked.slot_propensity)
-        slate_ids = items[ranked.items].tolist()
-        rows = {
-            "user_id": [
-                users[ranked.user].item() if hasattr(users[ranked.user], "item") else users[ranked.user]
-            ]
-            * k,
-            "item_id": slate_ids,
-            "timestamp": [now] * k,
-            "session_id": [request.session_id or event_id] * k,
-            "position": list(range(1, k + 1)),
-            "click": [0] * k,
-            "purchase": [0] * k,
-            "propensity": [float(prefix[-1])] * k,
-            "prefix_propensity": prefix.tolist(),
-            "slot_propensity": ranked.slot_propensity.tolist(),
-            "slate_id": [event_id] * k,
-            "score": ranked.scores.tolist(),
-            "temperature": [request.temperature] * k,
-            "policy_version": [ranker.version] * k,
-            "feedback": [0] * k,
-        }
-        logbook.shown(event_id, rows, ranked)
         metrics.pending.set(len(logbook.pending))
-        return {
-            "event_id": event_id, "slate": slate_ids, "scores": ranked.scores.tolist(),
-            "propensity": float(prefix[-1]), "slot_propensities": ranked.slot_propensity.tolist(),
-            "policy_version": ranker.version,
-        }  # fmt: skip
+        return answer
 
     @app.post("/feedback", status_code=204, responses={404: {}, 409: {}, 422: {}})
     async def feedback(request: FeedbackRequest) -> Response:
         """Clicks and purchases of a shown slate (once per event)."""
-        state = logbook.status(request.event_id)
-        if state == "unknown":
-            return _error(
-                404, ("body", "event_id"), f"unknown event_id {request.event_id!r}: no slate of this server"
-            )
-        if state != "pending":
-            why = (
-                "its feedback was already taken"
-                if state == "reported"
-                else "it was written without feedback (timeout)"
-            )
-            return _error(409, ("body", "event_id"), f"event_id {request.event_id!r}: {why}")
-        k = len(logbook.pending[request.event_id].rows["item_id"])
-        if len(request.clicks) != k:
-            return _error(
-                422,
-                ("body", "clicks"),
-                f"clicks: one 0/1 per slot of the slate ({k}), got {len(request.clicks)}",
-            )
-        purchases = request.purchases if request.purchases is not None else [0] * k
-        if len(purchases) != k:
-            return _error(
-                422, ("body", "purchases"), f"purchases: one 0/1 per slot ({k}), got {len(purchases)}"
-            )
-        if bad := [i for i in range(k) if purchases[i] > request.clicks[i]]:
-            return _error(
-                422, ("body", "purchases", bad[0]), f"purchases[{bad[0]}]: a purchase without a click"
-            )
-        event = logbook.report(request.event_id, request.clicks, purchases)
-        if event is None:  # taken by a concurrent report between the check and now
-            return _error(
-                409, ("body", "event_id"), f"event_id {request.event_id!r}: its feedback was already taken"
-            )
-        ranker.feedback(event.ranked, np.asarray(request.clicks))
+        refused = service.feedback(request.event_id, request.clicks, request.purchases)
+        if refused is not None:
+            return _error(refused.status, ("body", *refused.loc), refused.message)
         metrics.pending.set(len(logbook.pending))
         if logbook.due():
             try:
@@ -333,7 +266,7 @@ def create_app(ranker: Ranker, logbook: Logbook, limits: Limits = Limits()) -> F
         """Liveness and what is served."""
         return {
             "status": "ok", "policy_version": ranker.version, "backend": ranker.backend,
-            "requests": counter["n"], "pending": len(logbook.pending), "rows_written": logbook.rows_written,
+            "requests": service.answered, "pending": len(logbook.pending), "rows_written": logbook.rows_written,
         }  # fmt: skip
 
     @app.get("/metrics")

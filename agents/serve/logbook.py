@@ -19,7 +19,6 @@ A restart appends parts after the last one. One server writes to a folder at a t
 
 from __future__ import annotations
 
-import fcntl
 import re
 import threading
 import time
@@ -31,7 +30,7 @@ from typing import IO, Any
 import pandas as pd
 
 from simulators.core.errors import ConfigError
-from simulators.core.storage import atomic_path
+from simulators.core.storage import atomic_path, claim_folder, release_folder
 from simulators.data.logs import LoggedData
 from simulators.datasets.tabular import read_table, table_parts
 
@@ -41,7 +40,6 @@ COLUMNS = (
 )  # fmt: skip
 """Columns of every part, in order."""
 PART = re.compile(r"^part-(\d+)\.parquet$")
-LOCK_FILE = ".lock"
 MAX_REMEMBERED = 1_000_000
 """Written event ids remembered (to answer a repeated report with 409 rather than 404)."""
 
@@ -59,18 +57,10 @@ class Pending:
 
 
 def claim(folder: Path) -> IO[str]:
-    """Lock the log ``folder`` for this process (``flock``: the kernel frees it when the process
-    dies); :class:`ConfigError` when another server holds it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = (folder / LOCK_FILE).open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise ConfigError(
-            f"--log-dir {folder}: another server is writing this log; stop it or choose another --log-dir"
-        ) from None
-    return handle
+    """Lock the log ``folder`` for this server; :class:`ConfigError` when another server holds it."""
+    return claim_folder(
+        folder, f"--log-dir {folder}: another server is writing this log; stop it or choose another --log-dir"
+    )
 
 
 class Logbook:
@@ -195,5 +185,4 @@ class Logbook:
             self.expire(everything=True)
             self.flush()
         finally:
-            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
-            self._lock_handle.close()
+            release_folder(self._lock_handle)

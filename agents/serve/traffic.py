@@ -1,7 +1,7 @@
-"""Simulated users of the true shop calling a running ranking server over HTTP: each session's
-user asks ``/rank`` for every step, the true shop answers the served slate with clicks and
-purchases, and those go back through ``/feedback``. The closed loop of the serving path, for
-its test and ``benchmarks.serving``."""
+"""Simulated users of the true shop calling a ranking server (over HTTP, or in process): each
+session's user asks ``/rank`` for every step, the true shop answers the served slate with clicks
+and purchases, and those go back through ``/feedback``. The closed loop of the serving path, for
+its test, ``benchmarks.serving`` and ``agents.adapt``; and ``start_server``, a real server process."""
 
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ import httpx
 import numpy as np
 
 from agents.serve.ranker import IdIndex
-from envs.config import EnvConfig
-from envs.vector import RankingVectorEnv
+from envs.config import known_options
 from simulators.core.errors import ConfigError
 from simulators.datasets import load_logs
+from simulators.datasets.shop import shop_config_of
+from simulators.rollout import rollout
+from simulators.shop.world import ShopWorld
 
 
 @dataclass(frozen=True)
@@ -44,72 +46,106 @@ class Traffic:
         return self.clicks / max(self.steps, 1)
 
 
+class LocalClient:
+    """The API's ``/rank`` and ``/feedback`` on a :class:`~agents.serve.service.Service` in this
+    process: the serving path's ranking and logging without HTTP (``agents.adapt``'s deployments)."""
+
+    def __init__(self, service: Any):
+        self.service = service
+
+    def post(self, path: str, json: dict[str, Any]) -> Answer:
+        """``/rank`` or ``/feedback`` with the request's JSON body."""
+        from agents.serve.ranker import RequestError
+
+        if path == "/rank":
+            try:
+                return Answer(200, self.service.rank(**json))
+            except RequestError as err:
+                return Answer(422, {"detail": [{"loc": ["body", *err.field_path], "msg": str(err)}]})
+        refused = self.service.feedback(**json)
+        if refused is None:
+            return Answer(204, None)
+        return Answer(refused.status, {"detail": [{"loc": ["body", *refused.loc], "msg": refused.message}]})
+
+    def __enter__(self) -> LocalClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What :class:`LocalClient` answers, shaped like an ``httpx.Response``."""
+
+    status_code: int
+    body: Any
+
+    def json(self) -> Any:
+        """The answer's JSON body."""
+        return self.body
+
+    @property
+    def text(self) -> str:
+        """The body as text."""
+        return json.dumps(self.body)
+
+
 def simulate_users(
-    url: str, run_dir: str | Path, sessions: int, seed: int, temperature: float, parallel: int = 8
-) -> Traffic:
-    """Play ``sessions`` sessions of true-shop users against the server at ``url`` serving the run
-    ``run_dir`` (its env options give the shop, the candidates and the slate size)."""
+    server: str | LocalClient, run_dir: str | Path, sessions: int, seed: int, temperature: float,
+    shop: str | None = None, true_day: float | None = None,
+) -> Traffic:  # fmt: skip
+    """Play ``sessions`` sessions of true-shop users against ``server`` (a running server's URL or
+    a :class:`LocalClient`) serving the run ``run_dir``: users drawn by their activity, each
+    step's slate asked of ``/rank`` (session ``sim-SEED-I``), answered by the true shop's users
+    (:func:`~simulators.rollout.rollout`, the shop's own response and dynamics, so any item can be
+    shown) and reported to ``/feedback``. ``shop``: the shop's logs (default: the run's);
+    ``true_day``: the day of a drifting shop (default: the logs' last)."""
     config = json.loads((Path(run_dir) / "config.json").read_text())
-    options = {k: v for k, v in config["env_options"].items() if k in EnvConfig.__dataclass_fields__}
-    if options.get("data", "shop") != "shop":
+    options = known_options(config["env_options"])
+    spec = shop or str(options.get("data", "shop"))
+    if spec.partition(":")[0] != "shop" or Path(spec).exists():
         raise ConfigError(
-            "simulated users come from the true shop: serve an agent trained on the shop's logs"
+            f"simulated users come from the true shop: {spec!r} is not a shop (pass the shop the run's logs came from)"
         )
-    options |= {
-        "simulator": "true",
-        "action_mode": "scores",
-        "fairness_lambda": 0.0,
-        "user_fairness_lambda": 0.0,
-    }
-    options.pop("render_mode", None)
-    env = RankingVectorEnv(num_envs=parallel, **options)
-    logs = load_logs(options.get("data", "shop"))
+    logs = load_logs(spec)
+    truth = ShopWorld(shop_config_of(logs))
+    world = truth.at(truth.config.days if true_day is None else true_day)
     items = IdIndex(logs.items["item_id"].to_numpy())
     user_ids = logs.users["user_id"].to_numpy()
-    env.reset(seed=seed)
-    core, k = env.core, env.core.config.slate_size
-    episode = np.zeros(parallel, dtype=np.int64)
-    finished = steps = failures = 0
-    clicks = 0.0
-    with httpx.Client(base_url=url, timeout=30.0) as client:
-        while finished < sessions:
-            actions = np.full((parallel, core.config.n_candidates), -1.0, dtype=np.float32)
-            events: list[str] = []
-            for b in range(parallel):
-                answer = client.post(
-                    "/rank",
-                    json={
-                        "user_id": user_ids[core.user[b]].item(),
-                        "session_id": f"sim-{seed}-{b}-{episode[b]}",
-                        "temperature": temperature,
-                    },
-                )
+    rng = np.random.default_rng(seed)
+    users = rng.choice(len(user_ids), size=sessions, p=world.user_activity / world.user_activity.sum())
+    events: list[str] = []
+    failures, slates, clicks = 0, 0, 0.0
+    client_of = httpx.Client(base_url=server, timeout=30.0) if isinstance(server, str) else server
+    with client_of as client:
+
+        def choose(active: np.ndarray, g: np.random.Generator) -> np.ndarray:
+            del g
+            shown = []
+            events.clear()
+            for i in active:
+                body = {
+                    "user_id": user_ids[users[i]].item(),
+                    "session_id": f"sim-{seed}-{i}",
+                    "temperature": temperature,
+                }
+                answer = client.post("/rank", json=body)
                 if answer.status_code != 200:
                     raise ConfigError(f"/rank answered {answer.status_code}: {answer.text[:300]}")
-                body = answer.json()
-                rows = [items.get(i) for i in body["slate"]]
-                position = {int(item): j for j, item in enumerate(core.candidates[b])}
-                if any(r is None or r not in position for r in rows):
-                    raise ConfigError("the server showed items outside the shop's candidates for this user")
-                actions[b, [position[r] for r in rows if r is not None]] = np.linspace(1.0, 0.5, k)
-                events.append(body["event_id"])
-            _, _, terminated, truncated, _ = env.step(actions)
-            steps += parallel
-            clicks += float(core.last_click.sum())
-            for b, event in enumerate(events):
-                answer = client.post(
-                    "/feedback",
-                    json={
-                        "event_id": event,
-                        "clicks": core.last_click[b].astype(int).tolist(),
-                        "purchases": core.last_purchase[b].astype(int).tolist(),
-                    },
-                )
-                failures += answer.status_code != 204
-            done = terminated | truncated
-            finished += int(done.sum())
-            episode[done] += 1
-    return Traffic(finished, steps, clicks, failures)
+                shown.append([items.get(item) for item in answer.json()["slate"]])
+                events.append(answer.json()["event_id"])
+            return np.array(shown, dtype=np.int64)
+
+        max_steps = int(options.get("max_steps", 20))
+        for step in rollout(world, users, choose, max_steps, rng, world.config.n_categories):
+            slates += len(step.active)
+            clicks += float(step.response.click.sum())
+            for j, event in enumerate(events):
+                report = {"event_id": event, "clicks": step.response.click[j].astype(int).tolist(),
+                          "purchases": step.response.purchase[j].astype(int).tolist()}  # fmt: skip
+                failures += client.post("/feedback", json=report).status_code != 204
+    return Traffic(sessions, slates, clicks, failures)
 
 
 def start_server(

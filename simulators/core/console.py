@@ -22,6 +22,7 @@ COMMANDS = {
     "ope": ("agents.ope", "off-policy evaluation on logged data"),
     "export": ("agents.export", "export a trained policy to ONNX"),
     "serve": ("agents.serve", "serve a trained policy over HTTP, logging what it shows"),
+    "adapt": ("agents.adapt", "keep optimising a policy week by week as the shop's tastes drift"),
     "fit": ("simulators.fit", "fit a user simulator from logs and report its fidelity"),
     "shop": ("simulators.shop", "generate the synthetic shop's logs and ground truth"),
     "ctr": ("encoders.ctr", "train or evaluate the multi-task CTR model"),

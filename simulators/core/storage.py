@@ -5,6 +5,7 @@ No module writes a result file except through these helpers.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from simulators.core.errors import ConfigError
 
@@ -47,6 +49,25 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def claim_folder(folder: Path, busy: str) -> IO[str]:
+    """Lock ``folder`` for this process (``flock`` on ``folder/.lock``: the kernel frees it when the
+    process dies) and return the handle to keep; :class:`ConfigError` ``busy`` when another holds it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = (folder / ".lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(busy) from None
+    return handle
+
+
+def release_folder(handle: IO[str]) -> None:
+    """Give back a folder :func:`claim_folder` locked."""
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:

@@ -1,0 +1,367 @@
+"""``python -m agents.adapt --weeks W --out DIR``: keep optimising a policy as tastes drift.
+
+Week 0 trains a policy in the simulator fitted to the logs (``--data``, default ``shop:drift``,
+whose true tastes move: :class:`~simulators.shop.world.ShopDrift`). Then, every simulated week
+``w``:
+
+1. **Deploy** the current policy to the true shop as it is that week (``true_day`` at the
+   week's middle, counted from the end of the logs) through the serving path's own ranking and
+   logging (:class:`~agents.serve.service.Service`, without HTTP): ``--sessions-per-week``
+   sessions at ``--temperature``, so the week's log carries exact propensities.
+2. **Refit** on the last ``--window-weeks`` weeks of served logs: the simulator and the CTR
+   model are fitted afresh on them (the environments' caches, keyed by the data).
+3. **Fine-tune** the current policy in the refitted simulator for ``--finetune-timesteps``.
+4. **A/B** the fine-tuned policy against the frozen week-0 policy and the best static re-ranker
+   (``tuned-weights``, tuned once in the week-0 simulator) on the next week's users in the true
+   shop: the same sessions for each, engagement per session (clicks + purchase weight x
+   purchases, no fairness term) with 95% CIs, and the paired difference adapted - frozen.
+
+Each week's results land in ``DIR/week-WW/`` and its ``done.json`` last, so a killed run resumes
+where it stopped (``--resume``); one process uses a folder at a time. Writes ``adapt.json``, the
+per-week table ``adapt.md`` and ``adaptation.png`` (the curves of both policies and the static one).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
+from simulators.core.errors import ConfigError, check_seed
+from simulators.core.storage import (
+    atomic_path,
+    check_output_folder,
+    claim_folder,
+    release_folder,
+    write_text_atomic,
+)
+
+AB_SEED = 50_000
+"""Seed of the A/B users of week ``w`` is ``AB_SEED + w`` (no training or tuning uses them)."""
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """One continuous-optimisation run (the flags of ``python -m agents.adapt``)."""
+
+    out: str
+    """Folder of the run (its weeks, table, JSON and plot)."""
+    env: str = "ecommerce-v0"
+    """Registered env id."""
+    data: str = "shop:drift"
+    """The shop whose logs start it (``shop:drift``: tastes move; ``shop``: they do not)."""
+    weeks: int = 4
+    """Simulated weeks after the logs."""
+    algorithm: str = "ppo"
+    """SB3 algorithm (ppo, a2c; dqn acts by discrete strategies)."""
+    initial_timesteps: int = 30_000
+    """Training steps of the week-0 policy."""
+    finetune_timesteps: int = 10_000
+    """Fine-tuning steps per week in the refitted simulator."""
+    sessions_per_week: int = 2_000
+    """Sessions the deployed policy serves each week (its log)."""
+    eval_sessions: int = 1_000
+    """Sessions per policy in each week's A/B."""
+    temperature: float = 1.0
+    """Sampling temperature of the deployed policy (its exploration, so the log has support)."""
+    window_weeks: int = 2
+    """Weeks of served logs each refit reads (the most recent)."""
+    n_envs: int = 16
+    """Parallel users while training and fine-tuning."""
+    tuning_sessions: int = 256
+    """Sessions per candidate setting when the static re-rankers are tuned (week 0)."""
+    tuning_generations: int = 5
+    """CEM generations of tuned-weights."""
+    train_eval_episodes: int = 500
+    """Sessions per policy in week 0's training comparison."""
+    seed: int = 0
+    """Seed of training, deployments and A/B users."""
+
+    def __post_init__(self) -> None:
+        check_seed("--seed", self.seed)
+        for name in ("weeks", "initial_timesteps", "finetune_timesteps", "sessions_per_week", "eval_sessions",
+                     "window_weeks", "n_envs", "tuning_sessions", "tuning_generations", "train_eval_episodes"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.algorithm not in ("ppo", "a2c", "dqn"):
+            raise ConfigError(f"--algorithm must be ppo, a2c or dqn, got {self.algorithm!r}")
+        if not (self.temperature == 0 or 0.05 <= self.temperature <= 100):
+            raise ConfigError(f"--temperature must be 0 or lie in [0.05, 100], got {self.temperature}")
+        if self.data.partition(":")[0] != "shop" or Path(self.data).exists():
+            raise ConfigError(
+                f"--data {self.data!r}: adapting needs the true shop to deploy to (shop or shop:drift)"
+            )
+
+
+def initial_policy(config: AdaptConfig, folder: Path) -> Path:
+    """Week 0: the policy trained in the simulator fitted to the logs (the main job's recipe)."""
+    from agents.config import DEFAULT_ACTION_MODE, DEFAULT_FAIRNESS_LAMBDA, TrainConfig
+    from agents.train import train
+    from envs.config import EnvConfig
+
+    out = folder / "week-00" / "policy"
+    env = EnvConfig(
+        data=config.data,
+        action_mode=DEFAULT_ACTION_MODE[config.algorithm],
+        fairness_lambda=DEFAULT_FAIRNESS_LAMBDA,
+    )
+    train(
+        TrainConfig(
+            config.algorithm, timesteps=config.initial_timesteps, seed=config.seed, env_options=env, out=str(out),
+            n_envs=config.n_envs, eval_episodes=config.train_eval_episodes,
+            eval_freq=max(config.initial_timesteps // 4, 512), tuning_sessions=config.tuning_sessions,
+            tuning_generations=config.tuning_generations,
+        ),
+        overwrite=True,
+    )  # fmt: skip
+    return out
+
+
+def deploy(run: Path, log_dir: Path, config: AdaptConfig, week: int, day: float) -> dict[str, Any]:
+    """Serve ``run`` to the true shop on ``day`` for the week's sessions; the log in ``log_dir``."""
+    from agents.serve.logbook import Logbook
+    from agents.serve.ranker import Ranker
+    from agents.serve.service import Service
+    from agents.serve.traffic import LocalClient, simulate_users
+
+    shutil.rmtree(log_dir, ignore_errors=True)  # a week killed half-way is served again
+    ranker = Ranker(run, "torch", seed=config.seed * 1_000 + week)
+    logbook = Logbook(log_dir, ranker.logs, flush_rows=50_000, feedback_timeout_s=1e9)
+    try:
+        traffic = simulate_users(
+            LocalClient(Service(ranker, logbook)), run, config.sessions_per_week, config.seed * 1_000 + week,
+            config.temperature, shop=config.data, true_day=day,
+        )  # fmt: skip
+    finally:
+        logbook.close()
+    return {
+        "sessions": traffic.sessions,
+        "slates": traffic.steps,
+        "clicks_per_slate": traffic.clicks_per_step,
+    }
+
+
+def refit_data(folder: Path, week: int, window: int) -> Path:
+    """The folder of the last ``window`` weeks' served logs (the catalog and users of the first)."""
+    data = folder / f"week-{week:02d}" / "data"
+    shutil.rmtree(data, ignore_errors=True)
+    (data / "interactions").mkdir(parents=True)
+    for name in ("items.parquet", "users.parquet"):
+        shutil.copy2(folder / f"week-{week:02d}" / "logs" / name, data / name)
+    for w in range(max(1, week - window + 1), week + 1):
+        for part in sorted((folder / f"week-{w:02d}" / "logs" / "interactions").glob("part-*.parquet")):
+            shutil.copy2(part, data / "interactions" / f"w{w:02d}-{part.name}")
+    return data
+
+
+def fine_tune(run: Path, data: Path, out: Path, config: AdaptConfig, week: int) -> Path:
+    """``run``'s policy trained on for ``finetune_timesteps`` in the simulator fitted to ``data``."""
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from agents.agent import TrainedAgent
+    from agents.callbacks import save_model_atomic
+    from encoders.device import deterministic_torch
+    from envs.config import known_options
+    from envs.sb3 import SB3VecEnvAdapter
+    from envs.vector import RankingVectorEnv
+
+    agent = TrainedAgent.load(run, device="cpu")
+    options = known_options(agent.env_options) | {"data": str(data)}
+    seed = config.seed * 1_000 + week
+    venv = VecMonitor(SB3VecEnvAdapter(RankingVectorEnv(num_envs=config.n_envs, **options), reset_seed=seed))
+    model = agent.model
+    model.set_env(venv)
+    with deterministic_torch(seed):
+        model.set_random_seed(seed)
+        model.learn(total_timesteps=config.finetune_timesteps, reset_num_timesteps=False, progress_bar=True)
+    out.mkdir(parents=True, exist_ok=True)
+    save_model_atomic(model, out / "model.zip")
+    saved = json.loads((run / "config.json").read_text())
+    saved["env_options"] = {**saved["env_options"], "data": str(data)}
+    saved["run_id"] = f"{saved.get('run_id') or 'run'}-w{week:02d}"
+    write_text_atomic(out / "config.json", json.dumps(saved, indent=2) + "\n")
+    return out
+
+
+def ab_test(policies: dict[str, Any], config: AdaptConfig, week: int, day: float) -> dict[str, Any]:
+    """Each policy on the same true-shop sessions of ``day``: engagement with CIs, and adapted - frozen."""
+    from agents.evaluate import policy_env_options
+    from agents.sessions import run_sessions
+    from simulators.core.metrics import mean_ci95
+
+    results: dict[str, Any] = {}
+    engagement: dict[str, np.ndarray] = {}
+    for name, policy in policies.items():
+        options = {**policy_env_options(policy), "fairness_lambda": 0.0, "user_fairness_lambda": 0.0,
+                   "data": config.data, "simulator": "true", "true_day": day}  # fmt: skip
+        result = run_sessions(
+            policy, config.env, config.eval_sessions, AB_SEED + week, progress=False, **options
+        )
+        engagement[name] = result.returns
+        mean, low, high = mean_ci95(result.returns)
+        results[name] = {"engagement": mean, "ci95": [low, high], "protected_exposure_share": result.fairness.get(
+            "protected_exposure_share")}  # fmt: skip
+    if "adapted" in engagement:
+        mean, low, high = mean_ci95(engagement["adapted"] - engagement["frozen"])
+        results["adapted_minus_frozen"] = {"mean": mean, "ci95": [low, high]}
+    return results
+
+
+def adapt(config: AdaptConfig, resume: bool = False) -> dict[str, Any]:
+    """Run (or continue) the weekly loop of the module docstring; return the report."""
+    folder = Path(config.out)
+    handle = claim_folder(folder, f"--out {folder}: another agents.adapt run is using this folder")
+    try:
+        return _adapt(config, folder, resume)
+    finally:
+        release_folder(handle)
+
+
+def _adapt(config: AdaptConfig, folder: Path, resume: bool) -> dict[str, Any]:
+    from agents.agent import TrainedAgent
+    from agents.tuning import TuningBudget, load_or_tune
+    from envs.config import EnvConfig
+    from simulators.datasets import load_logs
+    from simulators.datasets.shop import shop_config_of
+
+    saved = folder / "config.json"
+    if saved.is_file() and json.loads(saved.read_text()) != asdict(config):
+        if not resume:
+            raise ConfigError(f"--out {folder}: holds another adapt run; choose another --out or --resume it")
+        raise ConfigError(f"--resume {folder}: its run had other options ({saved}); pass the same ones")
+    if any(folder.glob("week-*/done.json")) and not resume:
+        raise ConfigError(f"--out {folder}: holds an adapt run; pass --resume to continue it")
+    write_text_atomic(saved, json.dumps(asdict(config), indent=2) + "\n")
+    logs_end = float(shop_config_of(load_logs(config.data)).days)
+    static = load_or_tune(
+        "tuned-weights", EnvConfig(data=config.data),
+        TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations),
+    )  # fmt: skip
+    weeks: list[dict[str, Any]] = []
+    start = folder / "week-00" / "done.json"
+    if not start.is_file():
+        run = initial_policy(config, folder)
+        record = {"week": 0, "day": logs_end, "ab": ab_test(
+            {"frozen": TrainedAgent.load(run, device="cpu"), "static": static}, config, 0, logs_end)}  # fmt: skip
+        write_text_atomic(start, json.dumps(record, indent=2) + "\n")
+    weeks.append(json.loads(start.read_text()))
+    frozen = TrainedAgent.load(folder / "week-00" / "policy", device="cpu")
+    current = folder / "week-00" / "policy"
+    for week in range(1, config.weeks + 1):
+        here = folder / f"week-{week:02d}"
+        done = here / "done.json"
+        if not done.is_file():
+            deploy_day, ab_day = logs_end + 7 * (week - 1) + 3.5, logs_end + 7 * week + 3.5
+            served = deploy(current, here / "logs", config, week, deploy_day)
+            data = refit_data(folder, week, config.window_weeks)
+            tuned = fine_tune(current, data, here / "policy", config, week)
+            policies = {"frozen": frozen, "adapted": TrainedAgent.load(tuned, device="cpu"), "static": static}
+            record = {"week": week, "deploy_day": deploy_day, "day": ab_day, "served": served,
+                      "ab": ab_test(policies, config, week, ab_day)}  # fmt: skip
+            write_text_atomic(done, json.dumps(record, indent=2) + "\n")
+            print(_row(record), flush=True)
+        weeks.append(json.loads(done.read_text()))
+        current = here / "policy"
+    recovered = recovery(weeks)
+    report = {"config": asdict(config), "weeks": weeks, "recovery": recovered}
+    write_text_atomic(folder / "adapt.json", json.dumps(report, indent=2) + "\n")
+    write_text_atomic(folder / "adapt.md", markdown(weeks, recovered))
+    plot(weeks, folder / "adaptation.png")
+    return report
+
+
+def recovery(weeks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The week-0 lift over the static re-ranker, and each week's lift of both policies as its share."""
+
+    def lift(week: dict[str, Any], name: str) -> float | None:
+        ab = week["ab"]
+        return ab[name]["engagement"] - ab["static"]["engagement"] if name in ab else None
+
+    before = lift(weeks[0], "frozen")
+    shares = []
+    for week in weeks[1:]:
+        frozen, adapted = lift(week, "frozen"), lift(week, "adapted")
+        shares.append({
+            "week": week["week"], "frozen_lift": frozen, "adapted_lift": adapted,
+            "frozen_share": frozen / before if before and frozen is not None else None,
+            "adapted_share": adapted / before if before and adapted is not None else None,
+        })  # fmt: skip
+    return {"pre_drift_lift": before, "by_week": shares}
+
+
+def _row(week: dict[str, Any]) -> str:
+    ab = week["ab"]
+
+    def cell(name: str) -> str:
+        if name not in ab:
+            return ""
+        e = ab[name]
+        return f"{e['engagement']:.2f} [{e['ci95'][0]:.2f}, {e['ci95'][1]:.2f}]"
+
+    diff = ab.get("adapted_minus_frozen")
+    paired = f"{diff['mean']:+.2f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}]" if diff else ""
+    return f"| {week['week']} | {week['day']:.1f} | {cell('frozen')} | {cell('adapted')} | {cell('static')} | {paired} |"
+
+
+def markdown(weeks: list[dict[str, Any]], recovered: dict[str, Any]) -> str:
+    """The per-week table."""
+    lines = [
+        "| week | day | frozen | adapted | best static (tuned-weights) | adapted - frozen (paired) |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *[_row(week) for week in weeks],
+        "",
+        f"Engagement per session in the true shop (95% CIs). Week 0's lift of the policy over the best static "
+        f"re-ranker: {recovered['pre_drift_lift']:+.2f}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(weeks: list[dict[str, Any]], path: Path) -> None:
+    """Engagement per week of the frozen, adapted and static policies, with their CIs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.4, 3.8))
+    for name, colour in (("frozen", "tab:blue"), ("adapted", "tab:orange"), ("static", "tab:grey")):
+        rows = [(w["week"], w["ab"][name]) for w in weeks if name in w["ab"]]
+        if not rows:
+            continue
+        x = np.array([r[0] for r in rows])
+        y = np.array([r[1]["engagement"] for r in rows])
+        low = np.array([r[1]["ci95"][0] for r in rows])
+        high = np.array([r[1]["ci95"][1] for r in rows])
+        axis.plot(x, y, marker="o", color=colour, label=name)
+        axis.fill_between(x, low, high, color=colour, alpha=0.15)
+    axis.set_xlabel("simulated week after the logs")
+    axis.set_ylabel("engagement per session (true shop)")
+    axis.legend(frameon=False)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=120)
+    plt.close(figure)
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    """Check the options, then run (or resume) the weekly loop."""
+    parser = ArgumentParser(prog="python -m agents.adapt", description=__doc__.splitlines()[0])
+    add_config_arguments(parser, AdaptConfig)
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last finished week"
+    )
+    args = parser.parse_args(argv)
+    config = AdaptConfig(**config_kwargs(args, AdaptConfig))
+    check_output_folder(config.out, "--out")
+    report = adapt(config, resume=args.resume)
+    print(markdown(report["weeks"], report["recovery"]))
+
+
+if __name__ == "__main__":
+    main()

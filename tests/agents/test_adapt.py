@@ -1,0 +1,47 @@
+"""agents.adapt: a tiny weekly loop writes its table, JSON and plot, and resumes after a kill."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+TINY = ["--weeks", "1", "--initial-timesteps", "1024", "--finetune-timesteps", "512", "--sessions-per-week", "60",
+        "--eval-sessions", "32", "--n-envs", "4", "--tuning-sessions", "8", "--tuning-generations", "1",
+        "--train-eval-episodes", "16"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_tiny_adapt_run_writes_its_weeks_and_resumes_after_a_kill(tmp_path: Path) -> None:
+    out = tmp_path / "adapt"
+    first = run_cli("agents.adapt", "--out", str(out), *TINY)
+    assert first.returncode == 0, first.stderr[-3000:]
+    report = json.loads((out / "adapt.json").read_text())
+    assert [w["week"] for w in report["weeks"]] == [0, 1]
+    week = report["weeks"][1]
+    assert {"frozen", "adapted", "static", "adapted_minus_frozen"} <= set(week["ab"])
+    assert week["served"]["sessions"] == 60 and week["day"] > week["deploy_day"] > 30
+    assert (out / "adaptation.png").stat().st_size > 0 and "| 1 |" in (out / "adapt.md").read_text()
+    served = json.loads((out / "week-01" / "policy" / "config.json").read_text())
+    assert served["env_options"]["data"].endswith("week-01/data")  # fine-tuned in the refitted simulator
+    # A kill during week 1: its done.json never written, its folders half there. The resume redoes week 1 only.
+    (out / "week-01" / "done.json").unlink()
+    (out / "adapt.json").unlink()
+    week0 = (out / "week-00" / "done.json").stat().st_mtime_ns
+    again = run_cli("agents.adapt", "--out", str(out), *TINY, "--resume")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (out / "week-00" / "done.json").stat().st_mtime_ns == week0
+    assert json.loads((out / "adapt.json").read_text())["weeks"][1]["served"]["sessions"] == 60
+    refused = run_cli("agents.adapt", "--out", str(out), *TINY)  # a new run on a folder that holds one
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+
+
+def test_adapt_refuses_bad_options_before_any_work(tmp_path: Path) -> None:
+    for flags, message in ((["--data", "movielens"], "true shop"), (["--weeks", "0"], "--weeks"),
+                           (["--temperature", "0.001"], "--temperature")):  # fmt: skip
+        bad = run_cli("agents.adapt", "--out", str(tmp_path / "x"), *flags)
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr[-500:]
+        assert not (tmp_path / "x").exists()
