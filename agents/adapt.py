@@ -34,7 +34,6 @@ import numpy as np
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.errors import ConfigError, check_seed
 from simulators.core.storage import (
-    atomic_path,
     check_output_folder,
     claim_folder,
     release_folder,
@@ -328,6 +327,8 @@ def plot(weeks: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from agents.report import save_png
+
     figure, axis = plt.subplots(figsize=(6.4, 3.8))
     for name, colour in (("frozen", "tab:blue"), ("adapted", "tab:orange"), ("static", "tab:grey")):
         rows = [(w["week"], w["ab"][name]) for w in weeks if name in w["ab"]]
@@ -342,10 +343,7 @@ def plot(weeks: list[dict[str, Any]], path: Path) -> None:
     axis.set_xlabel("simulated week after the logs")
     axis.set_ylabel("engagement per session (true shop)")
     axis.legend(frameon=False)
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
-    plt.close(figure)
+    save_png(figure, path, dpi=120)
 
 
 @cli_entry

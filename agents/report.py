@@ -107,9 +107,16 @@ def plot_curves(
     )
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
+    save_png(figure, path)
+
+
+def save_png(figure: Any, path: Path, dpi: int = 110) -> None:
+    """Lay out ``figure``, write it to ``path`` as PNG atomically and close it (every plot's last step)."""
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110)
+        figure.savefig(tmp, format="png", dpi=dpi)
     plt.close(figure)
 
 

@@ -32,7 +32,7 @@ from agents.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
 from agents.config import TrainConfig
 from agents.evaluate import policy_env_options
 from agents.fair_baselines import FAIR_NAMES, KNOBS, make_fair
-from agents.report import SHARE_TOLERANCE
+from agents.report import SHARE_TOLERANCE, save_png
 from agents.sessions import Policy, metrics, run_sessions
 from agents.train import train
 from agents.tuning import TuningBudget, load_or_tune
@@ -43,7 +43,7 @@ from envs.config import EnvConfig
 from simulators.core.cli import cli_entry
 from simulators.core.errors import ConfigError, check_at_least_one
 from simulators.core.metrics import mean_ci95
-from simulators.core.storage import atomic_path, write_text_atomic
+from simulators.core.storage import write_text_atomic
 
 FITTED_EVAL_SEED = 10_000
 """Seed of the fitted-shop evaluation users (every point meets the same ones)."""
@@ -278,10 +278,7 @@ def plot_frontier(table: dict[str, dict[str, Any]], path: Path) -> None:
         axis.set_title(f"{world} shop")
         axis.grid(alpha=0.3)
     axes[-1].legend(fontsize=7, loc="best")
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110)
-    plt.close(figure)
+    save_png(figure, path)
 
 
 QUICK = {"seeds": 1, "timesteps": 2_048, "lambdas": (0.0, 2.0), "fair_topk": (0.3,), "exposure_lp": (0.0,),

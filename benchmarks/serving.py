@@ -40,7 +40,7 @@ import pandas as pd
 from agents.serve import BACKENDS
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
-from simulators.core.storage import atomic_path, check_output_file, write_text_atomic
+from simulators.core.storage import check_output_file, write_text_atomic
 
 CONCURRENCY = (1, 8, 32)
 """Connections of the load runs."""
@@ -242,6 +242,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from agents.report import save_png
+
     figure, axes = plt.subplots(1, len(BACKENDS), figsize=(10, 3.6), sharey=True)
     for axis, backend in zip(axes, BACKENDS, strict=True):
         runs = report["load"][backend]
@@ -254,10 +256,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         axis.set_ylabel("latency (ms)")
         axis.legend(frameon=False)
     figure.suptitle("POST /rank on 2 cores (N = 50, K = 5, temperature 1)")
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
-    plt.close(figure)
+    save_png(figure, path, dpi=120)
 
 
 @cli_entry
