@@ -10,7 +10,9 @@ whose true tastes move: :class:`~simulators.shop.world.ShopDrift`). Then, every 
    sessions at ``--temperature``, so the week's log carries exact propensities.
 2. **Refit** on the last ``--window-weeks`` weeks of served logs: the simulator and the CTR
    model are fitted afresh on them (the environments' caches, keyed by the data).
-3. **Fine-tune** the current policy in the refitted simulator for ``--finetune-timesteps``.
+3. **Fine-tune** the current policy in the refitted simulator for ``--finetune-timesteps`` (its
+   candidates from the refitted CTR model); it is then served, as before, on the shop's own
+   candidate generator, where the A/B also plays it.
 4. **A/B** the fine-tuned policy against the frozen week-0 policy and the best static re-ranker
    (``tuned-weights``, tuned once in the week-0 simulator) on the next week's users in the true
    shop: the same sessions for each, engagement per session (clicks + purchase weight x
@@ -181,7 +183,10 @@ def fine_tune(run: Path, data: Path, out: Path, config: AdaptConfig, week: int) 
     out.mkdir(parents=True, exist_ok=True)
     save_model_atomic(model, out / "model.zip")
     saved = json.loads((run / "config.json").read_text())
-    saved["env_options"] = {**saved["env_options"], "data": str(data)}
+    # It acts where it is deployed and A/B-tested: on the shop's candidates and features (the
+    # generator of the logs), whatever simulator it was tuned in; that one is recorded beside.
+    saved["env_options"] = {**saved["env_options"], "data": config.data}
+    saved["fine_tuned_on"] = str(data)
     saved["run_id"] = f"{saved.get('run_id') or 'run'}-w{week:02d}"
     write_text_atomic(out / "config.json", json.dumps(saved, indent=2) + "\n")
     return out

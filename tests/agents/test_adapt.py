@@ -26,7 +26,7 @@ def test_a_tiny_adapt_run_writes_its_weeks_and_resumes_after_a_kill(tmp_path: Pa
     assert week["served"]["sessions"] == 60 and week["day"] > week["deploy_day"] > 30
     assert (out / "adaptation.png").stat().st_size > 0 and "| 1 |" in (out / "adapt.md").read_text()
     served = json.loads((out / "week-01" / "policy" / "config.json").read_text())
-    assert served["env_options"]["data"].endswith("week-01/data")  # fine-tuned in the refitted simulator
+    assert served["fine_tuned_on"].endswith("week-01/data") and served["env_options"]["data"] == "shop:drift"
     # A kill during week 1: its done.json never written, its folders half there. The resume redoes week 1 only.
     (out / "week-01" / "done.json").unlink()
     (out / "adapt.json").unlink()
