@@ -141,7 +141,7 @@ class PopularitySimilaritySource:
             candidates,
             profile,
             unit,
-            popularity_z(self.logs),
+            self.popularity(),
             self.protected,
         )
         return candidates, features
@@ -196,7 +196,7 @@ class CTRCandidateSource:
         candidates, predicted = self.load_model().top_n(history, users, retrieved, n)
         pcvr = predicted.get("purchase_given_click", np.zeros_like(predicted["click"]))
         features = static_features(
-            predicted["click"], pcvr, candidates, profile, unit, popularity_z(self.retrieval.logs),
+            predicted["click"], pcvr, candidates, profile, unit, self.retrieval.popularity(),
             self.retrieval.protected,
         )  # fmt: skip
         return candidates, features
