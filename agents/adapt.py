@@ -8,8 +8,9 @@ whose true tastes move: :class:`~simulators.shop.world.ShopDrift`). Then, every 
    week's middle, counted from the end of the logs) through the serving path's own ranking and
    logging (:class:`~agents.serve.service.Service`, without HTTP): ``--sessions-per-week``
    sessions at ``--temperature``, so the week's log carries exact propensities.
-2. **Refit** on the last ``--window-weeks`` weeks of served logs: the simulator and the CTR
-   model are fitted afresh on them (the environments' caches, keyed by the data).
+2. **Refit** on the last ``--window-weeks`` weeks of served logs: the simulator afresh, the CTR
+   model warm-started from last week's (``ctr_warm_start``; week 1 starts from the one fitted to
+   the logs). Each week keeps its CTR model in ``week-WW/ctr/`` for the next.
 3. **Fine-tune** the current policy in the refitted simulator for ``--finetune-timesteps`` (its
    candidates from the refitted CTR model); it is then served, as before, on the shop's own
    candidate generator, where the A/B also plays it.
@@ -21,18 +22,24 @@ whose true tastes move: :class:`~simulators.shop.world.ShopDrift`). Then, every 
 Each week's results land in ``DIR/week-WW/`` and its ``done.json`` last, so a killed run resumes
 where it stopped (``--resume``); one process uses a folder at a time. Writes ``adapt.json``, the
 per-week table ``adapt.md`` and ``adaptation.png`` (the curves of both policies and the static one).
+
+``--seeds N`` runs N independent loops (``DIR/seed-S/``, each as above) and pools them: a single
+loop's paired CI covers the A/B users only, not the randomness of training, which dominates.
+Where they run: ``--backend ray [--address ADDR] [--cpus C]`` makes each seed's loop (or, with
+one seed, each A/B arm) a Ray task; the numbers are those of the serial run.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from agents.backend import Backend, add_backend_arguments, backend_of
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.errors import ConfigError, check_seed
 from simulators.core.storage import (
@@ -81,11 +88,14 @@ class AdaptConfig:
     train_eval_episodes: int = 500
     """Sessions per policy in week 0's training comparison."""
     seed: int = 0
-    """Seed of training, deployments and A/B users."""
+    """Seed of training and deployments (the A/B users of a week are the same for every seed)."""
+    seeds: int = 1
+    """Independent replicates of the loop (seeds ``seed``, ``seed + 1``, ...), each a trial of
+    ``--backend`` in ``DIR/seed-S/``; the report pools them (Student-t CIs across seeds)."""
 
     def __post_init__(self) -> None:
         check_seed("--seed", self.seed)
-        for name in ("weeks", "initial_timesteps", "finetune_timesteps", "sessions_per_week", "eval_sessions",
+        for name in ("weeks", "seeds", "initial_timesteps", "finetune_timesteps", "sessions_per_week", "eval_sessions",
                      "window_weeks", "n_envs", "tuning_sessions", "tuning_generations", "train_eval_episodes"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -160,8 +170,21 @@ def refit_data(folder: Path, week: int, window: int) -> Path:
     return data
 
 
-def fine_tune(run: Path, data: Path, out: Path, config: AdaptConfig, week: int) -> Path:
-    """``run``'s policy trained on for ``finetune_timesteps`` in the simulator fitted to ``data``."""
+def keep_ctr(options: dict[str, Any], out: Path) -> Path:
+    """The CTR model of the world ``options`` describe, saved in ``out`` (next week's warm start)."""
+    from envs.config import env_config
+    from envs.world import build_world
+
+    ctr = build_world(env_config(**options)).ctr
+    if ctr is None:
+        raise ConfigError("agents.adapt warm-starts the CTR model: the policy's env needs candidates='ctr'")
+    ctr.save(out)
+    return out
+
+
+def fine_tune(run: Path, data: Path, out: Path, config: AdaptConfig, week: int, ctr: Path) -> Path:
+    """``run``'s policy trained on for ``finetune_timesteps`` in the simulator fitted to ``data``,
+    its candidates from a CTR model refitted on ``data`` starting from ``ctr`` (kept in ``out/../ctr``)."""
     from stable_baselines3.common.vec_env import VecMonitor
 
     from agents.agent import TrainedAgent
@@ -172,7 +195,7 @@ def fine_tune(run: Path, data: Path, out: Path, config: AdaptConfig, week: int) 
     from envs.vector import RankingVectorEnv
 
     agent = TrainedAgent.load(run, device="cpu")
-    options = known_options(agent.env_options) | {"data": str(data)}
+    options = known_options(agent.env_options) | {"data": str(data), "ctr_warm_start": str(ctr)}
     seed = config.seed * 1_000 + week
     venv = VecMonitor(SB3VecEnvAdapter(RankingVectorEnv(num_envs=config.n_envs, **options), reset_seed=seed))
     model = agent.model
@@ -182,64 +205,150 @@ def fine_tune(run: Path, data: Path, out: Path, config: AdaptConfig, week: int) 
         model.learn(total_timesteps=config.finetune_timesteps, reset_num_timesteps=False, progress_bar=True)
     out.mkdir(parents=True, exist_ok=True)
     save_model_atomic(model, out / "model.zip")
+    keep_ctr(options, out.parent / "ctr")
     saved = json.loads((run / "config.json").read_text())
     # It acts where it is deployed and A/B-tested: on the shop's candidates and features (the
     # generator of the logs), whatever simulator it was tuned in; that one is recorded beside.
-    saved["env_options"] = {**saved["env_options"], "data": config.data}
+    saved["env_options"] = {**saved["env_options"], "data": config.data, "ctr_warm_start": None}
     saved["fine_tuned_on"] = str(data)
+    saved["ctr_warm_start"] = str(ctr)
     saved["run_id"] = f"{saved.get('run_id') or 'run'}-w{week:02d}"
     write_text_atomic(out / "config.json", json.dumps(saved, indent=2) + "\n")
     return out
 
 
-def ab_test(policies: dict[str, Any], config: AdaptConfig, week: int, day: float) -> dict[str, Any]:
-    """Each policy on the same true-shop sessions of ``day``: engagement with CIs, and adapted - frozen."""
+def play_arm(policy: Any, config: AdaptConfig, week: int, day: float) -> tuple[np.ndarray, float | None]:
+    """One A/B arm: ``policy`` (a run folder, or a re-ranker) on week ``week``'s true-shop sessions
+    of ``day``: each session's engagement, and the protected exposure share."""
+    from agents.agent import TrainedAgent
     from agents.evaluate import policy_env_options
     from agents.sessions import run_sessions
+
+    if isinstance(policy, Path):
+        policy = TrainedAgent.load(policy, device="cpu")
+    options = {**policy_env_options(policy), "fairness_lambda": 0.0, "user_fairness_lambda": 0.0,
+               "data": config.data, "simulator": "true", "true_day": day}  # fmt: skip
+    result = run_sessions(policy, config.env, config.eval_sessions, AB_SEED + week, progress=False, **options)
+    return result.returns, result.fairness.get("protected_exposure_share")
+
+
+def ab_test(
+    policies: dict[str, Any], config: AdaptConfig, week: int, day: float, backend: Backend | None = None
+) -> dict[str, Any]:
+    """Each policy (a run folder or a re-ranker) on the same true-shop sessions of ``day``, each arm
+    a trial of ``backend``: engagement with CIs, and the paired adapted - frozen."""
     from simulators.core.metrics import mean_ci95
 
+    names = list(policies)
+    played = (backend or Backend()).map(
+        play_arm, [(policies[name], config, week, day) for name in names], first_here=False
+    )
     results: dict[str, Any] = {}
-    engagement: dict[str, np.ndarray] = {}
-    for name, policy in policies.items():
-        options = {**policy_env_options(policy), "fairness_lambda": 0.0, "user_fairness_lambda": 0.0,
-                   "data": config.data, "simulator": "true", "true_day": day}  # fmt: skip
-        result = run_sessions(
-            policy, config.env, config.eval_sessions, AB_SEED + week, progress=False, **options
-        )
-        engagement[name] = result.returns
-        mean, low, high = mean_ci95(result.returns)
-        results[name] = {"engagement": mean, "ci95": [low, high], "protected_exposure_share": result.fairness.get(
-            "protected_exposure_share")}  # fmt: skip
+    engagement = {name: returns for name, (returns, _) in zip(names, played, strict=True)}
+    for name, (returns, protected) in zip(names, played, strict=True):
+        mean, low, high = mean_ci95(returns)
+        results[name] = {"engagement": mean, "ci95": [low, high], "protected_exposure_share": protected}
     if "adapted" in engagement:
         mean, low, high = mean_ci95(engagement["adapted"] - engagement["frozen"])
         results["adapted_minus_frozen"] = {"mean": mean, "ci95": [low, high]}
     return results
 
 
-def adapt(config: AdaptConfig, resume: bool = False) -> dict[str, Any]:
-    """Run (or continue) the weekly loop of the module docstring; return the report."""
+def adapt(config: AdaptConfig, resume: bool = False, backend: Backend | None = None) -> dict[str, Any]:
+    """Run (or continue) the weekly loop of the module docstring, each week's A/B arms trials of
+    ``backend`` (the numbers are the same on every backend); return the report."""
     folder = Path(config.out)
+    backend = backend or Backend()
     handle = claim_folder(folder, f"--out {folder}: another agents.adapt run is using this folder")
     try:
-        return _adapt(config, folder, resume)
+        _check_folder(config, folder, resume)  # before Ray starts
+        if config.seeds == 1:
+            with backend.running():
+                return _adapt(config, folder, backend)
+        return _replicated(config, folder, backend)
     finally:
         release_folder(handle)
 
 
-def _adapt(config: AdaptConfig, folder: Path, resume: bool) -> dict[str, Any]:
-    from agents.agent import TrainedAgent
+def replicate(config: AdaptConfig) -> dict[str, Any]:
+    """One seed's loop in its own folder (a trial of :func:`_replicated`; its A/B arms serial)."""
+    folder = Path(config.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    return _adapt(config, folder, Backend())
+
+
+def _replicated(config: AdaptConfig, folder: Path, backend: Backend) -> dict[str, Any]:
+    """``config.seeds`` loops as trials of ``backend``, then the pooled table, JSON and plot."""
+    from agents.tuning import TuningBudget, load_or_tune
+    from envs.config import EnvConfig
+    from envs.world import build_world
+
+    write_text_atomic(folder / "config.json", json.dumps(asdict(config), indent=2) + "\n")
+    # What every seed reads, built once here so no trial races for it: the tuned re-ranker, the fit
+    # and the CTR model of the logs.
+    load_or_tune("tuned-weights", EnvConfig(data=config.data),
+                 TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations))  # fmt: skip
+    _ = build_world(EnvConfig(data=config.data)).ctr
+    seeds = [config.seed + i for i in range(config.seeds)]
+    trials = [(replace(config, seed=s, seeds=1, out=str(folder / f"seed-{s}")),) for s in seeds]
+    reports = backend.map(replicate, trials, first_here=False)
+    pooled = pool(reports)
+    report = {
+        "config": asdict(config),
+        "seeds": seeds,
+        "pooled": pooled,
+        "runs": [r["weeks"] for r in reports],
+    }
+    write_text_atomic(folder / "adapt.json", json.dumps(report, indent=2) + "\n")
+    write_text_atomic(folder / "adapt.md", pooled_markdown(pooled))
+    plot(pooled["weeks"], folder / "adaptation.png")
+    return report
+
+
+def pool(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per week, each arm's engagement averaged over the seeds, and the paired adapted - frozen,
+    both with Student-t 95% CIs across seeds; the recovery of the mean curves."""
+    from simulators.core.metrics import seed_ci95
+
+    weeks = []
+    for rows in zip(*(r["weeks"] for r in reports), strict=True):
+        ab: dict[str, Any] = {}
+        for name in ("frozen", "adapted", "static"):
+            if name in rows[0]["ab"]:
+                values = np.array([row["ab"][name]["engagement"] for row in rows])
+                mean, low, high = seed_ci95(values)
+                ab[name] = {"engagement": mean, "ci95": [low, high], "by_seed": values.tolist()}
+        if "adapted" in ab:
+            diffs = np.array([row["ab"]["adapted_minus_frozen"]["mean"] for row in rows])
+            mean, low, high = seed_ci95(diffs)
+            ab["adapted_minus_frozen"] = {"mean": mean, "ci95": [low, high], "by_seed": diffs.tolist()}
+        weeks.append({"week": rows[0]["week"], "day": rows[0]["day"], "ab": ab})
+    return {"weeks": weeks, "recovery": recovery(weeks), "seeds": len(reports)}
+
+
+def pooled_markdown(pooled: dict[str, Any]) -> str:
+    """The per-week table of the pooled seeds."""
+    head = markdown(pooled["weeks"], pooled["recovery"])
+    return head.replace("(95% CIs)", f"(mean of {pooled['seeds']} seeds, Student-t 95% CIs across seeds)")
+
+
+def _check_folder(config: AdaptConfig, folder: Path, resume: bool) -> None:
+    saved = folder / "config.json"
+    if saved.is_file() and json.loads(saved.read_text()) != asdict(config):
+        if not resume:
+            raise ConfigError(f"--out {folder}: holds another adapt run; choose another --out or --resume it")
+        raise ConfigError(f"--resume {folder}: its run had other options ({saved}); pass the same ones")
+    if any([*folder.glob("week-*/done.json"), *folder.glob("seed-*/week-*/done.json")]) and not resume:
+        raise ConfigError(f"--out {folder}: holds an adapt run; pass --resume to continue it")
+
+
+def _adapt(config: AdaptConfig, folder: Path, backend: Backend) -> dict[str, Any]:
     from agents.tuning import TuningBudget, load_or_tune
     from envs.config import EnvConfig
     from simulators.datasets import load_logs
     from simulators.datasets.shop import shop_config_of
 
     saved = folder / "config.json"
-    if saved.is_file() and json.loads(saved.read_text()) != asdict(config):
-        if not resume:
-            raise ConfigError(f"--out {folder}: holds another adapt run; choose another --out or --resume it")
-        raise ConfigError(f"--resume {folder}: its run had other options ({saved}); pass the same ones")
-    if any(folder.glob("week-*/done.json")) and not resume:
-        raise ConfigError(f"--out {folder}: holds an adapt run; pass --resume to continue it")
     write_text_atomic(saved, json.dumps(asdict(config), indent=2) + "\n")
     logs_end = float(shop_config_of(load_logs(config.data)).days)
     static = load_or_tune(
@@ -250,12 +359,16 @@ def _adapt(config: AdaptConfig, folder: Path, resume: bool) -> dict[str, Any]:
     start = folder / "week-00" / "done.json"
     if not start.is_file():
         run = initial_policy(config, folder)
-        record = {"week": 0, "day": logs_end, "ab": ab_test(
-            {"frozen": TrainedAgent.load(run, device="cpu"), "static": static}, config, 0, logs_end)}  # fmt: skip
+        record = {
+            "week": 0,
+            "day": logs_end,
+            "ab": ab_test({"frozen": run, "static": static}, config, 0, logs_end, backend),
+        }
         write_text_atomic(start, json.dumps(record, indent=2) + "\n")
     weeks.append(json.loads(start.read_text()))
-    frozen = TrainedAgent.load(folder / "week-00" / "policy", device="cpu")
-    current = folder / "week-00" / "policy"
+    frozen = current = folder / "week-00" / "policy"
+    if not (folder / "week-00" / "ctr" / "model.pt").is_file():  # the first refit's warm start
+        keep_ctr({"data": config.data}, folder / "week-00" / "ctr")
     for week in range(1, config.weeks + 1):
         here = folder / f"week-{week:02d}"
         done = here / "done.json"
@@ -263,10 +376,12 @@ def _adapt(config: AdaptConfig, folder: Path, resume: bool) -> dict[str, Any]:
             deploy_day, ab_day = logs_end + 7 * (week - 1) + 3.5, logs_end + 7 * week + 3.5
             served = deploy(current, here / "logs", config, week, deploy_day)
             data = refit_data(folder, week, config.window_weeks)
-            tuned = fine_tune(current, data, here / "policy", config, week)
-            policies = {"frozen": frozen, "adapted": TrainedAgent.load(tuned, device="cpu"), "static": static}
+            tuned = fine_tune(
+                current, data, here / "policy", config, week, folder / f"week-{week - 1:02d}" / "ctr"
+            )
+            policies = {"frozen": frozen, "adapted": tuned, "static": static}
             record = {"week": week, "deploy_day": deploy_day, "day": ab_day, "served": served,
-                      "ab": ab_test(policies, config, week, ab_day)}  # fmt: skip
+                      "ab": ab_test(policies, config, week, ab_day, backend)}  # fmt: skip
             write_text_atomic(done, json.dumps(record, indent=2) + "\n")
             print(_row(record), flush=True)
         weeks.append(json.loads(done.read_text()))
@@ -359,11 +474,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last finished week"
     )
+    add_backend_arguments(parser)
     args = parser.parse_args(argv)
     config = AdaptConfig(**config_kwargs(args, AdaptConfig))
+    backend = backend_of(args)
     check_output_folder(config.out, "--out")
-    report = adapt(config, resume=args.resume)
-    print(markdown(report["weeks"], report["recovery"]))
+    report = adapt(config, resume=args.resume, backend=backend)
+    pooled = report.get("pooled")
+    print(pooled_markdown(pooled) if pooled else markdown(report["weeks"], report["recovery"]))
 
 
 if __name__ == "__main__":

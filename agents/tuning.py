@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 import envs
 from agents.baselines import MMR_SIMILARITIES, RERANKER_NAMES, StaticReranker
 from agents.sessions import run_sessions
-from encoders.ctr.config import CTR_CACHE_VERSION
+from encoders.ctr.config import CTR_CACHE_VERSION, warm_start_identity
 from envs.candidates import CANDIDATES_VERSION, unit_rows
 from envs.config import STRATEGIES, WEIGHTS, EnvConfig
 from envs.world import build_world
@@ -142,6 +142,8 @@ def tune_mmr(
 
 def _cache_file(name: str, config: EnvConfig, budget: TuningBudget) -> Path:
     options = tuning_options(config)
+    if config.ctr_warm_start is not None:  # the starting model's content, not its path
+        options["ctr_warm_start"] = warm_start_identity(config.ctr_warm_start)
     logs = load_logs(config.data, **({"path": config.data_path} if config.data_path else {}))
     identity = json.dumps(
         [TUNING_VERSION, FIT_VERSION, CTR_CACHE_VERSION, CANDIDATES_VERSION, data_fingerprint(logs), name,

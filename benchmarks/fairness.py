@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from agents.agent import TrainedAgent
+from agents.backend import Backend, backend_of
 from agents.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
 from agents.config import TrainConfig
 from agents.evaluate import policy_env_options
@@ -36,7 +37,6 @@ from agents.report import SHARE_TOLERANCE, save_png
 from agents.sessions import Policy, metrics, run_sessions
 from agents.train import train
 from agents.tuning import TuningBudget, load_or_tune
-from benchmarks.backend import Backend, backend_of
 from benchmarks.plans import parse_plan
 from benchmarks.policies import TRUE_EVAL_SEED
 from envs.config import EnvConfig

@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from agents.backend import Backend, add_backend_arguments, backend_of
 from agents.ope.estimators import BANDIT_ESTIMATORS, SESSION_ESTIMATORS, SLATE_ESTIMATORS, estimate
 from agents.ope.obd import bts_marginals, obd_bandit_inputs
 from agents.ope.reward_models import user_segments
 from agents.ope.slates import slate_inputs
 from agents.ope.targets import PLPolicy, agent_policy, shop_logging_policy, shop_policy
 from agents.ope.truth import ShopTruth
-from benchmarks.backend import Backend, add_backend_arguments, backend_of
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.storage import check_output_file, write_text_atomic

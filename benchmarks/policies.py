@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from agents.agent import TrainedAgent
+from agents.backend import Backend, backend_of
 from agents.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
 from agents.config import DEFAULT_ACTION_MODE, TrainConfig
 from agents.evaluate import policy_env_options
@@ -35,7 +36,6 @@ from agents.report import plot_curves, read_curve
 from agents.sessions import EvaluationResult, Policy, run_sessions
 from agents.train import train
 from agents.tuning import TUNING_SEED, TuningBudget, load_or_tune
-from benchmarks.backend import Backend, backend_of
 from benchmarks.plans import parse_plan
 from envs.config import STRATEGIES, EnvConfig
 from simulators.core.cli import cli_entry

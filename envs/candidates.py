@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from encoders.ctr.config import CTR_CACHE_VERSION
+from encoders.ctr.config import CTR_CACHE_VERSION, warm_start_identity
 from envs.config import FEATURE_CLIP, EnvConfig
 from simulators.core.storage import (
     atomic_path,
@@ -227,6 +227,7 @@ def cached_top_n(
     identity = json.dumps(
         [CANDIDATES_VERSION, CTR_CACHE_VERSION, data_fingerprint(logs), config.candidates, config.n_candidates,
          config.history_length, getattr(source, "retrieval_factor", 0)]
+        + ([] if config.ctr_warm_start is None else [warm_start_identity(config.ctr_warm_start)])
     )  # fmt: skip
     file = cache_dir("candidates") / f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}.npz"
     manifest = file.with_name(f"{file.stem}.manifest.json")

@@ -132,6 +132,9 @@ class EnvConfig:
     candidates: str = "ctr"
     """Candidate generator: ``ctr`` (top N by the multi-task CTR model, trained on first use and
     cached) or ``popularity`` (popularity + text similarity to the history; no training)."""
+    ctr_warm_start: str | None = None
+    """A saved CTR model folder whose parameters start the CTR model's training on these logs
+    (``agents.adapt`` passes last week's to this week's refit); ``None`` = trained from scratch."""
     slate_size: int = 5
     """K: items shown per step."""
     n_candidates: int = 50
@@ -166,6 +169,8 @@ class EnvConfig:
             raise ConfigError(f"obs_mode must be one of {OBS_MODES}, got {self.obs_mode!r}")
         if self.candidates not in CANDIDATE_SOURCES:
             raise ConfigError(f"candidates must be one of {CANDIDATE_SOURCES}, got {self.candidates!r}")
+        if self.ctr_warm_start is not None and self.candidates != "ctr":
+            raise ConfigError("ctr_warm_start starts the CTR model's training: it needs candidates='ctr'")
         if self.obs_mode == "embedding" and self.candidates != "ctr":
             raise ConfigError(
                 "obs_mode='embedding' reads the CTR model's encoders: it needs candidates='ctr'"

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from encoders.ctr.config import warm_start_identity
 from envs.candidates import CandidateSource, CTRCandidateSource, PopularitySimilaritySource, cached_top_n
 from envs.config import FEATURE_CLIP, FEATURES, EnvConfig
 from simulators.core.errors import ConfigError
@@ -105,15 +107,15 @@ _WORLDS: dict[tuple[Any, ...], RankingWorld] = {}
 
 def _world_key(config: EnvConfig) -> tuple[Any, ...]:
     return (
-        config.data, config.data_path, config.simulator, config.true_day, config.candidates, config.n_candidates,
-        config.history_length,
+        config.data, config.data_path, config.simulator, config.true_day, config.candidates, config.ctr_warm_start,
+        config.n_candidates, config.history_length,
     )  # fmt: skip
 
 
-def _load_or_train_ctr(logs: LoggedData, embeddings: np.ndarray) -> TrainedCTR:
+def _load_or_train_ctr(logs: LoggedData, embeddings: np.ndarray, init: str | None) -> TrainedCTR:
     from encoders.ctr.train import load_or_train_ctr
 
-    return load_or_train_ctr(logs, embeddings=embeddings)
+    return load_or_train_ctr(logs, embeddings=embeddings, init=None if init is None else Path(init))
 
 
 def build_world(config: EnvConfig) -> RankingWorld:
@@ -123,13 +125,15 @@ def build_world(config: EnvConfig) -> RankingWorld:
         return _WORLDS[key]
     options = {"path": config.data_path} if config.data_path else {}
     logs = load_logs(config.data, **options)
+    if config.ctr_warm_start is not None:
+        warm_start_identity(config.ctr_warm_start)  # a folder without a model fails before any fitting
     if config.n_candidates > logs.n_items:
         raise ConfigError(
             f"n_candidates ({config.n_candidates}) must be <= the catalog's {logs.n_items} items"
         )
     fitted, _ = load_or_fit(logs)
     load_ctr = (
-        cache(partial(_load_or_train_ctr, logs, fitted.item_embedding))
+        cache(partial(_load_or_train_ctr, logs, fitted.item_embedding, config.ctr_warm_start))
         if config.candidates == "ctr"
         else None
     )

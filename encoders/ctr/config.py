@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from encoders.optimiser import OptimiserConfig
 from encoders.text import TEXT_ENCODERS
-from simulators.core.errors import ConfigError
+from simulators.core.errors import ConfigError, DataError
 
 CTR_CACHE_VERSION = 4
 """Bump when training changes, so cached models are retrained."""
@@ -52,3 +54,12 @@ class CTRConfig:
         for name in ("dim", "experts", "hidden", "history_length"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
+
+
+def warm_start_identity(init: Path | str) -> str:
+    """What a warm start from the model folder ``init`` adds to a cache key: the hash of its
+    parameters' file (so a retrained ``init`` is a new key). One clear error when it has none."""
+    try:
+        return hashlib.sha256((Path(init) / "model.pt").read_bytes()).hexdigest()
+    except OSError as err:
+        raise DataError(f"{init}: not a CTR model folder to warm-start from ({err})") from None

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from encoders.ctr.config import CTR_CACHE_VERSION, TASKS, CTRConfig
+from encoders.ctr.config import CTR_CACHE_VERSION, TASKS, CTRConfig, warm_start_identity
 from encoders.ctr.model import CTRModel
 from encoders.device import deterministic_torch, resolve_device
 from encoders.optimiser import OptimiserConfig
@@ -148,10 +148,18 @@ def item_table(logs: LoggedData, config: CTRConfig) -> np.ndarray:
 
 
 def train_ctr(
-    logs: LoggedData, config: CTRConfig | None = None, embeddings: np.ndarray | None = None
+    logs: LoggedData,
+    config: CTRConfig | None = None,
+    embeddings: np.ndarray | None = None,
+    init: Path | None = None,
 ) -> TrainedCTR:
-    """Train on the time split's train part with early stopping on its validation part."""
+    """Train on the time split's train part with early stopping on its validation part.
+
+    ``init``: a model folder (:meth:`TrainedCTR.save`) whose parameters start the training (a warm
+    start: last week's model on this week's logs); it must share the architecture, ``dim`` and
+    feature layout (and the catalog, with ``item_id_embedding``)."""
     config = config or CTRConfig()
+    start_state = _init_state(init) if init is not None else None
     logs.require_positive_feedback("train a CTR model on")
     tasks = resolve_tasks(config, logs)
     device = resolve_device(config.device)
@@ -162,7 +170,16 @@ def train_ctr(
     side = item_feature_matrix(logs, split.train)
     start = time.perf_counter()
     with deterministic_torch(config.optim.seed):
-        model = CTRModel(table, side, features.shape[1], train.items.shape[1], tasks, config).to(device)
+        model = CTRModel(table, side, features.shape[1], train.items.shape[1], tasks, config)
+        if start_state is not None:
+            try:
+                model.load_state_dict(start_state)
+            except RuntimeError as err:
+                raise DataError(
+                    f"{init}: cannot warm-start the CTR model from it ({str(err).splitlines()[0]}): "
+                    "another architecture, dim, feature layout or catalog?"
+                ) from None
+        model = model.to(device)
         train_data, valid_data = _tensors(train, features, device), _tensors(valid, features, device)
         losses = train_early_stopping(
             model, train_data, valid_data, config.optim, description=f"train CTR ({'+'.join(tasks)})"
@@ -171,17 +188,34 @@ def train_ctr(
         "valid_loss": losses,
         "epochs": len(losses),
         "train_seconds": round(time.perf_counter() - start, 1),
+        "warm_start": None if init is None else str(init),
     }
     return TrainedCTR(model, config, tasks, features, history)
 
 
+def _init_state(init: Path) -> dict[str, torch.Tensor]:
+    """The parameters saved in the model folder ``init`` (one clear error when it is not one)."""
+    try:
+        state: dict[str, torch.Tensor] = torch.load(init / "model.pt", map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError) as err:
+        raise DataError(f"{init}: not a CTR model folder to warm-start from ({err})") from None
+    return state
+
+
 def load_or_train_ctr(
-    logs: LoggedData, config: CTRConfig | None = None, embeddings: np.ndarray | None = None
+    logs: LoggedData,
+    config: CTRConfig | None = None,
+    embeddings: np.ndarray | None = None,
+    init: Path | None = None,
 ) -> TrainedCTR:
-    """The cached CTR model for ``logs`` and ``config``, trained (and cached) on first use."""
+    """The cached CTR model for ``logs``, ``config`` and the warm start ``init`` (see
+    :func:`train_ctr`), trained (and cached) on first use."""
     config = config or CTRConfig()
     identity = json.dumps({**asdict(config), "device": None}, sort_keys=True)
-    key = hashlib.sha256(f"{CTR_CACHE_VERSION}|{data_fingerprint(logs)}|{identity}".encode()).hexdigest()
+    start = "" if init is None else f"|init={warm_start_identity(init)}"  # a fresh model keeps its key
+    key = hashlib.sha256(
+        f"{CTR_CACHE_VERSION}|{data_fingerprint(logs)}|{identity}{start}".encode()
+    ).hexdigest()
     folder = cache_dir("ctr", key[:16])
     manifest = folder / MANIFEST
     if (folder / "config.json").is_file():
@@ -192,7 +226,7 @@ def load_or_train_ctr(
             except DataError as err:
                 problem = str(err)
         report_rebuild("CTR model", folder, problem)
-    trained = train_ctr(logs, config, embeddings)
+    trained = train_ctr(logs, config, embeddings, init)
     trained.save(folder)
     write_manifest(manifest, [folder / name for name in CTR_FILES])
     return trained

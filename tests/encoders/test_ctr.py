@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from encoders.ctr.config import CTRConfig
-from encoders.ctr.train import evaluate_ctr, load_ctr, resolve_tasks, train_ctr
+from encoders.ctr.train import evaluate_ctr, load_ctr, load_or_train_ctr, resolve_tasks, train_ctr
 from encoders.optimiser import OptimiserConfig
 from simulators.core.errors import ConfigError, DataError
 from simulators.core.metrics import roc_auc
@@ -84,6 +84,34 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     other = load_logs("shop", config=replace(SMALL_SHOP, n_items=SMALL_SHOP.n_items + 5))
     with pytest.raises(DataError, match="catalog"):
         load_ctr(tmp_path / "model", other, device="cpu")
+
+
+def test_warm_start_begins_where_the_saved_model_ended(tmp_path: Path) -> None:
+    """One epoch from last week's parameters ends no worse than those parameters did, and better
+    than one epoch from random ones."""
+    logs = _signal_logs()
+    trained = train_ctr(logs, FAST)
+    trained.save(tmp_path / "last-week")
+    one_epoch = replace(FAST, optim=OptimiserConfig(epochs=1))
+    fresh = train_ctr(logs, one_epoch)
+    warm = train_ctr(logs, one_epoch, init=tmp_path / "last-week")
+    assert (
+        warm.history["valid_loss"][0]
+        <= trained.history["valid_loss"][-1] + 1e-3
+        < fresh.history["valid_loss"][0]
+    )
+    assert warm.history["warm_start"] == str(tmp_path / "last-week") and fresh.history["warm_start"] is None
+    assert evaluate_ctr(warm, logs)["click"]["auc"] > 0.9
+    # The cache keys the starting parameters: a warm-started model is not the fresh one's entry.
+    cached_fresh = load_or_train_ctr(logs, one_epoch)
+    cached_warm = load_or_train_ctr(logs, one_epoch, init=tmp_path / "last-week")
+    assert (
+        cached_warm.history["valid_loss"] == warm.history["valid_loss"] != cached_fresh.history["valid_loss"]
+    )
+    with pytest.raises(DataError, match="cannot warm-start the CTR model"):
+        train_ctr(logs, replace(one_epoch, dim=16), init=tmp_path / "last-week")
+    with pytest.raises(DataError, match="not a CTR model folder to warm-start from"):
+        load_or_train_ctr(logs, one_epoch, init=tmp_path)
 
 
 @pytest.mark.slow

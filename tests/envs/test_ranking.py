@@ -271,6 +271,13 @@ def test_embedding_mode_needs_ctr_candidates() -> None:
         RankingEnv(obs_mode="embedding", candidates="popularity")
 
 
+def test_ctr_warm_start_is_checked_before_any_fitting(tmp_path: Any) -> None:
+    with pytest.raises(ConfigError, match="ctr_warm_start starts the CTR model's training"):
+        RankingEnv(ctr_warm_start=str(tmp_path), candidates="popularity")
+    with pytest.raises(DataError, match="not a CTR model folder to warm-start from"):
+        RankingEnv(data="shop:drift", ctr_warm_start=str(tmp_path / "nowhere"))
+
+
 def test_context_reveals_breadth_and_the_response_to_repeats() -> None:
     """``context`` carries the history's normalised topic entropy and the session's clicks per
     repeated-topic slot, as :data:`envs.config.CONTEXT` defines them."""

@@ -1,21 +1,23 @@
-"""Where a benchmark's trials run: one after another in this process (``serial``, the default),
-or each as a Ray task (``ray``: a local Ray started with the CPUs given, or the cluster at
-``--address``).
+"""Where a study's trials run (the benchmarks' seeds and lambdas, ``agents.adapt``'s A/B arms):
+one after another in this process (``serial``, the default), or each as a Ray task (``ray``: a
+local Ray started with the CPUs given, or the cluster at ``--address``).
 
 A trial is a module-level function and its arguments (a seed, an algorithm, a lambda): Ray
 pickles it by reference, so its workers import RecGym from this checkout (``PYTHONPATH``) and
 share ``$RECGYM_CACHE``. Every trial runs with one thread (torch, numba, the BLAS) under both
 backends, so the same seeds give the same numbers bit for bit: a thread count changes the
-order of float sums in torch's CPU kernels. The first trial runs in this process before the rest are spread, so the
-caches every trial reads (the shop, the fit, the CTR model, the tuned baselines) are built once,
-not raced for.
+order of float sums in torch's CPU kernels. By default the first trial runs in this process before
+the rest are spread, so the caches every trial reads (the shop, the fit, the CTR model, the tuned
+baselines) are built once, not raced for. Ray starts once per :meth:`Backend.map`, or once for a
+whole study inside ``with backend.running():``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -80,13 +82,43 @@ class Backend:
             except ImportError:
                 raise ConfigError("--backend ray needs Ray: pip install 'recgym[ray]'") from None
 
-    def map(self, function: Callable[..., T], trials: Sequence[tuple[Any, ...]]) -> list[T]:
-        """``[function(*trial) for trial in trials]``, in order, on this backend."""
+    def map(
+        self, function: Callable[..., T], trials: Sequence[tuple[Any, ...]], first_here: bool = True
+    ) -> list[T]:
+        """``[function(*trial) for trial in trials]``, in order, on this backend. ``first_here``:
+        run the first trial in this process before spreading the rest (it builds the caches they
+        read); pass ``False`` when those caches exist already."""
         if self.name == "serial" or len(trials) <= 1:
             return [in_trial_threads(function, *trial) for trial in trials]
         import ray
 
-        first = in_trial_threads(function, *trials[0])  # builds the caches the others read
+        first = [in_trial_threads(function, *trials[0])] if first_here else []
+        with self.running():
+            task = ray.remote(num_cpus=1)(in_trial_threads)
+            futures = [task.remote(function, *trial) for trial in trials[len(first) :]]
+            waiting = list(futures)
+            with tqdm(
+                total=len(trials),
+                initial=len(first),
+                desc=f"trials on ray ({function.__name__})",
+                unit="trial",
+            ) as bar:
+                while waiting:
+                    done, waiting = ray.wait(waiting, num_returns=1)
+                    bar.update(len(done))
+            return [*first, *ray.get(futures)]
+
+    @contextmanager
+    def running(self) -> Iterator[Backend]:
+        """Ray up for the block (started here unless it already runs; shut down after only if so)."""
+        if self.name != "ray":
+            yield self
+            return
+        import ray
+
+        if ray.is_initialized():
+            yield self
+            return
         env_vars = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
         env_vars |= {name: str(TRIAL_THREADS) for name in THREAD_VARIABLES}
         if "RECGYM_CACHE" in os.environ:
@@ -97,22 +129,13 @@ class Backend:
             log_to_driver=False,  # the trials' progress bars, forwarded, cost more than the trials
         )  # fmt: skip
         try:
-            task = ray.remote(num_cpus=1)(in_trial_threads)
-            futures = [task.remote(function, *trial) for trial in trials[1:]]
-            waiting = list(futures)
-            with tqdm(
-                total=len(trials), initial=1, desc=f"trials on ray ({function.__name__})", unit="trial"
-            ) as bar:
-                while waiting:
-                    done, waiting = ray.wait(waiting, num_returns=1)
-                    bar.update(len(done))
-            return [first, *ray.get(futures)]
+            yield self
         finally:
             ray.shutdown()
 
 
 def add_backend_arguments(parser: Any) -> None:
-    """``--backend``, ``--address`` and ``--cpus`` on a benchmark's parser."""
+    """``--backend``, ``--address`` and ``--cpus`` on a study's parser."""
     parser.add_argument(
         "--backend", choices=BACKENDS, default="serial", help="where trials run (default: serial)"
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.backend import Backend
+from agents.backend import Backend
 from simulators.core.errors import ConfigError
 
 
