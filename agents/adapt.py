@@ -141,7 +141,9 @@ def deploy(run: Path, log_dir: Path, config: AdaptConfig, week: int, day: float)
     from agents.serve.traffic import LocalClient, simulate_users
 
     shutil.rmtree(log_dir, ignore_errors=True)  # a week killed half-way is served again
-    ranker = Ranker(run, "torch", seed=config.seed * 1_000 + week)
+    ranker = Ranker(
+        run, "torch", seed=config.seed * 1_000 + week, catalog_day=day
+    )  # the week's launches on sale
     logbook = Logbook(log_dir, ranker.logs, flush_rows=50_000, feedback_timeout_s=1e9)
     try:
         traffic = simulate_users(
@@ -182,9 +184,12 @@ def keep_ctr(options: dict[str, Any], out: Path) -> Path:
     return out
 
 
-def fine_tune(run: Path, data: Path, out: Path, config: AdaptConfig, week: int, ctr: Path) -> Path:
+def fine_tune(
+    run: Path, data: Path, out: Path, config: AdaptConfig, week: int, ctr: Path, day: float
+) -> Path:  # fmt: skip
     """``run``'s policy trained on for ``finetune_timesteps`` in the simulator fitted to ``data``,
-    its candidates from a CTR model refitted on ``data`` starting from ``ctr`` (kept in ``out/../ctr``)."""
+    its candidates from the catalog on sale on ``day`` ranked by a CTR model refitted on ``data``
+    starting from ``ctr`` (kept in ``out/../ctr``)."""
     from stable_baselines3.common.vec_env import VecMonitor
 
     from agents.agent import TrainedAgent
@@ -195,7 +200,11 @@ def fine_tune(run: Path, data: Path, out: Path, config: AdaptConfig, week: int, 
     from envs.vector import RankingVectorEnv
 
     agent = TrainedAgent.load(run, device="cpu")
-    options = known_options(agent.env_options) | {"data": str(data), "ctr_warm_start": str(ctr)}
+    options = known_options(agent.env_options) | {
+        "data": str(data),
+        "ctr_warm_start": str(ctr),
+        "catalog_day": day,
+    }
     seed = config.seed * 1_000 + week
     venv = VecMonitor(SB3VecEnvAdapter(RankingVectorEnv(num_envs=config.n_envs, **options), reset_seed=seed))
     model = agent.model
@@ -209,7 +218,12 @@ def fine_tune(run: Path, data: Path, out: Path, config: AdaptConfig, week: int, 
     saved = json.loads((run / "config.json").read_text())
     # It acts where it is deployed and A/B-tested: on the shop's candidates and features (the
     # generator of the logs), whatever simulator it was tuned in; that one is recorded beside.
-    saved["env_options"] = {**saved["env_options"], "data": config.data, "ctr_warm_start": None}
+    saved["env_options"] = {
+        **saved["env_options"],
+        "data": config.data,
+        "ctr_warm_start": None,
+        "catalog_day": None,
+    }
     saved["fine_tuned_on"] = str(data)
     saved["ctr_warm_start"] = str(ctr)
     saved["run_id"] = f"{saved.get('run_id') or 'run'}-w{week:02d}"
@@ -376,9 +390,8 @@ def _adapt(config: AdaptConfig, folder: Path, backend: Backend) -> dict[str, Any
             deploy_day, ab_day = logs_end + 7 * (week - 1) + 3.5, logs_end + 7 * week + 3.5
             served = deploy(current, here / "logs", config, week, deploy_day)
             data = refit_data(folder, week, config.window_weeks)
-            tuned = fine_tune(
-                current, data, here / "policy", config, week, folder / f"week-{week - 1:02d}" / "ctr"
-            )
+            last_ctr = folder / f"week-{week - 1:02d}" / "ctr"  # the week ends on logs_end + 7 * week
+            tuned = fine_tune(current, data, here / "policy", config, week, last_ctr, logs_end + 7 * week)
             policies = {"frozen": frozen, "adapted": tuned, "static": static}
             record = {"week": week, "deploy_day": deploy_day, "day": ab_day, "served": served,
                       "ab": ab_test(policies, config, week, ab_day, backend)}  # fmt: skip

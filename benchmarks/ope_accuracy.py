@@ -121,7 +121,7 @@ def shop_track(plan: Plan, agent_dir: Path | None, backend: Backend | None = Non
 
     logs = load_logs("shop")
     world = ShopWorld(shop_config_of(logs))
-    n_items = world.config.n_items
+    n_items = world.n_catalog
     targets: dict[str, PLPolicy] = {name: shop_policy(name, world, logs.popularity()) for name in POLICIES}
     with tempfile.TemporaryDirectory() as scratch:
         folder = agent_dir or quick_agent(Path(scratch) / "ppo")

@@ -92,9 +92,13 @@ class PopularitySimilaritySource:
     """``(n_items,)`` bool."""
     similarity_weight: float = 2.0
     """Weight of text similarity against log-popularity in the candidate score."""
+    on_sale: np.ndarray | None = None
+    """``(n_items,)`` bool: the items retrieval may offer (launched by the env's day); ``None`` = all."""
 
     def __post_init__(self) -> None:
         self._computed: dict[str, np.ndarray] = {}
+        if self.on_sale is not None and self.on_sale.all():
+            self.on_sale = None
 
     def _cached(self, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
         if name not in self._computed:  # per-item arrays a request would otherwise recompute from the logs
@@ -113,7 +117,8 @@ class PopularitySimilaritySource:
         """``popularity + similarity_weight * similarity`` of ``items (U, R)`` (default: the
         whole catalog) to users' history ``profile (U, dim)``: the retrieval's ranking score."""
         if items is None:
-            return self.popularity()[None, :] + self.similarity_weight * (profile @ self.unit().T)
+            score = self.popularity()[None, :] + self.similarity_weight * (profile @ self.unit().T)
+            return score if self.on_sale is None else np.where(self.on_sale[None, :], score, -np.inf)
         return self.popularity()[items] + self.similarity_weight * np.einsum(
             "ud,urd->ur", profile, self.unit()[items]
         )
@@ -165,7 +170,8 @@ class PopularitySimilaritySource:
         the unit item vectors."""
         unit = self.unit()
         profile = history_profiles(self.history, unit)
-        n_users, n = len(self.history), min(n, len(unit))
+        on_sale = len(unit) if self.on_sale is None else int(self.on_sale.sum())
+        n_users, n = len(self.history), min(n, on_sale)
         candidates = np.empty((n_users, n), dtype=np.int64)
         for start in range(0, n_users, 2048):
             score = self.retrieval_score(profile[start : start + 2048])
@@ -220,14 +226,16 @@ CANDIDATES_VERSION = 1
 
 
 def cached_top_n(
-    source: CandidateSource, config: EnvConfig, logs: LoggedData
+    source: CandidateSource, config: EnvConfig, logs: LoggedData, on_sale: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``source.top_n(N)``, cached on disk: CTR ranking of every user's retrieval takes seconds,
-    and every process that builds the world would pay it."""
+    and every process that builds the world would pay it. ``on_sale``: the retrieval's mask of
+    items on sale (part of the key; ``None`` = every item)."""
     identity = json.dumps(
         [CANDIDATES_VERSION, CTR_CACHE_VERSION, data_fingerprint(logs), config.candidates, config.n_candidates,
          config.history_length, getattr(source, "retrieval_factor", 0)]
         + ([] if config.ctr_warm_start is None else [warm_start_identity(config.ctr_warm_start)])
+        + ([] if on_sale is None else [hashlib.sha256(np.packbits(on_sale).tobytes()).hexdigest()])
     )  # fmt: skip
     file = cache_dir("candidates") / f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}.npz"
     manifest = file.with_name(f"{file.stem}.manifest.json")

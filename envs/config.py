@@ -101,6 +101,11 @@ MAX_WEIGHT = 1e6
 """Largest reward weight accepted: beyond it rewards lose their precision."""
 
 
+def catalog_day_of(config: EnvConfig) -> float | None:
+    """The day whose catalog ``config``'s candidates come from (``None``: the logs' last)."""
+    return config.catalog_day if config.catalog_day is not None else config.true_day
+
+
 def known_options(options: dict[str, Any]) -> dict[str, Any]:
     """The entries of ``options`` (a run's ``env_options``) that are :class:`EnvConfig` fields,
     ``render_mode`` left out: what a policy's own env is rebuilt from elsewhere (OPE, export, serving)."""
@@ -129,6 +134,10 @@ class EnvConfig:
     true_day: float | None = None
     """Day (since the logs began) a drifting shop's ground truth answers at (``simulator="true"``
     on ``shop:drift``); ``None`` = the last logged day. A shop without drift is the same every day."""
+    catalog_day: float | None = None
+    """Day (since the logs began) whose catalog the candidates come from: items the catalog lists
+    with a later ``launch_day`` are not offered (a drifting shop's new items). ``None`` =
+    ``true_day`` when set, else the logs' last day."""
     candidates: str = "ctr"
     """Candidate generator: ``ctr`` (top N by the multi-task CTR model, trained on first use and
     cached) or ``popularity`` (popularity + text similarity to the history; no training)."""
@@ -177,6 +186,8 @@ class EnvConfig:
             )
         if self.simulator not in SIMULATORS:
             raise ConfigError(f"simulator must be one of {SIMULATORS}, got {self.simulator!r}")
+        if self.catalog_day is not None and not (np.isfinite(self.catalog_day) and self.catalog_day >= 0):
+            raise ConfigError(f"catalog_day must be a finite number of days >= 0, got {self.catalog_day}")
         if self.true_day is not None:
             if not (np.isfinite(self.true_day) and self.true_day >= 0):
                 raise ConfigError(f"true_day must be a finite number of days >= 0, got {self.true_day}")

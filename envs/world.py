@@ -13,7 +13,7 @@ import numpy as np
 
 from encoders.ctr.config import warm_start_identity
 from envs.candidates import CandidateSource, CTRCandidateSource, PopularitySimilaritySource, cached_top_n
-from envs.config import FEATURE_CLIP, FEATURES, EnvConfig
+from envs.config import FEATURE_CLIP, FEATURES, EnvConfig, catalog_day_of
 from simulators.core.errors import ConfigError
 from simulators.data.features import user_feature_matrix
 from simulators.data.logs import LoggedData
@@ -107,8 +107,8 @@ _WORLDS: dict[tuple[Any, ...], RankingWorld] = {}
 
 def _world_key(config: EnvConfig) -> tuple[Any, ...]:
     return (
-        config.data, config.data_path, config.simulator, config.true_day, config.candidates, config.ctr_warm_start,
-        config.n_candidates, config.history_length,
+        config.data, config.data_path, config.simulator, config.true_day, catalog_day_of(config), config.candidates,
+        config.ctr_warm_start, config.n_candidates, config.history_length,
     )  # fmt: skip
 
 
@@ -143,9 +143,14 @@ def build_world(config: EnvConfig) -> RankingWorld:
         simulator = ShopWorld(shop).at(shop.days if config.true_day is None else config.true_day)
     history, _ = logs.padded_histories(config.history_length)
     protected = protected_items(logs.items)
-    retrieval = PopularitySimilaritySource(logs, history, fitted.item_embedding, protected)
+    on_sale = logs.on_sale(catalog_day_of(config))
+    if on_sale.sum() < config.n_candidates:
+        raise ConfigError(
+            f"n_candidates ({config.n_candidates}) must be <= the {int(on_sale.sum())} items on sale on the catalog's day"
+        )
+    retrieval = PopularitySimilaritySource(logs, history, fitted.item_embedding, protected, on_sale=on_sale)
     source: CandidateSource = retrieval if load_ctr is None else CTRCandidateSource(load_ctr, retrieval)
-    candidates, features = cached_top_n(source, config, logs)
+    candidates, features = cached_top_n(source, config, logs, retrieval.on_sale)
     popularity = logs.popularity()
     tail = popularity < np.quantile(popularity, 0.8)
     if logs.sensitive_attributes:

@@ -156,9 +156,12 @@ SHOP_POLICIES = ("logging", "near-logging", "random", "popularity", "anti-popula
 
 
 def shop_logging_policy(world: ShopWorld) -> PLPolicy:
-    """The shop's logging policy as a :class:`PLPolicy` (context-free)."""
-    n_items = world.config.n_items
-    return PLPolicy("logging", np.arange(n_items)[None], np.log(world.logging_policy.weights)[None], n_items)
+    """The shop's logging policy as a :class:`PLPolicy` (context-free): over the logged catalog,
+    in a catalog that may list items launching later (probability 0)."""
+    logged = world.config.n_items
+    return PLPolicy(
+        "logging", np.arange(logged)[None], np.log(world.logging_policy.weights)[None], world.n_catalog
+    )
 
 
 CATALOG_POLICIES = ("random", "popularity", "anti-popularity", "ctr")
@@ -195,12 +198,13 @@ def catalog_policy(name: str, n_items: int, popularity: np.ndarray, data: str) -
 def shop_policy(name: str, world: ShopWorld, popularity: np.ndarray, data: str = "shop") -> PLPolicy:
     """A named target policy over the shop's catalog: :func:`catalog_policy`'s, ``logging`` and
     ``near-logging`` (the logging logits at temperature 1.25, close to the logger)."""
-    n_items = world.config.n_items
+    n_items = world.n_catalog
     if name == "logging":
         return shop_logging_policy(world)
     if name == "near-logging":
+        logged = world.config.n_items
         return PLPolicy(
-            name, np.arange(n_items)[None], np.log(world.logging_policy.weights)[None] / 1.25, n_items
+            name, np.arange(logged)[None], np.log(world.logging_policy.weights)[None] / 1.25, n_items
         )
     if name not in CATALOG_POLICIES:
         raise ConfigError(

@@ -33,7 +33,7 @@ def true_step_value(
     contexts = target.contexts(steps.user)
     order = np.argsort(contexts, kind="stable")
     sorted_contexts = contexts[order]
-    all_items = np.arange(world.config.n_items)
+    all_items = np.arange(world.n_catalog)
     for chunk, margins in target.marginal_chunks(steps.user, k, n_samples, rng):
         lo, hi = (
             np.searchsorted(sorted_contexts, chunk[0]),

@@ -119,6 +119,9 @@ class Ranker:
     """Named sessions kept (least recently used dropped first)."""
     stream: int = 0
     """Mixed into every draw's stream, so a restarted server (its log's part count here) draws afresh."""
+    catalog_day: float | None = None
+    """Day whose catalog the candidates come from (a drifting shop's launches: ``agents.adapt``
+    serves each week's); ``None`` = the run's own env's."""
     agent: TrainedAgent = field(init=False, repr=False)
     sessions: OrderedDict[str, Session] = field(init=False, repr=False)
 
@@ -132,7 +135,8 @@ class Ranker:
                 f"{self.run_dir}: only agents of obs_mode 'ids' serve (this one reads 'embedding')"
             )
         self.policy: Any = OnnxPolicy.load(self.run_dir) if self.backend == "onnx" else self.agent
-        self.config = EnvConfig(**known_options(options))
+        day = {} if self.catalog_day is None else {"catalog_day": self.catalog_day}
+        self.config = EnvConfig(**(known_options(options) | day))
         self.world: RankingWorld = build_world(self.config)
         self.world.ctr  # noqa: B018 - loads the CTR model now, not on the first request that needs it
         self.logs: LoggedData = load_logs(

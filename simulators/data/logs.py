@@ -296,6 +296,20 @@ class LoggedData:
         weights = None if column is None else self.interactions[column].to_numpy(dtype=np.float64)
         return np.bincount(rows, weights=weights, minlength=self.n_items).astype(np.float64)
 
+    def on_sale(self, day: float | None = None) -> np.ndarray:
+        """``(n_items,)`` bool: the item has launched by ``day`` (days since the first logged
+        event; ``None`` = the last one). Items without a ``launch_day`` column are always on sale;
+        with one (a catalog that lists items launching later), only those whose day has come."""
+        if "launch_day" not in self.items.columns:
+            return np.ones(self.n_items, dtype=bool)
+        if day is None:
+            stamps = self.interactions["timestamp"]
+            day = float(stamps.max() - stamps.min()) / 86_400 if len(stamps) else 0.0
+        launch = pd.to_numeric(self.items["launch_day"], errors="coerce").to_numpy(np.float64)
+        if not np.isfinite(launch).all():
+            raise DataError("items: launch_day must be a finite number of days for every item")
+        return np.asarray(launch <= day)
+
     def popularity(self, smoothing: float = 1.0) -> np.ndarray:
         """Share of clicks per catalog row, add-``smoothing`` smoothed; shape ``(n_items,)``."""
         counts = self.per_item("click") + smoothing

@@ -74,12 +74,15 @@ class UserVariety:
 
 @dataclass(frozen=True)
 class ShopDrift:
-    """How the shop's tastes move over time: each category's interest (log scale) follows a
-    linear trend plus a yearly season, ``delta_c(t) = b_c t / 7 + A sin(2 pi t / season_days +
-    phi_c)`` at day ``t``, with ``b_c ~ N(0, trend_sd_per_week^2)`` and ``phi_c`` uniform, from a
-    stream of their own. Off (the default) the shop is today's, bit for bit. The magnitudes are
-    MovieLens-100K's, measured by ``python -m benchmarks.drift`` (``benchmarks/results/drift.json``):
-    genres' weekly like-shares fitted on the log scale with a trend and a yearly season jointly."""
+    """How the shop's tastes and catalog move over time: each category's interest (log scale)
+    follows a linear trend plus a yearly season, ``delta_c(t) = b_c t / 7 + A sin(2 pi t /
+    season_days + phi_c)`` at day ``t``, with ``b_c ~ N(0, trend_sd_per_week^2)`` and ``phi_c``
+    uniform, from a stream of their own; and new items launch after the logs (drawn like the
+    catalog's, from a stream of their own, launch days uniform over the horizon). Off (the
+    default) the shop is today's, bit for bit. The magnitudes are MovieLens-100K's, measured by
+    ``python -m benchmarks.drift`` (``benchmarks/results/drift.json``): genres' weekly like-shares
+    fitted on the log scale with a trend and a yearly season jointly, and the weekly share of
+    films rated for the first time."""
 
     enabled: bool = False
     """Whether tastes drift (``load_logs("shop:drift")`` turns it on)."""
@@ -91,8 +94,21 @@ class ShopDrift:
     square over the genres)."""
     season_days: float = 365.25
     """Period of the season."""
+    new_items_per_week: float = 0.0139
+    """Items launched per week after the logs, as a share of the logged catalog (measured: 1.39%
+    of MovieLens-100K's films are first rated in a given week, the mean over its weeks after the
+    first). A launched item is new to the logs: known only by its text and attributes (cold start)."""
+    launch_horizon_weeks: int = 13
+    """Weeks after the logs whose launches the catalog lists (each item with its ``launch_day``):
+    the shop's product feed a quarter ahead. 0: no new items."""
 
     def __post_init__(self) -> None:
+        if not (np.isfinite(self.new_items_per_week) and 0 <= self.new_items_per_week <= 1):
+            raise ConfigError(
+                f"ShopDrift.new_items_per_week must lie in [0, 1], got {self.new_items_per_week}"
+            )
+        if self.launch_horizon_weeks < 0:
+            raise ConfigError(f"ShopDrift.launch_horizon_weeks must be >= 0, got {self.launch_horizon_weeks}")
         for name in ("trend_sd_per_week", "season_amplitude"):
             if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(f"ShopDrift.{name} must be a finite number >= 0, got {getattr(self, name)}")
@@ -194,11 +210,16 @@ class ShopWorld:
         self.day = 0.0
         """The day (since the logs began) the shop's tastes are at (:meth:`at`)."""
         self.logging_policy = PlackettLuceSlates(
-            mixed_weights(self.prior_popularity, config.logging_popularity_power, config.logging_exploration),
+            mixed_weights(
+                self.prior_popularity[: config.n_items],
+                config.logging_popularity_power,
+                config.logging_exploration,
+            ),
             config.slate_size,
         )
         """Popularity-biased Plackett-Luce slates with uniform exploration: item weights
-        ``(1 - eps) * softmax(a * log prior_popularity) + eps / M``."""
+        ``(1 - eps) * softmax(a * log prior_popularity) + eps / M`` over the logged catalog (items
+        launched after the logs never appear in them)."""
 
     # ------------------------------------------------------------------------- the world
     def _build_catalog(self, rng: np.random.Generator) -> None:
@@ -206,31 +227,49 @@ class ShopWorld:
         seller_size = 1.0 / np.arange(1, cfg.n_sellers + 1) ** 1.1
         seller_size /= seller_size.sum()
         seller_categories = rng.dirichlet(np.full(cfg.n_categories, 0.3), size=cfg.n_sellers)
-        self.item_seller = rng.choice(cfg.n_sellers, size=cfg.n_items, p=seller_size)
-        cum = seller_categories.cumsum(axis=1)
-        draws = rng.random(cfg.n_items)[:, None]
-        self.item_category = np.minimum((draws > cum[self.item_seller]).sum(axis=1), cfg.n_categories - 1)
-        self.item_style = rng.integers(0, len(STYLES), cfg.n_items)
-        self.item_colour = rng.integers(0, len(COLOURS), cfg.n_items)
-        self.item_material = rng.integers(0, 4, cfg.n_items)
-        self.item_noun = rng.integers(0, 4, cfg.n_items)
-        self.item_quality = rng.normal(0.0, 0.7, cfg.n_items)
-        category_price = np.exp(rng.uniform(np.log(15), np.log(250), cfg.n_categories))
-        self.item_log_price_ratio = rng.normal(0.0, 0.45, cfg.n_items) + 0.25 * (
-            self.item_style == STYLES.index("premium")
-        )
-        self.item_price = np.round(category_price[self.item_category] * np.exp(self.item_log_price_ratio), 2)
-        counts = np.bincount(self.item_seller, minlength=cfg.n_sellers)
+        items, category_price = _draw_items(rng, cfg.n_items, seller_size, seller_categories, None)
+        counts = np.bincount(items["seller"], minlength=cfg.n_sellers)
         order = np.argsort(-counts, kind="stable")
         covered = np.cumsum(counts[order]) / cfg.n_items
         n_major = int(np.searchsorted(covered, 0.5) + 1)
         self.seller_is_major = np.zeros(cfg.n_sellers, dtype=bool)
         self.seller_is_major[order[:n_major]] = True
+        self.item_launch_day = np.zeros(cfg.n_items)
+        """``(n_catalog,)`` the day each item launches (0: in the logs' catalog; later: new)."""
+        drift = cfg.drift
+        n_new = (
+            round(drift.new_items_per_week * cfg.n_items * drift.launch_horizon_weeks) if drift.enabled else 0
+        )
+        if n_new:  # a stream of their own: the logged catalog is the same with or without them
+            new_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x1E_0E]))
+            new, _ = _draw_items(new_rng, n_new, seller_size, seller_categories, category_price)
+            items = {name: np.concatenate([items[name], new[name]]) for name in items}
+            launch = cfg.days + np.sort(new_rng.uniform(0.0, 7.0 * drift.launch_horizon_weeks, n_new))
+            self.item_launch_day = np.concatenate([self.item_launch_day, launch])
+        self.item_seller = items["seller"]
+        self.item_category = items["category"]
+        self.item_style = items["style"]
+        self.item_colour = items["colour"]
+        self.item_material = items["material"]
+        self.item_noun = items["noun"]
+        self.item_quality = items["quality"]
+        self.item_log_price_ratio = items["log_price_ratio"]
+        self.item_price = np.round(category_price[self.item_category] * np.exp(self.item_log_price_ratio), 2)
         self.item_protected = ~self.seller_is_major[self.item_seller]
-        """``(n_items,)`` bool: the item comes from a small (long-tail) seller."""
-        log_seller = np.log(counts[self.item_seller])
-        self.prior_popularity = np.exp(0.8 * self.item_quality + 0.35 * log_seller)
-        self.prior_popularity /= self.prior_popularity.sum()
+        """``(n_catalog,)`` bool: the item comes from a small (long-tail) seller."""
+        log_seller = np.log(np.maximum(counts[self.item_seller], 1))  # a new item may be its seller's first
+        popularity = np.exp(0.8 * self.item_quality + 0.35 * log_seller)
+        self.prior_popularity = popularity / popularity[: cfg.n_items].sum()
+        """``(n_catalog,)`` prior popularity, normalised over the logged catalog (what the logging policy draws from)."""
+
+    @property
+    def n_catalog(self) -> int:
+        """Items in the catalog: the logged ``n_items`` plus those launching after the logs."""
+        return len(self.item_category)
+
+    def launched(self, day: float) -> np.ndarray:
+        """``(n_catalog,)`` bool: the item is on sale on ``day``."""
+        return self.item_launch_day <= day
 
     def _build_users(self, rng: np.random.Generator) -> None:
         cfg = self.config
@@ -322,9 +361,9 @@ class ShopWorld:
     def response_tables(self) -> ResponseTables:
         """Static click and purchase logits of every (user, item), for the environments."""
         users = np.arange(self.config.n_users)
-        click = np.empty((self.config.n_users, self.config.n_items), dtype=np.float32)
+        click = np.empty((self.config.n_users, self.n_catalog), dtype=np.float32)
         purchase = np.empty_like(click)
-        items = np.arange(self.config.n_items)
+        items = np.arange(self.n_catalog)
         for start in range(0, len(users), 512):
             block = users[start : start + 512]
             fresh = SessionState.fresh(len(block), self.config.n_categories)  # no boredom yet: traits moot
@@ -372,7 +411,7 @@ class ShopWorld:
     def item_texts(self) -> list[str]:
         """Readable title and description of every product (what BERT reads)."""
         texts = []
-        for j in range(self.config.n_items):
+        for j in range(self.n_catalog):
             name, nouns, materials, brands = CATEGORIES[self.item_category[j]]
             brand = brands[self.item_seller[j] % len(brands)]
             style, colour = STYLES[self.item_style[j]], COLOURS[self.item_colour[j]]
@@ -385,10 +424,11 @@ class ShopWorld:
         return texts
 
     def items_table(self) -> pd.DataFrame:
-        """The catalog in the LoggedData schema plus true attributes."""
-        return pd.DataFrame(
+        """The catalog in the LoggedData schema plus true attributes (and ``launch_day`` when items
+        launch after the logs: the product feed lists them ahead)."""
+        table = pd.DataFrame(
             {
-                "item_id": np.arange(self.config.n_items, dtype=np.int64),
+                "item_id": np.arange(self.n_catalog, dtype=np.int64),
                 "text": self.item_texts(),
                 "provider": [f"seller_{s:03d}" for s in self.item_seller],
                 "provider_group": np.where(self.item_protected, "small", "major"),
@@ -396,6 +436,9 @@ class ShopWorld:
                 "price": self.item_price,
             }
         )
+        if self.n_catalog > self.config.n_items:
+            table["launch_day"] = self.item_launch_day
+        return table
 
     def users_table(self) -> pd.DataFrame:
         """Users with their sensitive attributes."""
@@ -418,6 +461,7 @@ class ShopWorld:
             "item_price": self.item_price,
             "item_log_price_ratio": self.item_log_price_ratio,
             "item_protected": self.item_protected,
+            "item_launch_day": self.item_launch_day,
             "prior_popularity": self.prior_popularity,
             "logging_weights": self.logging_policy.weights,
             "position_bias": self.position_bias,
@@ -497,6 +541,29 @@ class ShopWorld:
             source=f"shop(seed={self.config.seed})",
         )
         return logs.validate()
+
+
+def _draw_items(
+    rng: np.random.Generator, n: int, seller_size: np.ndarray, seller_categories: np.ndarray,
+    category_price: np.ndarray | None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:  # fmt: skip
+    """``n`` products' seller, category, style, colour, material, noun, quality and log price
+    ratio, in the draw order the catalog always had; ``category_price`` drawn when ``None``."""
+    seller = rng.choice(len(seller_size), size=n, p=seller_size)
+    cum = seller_categories.cumsum(axis=1)
+    draws = rng.random(n)[:, None]
+    category = np.minimum((draws > cum[seller]).sum(axis=1), seller_categories.shape[1] - 1)
+    style = rng.integers(0, len(STYLES), n)
+    colour = rng.integers(0, len(COLOURS), n)
+    material = rng.integers(0, 4, n)
+    noun = rng.integers(0, 4, n)
+    quality = rng.normal(0.0, 0.7, n)
+    if category_price is None:
+        category_price = np.exp(rng.uniform(np.log(15), np.log(250), seller_categories.shape[1]))
+    log_price_ratio = rng.normal(0.0, 0.45, n) + 0.25 * (style == STYLES.index("premium"))
+    items = {"seller": seller, "category": category, "style": style, "colour": colour, "material": material,
+             "noun": noun, "quality": quality, "log_price_ratio": log_price_ratio}  # fmt: skip
+    return items, category_price
 
 
 def write_shop(config: ShopConfig, out: Path) -> tuple[LoggedData, ShopWorld]:

@@ -1,5 +1,7 @@
-"""The shop's drift of tastes: off is today's shop bit for bit; on, each week's sessions meet that
-week's tastes, the true env answers at a chosen day, and the magnitudes are the measured ones."""
+"""The shop's drift of tastes and catalog: off is today's shop bit for bit; on, each week's sessions
+meet that week's tastes, new items launch after the logs known only by their text and attributes,
+the true env answers (and offers the items on sale) at a chosen day, and the magnitudes are the
+measured ones."""
 
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ import pandas as pd
 import pytest
 
 from envs.config import EnvConfig
-from simulators.core.errors import ConfigError
-from simulators.shop.world import ShopConfig, ShopDrift, ShopWorld
+from envs.ranking import RankingEnv
+from envs.world import build_world
+from simulators.core.errors import ConfigError, DataError
+from simulators.datasets import load_logs
+from simulators.shop.world import ShopConfig, ShopDrift, ShopWorld, write_shop
 
 SMALL = ShopConfig(n_users=400, n_items=240, n_sessions=1_500)
 
@@ -27,6 +32,62 @@ def test_drift_off_is_todays_shop() -> None:
     assert world.at(17.0) is world and not world.category_drift(17.0).any()
     again = ShopWorld(replace(SMALL, drift=ShopDrift(enabled=False))).simulate_logs()
     pd.testing.assert_frame_equal(world.simulate_logs().interactions, again.interactions)
+    assert world.n_catalog == SMALL.n_items and "launch_day" not in again.items.columns
+    assert again.on_sale(0.0).all()
+
+
+def test_new_items_launch_after_the_logs_known_only_by_their_text() -> None:
+    plain, world = ShopWorld(SMALL), ShopWorld(replace(SMALL, drift=ShopDrift(enabled=True)))
+    n_new = round(ShopDrift().new_items_per_week * SMALL.n_items * ShopDrift().launch_horizon_weeks)
+    assert n_new > 0 and world.n_catalog == SMALL.n_items + n_new
+    launch = world.item_launch_day[SMALL.n_items :]
+    assert (
+        (launch > SMALL.days).all() and (launch <= SMALL.days + 7 * 13).all() and (np.diff(launch) >= 0).all()
+    )
+    # The logged catalog is the drift-free one; the new items come from a stream of their own.
+    for name in ("item_category", "item_seller", "item_quality", "item_price", "prior_popularity"):
+        np.testing.assert_array_equal(getattr(world, name)[: SMALL.n_items], getattr(plain, name))
+    logs = world.simulate_logs()
+    assert logs.n_items == world.n_catalog and logs.items["item_id"].is_unique
+    assert logs.interactions["item_id"].max() < SMALL.n_items  # never shown before their launch
+    texts = logs.items["text"].iloc[SMALL.n_items :]
+    assert texts.str.len().min() > 20 and set(logs.items["category"].iloc[SMALL.n_items :]) <= set(
+        logs.items["category"].iloc[: SMALL.n_items]
+    )
+    np.testing.assert_array_equal(logs.on_sale(), np.arange(world.n_catalog) < SMALL.n_items)
+    np.testing.assert_array_equal(logs.on_sale(60.0), world.launched(60.0))
+    assert (
+        ShopWorld(replace(SMALL, drift=ShopDrift(enabled=True, launch_horizon_weeks=0))).n_catalog
+        == SMALL.n_items
+    )
+    broken = replace(logs, items=logs.items.assign(launch_day=np.nan))
+    with pytest.raises(DataError, match="launch_day must be a finite number"):
+        broken.on_sale()
+
+
+@pytest.mark.slow
+def test_the_true_env_offers_the_items_on_sale_that_day(tmp_path: Path) -> None:
+    """The CTR candidate generator scores new items by their text and attributes: none before their
+    launch, some after, and never one that has not launched by the env's day."""
+    folder = tmp_path / "shop"
+    write_shop(replace(SMALL, drift=ShopDrift(enabled=True)), folder)
+    logs = load_logs(str(folder))
+    before = build_world(EnvConfig(data=str(folder)))
+    assert (before.candidates < SMALL.n_items).all()
+    for day in (60.0, 120.0):
+        world = build_world(EnvConfig(data=str(folder), simulator="true", true_day=day))
+        assert logs.on_sale(day)[world.candidates].all()
+        assert (world.candidates >= SMALL.n_items).any(axis=1).mean() > 0.2  # most users meet a new item
+        fitted = build_world(EnvConfig(data=str(folder), catalog_day=day))
+        np.testing.assert_array_equal(
+            fitted.candidates, world.candidates
+        )  # the catalog's day, either simulator
+    env = RankingEnv(data=str(folder), simulator="true", true_day=120.0)
+    env.reset(seed=0)
+    _, reward, *_ = env.step(np.arange(env.action_space.shape[0], dtype=np.float32))
+    assert np.isfinite(reward)
+    with pytest.raises(ConfigError, match="catalog_day"):
+        EnvConfig(catalog_day=-1.0)
 
 
 def test_drifting_tastes_follow_the_trend_and_the_season() -> None:
@@ -65,6 +126,7 @@ def test_the_magnitudes_are_the_measured_ones() -> None:
     drift = ShopDrift()
     assert drift.trend_sd_per_week == pytest.approx(measured["trend_sd_per_week"], abs=0.001)
     assert drift.season_amplitude == pytest.approx(measured["season_amplitude_rms"], abs=0.01)
+    assert drift.new_items_per_week == pytest.approx(measured["new_items_share_per_week"], abs=0.0005)
 
 
 def test_bad_drift_options_are_clear_errors() -> None:
