@@ -211,17 +211,34 @@ def ground_truth_problem(data: str) -> str | None:
     return None
 
 
-def true_shop(plan: Plan, folder: Path, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+def play_true(policy: Policy | Path, seed: int, plan: Plan) -> EvaluationResult:
+    """One true-shop trial: ``policy`` (a static one, or an agent's run folder) on ``plan.true_episodes``
+    sessions of users drawn from ``seed``."""
+    options: dict[str, Any] = {}
+    if isinstance(policy, Path):
+        policy = TrainedAgent.load(policy, device="cpu")
+        options = policy_env_options(policy)
+    return run_sessions(policy, "ecommerce-v0", plan.true_episodes, seed, progress=False,
+                        **{**options, "data": plan.data, "simulator": "true"})  # fmt: skip
+
+
+def true_shop(
+    plan: Plan, folder: Path, runs: dict[str, list[dict[str, Any]]], backend: Backend | None = None
+) -> dict[str, Any]:
     """Every agent (trained in the fitted simulator) and every static policy in the true shop on
-    the same users, the oracle-adaptive reference, and the share of its gain each agent earns."""
-
-    def play(policy: Policy, seed: int, **options: Any) -> EvaluationResult:
-        return run_sessions(policy, "ecommerce-v0", plan.true_episodes, seed, progress=False,
-                            **{**options, "data": plan.data, "simulator": "true"})  # fmt: skip
-
+    the same users, the oracle-adaptive reference, and the share of its gain each agent earns;
+    each policy's play a trial of ``backend``."""
     menu = static_menu(plan)
-    evaluation = {name: play(policy, TRUE_EVAL_SEED) for name, policy in menu.items()}
-    tuning = {name: play(policy, ORACLE_SEED) for name, policy in menu.items()}
+    agents = [(name, seed) for name, reports in runs.items() for seed in range(len(reports))]
+    trials: list[tuple[Any, ...]] = [(policy, TRUE_EVAL_SEED, plan) for policy in menu.values()]
+    trials += [(policy, ORACLE_SEED, plan) for policy in menu.values()]
+    trials += [(folder / "runs" / f"{name}-s{seed}", TRUE_EVAL_SEED, plan) for name, seed in agents]
+    played = (backend or Backend()).map(play_true, trials, first_here=False)  # the training built the caches
+    evaluation = dict(zip(menu, played[: len(menu)], strict=True))
+    tuning = dict(zip(menu, played[len(menu) : 2 * len(menu)], strict=True))
+    by_agent: dict[str, list[float]] = {}
+    for (name, _), result in zip(agents, played[2 * len(menu) :], strict=True):
+        by_agent.setdefault(name, []).append(float(result.returns.mean()))
     world = ShopWorld(shop_config_of(load_logs(plan.data)))
     oracle = oracle_adaptive(tuning, evaluation, user_types(world))
     table: dict[str, Any] = {}
@@ -231,11 +248,7 @@ def true_shop(plan: Plan, folder: Path, runs: dict[str, list[dict[str, Any]]]) -
     mean, lo, hi = mean_ci95(oracle.returns)
     table["oracle-adaptive"] = {"return_mean": mean, "return_ci95": [lo, hi], "sessions": len(oracle.returns)}
     best = max(menu, key=lambda name: table[name]["return_mean"])
-    for name, reports in runs.items():
-        seed_means = []
-        for seed in range(len(reports)):
-            agent = TrainedAgent.load(folder / "runs" / f"{name}-s{seed}", device="cpu")
-            seed_means.append(float(play(agent, TRUE_EVAL_SEED, **policy_env_options(agent)).returns.mean()))
+    for name, seed_means in by_agent.items():
         mean, lo, hi = mean_ci95(np.array(seed_means))
         table[name] = {"return_mean": mean, "return_ci95": [lo, hi], "seeds": len(seed_means),
                        "captured_oracle_gain": captured_share(mean, table[best]["return_mean"],
@@ -279,7 +292,11 @@ def main(argv: list[str] | None = None) -> None:
     args, plan = parse_plan("python -m benchmarks.policies", __doc__.splitlines()[0], Plan, QUICK, argv)
     folder = args.json.with_suffix("")
     started = time.perf_counter()
-    results = run_all(plan, folder, backend_of(args))
+    backend = backend_of(args)
+    with backend.running():  # one Ray for the training trials and the true-shop plays
+        results = run_all(plan, folder, backend)
+        no_truth = ground_truth_problem(plan.data)
+        true = None if no_truth else true_shop(plan, folder, results["runs"], backend)
     summary = summarise(results["runs"])
     warm: dict[str, Any] = {"ctr_return": summary["ctr"]["return_mean"], "timesteps": plan.timesteps}
     if "ppo-cold" in summary and "ppo-warm" in summary:  # the warm-start figures need both rows
@@ -289,8 +306,6 @@ def main(argv: list[str] | None = None) -> None:
             "ppo_cold_final_return": cold_final,
             "ppo_warm_steps_to_cold_final": steps_to_reach(results["curves"]["ppo-warm"], cold_final),
         }
-    no_truth = ground_truth_problem(plan.data)
-    true = None if no_truth else true_shop(plan, folder, results["runs"])
     report = {"plan": plan.__dict__, "summary": summary, "true_shop": true, "true_shop_skipped": no_truth,
               "warm_start": warm,
               "seconds": round(time.perf_counter() - started, 1),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from agents.backend import Backend
@@ -30,19 +28,13 @@ def test_bad_backend_flags_are_clear_errors() -> None:
 
 
 @pytest.mark.slow
-def test_ray_trials_give_the_serial_numbers(tmp_path: Path) -> None:
-    """A tiny sweep of the policies benchmark (two PPO seeds) on a local Ray: the same metrics."""
-    from benchmarks.policies import Plan, run_all
+def test_ray_trials_give_the_serial_numbers() -> None:
+    """A tiny sweep of the policies benchmark (two seeds of PPO and DQN, then every true-shop play)
+    serial and on a local Ray, as ``benchmarks.ray_scaling`` measures it: the same numbers."""
+    from benchmarks.policies import Plan
+    from benchmarks.ray_scaling import QUICK, measure
 
-    plan = Plan(seeds=2, timesteps=512, eval_episodes=16, agents=("ppo-static",), tuning_sessions=8,
-                tuning_generations=1, n_envs=4)  # fmt: skip
-    serial = run_all(plan, tmp_path / "serial")
-    spread = run_all(plan, tmp_path / "ray", Backend("ray", cpus=2))
-    for mine, theirs in zip(serial["runs"]["ppo-static"], spread["runs"]["ppo-static"], strict=True):
-        assert {**mine["policy"], "policy": ""} == {
-            **theirs["policy"],
-            "policy": "",
-        }  # all but the run folder
-        assert mine["baselines"] == theirs["baselines"]
-    assert serial["curves"] == spread["curves"]
+    report = measure(Plan(**QUICK), cpus=2)
+    assert report["identical_summary"] and report["identical_true_shop"] and report["identical_curves"]
+    assert report["training_trials"] == 4 and report["serial_seconds"] > 0 and report["ray_seconds"] > 0
     assert Backend("ray", cpus=2).map(square_with_threads, [(2,), (3,), (4,)]) == [(4, 1), (9, 1), (16, 1)]
