@@ -103,6 +103,8 @@ class AdaptConfig:
             raise ConfigError(f"--algorithm must be ppo, a2c or dqn, got {self.algorithm!r}")
         if not (self.temperature == 0 or 0.05 <= self.temperature <= 100):
             raise ConfigError(f"--temperature must be 0 or lie in [0.05, 100], got {self.temperature}")
+        if self.seeds > 1:
+            check_seed("--seed + --seeds - 1 (the last loop's seed)", self.seed + self.seeds - 1)
         if self.data.partition(":")[0] != "shop" or Path(self.data).exists():
             raise ConfigError(
                 f"--data {self.data!r}: adapting needs the true shop to deploy to (shop or shop:drift)"
@@ -293,19 +295,13 @@ def replicate(config: AdaptConfig) -> dict[str, Any]:
 
 def _replicated(config: AdaptConfig, folder: Path, backend: Backend) -> dict[str, Any]:
     """``config.seeds`` loops as trials of ``backend``, then the pooled table, JSON and plot."""
-    from agents.tuning import TuningBudget, load_or_tune
-    from envs.config import EnvConfig
-    from envs.world import build_world
-
     write_text_atomic(folder / "config.json", json.dumps(asdict(config), indent=2) + "\n")
-    # What every seed reads, built once here so no trial races for it: the tuned re-ranker, the fit
-    # and the CTR model of the logs.
-    load_or_tune("tuned-weights", EnvConfig(data=config.data),
-                 TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations))  # fmt: skip
-    _ = build_world(EnvConfig(data=config.data)).ctr
     seeds = [config.seed + i for i in range(config.seeds)]
     trials = [(replace(config, seed=s, seeds=1, out=str(folder / f"seed-{s}")),) for s in seeds]
-    reports = backend.map(replicate, trials, first_here=False)
+    with backend.running():  # up front: a bad --address fails before any training
+        # The first seed's loop runs here first: it builds what every loop reads (the fit, the CTR
+        # models, the tuned re-rankers, each week's candidates), so no two trials race for them.
+        reports = backend.map(replicate, trials, first_here=True)
     pooled = pool(reports)
     report = {
         "config": asdict(config),
@@ -331,6 +327,8 @@ def pool(reports: list[dict[str, Any]]) -> dict[str, Any]:
             if name in rows[0]["ab"]:
                 values = np.array([row["ab"][name]["engagement"] for row in rows])
                 mean, low, high = seed_ci95(values)
+                if np.all(values == values[0]):  # one policy for every seed (the static one): its users' CI
+                    low, high = rows[0]["ab"][name]["ci95"]
                 ab[name] = {"engagement": mean, "ci95": [low, high], "by_seed": values.tolist()}
         if "adapted" in ab:
             diffs = np.array([row["ab"]["adapted_minus_frozen"]["mean"] for row in rows])
@@ -359,6 +357,7 @@ def _check_folder(config: AdaptConfig, folder: Path, resume: bool) -> None:
 def _adapt(config: AdaptConfig, folder: Path, backend: Backend) -> dict[str, Any]:
     from agents.tuning import TuningBudget, load_or_tune
     from envs.config import EnvConfig
+    from envs.world import forget_worlds
     from simulators.datasets import load_logs
     from simulators.datasets.shop import shop_config_of
 
@@ -397,6 +396,7 @@ def _adapt(config: AdaptConfig, folder: Path, backend: Backend) -> dict[str, Any
                       "ab": ab_test(policies, config, week, ab_day, backend)}  # fmt: skip
             write_text_atomic(done, json.dumps(record, indent=2) + "\n")
             print(_row(record), flush=True)
+            forget_worlds()  # this week's worlds (the true shop, the served and refitted ones) are not read again
         weeks.append(json.loads(done.read_text()))
         current = here / "policy"
     recovered = recovery(weeks)

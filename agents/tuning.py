@@ -142,6 +142,9 @@ def tune_mmr(
 
 def _cache_file(name: str, config: EnvConfig, budget: TuningBudget) -> Path:
     options = tuning_options(config)
+    for option in ("ctr_warm_start", "catalog_day"):  # options added later: unset, they keep the old keys
+        if options[option] is None:
+            del options[option]
     if config.ctr_warm_start is not None:  # the starting model's content, not its path
         options["ctr_warm_start"] = warm_start_identity(config.ctr_warm_start)
     logs = load_logs(config.data, **({"path": config.data_path} if config.data_path else {}))

@@ -105,6 +105,12 @@ class RankingWorld:
 _WORLDS: dict[tuple[Any, ...], RankingWorld] = {}
 
 
+def forget_worlds() -> None:
+    """Drop the worlds this process keeps (each holds its users x items tables): for a long loop
+    that moves on to other days and data and never reads the old ones again."""
+    _WORLDS.clear()
+
+
 def _world_key(config: EnvConfig) -> tuple[Any, ...]:
     return (
         config.data, config.data_path, config.simulator, config.true_day, catalog_day_of(config), config.candidates,
@@ -131,6 +137,11 @@ def build_world(config: EnvConfig) -> RankingWorld:
         raise ConfigError(
             f"n_candidates ({config.n_candidates}) must be <= the catalog's {logs.n_items} items"
         )
+    on_sale = logs.on_sale(catalog_day_of(config))  # before any fitting: a bad launch_day fails here
+    if on_sale.sum() < config.n_candidates:
+        raise ConfigError(
+            f"n_candidates ({config.n_candidates}) must be <= the {int(on_sale.sum())} items on sale on the catalog's day"
+        )
     fitted, _ = load_or_fit(logs)
     load_ctr = (
         cache(partial(_load_or_train_ctr, logs, fitted.item_embedding, config.ctr_warm_start))
@@ -143,11 +154,6 @@ def build_world(config: EnvConfig) -> RankingWorld:
         simulator = ShopWorld(shop).at(shop.days if config.true_day is None else config.true_day)
     history, _ = logs.padded_histories(config.history_length)
     protected = protected_items(logs.items)
-    on_sale = logs.on_sale(catalog_day_of(config))
-    if on_sale.sum() < config.n_candidates:
-        raise ConfigError(
-            f"n_candidates ({config.n_candidates}) must be <= the {int(on_sale.sum())} items on sale on the catalog's day"
-        )
     retrieval = PopularitySimilaritySource(logs, history, fitted.item_embedding, protected, on_sale=on_sale)
     source: CandidateSource = retrieval if load_ctr is None else CTRCandidateSource(load_ctr, retrieval)
     candidates, features = cached_top_n(source, config, logs, retrieval.on_sale)

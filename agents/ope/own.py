@@ -106,7 +106,7 @@ def same_catalog(a: LoggedData, b: LoggedData) -> bool:
 def own_target(policy: str, logs: LoggedData, data: str) -> PLPolicy:
     """A named catalog policy (:data:`CATALOG_POLICIES`) or a trained agent's run folder."""
     return target_policy(
-        policy, CATALOG_POLICIES, lambda name: catalog_policy(name, logs.n_items, logs.popularity(), data), logs,
+        policy, CATALOG_POLICIES, lambda name: catalog_policy(name, logs.n_items, logs.popularity(), data, logs.on_sale()), logs,
         data, "your own",
     )  # fmt: skip
 

@@ -168,20 +168,24 @@ CATALOG_POLICIES = ("random", "popularity", "anti-popularity", "ctr")
 """Target policies any logs have by name: they need only the catalog, its popularity and the CTR model."""
 
 
-def catalog_policy(name: str, n_items: int, popularity: np.ndarray, data: str) -> PLPolicy:
+def catalog_policy(
+    name: str, n_items: int, popularity: np.ndarray, data: str, on_sale: np.ndarray | None = None
+) -> PLPolicy:  # fmt: skip
     """A target policy over any catalog; ``popularity (n_items,)`` logged clicks; ``data`` names
-    the logs for the env whose CTR candidates ``ctr`` ranks.
+    the logs for the env whose CTR candidates ``ctr`` ranks; ``on_sale (n_items,)`` bool: the
+    items it may show (the logs' catalog day; ``None`` = all).
 
     ``random``: uniform; ``popularity``: Plackett-Luce on standardised log-popularity;
     ``anti-popularity``: on minus 1.5 times it (deliberately far from a popularity-driven
     logger); ``ctr``: each user's CTR candidates (the env's) by standardised log pCTR at
     :data:`OPE_TEMPERATURE`.
     """
-    catalog = np.arange(n_items)[None]
-    log_pop = np.log1p(popularity)
+    rows = np.arange(n_items) if on_sale is None else np.flatnonzero(on_sale)
+    catalog = rows[None]
+    log_pop = np.log1p(popularity[rows])
     z = ((log_pop - log_pop.mean()) / (log_pop.std() + 1e-12))[None]
     if name == "random":
-        return PLPolicy(name, catalog, np.zeros((1, n_items)), n_items)
+        return PLPolicy(name, catalog, np.zeros((1, len(rows))), n_items)
     if name == "popularity":
         return PLPolicy(name, catalog, z, n_items)
     if name == "anti-popularity":
@@ -210,7 +214,7 @@ def shop_policy(name: str, world: ShopWorld, popularity: np.ndarray, data: str =
         raise ConfigError(
             f"unknown target policy {name!r}; shop policies: {SHOP_POLICIES} or an agent's run folder"
         )
-    return catalog_policy(name, n_items, popularity, data)
+    return catalog_policy(name, n_items, popularity, data, world.launched(world.config.days))
 
 
 def scores_policy(name: str, support: np.ndarray, scores: np.ndarray, n_items: int) -> PLPolicy:

@@ -37,6 +37,7 @@ from envs.config import (
     STRATEGIES,
     TOPIC_EXPOSURE_RETENTION,
     EnvConfig,
+    catalog_day_of,
     known_options,
 )
 from envs.core import action_scores
@@ -142,6 +143,8 @@ class Ranker:
         self.logs: LoggedData = load_logs(
             self.config.data, **({"path": self.config.data_path} if self.config.data_path else {})
         )
+        self.on_sale = self.logs.on_sale(catalog_day_of(self.config))
+        """``(n_items,)`` bool: the items a request may name as candidates (launched by the catalog's day)."""
         self.user_row = IdIndex(self.logs.users["user_id"].to_numpy())
         self.item_row = IdIndex(self.logs.items["item_id"].to_numpy())
         self.user_ids = self.logs.users["user_id"].to_numpy()
@@ -211,6 +214,11 @@ class Ranker:
                 )
             if len(np.unique(given)) != len(given):
                 raise RequestError(("candidates",), "candidates: an item appears twice")
+            if not self.on_sale[given].all():
+                unsold = self.item_ids[given[~self.on_sale[given]][0]]
+                raise RequestError(
+                    ("candidates",), f"candidates: item {unsold!r} is not on sale yet (its launch_day)"
+                )
         offered = cfg.n_candidates if given is None else len(given)
         if not 1 <= k <= offered:
             raise RequestError(

@@ -86,7 +86,9 @@ def seed_ci95(values: np.ndarray) -> tuple[float, float, float]:
     if not len(x):
         return float("nan"), float("nan"), float("nan")
     mean = float(x.mean())
-    half = float(t.ppf(0.975, len(x) - 1)) * float(x.std(ddof=1)) / np.sqrt(len(x)) if len(x) > 1 else 0.0
+    if len(x) < 2:  # one replicate says nothing of their spread
+        return mean, float("nan"), float("nan")
+    half = float(t.ppf(0.975, len(x) - 1)) * float(x.std(ddof=1)) / np.sqrt(len(x))
     return mean, mean - half, mean + half
 
 

@@ -67,12 +67,13 @@ def text_word_matrix(texts: Sequence[str], min_texts: int = 3, max_share: float 
 
 def item_feature_matrix(logs: LoggedData, shown_in: LoggedData) -> np.ndarray:
     """``(n_items, F)`` float32 side features of ``logs``' catalog: the items table's attributes
-    (:func:`attribute_matrix` without id and text), the words of the item text
+    (:func:`attribute_matrix` without id, text and ``launch_day``: when an item goes on sale is
+    not what it is, and the logs hold one launch day only), the words of the item text
     (:func:`text_word_matrix`) and the standardised log count of each item's impressions in
     ``shown_in`` (how much the logging policy showed it; pass the training part of a split).
     """
     items = logs.items
-    attributes = attribute_matrix(items, ("item_id", "text"))
+    attributes = attribute_matrix(items, ("item_id", "text", "launch_day"))
     words = text_word_matrix(items["text"].astype(str).tolist())
     shown = np.log1p(np.bincount(logs.item_rows(shown_in.interactions["item_id"]), minlength=logs.n_items))
     shown = ((shown - shown.mean()) / (shown.std() + 1e-9)).astype(np.float32)

@@ -451,8 +451,9 @@ class ShopWorld:
         )
 
     def ground_truth_arrays(self) -> dict[str, np.ndarray]:
-        """Every true parameter, for ``ground_truth.npz``."""
-        return {
+        """Every true parameter, for ``ground_truth.npz`` (``item_launch_day`` when items launch after the logs)."""
+        launches = {"item_launch_day": self.item_launch_day} if self.n_catalog > self.config.n_items else {}
+        return launches | {
             "item_category": self.item_category,
             "item_seller": self.item_seller,
             "item_style": self.item_style,
@@ -461,7 +462,6 @@ class ShopWorld:
             "item_price": self.item_price,
             "item_log_price_ratio": self.item_log_price_ratio,
             "item_protected": self.item_protected,
-            "item_launch_day": self.item_launch_day,
             "prior_popularity": self.prior_popularity,
             "logging_weights": self.logging_policy.weights,
             "position_bias": self.position_bias,

@@ -17,6 +17,7 @@ from envs.config import EnvConfig
 from envs.ranking import RankingEnv
 from envs.world import build_world
 from simulators.core.errors import ConfigError, DataError
+from simulators.data.features import item_feature_matrix
 from simulators.datasets import load_logs
 from simulators.shop.world import ShopConfig, ShopDrift, ShopWorld, write_shop
 
@@ -60,6 +61,9 @@ def test_new_items_launch_after_the_logs_known_only_by_their_text() -> None:
         ShopWorld(replace(SMALL, drift=ShopDrift(enabled=True, launch_horizon_weeks=0))).n_catalog
         == SMALL.n_items
     )
+    # When an item launches is not what it is: no model reads it as a feature.
+    without = replace(logs, items=logs.items.drop(columns="launch_day"))
+    np.testing.assert_array_equal(item_feature_matrix(logs, logs), item_feature_matrix(without, without))
     broken = replace(logs, items=logs.items.assign(launch_day=np.nan))
     with pytest.raises(DataError, match="launch_day must be a finite number"):
         broken.on_sale()
