@@ -7,7 +7,9 @@ whose true tastes move: :class:`~simulators.shop.world.ShopDrift`). Then, every 
 1. **Deploy** the current policy to the true shop as it is that week (``true_day`` at the
    week's middle, counted from the end of the logs) through the serving path's own ranking and
    logging (:class:`~agents.serve.service.Service`, without HTTP): ``--sessions-per-week``
-   sessions at ``--temperature``, so the week's log carries exact propensities.
+   sessions at ``--temperature``, so the week's log carries exact propensities. The candidates
+   are the catalog on sale that day: on ``shop:drift`` they include the items launched since
+   the logs, which no log has shown yet (cold start).
 2. **Refit** on the last ``--window-weeks`` weeks of served logs: the simulator afresh, the CTR
    model warm-started from last week's (``ctr_warm_start``; week 1 starts from the one fitted to
    the logs). Each week keeps its CTR model in ``week-WW/ctr/`` for the next.

@@ -148,6 +148,8 @@ def _cache_file(name: str, config: EnvConfig, budget: TuningBudget) -> Path:
     if config.ctr_warm_start is not None:  # the starting model's content, not its path
         options["ctr_warm_start"] = warm_start_identity(config.ctr_warm_start)
     logs = load_logs(config.data, **({"path": config.data_path} if config.data_path else {}))
+    if "launch_day" not in logs.items.columns:  # no launches: the quota changes nothing
+        del options["fresh_candidates"]
     identity = json.dumps(
         [TUNING_VERSION, FIT_VERSION, CTR_CACHE_VERSION, CANDIDATES_VERSION, data_fingerprint(logs), name,
          {k: v for k, v in options.items() if k != "action_mode"}, asdict(budget)],

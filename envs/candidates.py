@@ -94,11 +94,24 @@ class PopularitySimilaritySource:
     """Weight of text similarity against log-popularity in the candidate score."""
     on_sale: np.ndarray | None = None
     """``(n_items,)`` bool: the items retrieval may offer (launched by the env's day); ``None`` = all."""
+    fresh: np.ndarray | None = None
+    """``(n_items,)`` bool: items on sale the logs never showed (new launches); ``None`` = none."""
+    fresh_slots: int = 0
+    """Of each user's ``n`` candidates, how many go to the best ``fresh`` items (at most their number)."""
 
     def __post_init__(self) -> None:
         self._computed: dict[str, np.ndarray] = {}
         if self.on_sale is not None and self.on_sale.all():
             self.on_sale = None
+        if self.fresh is not None and not self.fresh.any():
+            self.fresh = None
+
+    def fresh_quota(self, scale: int = 1) -> int:
+        """How many fresh items ``scale`` times the quota is: ``scale * fresh_slots``, at most the
+        fresh items there are (0 when there are none)."""
+        if self.fresh is None:
+            return 0
+        return min(scale * self.fresh_slots, int(self.fresh.sum()))
 
     def _cached(self, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
         if name not in self._computed:  # per-item arrays a request would otherwise recompute from the logs
@@ -139,7 +152,7 @@ class PopularitySimilaritySource:
     def top_n(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """See :class:`CandidateSource`."""
         pctr, pcvr = self.rates()
-        candidates, profile, unit = self.retrieve(n)
+        candidates, profile, unit = self.retrieve(n, self.fresh_quota())
         features = static_features(
             pctr[candidates],
             pcvr[candidates],
@@ -165,20 +178,35 @@ class PopularitySimilaritySource:
             pctr[ranked], pcvr[ranked], ranked, profile, self.unit(), self.popularity(), self.protected
         )
 
-    def retrieve(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(n_users, n)`` catalog rows by descending score, the users' history profiles and
-        the unit item vectors."""
+    def retrieve(self, n: int, fresh: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(n_users, n)`` catalog rows, the users' history profiles and the unit item vectors:
+        the ``n - fresh`` best items not fresh by descending score, then the ``fresh`` best
+        fresh ones (``fresh`` <= the fresh items there are; 0: all by descending score)."""
         unit = self.unit()
         profile = history_profiles(self.history, unit)
         on_sale = len(unit) if self.on_sale is None else int(self.on_sale.sum())
         n_users, n = len(self.history), min(n, on_sale)
+        n_fresh = 0 if self.fresh is None else int(self.fresh.sum())
+        f = min(max(fresh, n - (on_sale - n_fresh)), n, n_fresh)  # no more of either kind than there is
         candidates = np.empty((n_users, n), dtype=np.int64)
         for start in range(0, n_users, 2048):
             score = self.retrieval_score(profile[start : start + 2048])
-            top = np.argpartition(-score, n - 1, axis=1)[:, :n]
-            order = np.argsort(-np.take_along_axis(score, top, 1), axis=1, kind="stable")
-            candidates[start : start + 2048] = np.take_along_axis(top, order, 1)
+            if f == 0:
+                candidates[start : start + 2048] = _best(score, n)
+            else:
+                assert self.fresh is not None
+                candidates[start : start + 2048, : n - f] = _best(np.where(self.fresh, -np.inf, score), n - f)
+                candidates[start : start + 2048, n - f :] = _best(np.where(self.fresh, score, -np.inf), f)
         return candidates, profile, unit
+
+
+def _best(score: np.ndarray, n: int) -> np.ndarray:
+    """``(U, n)`` the columns of each row's ``n`` highest scores, best first (ties: lowest column)."""
+    if n == 0:
+        return np.empty((len(score), 0), dtype=np.int64)
+    top = np.argpartition(-score, n - 1, axis=1)[:, :n]
+    order = np.argsort(-np.take_along_axis(score, top, 1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, 1)
 
 
 @dataclass
@@ -195,11 +223,29 @@ class CTRCandidateSource:
     ranking would pick, at a ranking cost that grows with it."""
 
     def top_n(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """See :class:`CandidateSource`."""
-        retrieved, profile, unit = self.retrieval.retrieve(self.retrieval_factor * n)
+        """See :class:`CandidateSource` (the fresh quota kept: the best fresh items by P(click)
+        among the fresh ones retrieved, the rest among the others, all ranked by P(click))."""
+        retrieved, profile, unit = self.retrieval.retrieve(
+            self.retrieval_factor * n, self.retrieval.fresh_quota(self.retrieval_factor)
+        )
         history = self.retrieval.history
         users = np.arange(len(history))
-        candidates, predicted = self.load_model().top_n(history, users, retrieved, n)
+        model = self.load_model()
+        fresh = self.retrieval.fresh
+        quota = fresh is not None and self.retrieval.fresh_slots > 0
+        pulled = int(fresh[retrieved[0]].sum()) if fresh is not None and quota else 0  # then they come last
+        if pulled == 0:
+            candidates, predicted = model.top_n(history, users, retrieved, n)
+        else:
+            kept = min(max(self.retrieval.fresh_quota(), n - (retrieved.shape[1] - pulled)), pulled)
+            old, old_p = model.top_n(history, users, retrieved[:, :-pulled], n - kept)
+            new, new_p = model.top_n(history, users, retrieved[:, -pulled:], kept)
+            both = np.concatenate([old_p["click"], new_p["click"]], axis=1)
+            order = np.argsort(-both, axis=1, kind="stable")
+            candidates = np.take_along_axis(np.concatenate([old, new], axis=1), order, 1)
+            predicted = {
+                t: np.take_along_axis(np.concatenate([old_p[t], new_p[t]], axis=1), order, 1) for t in old_p
+            }
         pcvr = predicted.get("purchase_given_click", np.zeros_like(predicted["click"]))
         features = static_features(
             predicted["click"], pcvr, candidates, profile, unit, self.retrieval.popularity(),
@@ -226,16 +272,18 @@ CANDIDATES_VERSION = 1
 
 
 def cached_top_n(
-    source: CandidateSource, config: EnvConfig, logs: LoggedData, on_sale: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+    source: CandidateSource, config: EnvConfig, logs: LoggedData, on_sale: np.ndarray | None = None,
+    fresh: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """``source.top_n(N)``, cached on disk: CTR ranking of every user's retrieval takes seconds,
-    and every process that builds the world would pay it. ``on_sale``: the retrieval's mask of
-    items on sale (part of the key; ``None`` = every item)."""
+    and every process that builds the world would pay it. ``on_sale`` and ``fresh``: the
+    retrieval's masks of items on sale and of new ones (part of the key; ``None`` = every item, none)."""
     identity = json.dumps(
         [CANDIDATES_VERSION, CTR_CACHE_VERSION, data_fingerprint(logs), config.candidates, config.n_candidates,
          config.history_length, getattr(source, "retrieval_factor", 0)]
         + ([] if config.ctr_warm_start is None else [warm_start_identity(config.ctr_warm_start)])
         + ([] if on_sale is None else [hashlib.sha256(np.packbits(on_sale).tobytes()).hexdigest()])
+        + ([] if fresh is None else [config.fresh_candidates, hashlib.sha256(np.packbits(fresh).tobytes()).hexdigest()])
     )  # fmt: skip
     file = cache_dir("candidates") / f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}.npz"
     manifest = file.with_name(f"{file.stem}.manifest.json")

@@ -148,6 +148,11 @@ class EnvConfig:
     """K: items shown per step."""
     n_candidates: int = 50
     """N: candidates offered per step."""
+    fresh_candidates: int = 5
+    """Of each user's N candidates, how many are kept for items on sale that the logs never
+    showed (new launches, known only by their text and attributes), the best of them by the
+    generator's own ranking: without a quota, popularity-led retrieval never offers them. Only a
+    catalog that lists launches (a ``launch_day`` column) has such items; 0 = no quota."""
     action_mode: str = "scores"
     """``scores`` (one per candidate), ``weights`` (over candidate features) or ``discrete``."""
     obs_mode: str = "ids"
@@ -195,6 +200,8 @@ class EnvConfig:
                 raise ConfigError("true_day is the day of the true shop: it needs simulator='true'")
         if self.slate_size < 1 or self.n_candidates < 1:
             raise ConfigError("slate_size and n_candidates must be >= 1")
+        if not 0 <= self.fresh_candidates <= self.n_candidates:
+            raise ConfigError(f"fresh_candidates must lie in [0, n_candidates], got {self.fresh_candidates}")
         if self.slate_size > self.n_candidates:
             raise ConfigError(f"slate_size ({self.slate_size}) must be <= n_candidates ({self.n_candidates})")
         if self.max_steps < 1 or self.history_length < 1:

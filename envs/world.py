@@ -114,7 +114,7 @@ def forget_worlds() -> None:
 def _world_key(config: EnvConfig) -> tuple[Any, ...]:
     return (
         config.data, config.data_path, config.simulator, config.true_day, catalog_day_of(config), config.candidates,
-        config.ctr_warm_start, config.n_candidates, config.history_length,
+        config.ctr_warm_start, config.n_candidates, config.fresh_candidates, config.history_length,
     )  # fmt: skip
 
 
@@ -154,9 +154,14 @@ def build_world(config: EnvConfig) -> RankingWorld:
         simulator = ShopWorld(shop).at(shop.days if config.true_day is None else config.true_day)
     history, _ = logs.padded_histories(config.history_length)
     protected = protected_items(logs.items)
-    retrieval = PopularitySimilaritySource(logs, history, fitted.item_embedding, protected, on_sale=on_sale)
+    # New launches the logs never showed keep their quota of candidates (a catalog that lists launches only).
+    fresh = on_sale & (logs.per_item() == 0) if "launch_day" in logs.items.columns else None
+    retrieval = PopularitySimilaritySource(
+        logs, history, fitted.item_embedding, protected, on_sale=on_sale, fresh=fresh,
+        fresh_slots=config.fresh_candidates,
+    )  # fmt: skip
     source: CandidateSource = retrieval if load_ctr is None else CTRCandidateSource(load_ctr, retrieval)
-    candidates, features = cached_top_n(source, config, logs, retrieval.on_sale)
+    candidates, features = cached_top_n(source, config, logs, retrieval.on_sale, retrieval.fresh)
     popularity = logs.popularity()
     tail = popularity < np.quantile(popularity, 0.8)
     if logs.sensitive_attributes:

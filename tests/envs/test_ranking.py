@@ -195,6 +195,7 @@ def test_diversity_aware_oracle_beats_the_greedy_oracle() -> None:
         ({"history_length": 10**9}, "history_length must be <= 1000"),
         ({"n_candidates": 5000}, "n_candidates (5000) must be <= the catalog's"),
         ({"fairness_target": 1.5}, "fairness_target must lie in [0, 1]"),
+        ({"fresh_candidates": 51}, "fresh_candidates must lie in [0, n_candidates]"),
     ],
 )
 def test_bad_options_are_clear(options: dict[str, Any], message: str) -> None:

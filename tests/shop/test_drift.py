@@ -72,7 +72,8 @@ def test_new_items_launch_after_the_logs_known_only_by_their_text() -> None:
 @pytest.mark.slow
 def test_the_true_env_offers_the_items_on_sale_that_day(tmp_path: Path) -> None:
     """The CTR candidate generator scores new items by their text and attributes: none before their
-    launch, some after, and never one that has not launched by the env's day."""
+    launch, each user's quota of them after (without it, popularity-led retrieval never offers
+    them), and never one that has not launched by the env's day."""
     folder = tmp_path / "shop"
     write_shop(replace(SMALL, drift=ShopDrift(enabled=True)), folder)
     logs = load_logs(str(folder))
@@ -81,11 +82,19 @@ def test_the_true_env_offers_the_items_on_sale_that_day(tmp_path: Path) -> None:
     for day in (60.0, 120.0):
         world = build_world(EnvConfig(data=str(folder), simulator="true", true_day=day))
         assert logs.on_sale(day)[world.candidates].all()
-        assert (world.candidates >= SMALL.n_items).any(axis=1).mean() > 0.2  # most users meet a new item
+        new = world.candidates >= SMALL.n_items
+        assert (new.sum(axis=1) == EnvConfig().fresh_candidates).all()  # each user's quota of new launches
+        assert all(len(set(row)) == world.candidates.shape[1] for row in world.candidates)
+        pctr = world.candidate_features[..., 0]
+        assert (np.diff(pctr, axis=1) <= 1e-6).all()  # still ranked by P(click), the new ones among the rest
         fitted = build_world(EnvConfig(data=str(folder), catalog_day=day))
         np.testing.assert_array_equal(
             fitted.candidates, world.candidates
-        )  # the catalog's day, either simulator
+        )  # either simulator: the catalog's day
+    no_quota = build_world(
+        EnvConfig(data=str(folder), candidates="popularity", catalog_day=120.0, fresh_candidates=0)
+    )
+    assert (no_quota.candidates < SMALL.n_items).all()  # popularity-led retrieval alone never offers them
     env = RankingEnv(data=str(folder), simulator="true", true_day=120.0)
     env.reset(seed=0)
     _, reward, *_ = env.step(np.arange(env.action_space.shape[0], dtype=np.float32))
