@@ -456,7 +456,8 @@ def markdown(weeks: list[dict[str, Any]], recovered: dict[str, Any]) -> str:
 
 
 def plot(weeks: list[dict[str, Any]], path: Path) -> None:
-    """Engagement per week of the frozen, adapted and static policies, with their CIs."""
+    """Left: engagement per week of the frozen, adapted and static policies with their CIs;
+    right: the paired difference adapted - frozen with its CI (what the A/B decides on)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -464,20 +465,31 @@ def plot(weeks: list[dict[str, Any]], path: Path) -> None:
 
     from agents.report import save_png
 
-    figure, axis = plt.subplots(figsize=(6.4, 3.8))
+    figure, (levels, paired) = plt.subplots(1, 2, figsize=(10.0, 3.8))
     for name, colour in (("frozen", "tab:blue"), ("adapted", "tab:orange"), ("static", "tab:grey")):
         rows = [(w["week"], w["ab"][name]) for w in weeks if name in w["ab"]]
         if not rows:
             continue
         x = np.array([r[0] for r in rows])
-        y = np.array([r[1]["engagement"] for r in rows])
-        low = np.array([r[1]["ci95"][0] for r in rows])
-        high = np.array([r[1]["ci95"][1] for r in rows])
-        axis.plot(x, y, marker="o", color=colour, label=name)
-        axis.fill_between(x, low, high, color=colour, alpha=0.15)
-    axis.set_xlabel("simulated week after the logs")
-    axis.set_ylabel("engagement per session (true shop)")
-    axis.legend(frameon=False)
+        levels.plot(x, [r[1]["engagement"] for r in rows], marker="o", color=colour, label=name)
+        levels.fill_between(
+            x, [r[1]["ci95"][0] for r in rows], [r[1]["ci95"][1] for r in rows], color=colour, alpha=0.15
+        )
+    levels.set_xlabel("simulated week after the logs")
+    levels.set_ylabel("engagement per session (true shop)")
+    levels.legend(frameon=False)
+    diffs = [(w["week"], w["ab"]["adapted_minus_frozen"]) for w in weeks if "adapted_minus_frozen" in w["ab"]]
+    if diffs:
+        x = np.array([d[0] for d in diffs])
+        mean = np.array([d[1]["mean"] for d in diffs])
+        low, high = np.array([d[1]["ci95"][0] for d in diffs]), np.array([d[1]["ci95"][1] for d in diffs])
+        paired.errorbar(x, mean, yerr=[mean - low, high - mean], marker="o", color="tab:orange", capsize=4)
+    paired.axhline(0.0, color="black", linewidth=0.8)
+    for axis in (levels, paired):
+        axis.set_xticks([w["week"] for w in weeks])
+    paired.set_xlabel("simulated week after the logs")
+    paired.set_ylabel("adapted - frozen (paired, 95% CI)")
+    figure.tight_layout()
     save_png(figure, path, dpi=120)
 
 
