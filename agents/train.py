@@ -108,6 +108,18 @@ def evaluate_all(agent: TrainedAgent, config: TrainConfig) -> dict[str, Any]:
     return {"policy": evaluate_agent(agent, config), "baselines": baselines, "tuned_baselines": knobs}
 
 
+def prepare_caches(config: TrainConfig) -> None:
+    """Build (or check) what a training run of ``config`` reads from the cache, without training:
+    the world (the fit, the CTR model, the candidates) and the tuned re-rankers it is compared
+    with. A study calls it once before spreading its trials, so none of them races to build them."""
+    from envs.world import build_world
+
+    _ = build_world(config.options).ctr
+    budget = TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations)
+    for name in RERANKER_NAMES:
+        load_or_tune(name, config.options, budget)
+
+
 def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """Train (or resume), evaluate against the baselines, write the run folder; return metrics.
 

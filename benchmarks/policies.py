@@ -20,21 +20,21 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from agents.agent import TrainedAgent
-from agents.backend import Backend, backend_of
+from agents.backend import Backend, backend_of, in_trial_threads
 from agents.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
 from agents.config import DEFAULT_ACTION_MODE, TrainConfig
 from agents.evaluate import policy_env_options
 from agents.oracle import captured_share, oracle_adaptive, user_types
 from agents.report import plot_curves, read_curve
 from agents.sessions import EvaluationResult, Policy, run_sessions
-from agents.train import train
+from agents.train import prepare_caches, train
 from agents.tuning import TUNING_SEED, TuningBudget, load_or_tune
 from benchmarks.plans import parse_plan
 from envs.config import STRATEGIES, EnvConfig
@@ -97,24 +97,29 @@ class Plan:
             raise ConfigError(f"--fairness-lambda must be a finite number >= 0, got {self.fairness_lambda}")
 
 
+def row_config(name: str, algorithm: str, warm: str, seed: int, plan: Plan, folder: Path) -> TrainConfig:
+    """The training run of row ``name`` at ``seed`` (its folder ``folder/runs/NAME-sSEED``)."""
+    fairness = plan.fairness_lambda if "lambda" in name else 0.0
+    env = EnvConfig(data=plan.data, action_mode=DEFAULT_ACTION_MODE[algorithm], fairness_lambda=fairness)
+    return TrainConfig(
+        algorithm, timesteps=plan.timesteps, seed=seed, warm_start=warm, env_options=env,
+        eval_episodes=plan.eval_episodes, eval_freq=max(plan.timesteps // 6, 512),
+        out=str(folder / "runs" / f"{name}-s{seed}"), tuning_sessions=plan.tuning_sessions,
+        tuning_generations=plan.tuning_generations, n_envs=plan.n_envs,
+    )  # fmt: skip
+
+
 def train_row(
     name: str, algorithm: str, warm: str, seed: int, plan: Plan, folder: Path
 ) -> tuple[dict[str, Any], tuple[list[int], list[float]]]:
     """One trial: train row ``name`` at ``seed``; its report (with its wall time) and learning curve."""
-    fairness = plan.fairness_lambda if "lambda" in name else 0.0
-    out = folder / "runs" / f"{name}-s{seed}"
-    env = EnvConfig(data=plan.data, action_mode=DEFAULT_ACTION_MODE[algorithm], fairness_lambda=fairness)
-    config = TrainConfig(
-        algorithm, timesteps=plan.timesteps, seed=seed, warm_start=warm, env_options=env,
-        eval_episodes=plan.eval_episodes, eval_freq=max(plan.timesteps // 6, 512), out=str(out),
-        tuning_sessions=plan.tuning_sessions, tuning_generations=plan.tuning_generations, n_envs=plan.n_envs,
-    )  # fmt: skip
+    config = row_config(name, algorithm, warm, seed, plan, folder)
     started = time.perf_counter()
     report = train(config, overwrite=True)  # the benchmark's own folder: rerunning replaces it
     report["seconds"] = round(time.perf_counter() - started, 1)
     print(f"{name} seed {seed}: return {report['policy']['return_mean']:.2f} "
           f"(ctr {report['baselines']['ctr']['return_mean']:.2f})", flush=True)  # fmt: skip
-    return report, read_curve(out)
+    return report, read_curve(config.folder)
 
 
 def run_all(plan: Plan, folder: Path, backend: Backend | None = None) -> dict[str, Any]:
@@ -126,7 +131,15 @@ def run_all(plan: Plan, folder: Path, backend: Backend | None = None) -> dict[st
               for seed in range(plan.seeds)]  # fmt: skip
     runs: dict[str, list[dict[str, Any]]] = {}
     curves: dict[str, list[tuple[list[int], list[float]]]] = {}
-    for trial, (report, curve) in zip(trials, (backend or Backend()).map(train_row, trials), strict=True):
+    prepared: set[str] = set()
+    for trial in trials:  # every cache the trials read, built here once: then they only read them
+        config = row_config(*trial)
+        env = json.dumps(asdict(config.options), sort_keys=True)
+        if env not in prepared:
+            prepared.add(env)
+            in_trial_threads(prepare_caches, config)
+    played = (backend or Backend()).map(train_row, trials, first_here=False)
+    for trial, (report, curve) in zip(trials, played, strict=True):
         runs.setdefault(trial[0], []).append(report)
         curves.setdefault(trial[0], []).append(curve)
     return {"runs": runs, "curves": curves}
