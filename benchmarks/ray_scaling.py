@@ -38,7 +38,9 @@ def timed(plan: Plan, folder: Path, backend: Backend) -> tuple[float, dict[str, 
         results = run_all(plan, folder, backend)
         truth = true_shop(plan, folder, results["runs"], backend)
     seconds = time.perf_counter() - started
-    return seconds, {"summary": summarise(results["runs"]), "true_shop": truth, "curves": results["curves"]}
+    trial_seconds = [report["seconds"] for reports in results["runs"].values() for report in reports]
+    return seconds, {"summary": summarise(results["runs"]), "true_shop": truth, "curves": results["curves"],
+                     "trial_seconds": trial_seconds}  # fmt: skip
 
 
 def measure(plan: Plan, cpus: int | None) -> dict[str, Any]:
@@ -60,6 +62,7 @@ def measure(plan: Plan, cpus: int | None) -> dict[str, Any]:
         "identical_summary": serial["summary"] == spread["summary"],
         "identical_true_shop": serial["true_shop"] == spread["true_shop"],
         "identical_curves": serial["curves"] == spread["curves"],
+        "trial_seconds": {"serial": serial["trial_seconds"], "ray": spread["trial_seconds"]},
         "summary": serial["summary"],
     }
 
