@@ -29,12 +29,12 @@ def test_bad_backend_flags_are_clear_errors() -> None:
 
 @pytest.mark.slow
 def test_ray_trials_give_the_serial_numbers() -> None:
-    """A tiny sweep of the policies benchmark (two seeds of PPO and DQN, then every true-shop play)
-    serial and on a local Ray, as ``benchmarks.ray_scaling`` measures it: the same numbers."""
+    """A tiny sweep of the policies benchmark (two PPO seeds, then every true-shop play) serial and
+    on a local Ray, as ``benchmarks.ray_scaling`` measures it: the same numbers."""
     from benchmarks.policies import Plan
     from benchmarks.ray_scaling import QUICK, measure
 
-    report = measure(Plan(**QUICK), cpus=2)
+    report = measure(Plan(**{**QUICK, "agents": ("ppo-static",)}), cpus=2)
     assert report["identical_summary"] and report["identical_true_shop"] and report["identical_curves"]
-    assert report["training_trials"] == 4 and report["serial_seconds"] > 0 and report["ray_seconds"] > 0
+    assert report["training_trials"] == 2 and report["serial_seconds"] > 0 and report["ray_seconds"] > 0
     assert Backend("ray", cpus=2).map(square_with_threads, [(2,), (3,), (4,)]) == [(4, 1), (9, 1), (16, 1)]

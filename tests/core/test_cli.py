@@ -274,7 +274,7 @@ CLI_MODULES = (
     "simulators.shop.__main__", "encoders.ctr.__main__", "encoders.text", "benchmarks.env_speed",
     "benchmarks.fairness", "benchmarks.foundation", "benchmarks.gpu_check", "benchmarks.heterogeneity",
     "benchmarks.ope_accuracy", "benchmarks.own_logs", "benchmarks.policies", "agents.serve.__main__",
-    "benchmarks.serving", "benchmarks.drift", "agents.adapt",
+    "benchmarks.serving", "benchmarks.drift", "agents.adapt", "benchmarks.ray_scaling",
 )  # fmt: skip
 """Every module with a ``@cli_entry`` main (``test_the_cli_list_is_complete`` keeps it complete)."""
 
