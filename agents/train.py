@@ -88,6 +88,13 @@ def evaluate_agent(agent: TrainedAgent, config: TrainConfig) -> dict[str, Any]:
     return _evaluate(agent, str(config.folder), config, config.options.obs_mode)
 
 
+def tuned_rerankers(config: TrainConfig) -> dict[str, Any]:
+    """Every re-ranker a run of ``config`` is compared with, tuned in the fitted simulator on
+    users no evaluation meets (or read from the cache)."""
+    budget = TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations)
+    return {name: load_or_tune(name, config.options, budget) for name in RERANKER_NAMES}
+
+
 def evaluate_all(agent: TrainedAgent, config: TrainConfig) -> dict[str, Any]:
     """The trained policy and every static baseline on the same evaluation users (the re-rankers
     tuned first, or read from the cache): the metrics.json object."""
@@ -97,12 +104,7 @@ def evaluate_all(agent: TrainedAgent, config: TrainConfig) -> dict[str, Any]:
 
     baselines: dict[str, Any] = {name: one(make_baseline(name), name) for name in POLICY_NAMES}
     knobs = {}
-    for name in RERANKER_NAMES:  # tuned in the fitted simulator on users no evaluation meets
-        reranker = load_or_tune(
-            name,
-            config.options,
-            TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations),
-        )
+    for name, reranker in tuned_rerankers(config).items():
         baselines[name] = one(reranker, name)
         knobs[name] = reranker.knobs
     return {"policy": evaluate_agent(agent, config), "baselines": baselines, "tuned_baselines": knobs}
@@ -115,9 +117,7 @@ def prepare_caches(config: TrainConfig) -> None:
     from envs.world import build_world
 
     _ = build_world(config.options).ctr
-    budget = TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations)
-    for name in RERANKER_NAMES:
-        load_or_tune(name, config.options, budget)
+    tuned_rerankers(config)
 
 
 def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
