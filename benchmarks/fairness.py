@@ -27,22 +27,24 @@ from typing import Any
 
 import numpy as np
 
-from agents.agent import TrainedAgent
-from agents.backend import Backend, backend_of
-from agents.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
-from agents.config import TrainConfig
-from agents.evaluate import policy_env_options
-from agents.fair_baselines import FAIR_NAMES, KNOBS, make_fair
-from agents.report import SHARE_TOLERANCE, save_png
-from agents.sessions import Policy, metrics, run_sessions
-from agents.train import train
-from agents.tuning import TuningBudget, load_or_tune
+from agents.evaluation.load import policy_env_options
+from agents.evaluation.report import SHARE_TOLERANCE
+from agents.evaluation.sessions import metrics, run_sessions
+from agents.evaluation.tuning import TuningBudget, load_or_tune
+from agents.policies.agent import TrainedAgent
+from agents.policies.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
+from agents.policies.fair import FAIR_NAMES, KNOBS, make_fair
+from agents.policies.protocol import Policy
+from agents.studies.backend import Backend, backend_of
+from agents.training.config import TrainConfig
+from agents.training.train import train
 from benchmarks.plans import parse_plan
 from benchmarks.policies import TRUE_EVAL_SEED
 from envs.config import EnvConfig
 from simulators.core.cli import cli_entry
 from simulators.core.errors import ConfigError, check_at_least_one
 from simulators.core.metrics import mean_ci95
+from simulators.core.plots import save_png
 from simulators.core.storage import write_text_atomic
 
 FITTED_EVAL_SEED = 10_000
@@ -144,8 +146,8 @@ def play(policy: Policy, world: str, plan: FairnessPlan, **options: Any) -> dict
     episodes, seed = (
         (plan.eval_episodes, FITTED_EVAL_SEED) if world == "fitted" else (plan.true_episodes, TRUE_EVAL_SEED)
     )
-    options = {**options, "simulator": world, "fairness_lambda": 0.0, "user_fairness_lambda": 0.0}
-    return metrics(run_sessions(policy, "ecommerce-v0", episodes, seed, progress=False, **options), "ecommerce-v0",
+    env = EnvConfig(**{**options, "simulator": world, "fairness_lambda": 0.0, "user_fairness_lambda": 0.0})
+    return metrics(run_sessions(policy, env, episodes, seed, progress=False), "ecommerce-v0",
                    getattr(policy, "name", "agent"), seed)  # fmt: skip
 
 

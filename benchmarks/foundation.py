@@ -21,7 +21,8 @@ from encoders.sequence import LSTMUserEncoder
 from encoders.text import TextEncoder, TextEncoderConfig, item_embeddings
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.storage import check_output_file, write_text_atomic
-from simulators.shop.world import ShopConfig, write_shop
+from simulators.shop.config import ShopConfig
+from simulators.shop.files import write_shop
 
 HISTORY_LENGTH = 20
 

@@ -39,8 +39,8 @@ def encode_catalog(device: str) -> dict[str, Any]:
 
 def train_on(algorithm: str, device: str, timesteps: int, out: Path) -> dict[str, Any]:
     """A short ``agents.train`` run on ``device``."""
-    from agents.config import TrainConfig
-    from agents.train import train
+    from agents.training.config import TrainConfig
+    from agents.training.train import train
 
     config = TrainConfig(
         algorithm, timesteps=timesteps, device=device, eval_episodes=200, eval_freq=timesteps, out=str(out)

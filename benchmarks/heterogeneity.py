@@ -36,7 +36,8 @@ from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.storage import check_output_file, write_text_atomic
 from simulators.data.logs import LoggedData
 from simulators.datasets import load_logs
-from simulators.shop.world import ShopConfig, ShopWorld, UserVariety
+from simulators.shop.config import ShopConfig, UserVariety
+from simulators.shop.world import ShopWorld
 
 MIN_CLICKS = 20
 """Breadth is the entropy of each user's first this many positive events (users with fewer are

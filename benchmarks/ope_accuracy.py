@@ -25,20 +25,19 @@ from typing import Any
 
 import numpy as np
 
-from agents.backend import Backend, add_backend_arguments, backend_of
 from agents.ope.estimators import BANDIT_ESTIMATORS, SESSION_ESTIMATORS, SLATE_ESTIMATORS, estimate
 from agents.ope.obd import bts_marginals, obd_bandit_inputs
 from agents.ope.reward_models import user_segments
 from agents.ope.slates import slate_inputs
 from agents.ope.targets import PLPolicy, agent_policy, shop_logging_policy, shop_policy
 from agents.ope.truth import ShopTruth
+from agents.studies.backend import Backend, add_backend_arguments, backend_of
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.storage import check_output_file, write_text_atomic
 from simulators.data.steps import build_steps
-from simulators.datasets import load_logs
+from simulators.datasets import load_logs, resolve_data
 from simulators.datasets.obd import CAMPAIGNS, prior_bts
-from simulators.datasets.shop import shop_config_of
 from simulators.shop.world import ShopWorld
 
 POLICIES = ("logging", "near-logging", "random", "popularity", "anti-popularity", "ctr")
@@ -71,8 +70,8 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 def quick_agent(folder: Path) -> Path:
     """Train a small PPO agent for the track (when none is given)."""
-    from agents.config import TrainConfig
-    from agents.train import train
+    from agents.training.config import TrainConfig
+    from agents.training.train import train
 
     config = TrainConfig("ppo", timesteps=4_096, eval_episodes=32, eval_freq=4_096, out=str(folder))
     train(config)
@@ -117,10 +116,11 @@ def log_trial(
 
 def shop_track(plan: Plan, agent_dir: Path | None, backend: Backend | None = None) -> dict[str, Any]:
     """Estimates against the truth for every (size, seed, policy, estimator)."""
-    from agents.agent import TrainedAgent
+    from agents.policies.agent import TrainedAgent
 
-    logs = load_logs("shop")
-    world = ShopWorld(shop_config_of(logs))
+    source = resolve_data("shop")
+    logs, world = source.logs, source.truth
+    assert world is not None
     n_items = world.n_catalog
     targets: dict[str, PLPolicy] = {name: shop_policy(name, world, logs.popularity()) for name in POLICIES}
     with tempfile.TemporaryDirectory() as scratch:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agents.backend import add_backend_arguments
+from agents.studies.backend import add_backend_arguments
 from simulators.core.cli import ArgumentParser, add_config_arguments, config_kwargs
 from simulators.core.storage import check_output_file
 

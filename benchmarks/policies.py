@@ -26,25 +26,24 @@ from typing import Any
 
 import numpy as np
 
-from agents.agent import TrainedAgent
-from agents.backend import Backend, backend_of, in_trial_threads
-from agents.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
-from agents.config import DEFAULT_ACTION_MODE, TrainConfig
-from agents.evaluate import policy_env_options
-from agents.oracle import captured_share, oracle_adaptive, user_types
-from agents.report import plot_curves, read_curve
-from agents.sessions import EvaluationResult, Policy, run_sessions
-from agents.train import prepare_caches, train
-from agents.tuning import TUNING_SEED, TuningBudget, load_or_tune
+from agents.evaluation.load import policy_env_options
+from agents.evaluation.oracle import captured_share, oracle_adaptive, user_types
+from agents.evaluation.sessions import EvaluationResult, run_sessions
+from agents.evaluation.tuning import TUNING_SEED, TuningBudget, load_or_tune
+from agents.policies.agent import TrainedAgent
+from agents.policies.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
+from agents.policies.protocol import Policy
+from agents.studies.backend import Backend, backend_of, in_trial_threads
+from agents.training.config import DEFAULT_ACTION_MODE, TrainConfig
+from agents.training.curves import plot_curves, read_curve
+from agents.training.train import prepare_caches, train
 from benchmarks.plans import parse_plan
 from envs.config import STRATEGIES, EnvConfig
 from simulators.core.cli import cli_entry
-from simulators.core.errors import ConfigError, DataError, check_at_least_one
+from simulators.core.errors import ConfigError, check_at_least_one
 from simulators.core.metrics import mean_ci95
 from simulators.core.storage import write_text_atomic
-from simulators.datasets import load_logs
-from simulators.datasets.shop import shop_config_of
-from simulators.shop.world import ShopWorld
+from simulators.datasets import resolve_data
 
 AGENTS = {
     "ppo-static": ("ppo", "static"),
@@ -217,10 +216,8 @@ def static_menu(plan: Plan) -> dict[str, Policy]:
 
 def ground_truth_problem(data: str) -> str | None:
     """Why ``data`` has no true shop to play in (``None`` when it has one)."""
-    try:
-        shop_config_of(load_logs(data))
-    except DataError as err:
-        return str(err)
+    if resolve_data(data).truth is None:
+        return f"{data}: no ground truth is known for these logs (not the shop's)"
     return None
 
 
@@ -231,8 +228,8 @@ def play_true(policy: Policy | Path, seed: int, plan: Plan) -> EvaluationResult:
     if isinstance(policy, Path):
         policy = TrainedAgent.load(policy, device="cpu")
         options = policy_env_options(policy)
-    return run_sessions(policy, "ecommerce-v0", plan.true_episodes, seed, progress=False,
-                        **{**options, "data": plan.data, "simulator": "true"})  # fmt: skip
+    env = EnvConfig(**{**options, "data": plan.data, "simulator": "true"})
+    return run_sessions(policy, env, plan.true_episodes, seed, progress=False)
 
 
 def true_shop(
@@ -252,7 +249,8 @@ def true_shop(
     by_agent: dict[str, list[float]] = {}
     for (name, _), result in zip(agents, played[2 * len(menu) :], strict=True):
         by_agent.setdefault(name, []).append(float(result.returns.mean()))
-    world = ShopWorld(shop_config_of(load_logs(plan.data)))
+    world = resolve_data(plan.data).truth
+    assert world is not None  # the plan was checked (ground_truth_problem)
     oracle = oracle_adaptive(tuning, evaluation, user_types(world))
     table: dict[str, Any] = {}
     for name, result in evaluation.items():

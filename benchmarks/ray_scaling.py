@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agents.backend import Backend
+from agents.studies.backend import Backend
 from benchmarks.plans import parse_plan
 from benchmarks.policies import Plan, run_all, summarise, true_shop
 from simulators.core.cli import cli_entry, config_kwargs

@@ -197,9 +197,7 @@ def closed_loop(run: Path, work: Path, sessions: int, seed: int) -> dict[str, An
     from agents.ope.truth import true_step_value
     from agents.serve.traffic import simulate_users, start_server
     from simulators.data.steps import build_steps
-    from simulators.datasets import load_logs
-    from simulators.datasets.shop import shop_config_of
-    from simulators.shop.world import ShopWorld
+    from simulators.datasets import load_logs, resolve_data
 
     log_dir = work / "loop"
     process, url = start_server(run, log_dir)
@@ -211,7 +209,8 @@ def closed_loop(run: Path, work: Path, sessions: int, seed: int) -> dict[str, An
     logs = load_logs(log_dir)
     report = evaluate_own(str(log_dir), str(run), None, 200, 3, seed)
     target = own_target(str(run), logs, str(log_dir))
-    world = ShopWorld(shop_config_of(load_logs("shop")))
+    world = resolve_data("shop").truth
+    assert world is not None
     per_slot, truth_se = true_step_value(world, build_steps(logs), target, 256, np.random.default_rng(seed))
     truth = float(per_slot.sum())
     estimates = {
@@ -242,7 +241,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from agents.report import save_png
+    from simulators.core.plots import save_png
 
     figure, axes = plt.subplots(1, len(BACKENDS), figsize=(10, 3.6), sharey=True)
     for axis, backend in zip(axes, BACKENDS, strict=True):

@@ -7,26 +7,22 @@ Retrieval by popularity and text similarity to the history; ranking by the CTR m
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from encoders.ctr.config import CTR_CACHE_VERSION, warm_start_identity
-from envs.config import FEATURE_CLIP, EnvConfig
-from simulators.core.storage import (
-    atomic_path,
-    cache_dir,
-    cache_entry_problem,
-    report_rebuild,
-    write_manifest,
-)
-from simulators.data.logs import LoggedData, data_fingerprint
+from envs.config import FEATURE_CLIP
+from simulators.core.storage import atomic_path, cache_dir, content_key, load_or_build, manifest_beside
+from simulators.data.logs import LoggedData
 
 if TYPE_CHECKING:  # torch loads only when a CTR model is used
     from encoders.ctr.train import TrainedCTR
+
+
+RETRIEVAL_FACTOR = 6
+"""Items retrieved per candidate kept by :class:`CTRCandidateSource` (its default)."""
 
 
 # ------------------------------------------------------------------------------ the world
@@ -218,7 +214,7 @@ class CTRCandidateSource:
     load_model: Callable[[], TrainedCTR]
     """Returns the CTR model (loaded only when candidates are not already cached)."""
     retrieval: PopularitySimilaritySource
-    retrieval_factor: int = 6
+    retrieval_factor: int = RETRIEVAL_FACTOR
     """Items retrieved per candidate kept: more keeps more of the candidates a whole-catalog CTR
     ranking would pick, at a ranking cost that grows with it."""
 
@@ -271,36 +267,40 @@ CANDIDATES_VERSION = 1
 """Bump when candidate generation changes, so cached candidates are recomputed."""
 
 
-def cached_top_n(
-    source: CandidateSource, config: EnvConfig, logs: LoggedData, on_sale: np.ndarray | None = None,
-    fresh: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """``source.top_n(N)``, cached on disk: CTR ranking of every user's retrieval takes seconds,
-    and every process that builds the world would pay it. ``on_sale`` and ``fresh``: the
-    retrieval's masks of items on sale and of new ones (part of the key; ``None`` = every item, none)."""
-    identity = json.dumps(
-        [CANDIDATES_VERSION, CTR_CACHE_VERSION, data_fingerprint(logs), config.candidates, config.n_candidates,
-         config.history_length, getattr(source, "retrieval_factor", 0)]
-        + ([] if config.ctr_warm_start is None else [warm_start_identity(config.ctr_warm_start)])
-        + ([] if on_sale is None else [hashlib.sha256(np.packbits(on_sale).tobytes()).hexdigest()])
-        + ([] if fresh is None else [config.fresh_candidates, hashlib.sha256(np.packbits(fresh).tobytes()).hexdigest()])
+def _mask_digest(mask: np.ndarray | None) -> str | None:
+    return None if mask is None else hashlib.sha256(np.packbits(mask).tobytes()).hexdigest()
+
+
+def candidates_key(
+    generator: str, fingerprint: str, n_candidates: int, history_length: int, on_sale: np.ndarray | None,
+    fresh: np.ndarray | None, fresh_candidates: int | None,
+) -> str:  # fmt: skip
+    """The identity of a candidate table: the generator's (the CTR model's key, or
+    ``popularity``), the logs' fingerprint, N, the history length, and the masks of the items on
+    sale and of the new launches among them (with their quota)."""
+    sale = None if on_sale is None or on_sale.all() else _mask_digest(on_sale)
+    return content_key(
+        "candidates", CANDIDATES_VERSION, generator, fingerprint, n_candidates, history_length,
+        RETRIEVAL_FACTOR, sale, _mask_digest(fresh), fresh_candidates,
     )  # fmt: skip
-    file = cache_dir("candidates") / f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}.npz"
-    manifest = file.with_name(f"{file.stem}.manifest.json")
-    if file.is_file():
-        problem = cache_entry_problem(manifest)
-        if problem is None:
-            try:
-                with np.load(file, allow_pickle=False) as stored:
-                    candidates, features = stored["candidates"], stored["features"]
-                if np.isfinite(features).all():
-                    return candidates, features
-                problem = "its features hold NaN or inf"
-            except (OSError, ValueError, KeyError) as err:
-                problem = f"unreadable ({err})"
-        report_rebuild("candidates", file, problem)
-    candidates, features = source.top_n(config.n_candidates)
-    with atomic_path(file) as tmp, tmp.open("wb") as handle:
-        np.savez(handle, candidates=candidates, features=features)
-    write_manifest(manifest, [file])
-    return candidates, features
+
+
+def cached_top_n(source: CandidateSource, n: int, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """``source.top_n(n)``, cached on disk under ``key`` (:func:`candidates_key`): CTR ranking of
+    every user's retrieval takes seconds, and every process that builds the world would pay it."""
+    file = cache_dir("candidates") / f"{key}.npz"
+
+    def load() -> tuple[np.ndarray, np.ndarray]:
+        with np.load(file, allow_pickle=False) as stored:
+            candidates, features = stored["candidates"], stored["features"]
+        if not np.isfinite(features).all():
+            raise ValueError("its features hold NaN or inf")
+        return candidates, features
+
+    def build() -> tuple[np.ndarray, np.ndarray]:
+        candidates, features = source.top_n(n)
+        with atomic_path(file) as tmp, tmp.open("wb") as handle:
+            np.savez(handle, candidates=candidates, features=features)
+        return candidates, features
+
+    return load_or_build("candidates", manifest_beside(file), [file], load, build)

@@ -367,10 +367,12 @@ def as_action_array(actions: Any) -> np.ndarray:
         raise ActionError(f"action is not an array of numbers ({err})") from None
 
 
-def standardise(features: np.ndarray) -> np.ndarray:
-    """``(B, N, F)`` features z-scored across each step's candidates (a constant feature -> 0;
-    the spread is floored at ``FEATURE_STD_FLOOR``), so that ranking weights compare signals on one scale."""
-    centred = features - features.mean(axis=1, keepdims=True)
+def standardise(values: np.ndarray) -> np.ndarray:
+    """``(B, N)`` scores or ``(B, N, F)`` features z-scored across each row's N candidates (a
+    constant column -> 0; the spread is floored at ``FEATURE_STD_FLOOR``, so rounding noise never
+    becomes a signal). Ranking weights compare features on one scale through it, and one sampling
+    temperature suits every scoring (the re-rankers', an agent's in OPE and serving)."""
+    centred = values - values.mean(axis=1, keepdims=True)
     return centred / np.maximum(centred.std(axis=1, keepdims=True), FEATURE_STD_FLOOR)
 
 

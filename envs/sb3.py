@@ -6,9 +6,20 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from stable_baselines3.common.vec_env import VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
+from envs.config import EnvConfig
+from envs.factory import make_vector_env
 from envs.vector import RankingVectorEnv
+from envs.world import RankingWorld
+
+
+def make_sb3_env(config: EnvConfig, num_envs: int, reset_seed: int | None = None) -> VecMonitor:
+    """The batched env of ``config`` behind SB3's ``VecEnv`` interface, episode statistics kept
+    by ``VecMonitor``; ``reset_seed`` seeds every reset (an evaluation env meets the same users
+    each time). Its world is ``venv.world`` (SB3's wrappers pass the attribute through)."""
+    return VecMonitor(SB3VecEnvAdapter(make_vector_env(config, num_envs), reset_seed=reset_seed))
 
 
 class SB3VecEnvAdapter(VecEnv):
@@ -26,6 +37,11 @@ class SB3VecEnvAdapter(VecEnv):
         self._actions: np.ndarray | None = None
         self._seed: int | None = None
         self.reset_seed = reset_seed
+
+    @property
+    def world(self) -> RankingWorld:
+        """The world the sessions run in."""
+        return self.env.world
 
     def reset(self) -> dict[str, np.ndarray]:
         """Reset every env (with the seed given to :meth:`seed`, else ``reset_seed``)."""

@@ -18,7 +18,7 @@ from gymnasium.vector.utils import batch_space
 from envs import engine
 from envs.config import env_config
 from envs.core import SessionCore
-from envs.world import build_world
+from envs.world import RankingWorld, build_world
 from simulators.core.errors import ConfigError
 
 SESSIONS_PER_DRAW = 64
@@ -116,6 +116,11 @@ class RankingVectorEnv(VectorEnv):
         self._next_draw[index] += 1
         draws[:, 1] = np.floor(draws[:, 1] * 2.0**53)
         return draws
+
+    @property
+    def world(self) -> RankingWorld:
+        """The world the sessions run in (shared, read-only)."""
+        return self.core.world
 
     def render(self) -> tuple[str, ...] | None:
         """``ansi``: each env's last slate."""

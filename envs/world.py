@@ -11,17 +11,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from encoders.ctr.config import warm_start_identity
-from envs.candidates import CandidateSource, CTRCandidateSource, PopularitySimilaritySource, cached_top_n
+from encoders.ctr.config import CTRConfig, ctr_cache_key, warm_start_identity
+from envs.candidates import (
+    CandidateSource,
+    CTRCandidateSource,
+    PopularitySimilaritySource,
+    cached_top_n,
+    candidates_key,
+)
 from envs.config import FEATURE_CLIP, FEATURES, EnvConfig, catalog_day_of
-from simulators.core.errors import ConfigError
+from simulators.core.errors import ConfigError, DataError
+from simulators.core.storage import content_key
 from simulators.data.features import user_feature_matrix
 from simulators.data.logs import LoggedData
-from simulators.datasets import load_logs
-from simulators.datasets.shop import shop_config_of
-from simulators.fit.cache import load_or_fit
+from simulators.datasets import DataSource, forget_data, resolve_data
+from simulators.fit.cache import load_or_fit, simulator_key
 from simulators.response import ResponseTables, UserSimulator
-from simulators.shop.world import ShopWorld
 
 if TYPE_CHECKING:  # torch loads only when a CTR model is used
     from encoders.ctr.embedder import CTREmbedder
@@ -76,10 +81,20 @@ class RankingWorld:
     """``(n_users, 2)`` relevance (pCTR) offered to each user: by all candidates, by protected ones."""
     user_traits: np.ndarray
     """``(n_users, 2)`` float64 each user's boredom scale and leave offset (the simulator's)."""
+    source: DataSource
+    """The logs the world is built from (resolved once per process)."""
+    key: str
+    """The world's identity: its simulator's and its candidates' keys (:func:`world_key`); the
+    tuned re-rankers' cache key starts with it."""
     candidate_source: CandidateSource | None = None
     """The generator behind ``candidates``, to score other items or histories (the serving path)."""
     embedder: CTREmbedder | None = None
     """The CTR model's frozen encoders (built on first use by ``obs_mode="embedding"``)."""
+
+    @property
+    def logs(self) -> LoggedData:
+        """The logs the world is built from."""
+        return self.source.logs
 
     @property
     def has_provider_groups(self) -> bool:
@@ -102,46 +117,81 @@ class RankingWorld:
         return self.embedder
 
 
-_WORLDS: dict[tuple[Any, ...], RankingWorld] = {}
+_WORLDS: dict[str, RankingWorld] = {}
 
 
 def forget_worlds() -> None:
-    """Drop the worlds this process keeps (each holds its users x items tables): for a long loop
-    that moves on to other days and data and never reads the old ones again."""
+    """Drop the worlds and logs this process keeps (each world holds its users x items tables):
+    for a long loop that moves on to other days and data and never reads the old ones again."""
     _WORLDS.clear()
+    forget_data()
 
 
-def _world_key(config: EnvConfig) -> tuple[Any, ...]:
-    return (
-        config.data, config.data_path, config.simulator, config.true_day, catalog_day_of(config), config.candidates,
-        config.ctr_warm_start, config.n_candidates, config.fresh_candidates, config.history_length,
+def data_source(config: EnvConfig) -> DataSource:
+    """The logs ``config`` names, resolved once per process."""
+    return resolve_data(config.data, config.data_path)
+
+
+def world_key(config: EnvConfig) -> str:
+    """The identity of the world ``config`` describes: the simulator's key (the fitted one's, or
+    the true shop's logs and day), the candidates' key and the history length. Computed from the
+    (memoised) logs' fingerprint without building anything."""
+    source = data_source(config)
+    simulator = (
+        simulator_key(source.logs)
+        if config.simulator == "fitted"
+        else ("true", source.fingerprint, config.true_day)
+    )
+    return content_key("world", simulator, _candidates_key(config, source), config.history_length)
+
+
+def _candidates_key(config: EnvConfig, source: DataSource) -> str:
+    generator = ctr_key_of(source.logs, config.ctr_warm_start) if config.candidates == "ctr" else "popularity"
+    on_sale, fresh = _sale_masks(config, source.logs)
+    return candidates_key(
+        generator, source.fingerprint, config.n_candidates, config.history_length, on_sale, fresh,
+        config.fresh_candidates if fresh is not None else None,
     )  # fmt: skip
 
 
+def ctr_key_of(logs: LoggedData, init: str | None) -> str:
+    """The key of the (default) CTR model of ``logs`` warm-started from ``init`` (torch-free)."""
+    return ctr_cache_key(logs.fingerprint, CTRConfig(), None if init is None else warm_start_identity(init))
+
+
+def _sale_masks(config: EnvConfig, logs: LoggedData) -> tuple[np.ndarray, np.ndarray | None]:
+    """The items on sale on the catalog's day, and the new launches among them (``None``: a
+    catalog that lists no launches)."""
+    on_sale = logs.on_sale(catalog_day_of(config))
+    fresh = on_sale & (logs.per_item() == 0) if "launch_day" in logs.items.columns else None
+    return on_sale, fresh
+
+
 def _load_or_train_ctr(logs: LoggedData, embeddings: np.ndarray, init: str | None) -> TrainedCTR:
+    """The CTR model behind the candidates (torch loads here, on first use)."""
     from encoders.ctr.train import load_or_train_ctr
 
     return load_or_train_ctr(logs, embeddings=embeddings, init=None if init is None else Path(init))
 
 
 def build_world(config: EnvConfig) -> RankingWorld:
-    """Load logs, fit (or load) the simulator and precompute candidates; cached per process."""
-    key = _world_key(config)
-    if key in _WORLDS:
-        return _WORLDS[key]
-    options = {"path": config.data_path} if config.data_path else {}
-    logs = load_logs(config.data, **options)
+    """Resolve the logs, fit (or load) the simulator and precompute candidates; cached per process."""
+    source = data_source(config)
+    logs = source.logs
     if config.ctr_warm_start is not None:
         warm_start_identity(config.ctr_warm_start)  # a folder without a model fails before any fitting
     if config.n_candidates > logs.n_items:
         raise ConfigError(
             f"n_candidates ({config.n_candidates}) must be <= the catalog's {logs.n_items} items"
         )
-    on_sale = logs.on_sale(catalog_day_of(config))  # before any fitting: a bad launch_day fails here
+    on_sale, fresh = _sale_masks(config, logs)  # before any fitting: a bad launch_day fails here
     if on_sale.sum() < config.n_candidates:
         raise ConfigError(
             f"n_candidates ({config.n_candidates}) must be <= the {int(on_sale.sum())} items on sale on the catalog's day"
         )
+    key = world_key(config)
+    if key in _WORLDS:
+        return _WORLDS[key]
     fitted, _ = load_or_fit(logs)
     load_ctr = (
         cache(partial(_load_or_train_ctr, logs, fitted.item_embedding, config.ctr_warm_start))
@@ -150,18 +200,19 @@ def build_world(config: EnvConfig) -> RankingWorld:
     )
     simulator: UserSimulator = fitted
     if config.simulator == "true":
-        shop = shop_config_of(logs)
-        simulator = ShopWorld(shop).at(shop.days if config.true_day is None else config.true_day)
+        truth = source.truth
+        if truth is None:
+            raise DataError(f"{logs.source}: not read from a shop folder, so its ground truth is unknown")
+        simulator = truth.at(truth.config.days if config.true_day is None else config.true_day)
     history, _ = logs.padded_histories(config.history_length)
     protected = protected_items(logs.items)
     # New launches the logs never showed keep their quota of candidates (a catalog that lists launches only).
-    fresh = on_sale & (logs.per_item() == 0) if "launch_day" in logs.items.columns else None
     retrieval = PopularitySimilaritySource(
         logs, history, fitted.item_embedding, protected, on_sale=on_sale, fresh=fresh,
         fresh_slots=config.fresh_candidates,
     )  # fmt: skip
-    source: CandidateSource = retrieval if load_ctr is None else CTRCandidateSource(load_ctr, retrieval)
-    candidates, features = cached_top_n(source, config, logs, retrieval.on_sale, retrieval.fresh)
+    generator: CandidateSource = retrieval if load_ctr is None else CTRCandidateSource(load_ctr, retrieval)
+    candidates, features = cached_top_n(generator, config.n_candidates, _candidates_key(config, source))
     popularity = logs.popularity()
     tail = popularity < np.quantile(popularity, 0.8)
     if logs.sensitive_attributes:
@@ -195,7 +246,9 @@ def build_world(config: EnvConfig) -> RankingWorld:
             [relevance.sum(1), (relevance * features[..., FEATURES.index("protected")]).sum(1)], axis=1
         ),
         user_traits=tables.traits.as_array(),
-        candidate_source=source,
+        source=source,
+        key=key,
+        candidate_source=generator,
     )
     _WORLDS[key] = world
     return world

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from simulators.data.logs import LoggedData
-from simulators.shop.world import ShopConfig
+from simulators.shop.config import ShopConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_SHOP = ShopConfig(seed=3, n_users=300, n_items=200, n_sellers=30, n_sessions=600)

@@ -18,8 +18,7 @@ from agents.ope.truth import TRUTH_SESSIONS
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.errors import ConfigError, check_seed
 from simulators.core.storage import check_output_file, write_text_atomic
-from simulators.datasets import load_logs
-from simulators.datasets import shop as shop_loader
+from simulators.datasets import resolve_data
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -51,12 +50,12 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def logs_kind(data: str) -> str:
-    """``obd``, ``shop`` (logs with a known ground truth) or ``own`` (any other logs)."""
-    if data.startswith("obd") or (Path(data) / "random" / "all").is_dir():
+    """``obd`` (bandit rounds of two logging policies), ``shop`` (logs with a known ground truth)
+    or ``own`` (any other logs), as the logs' own loader tells (loading them, once per process)."""
+    source = resolve_data(data)
+    if source.bandit_rounds:
         return "obd"
-    if (data.split(":")[0] == "shop" and not Path(data).exists()) or shop_loader.recognises(Path(data)):
-        return "shop"
-    return "own"
+    return "shop" if source.truth is not None else "own"
 
 
 MAX_FOLDS = 50
@@ -94,11 +93,9 @@ class OPEConfig:
             raise ConfigError(f"--folds must lie in [2, {MAX_FOLDS}], got {self.folds}")
         if self.truth_sessions < 100:
             raise ConfigError(f"--truth-sessions must be >= 100, got {self.truth_sessions}")
-        kind = logs_kind(self.data)
+        kind = logs_kind(self.data)  # the logs load here: a bad name or folder is one clear error
         if kind == "obd" and self.policy not in OBD_POLICIES:
             raise ConfigError(f"OBD logs take --policy {' or '.join(OBD_POLICIES)}, got {self.policy!r}")
-        if kind == "own" and not Path(self.data).exists():
-            load_logs(self.data)  # a dataset name (movielens) loads; anything else is one clear error
         named = SHOP_POLICIES if kind == "shop" else CATALOG_POLICIES
         if kind != "obd" and self.policy not in named and not Path(self.policy).exists():
             raise ConfigError(

@@ -9,7 +9,7 @@ from agents.ope.estimators import BANDIT_ESTIMATORS, estimate_all
 from agents.ope.inputs import BanditInputs
 from agents.ope.reward_models import fit_click_rate_model
 from simulators.core.errors import ConfigError, DataError
-from simulators.datasets import load_logs
+from simulators.datasets import load_logs, resolve_data
 from simulators.datasets.obd import prior_bts
 
 OBD_POLICIES = ("obd-bts", "obd-random")
@@ -22,7 +22,7 @@ def evaluate_obd(
     target policy's own logs' mean click)."""
     if policy not in OBD_POLICIES:
         raise ConfigError(f"OBD logs take --policy {' or '.join(OBD_POLICIES)}, got {policy!r}")
-    logs = load_logs(logs_spec)
+    logs = resolve_data(logs_spec).logs
     logged_policy, campaign = logs.source.removeprefix("obd(").removesuffix(")").split("/")
     table = logs.interactions
     slots = int(table["position"].max())

@@ -23,16 +23,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from agents.evaluate import load_policy
+from agents.evaluation.load import load_policy
 from agents.ope.estimators import BANDIT_ESTIMATORS, SESSION_ESTIMATORS, SLATE_ESTIMATORS, estimate_all
 from agents.ope.inputs import BanditInputs
 from agents.ope.reward_models import fit_click_rate_model, user_segments
 from agents.ope.slates import slate_inputs
 from agents.ope.targets import CATALOG_POLICIES, PLPolicy, agent_policy, catalog_policy
+from envs.config import EnvConfig, known_options
+from envs.world import data_source
 from simulators.core.errors import ConfigError
 from simulators.data.logs import LoggedData
 from simulators.data.steps import MAX_SLOTS, build_steps
-from simulators.datasets import load_logs
+from simulators.datasets import resolve_data
 
 SMOOTHING = 0.5
 """``a``: pseudo-count of every (item, slot) in the estimated logging policy (Jeffreys' prior)."""
@@ -85,7 +87,7 @@ def target_policy(
         raise ConfigError(
             f"--policy {policy}: OPE on {where} logs takes {list(named)} or an agent's run folder"
         )
-    trained_on = load_logs(str(agent.env_options.get("data", "shop")))
+    trained_on = data_source(EnvConfig(**known_options(agent.env_options))).logs
     if not same_catalog(trained_on, logs):
         raise ConfigError(
             f"--policy {policy}: the agent trained on {agent.env_options.get('data')!r}, whose users and items are "
@@ -111,23 +113,13 @@ def own_target(policy: str, logs: LoggedData, data: str) -> PLPolicy:
     )  # fmt: skip
 
 
-def _chunk_rows(chunk: np.ndarray, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows whose context is in ``chunk`` (sorted), and each one's position in it."""
-    local = np.searchsorted(chunk, contexts)
-    inside = (local < len(chunk)) & (chunk[np.minimum(local, len(chunk) - 1)] == contexts)
-    rows = np.flatnonzero(inside)
-    return rows, local[rows]
-
-
 def unsupported_mass(
     target: PLPolicy, users: np.ndarray, slot: np.ndarray, shown: np.ndarray, k: int, rng: np.random.Generator
 ) -> float:  # fmt: skip
     """Mean over logged rounds of the target's probability, at the round's slot (< ``k``), of items
     the logs never show at that slot (``shown (n_slots, n_items)`` bool)."""
-    contexts = target.contexts(users)
     total = 0.0
-    for chunk, margins in target.marginal_chunks(users, k, 256, rng):
-        rows, local = _chunk_rows(chunk, contexts)
+    for rows, local, margins in target.marginal_chunks(users, k, 256, rng):
         outside = (margins * ~shown[None, :k]).sum(axis=2)  # (contexts, k)
         total += float(outside[local, slot[rows]].sum())
     return total / max(len(users), 1)
@@ -137,7 +129,7 @@ def evaluate_own(
     data: str, policy: str, wanted: list[str] | None, n_bootstrap: int, folds: int, seed: int
 ) -> dict[str, object]:  # fmt: skip
     """OPE of ``policy`` on the logs ``data`` (not a shop, not OBD), with estimated propensities."""
-    logs = load_logs(data)
+    logs = resolve_data(data).logs
     if folds > logs.n_users:  # before the target, which may build a world
         raise ConfigError(
             f"--folds {folds}: more folds than the logs' {logs.n_users} users (folds are of users)"
@@ -277,9 +269,7 @@ def row_bandit_inputs(
         fit_click_rate_model(item[row_fold != f], slot[row_fold != f], reward[row_fold != f], n_items, n_slots, rng)
         for f in range(folds)
     ]  # fmt: skip
-    contexts = target.contexts(user_row)
-    for chunk, margins in target.marginal_chunks(user_row, n_slots, 256, rng):  # (c, K, n_items)
-        rows, local = _chunk_rows(chunk, contexts)
+    for rows, local, margins in target.marginal_chunks(user_row, n_slots, 256, rng):  # (c, K, n_items)
         p_target[rows] = margins[local, slot[rows], item[rows]]
         for f in range(folds):
             expected = np.einsum("ckn,nk->ck", margins, models[f])  # E_pi q per context and slot

@@ -10,10 +10,10 @@ from agents.ope.reward_models import user_segments
 from agents.ope.slates import slate_inputs
 from agents.ope.targets import SHOP_POLICIES, PLPolicy, shop_logging_policy, shop_policy
 from agents.ope.truth import TRUTH_SESSIONS, ShopTruth
+from simulators.core.errors import ConfigError
 from simulators.data.logs import LoggedData
 from simulators.data.steps import build_steps
-from simulators.datasets import load_logs
-from simulators.datasets.shop import shop_config_of
+from simulators.datasets import resolve_data
 from simulators.shop.world import ShopWorld
 
 
@@ -31,8 +31,10 @@ def evaluate_shop(
 ) -> dict[str, object]:  # fmt: skip
     """OPE of a catalog policy (or agent) on shop logs, with the true shop's ground truth from
     ``truth_sessions`` sessions (the independent log and the on-policy run alike)."""
-    logs = load_logs(logs_spec)
-    world = ShopWorld(shop_config_of(logs))
+    source = resolve_data(logs_spec)
+    logs, world = source.logs, source.truth
+    if world is None:
+        raise ConfigError(f"--data {logs_spec}: no ground truth is known for these logs (not the shop's)")
     target = shop_target(policy, world, logs, logs_spec)
     steps = build_steps(logs)
     rng = np.random.default_rng(seed)

@@ -77,16 +77,7 @@ def _marginals_at(
     ``model_row (n,)``: the reward model's row of each step; ``theta (n, K)``)."""
     n, k = items.shape
     marginal, expected, exposure = np.zeros((n, k)), np.zeros((n, k)), np.zeros((n, k))
-    contexts = policy.contexts(users)
-    order = np.argsort(contexts, kind="stable")
-    sorted_contexts = contexts[order]
-    for chunk, margins in policy.marginal_chunks(users, k, n_samples, rng):
-        lo, hi = (
-            np.searchsorted(sorted_contexts, chunk[0]),
-            np.searchsorted(sorted_contexts, chunk[-1], side="right"),
-        )
-        rows = order[lo:hi]
-        local = np.searchsorted(chunk, contexts[rows])
+    for rows, local, margins in policy.marginal_chunks(users, k, n_samples, rng):
         at_items = margins[local[:, None, None], np.arange(k)[None, :, None], items[rows][:, None, :]]
         marginal[rows] = np.diagonal(at_items, axis1=1, axis2=2)
         exposure[rows] = np.einsum("rj,rjk->rk", theta[rows], at_items)

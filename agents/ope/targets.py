@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.baselines import standardise_scores
-from envs.config import FEATURES, EnvConfig, known_options
-from envs.core import SessionCore
+from envs.config import FEATURES, EnvConfig
+from envs.core import SessionCore, standardise
 from envs.world import build_world
 from simulators.core.errors import ConfigError
 from simulators.data.plackett_luce import (
@@ -132,18 +131,27 @@ class PLPolicy:
 
     def marginal_chunks(
         self, users: np.ndarray, k: int, n_samples: int, rng: np.random.Generator, chunk: int = 64
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
-        """``(context rows, marginals)`` for the distinct contexts of ``users``, chunk by chunk
-        (a context-free policy is estimated once, with ``64 * n_samples`` prefixes; a few
-        contexts shared by many users, once each with ``8 * n_samples``)."""
-        distinct = np.unique(self.contexts(users))
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:  # fmt: skip
+        """``(rows, local, marginals)`` chunk by chunk over the distinct contexts of ``users``:
+        ``marginals (c, k, n_items)`` of ``c`` contexts, the ``rows`` of ``users`` whose context is
+        among them and each row's index ``local`` into ``marginals``. A context-free policy is
+        estimated once, with ``64 * n_samples`` prefixes; a few contexts shared by many users,
+        once each with ``8 * n_samples``. The one lookup of marginals by row (OPE inputs, support
+        diagnostics, the ground truth)."""
+        contexts = self.contexts(users)
+        order = np.argsort(contexts, kind="stable")
+        sorted_contexts = contexts[order]
+        distinct = np.unique(contexts)
         if len(self.support) == 1:
-            yield distinct, self.marginals(distinct, k, 64 * n_samples, rng)
-            return
-        samples = 8 * n_samples if self.user_context is not None else n_samples
-        for start in range(0, len(distinct), chunk):
-            contexts = distinct[start : start + chunk]
-            yield contexts, self.marginals(contexts, k, samples, rng)
+            blocks = [(distinct, 64 * n_samples)]
+        else:
+            samples = 8 * n_samples if self.user_context is not None else n_samples
+            blocks = [(distinct[start : start + chunk], samples) for start in range(0, len(distinct), chunk)]
+        for block, samples in blocks:
+            lo = np.searchsorted(sorted_contexts, block[0])
+            hi = np.searchsorted(sorted_contexts, block[-1], side="right")
+            rows = order[lo:hi]
+            yield rows, np.searchsorted(block, contexts[rows]), self.marginals(block, k, samples, rng)
 
 
 # ------------------------------------------------------------------ the shipped policies
@@ -199,7 +207,9 @@ def catalog_policy(
     )
 
 
-def shop_policy(name: str, world: ShopWorld, popularity: np.ndarray, data: str = "shop") -> PLPolicy:
+def shop_policy(
+    name: str, world: ShopWorld, popularity: np.ndarray, data: str = EnvConfig().data
+) -> PLPolicy:
     """A named target policy over the shop's catalog: :func:`catalog_policy`'s, ``logging`` and
     ``near-logging`` (the logging logits at temperature 1.25, close to the logger)."""
     n_items = world.n_catalog
@@ -219,13 +229,13 @@ def shop_policy(name: str, world: ShopWorld, popularity: np.ndarray, data: str =
 
 def scores_policy(name: str, support: np.ndarray, scores: np.ndarray, n_items: int) -> PLPolicy:
     """Plackett-Luce over per-user candidate ``scores`` standardised per user / :data:`OPE_TEMPERATURE`."""
-    return PLPolicy(name, support.astype(np.int64), standardise_scores(scores) / OPE_TEMPERATURE, n_items)
+    return PLPolicy(name, support.astype(np.int64), standardise(scores) / OPE_TEMPERATURE, n_items)
 
 
 def agent_policy(agent: Any, n_items: int) -> PLPolicy:
     """A trained agent's ranking at the start of each user's session, in Plackett-Luce form
     (its deterministic scores over the env's candidates, see :func:`scores_policy`)."""
-    config = EnvConfig(**known_options(agent.env_options))
+    config = agent.env_config
     world = build_world(config)
     users = np.arange(len(world.candidates))
     core = SessionCore(config, world, batch=len(users))

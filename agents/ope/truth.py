@@ -30,17 +30,8 @@ def true_step_value(
     bias = world.slot_bias(k)
     per_slot = np.zeros((len(steps.step), k))
     state_rows = _replayed_states(world, steps)
-    contexts = target.contexts(steps.user)
-    order = np.argsort(contexts, kind="stable")
-    sorted_contexts = contexts[order]
     all_items = np.arange(world.n_catalog)
-    for chunk, margins in target.marginal_chunks(steps.user, k, n_samples, rng):
-        lo, hi = (
-            np.searchsorted(sorted_contexts, chunk[0]),
-            np.searchsorted(sorted_contexts, chunk[-1], side="right"),
-        )
-        rows = order[lo:hi]
-        local = np.searchsorted(chunk, contexts[rows])
+    for rows, local, margins in target.marginal_chunks(steps.user, k, n_samples, rng):
         for start in range(0, len(rows), 2048):
             part = rows[start : start + 2048]
             state = state_rows(part)

@@ -26,29 +26,25 @@ from typing import Any
 
 import numpy as np
 
-from agents.agent import TrainedAgent
-from agents.baselines import standardise_scores
-from agents.export import OnnxPolicy
+from agents.policies.agent import TrainedAgent
+from agents.policies.onnx import OnnxPolicy
 from agents.serve import BACKENDS
 from envs.config import (
-    CONTEXT,
     FEATURES,
     ID_DTYPE,
     STRATEGIES,
-    TOPIC_EXPOSURE_RETENTION,
     EnvConfig,
     catalog_day_of,
     known_options,
 )
-from envs.core import action_scores
-from envs.engine import context_kernel
+from envs.core import action_scores, standardise
 from envs.fairness import ExposureLedger
+from envs.session import VisibleSession
 from envs.world import RankingWorld, build_world
 from simulators.core.errors import ConfigError, DataError
 from simulators.core.storage import file_digest
 from simulators.data.logs import LoggedData
 from simulators.data.plackett_luce import sequential_sample
-from simulators.datasets import load_logs
 
 MAX_TEMPERATURE = 100.0
 """Largest sampling temperature accepted (beyond it every slate is as likely as uniform)."""
@@ -66,24 +62,6 @@ class RequestError(DataError):
     def __init__(self, field_path: tuple[str | int, ...], message: str):
         super().__init__(message)
         self.field_path = field_path
-
-
-@dataclass
-class Session:
-    """What one named session has shown and been told (the env's agent-visible session state)."""
-
-    user: int
-    """The user row the session belongs to."""
-    history: np.ndarray
-    """``(H,)`` clicked items, oldest first, -1 pad: the logged history plus this session's clicks."""
-    topic_exposure: np.ndarray
-    """``(n_topics,)`` topics shown, decayed by ``TOPIC_EXPOSURE_RETENTION`` per step."""
-    key: int
-    """The session's key of counter-based draws (the ``explore`` strategy's scores), as the env's."""
-    step: int = 0
-    clicks: float = 0.0
-    repeat_shown: float = 0.0
-    repeat_clicks: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -124,7 +102,7 @@ class Ranker:
     """Day whose catalog the candidates come from (a drifting shop's launches: ``agents.adapt``
     serves each week's); ``None`` = the run's own env's."""
     agent: TrainedAgent = field(init=False, repr=False)
-    sessions: OrderedDict[str, Session] = field(init=False, repr=False)
+    sessions: OrderedDict[str, VisibleSession] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -140,9 +118,7 @@ class Ranker:
         self.config = EnvConfig(**(known_options(options) | day))
         self.world: RankingWorld = build_world(self.config)
         self.world.ctr  # noqa: B018 - loads the CTR model now, not on the first request that needs it
-        self.logs: LoggedData = load_logs(
-            self.config.data, **({"path": self.config.data_path} if self.config.data_path else {})
-        )
+        self.logs: LoggedData = self.world.logs
         self.on_sale = self.logs.on_sale(catalog_day_of(self.config))
         """``(n_items,)`` bool: the items a request may name as candidates (launched by the catalog's day)."""
         self.user_row = IdIndex(self.logs.users["user_id"].to_numpy())
@@ -158,9 +134,6 @@ class Ranker:
         run_id = json.loads((Path(self.run_dir) / "config.json").read_text()).get("run_id") or "run"
         self.version = f"{run_id}-{file_digest(Path(self.run_dir) / 'model.zip')[:8]}"
         """The policy version every answer and log row carries: run id and model digest."""
-        self._scratch = np.zeros((1, self.world.n_topics))
-        self._context = np.zeros((1, len(CONTEXT)), dtype=np.float32)
-        self._mask = np.zeros((1, self.config.history_length), dtype=np.int8)
         self._zero_rows = np.zeros(1, dtype=np.int64)
 
     # ------------------------------------------------------------------------ lookups
@@ -249,36 +222,23 @@ class Ranker:
             # random scores: over their draw every ordering of the candidates is as likely
             chance = 1.0 / (valid.sum() - np.arange(k))
         shown = items[positions].astype(np.int64)
-        topics = self.item_topic[shown]
-        repeat = session.topic_exposure[topics] > 0
         pctr = static[:, FEATURES.index("pctr")].astype(np.float64) * valid
         protected = static[:, FEATURES.index("protected")]
         self.ledger.record(
             self._zero_rows, shown[None], world.protected, world.tail,
             np.array([pctr.sum()]), np.array([(pctr * protected).sum()]),
         )  # fmt: skip
-        session.repeat_shown += float(repeat.sum())
-        session.topic_exposure *= TOPIC_EXPOSURE_RETENTION
-        np.add.at(session.topic_exposure, topics, 1.0)
-        session.step += 1
+        repeat = session.record_slate(self.item_topic[shown])
         return Ranked(user, shown, scores[0, positions], chance, repeat, session_id)
 
     def feedback(self, ranked: Ranked, clicks: np.ndarray) -> None:
         """A shown slate's clicks ``(K,)`` 0/1 join its session (clicks, repeats, history)."""
         if ranked.session is None or (session := self.sessions.get(ranked.session)) is None:
             return
-        session.clicks += float(clicks.sum())
-        session.repeat_clicks += float(clicks[ranked.repeat].sum())
-        length = len(session.history)
-        for item in ranked.items[clicks.astype(bool)]:  # as the engine appends: oldest dropped when full
-            count = int((session.history >= 0).sum())
-            if count == length:
-                session.history[:-1] = session.history[1:]
-                count -= 1
-            session.history[count] = item
+        session.record_clicks(ranked.items, clicks, ranked.repeat)
 
     # ------------------------------------------------------------------------ pieces
-    def _session(self, session_id: str | None, user: int) -> Session:
+    def _session(self, session_id: str | None, user: int) -> VisibleSession:
         """The named session's state (a new one on first sight, or once it reached the env's
         session cap, as the env starts a new session there), or a fresh unnamed one."""
         if session_id is not None and (found := self.sessions.get(session_id)) is not None:
@@ -288,9 +248,7 @@ class Ranker:
             if found.step < self.config.max_steps:
                 return found
         key = int(np.random.default_rng([self.seed, self.stream, self.requests, 0x5E55]).integers(0, 2**53))
-        session = Session(
-            user, self.world.history[user].astype(ID_DTYPE).copy(), np.zeros(self.world.n_topics), key
-        )
+        session = VisibleSession(user, self.world.history[user], np.zeros(self.world.n_topics), key)
         if session_id is not None:
             self.sessions[session_id] = session
             while len(self.sessions) > self.max_sessions:
@@ -317,27 +275,21 @@ class Ranker:
         return items, static[0], valid
 
     def _observe(
-        self, user: int, history: np.ndarray, items: np.ndarray, static: np.ndarray, session: Session
+        self, user: int, history: np.ndarray, items: np.ndarray, static: np.ndarray, session: VisibleSession
     ) -> dict[str, np.ndarray]:
         """The env's ``ids`` observation of this request, batch of one."""
-        cfg, world, ledger = self.config, self.world, self.ledger
+        cfg, world = self.config, self.world
         features = np.empty((1, cfg.n_candidates, len(FEATURES)), dtype=np.float32)
         features[0, :, :-1] = static
         features[0, :, -1] = session.topic_exposure[self.item_topic[items]]
-        past = np.ascontiguousarray(history[None], dtype=ID_DTYPE)
-        context_kernel(
-            self._zero_rows, ledger.provider_exposure, ledger.provider_merit, ledger.popularity_exposure,
-            ledger.target_value, ledger.tail_target, np.array([session.step]), cfg.max_steps,
-            np.array([session.clicks]), np.array([session.repeat_shown]), np.array([session.repeat_clicks]),
-            past, self.item_topic, self._scratch, self._context, self._mask,
-        )  # fmt: skip
+        context, mask = session.context(self.ledger, self.item_topic, cfg.max_steps, history)
         return {
-            "history": past,
-            "history_mask": self._mask.copy(),
+            "history": np.ascontiguousarray(history[None], dtype=ID_DTYPE),
+            "history_mask": mask,
             "candidates": items[None].astype(ID_DTYPE),
             "candidate_features": features,
             "user_features": world.user_features[user][None],
-            "context": self._context.copy(),
+            "context": context,
         }
 
     def _choose(
@@ -346,7 +298,7 @@ class Ranker:
     ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """Candidate positions of the slate and each slot's probability given the ones above."""
         z = np.full(len(scores), -np.inf)
-        z[valid] = standardise_scores(scores[valid][None])[0]
+        z[valid] = standardise(scores[valid][None])[0]
         topics = self.item_topic[items]
 
         def utility(taken: np.ndarray, slot: int) -> np.ndarray:

@@ -21,10 +21,8 @@ import numpy as np
 from agents.serve.ranker import IdIndex
 from envs.config import known_options
 from simulators.core.errors import ConfigError
-from simulators.datasets import load_logs
-from simulators.datasets.shop import shop_config_of
+from simulators.datasets import resolve_data
 from simulators.rollout import rollout
-from simulators.shop.world import ShopWorld
 
 
 @dataclass(frozen=True)
@@ -104,12 +102,12 @@ def simulate_users(
     config = json.loads((Path(run_dir) / "config.json").read_text())
     options = known_options(config["env_options"])
     spec = shop or str(options.get("data", "shop"))
-    if spec.partition(":")[0] != "shop" or Path(spec).exists():
+    source = resolve_data(spec)
+    logs, truth = source.logs, source.truth
+    if truth is None:
         raise ConfigError(
             f"simulated users come from the true shop: {spec!r} is not a shop (pass the shop the run's logs came from)"
         )
-    logs = load_logs(spec)
-    truth = ShopWorld(shop_config_of(logs))
     world = truth.at(truth.config.days if true_day is None else true_day)
     items = IdIndex(logs.items["item_id"].to_numpy())
     user_ids = logs.users["user_id"].to_numpy()

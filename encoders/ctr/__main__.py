@@ -20,7 +20,7 @@ from simulators.core.storage import check_output_file, check_output_folder, writ
 from simulators.data.logs import LoggedData
 from simulators.data.steps import build_steps
 from simulators.datasets import load_logs
-from simulators.datasets.shop import shop_config_of
+from simulators.datasets.shop import truth_of
 from simulators.rollout import replay_probabilities
 from simulators.shop.world import ShopWorld
 
@@ -71,17 +71,17 @@ def main(argv: list[str] | None = None) -> None:
         key = "auc" if "auc" in figures else "rmse"
         entry[f"{key}_single_task"] = single[task][key]
         report["tasks"][task] = entry
-    if logs.origin is not None and logs.source.startswith("shop("):
-        report["ground_truth_click_auc"] = _shop_ground_truth_auc(logs)
+    truth = truth_of(logs)
+    if truth is not None:
+        report["ground_truth_click_auc"] = _shop_ground_truth_auc(logs, truth)
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 
 
-def _shop_ground_truth_auc(logs: LoggedData) -> float:
+def _shop_ground_truth_auc(logs: LoggedData, world: ShopWorld) -> float:
     """Click AUC of the shop's true model on the same test rows."""
-
     test = build_steps(logs.split_by_time(0.1, 0.1).test, 20, history_from=logs)
-    truth, _ = replay_probabilities(test, ShopWorld(shop_config_of(logs)))
+    truth, _ = replay_probabilities(test, world)
     return roc_auc(test.clicks[test.slot_mask], truth[test.slot_mask])
 
 

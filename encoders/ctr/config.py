@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from encoders.optimiser import OptimiserConfig
 from encoders.text import TEXT_ENCODERS
 from simulators.core.errors import ConfigError, DataError
+from simulators.core.storage import content_key
 
 CTR_CACHE_VERSION = 4
 """Bump when training changes, so cached models are retrained."""
@@ -63,3 +64,10 @@ def warm_start_identity(init: Path | str) -> str:
         return hashlib.sha256((Path(init) / "model.pt").read_bytes()).hexdigest()
     except OSError as err:
         raise DataError(f"{init}: not a CTR model folder to warm-start from ({err})") from None
+
+
+def ctr_cache_key(fingerprint: str, config: CTRConfig, start: str | None = None) -> str:
+    """The identity of the CTR model trained with ``config`` on the logs of ``fingerprint``, from
+    the warm start ``start`` (:func:`warm_start_identity`; ``None``: from scratch): its cache
+    folder's name. The device is not part of it."""
+    return content_key("ctr", CTR_CACHE_VERSION, fingerprint, {**asdict(config), "device": None}, start)

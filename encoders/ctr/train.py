@@ -6,7 +6,6 @@ of the RL policy's towers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from encoders.ctr.config import CTR_CACHE_VERSION, TASKS, CTRConfig, warm_start_identity
+from encoders.ctr.config import TASKS, CTRConfig, ctr_cache_key, warm_start_identity
 from encoders.ctr.model import CTRModel
 from encoders.device import deterministic_torch, resolve_device
 from encoders.optimiser import OptimiserConfig
@@ -28,13 +27,11 @@ from simulators.core.storage import (
     MANIFEST,
     atomic_path,
     cache_dir,
-    cache_entry_problem,
-    report_rebuild,
-    write_manifest,
+    load_or_build,
     write_text_atomic,
 )
 from simulators.data.features import item_feature_matrix, user_feature_matrix
-from simulators.data.logs import LoggedData, data_fingerprint
+from simulators.data.logs import LoggedData
 from simulators.data.steps import StepTable, build_steps
 
 CTR_FILES = ("user_features.npy", "item_features.npy", "model.pt", "config.json")
@@ -211,25 +208,24 @@ def load_or_train_ctr(
     """The cached CTR model for ``logs``, ``config`` and the warm start ``init`` (see
     :func:`train_ctr`), trained (and cached) on first use."""
     config = config or CTRConfig()
-    identity = json.dumps({**asdict(config), "device": None}, sort_keys=True)
-    start = "" if init is None else f"|init={warm_start_identity(init)}"  # a fresh model keeps its key
-    key = hashlib.sha256(
-        f"{CTR_CACHE_VERSION}|{data_fingerprint(logs)}|{identity}{start}".encode()
-    ).hexdigest()
-    folder = cache_dir("ctr", key[:16])
-    manifest = folder / MANIFEST
-    if (folder / "config.json").is_file():
-        problem = cache_entry_problem(manifest)
-        if problem is None:
-            try:
-                return load_ctr(folder, logs, config.device)
-            except DataError as err:
-                problem = str(err)
-        report_rebuild("CTR model", folder, problem)
-    trained = train_ctr(logs, config, embeddings, init)
-    trained.save(folder)
-    write_manifest(manifest, [folder / name for name in CTR_FILES])
-    return trained
+    folder = cache_dir("ctr", ctr_key(logs, config, init))
+
+    def build() -> TrainedCTR:
+        trained = train_ctr(logs, config, embeddings, init)
+        trained.save(folder)
+        return trained
+
+    files = [folder / name for name in CTR_FILES]
+    return load_or_build(
+        "CTR model", folder / MANIFEST, files, lambda: load_ctr(folder, logs, config.device), build
+    )
+
+
+def ctr_key(logs: LoggedData, config: CTRConfig | None = None, init: Path | None = None) -> str:
+    """The identity of the CTR model trained on ``logs`` with ``config`` from ``init``: the starting
+    model by its content, not its path (:func:`~encoders.ctr.config.ctr_cache_key`)."""
+    start = None if init is None else warm_start_identity(init)
+    return ctr_cache_key(logs.fingerprint, config or CTRConfig(), start)
 
 
 def load_ctr(folder: Path, logs: LoggedData, device: str = "auto") -> TrainedCTR:

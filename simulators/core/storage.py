@@ -11,14 +11,16 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from simulators.core.errors import ConfigError
 
 CACHE_ENV = "RECGYM_CACHE"
+
+T = TypeVar("T")
 
 
 def cache_dir(*parts: str) -> Path:
@@ -165,3 +167,45 @@ def cache_entry_problem(manifest: Path) -> str | None:
 def report_rebuild(what: str, where: Path, problem: str) -> None:
     """Say, in one line on stderr, that a cached artefact is rebuilt and why."""
     print(f"warning: rebuilding the cached {what} in {where}: {problem}", file=sys.stderr)
+
+
+def content_key(*parts: object) -> str:
+    """A cache key: the first 16 hex digits of the sha256 of ``parts`` as canonical JSON (keys
+    sorted, anything not JSON by its ``str``). Every cache names its entries by one: a version,
+    the data's fingerprint (``LoggedData.fingerprint``) and the options the entry depends on."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+STALE_ENTRY_ERRORS = (OSError, ValueError, KeyError, TypeError)
+"""What a cache entry's ``load`` may raise for an entry it cannot use (``DataError`` and
+``ConfigError`` are ``ValueError`` subclasses): the entry is then reported and rebuilt."""
+
+
+def load_or_build(
+    what: str, manifest: Path, files: Sequence[Path], load: Callable[[], T], build: Callable[[], T]
+) -> T:
+    """A cache entry: ``load()`` when ``manifest`` vouches for the bytes of every file it lists,
+    else ``build()`` (which writes ``files``), then a new manifest over ``files``, written last.
+
+    An entry that is there but cannot be used (unfinished, a file changed or missing, or ``load``
+    raising one of :data:`STALE_ENTRY_ERRORS`, whose message says why) is reported in one line
+    (:func:`report_rebuild`) and built again; an absent entry is built without a word. The one
+    load-or-build sequence of every cache (the shop, fitted simulators, CTR models, candidates,
+    tuned re-rankers)."""
+    if manifest.exists() or any(path.exists() for path in files):
+        problem = cache_entry_problem(manifest)
+        if problem is None:
+            try:
+                return load()
+            except STALE_ENTRY_ERRORS as err:
+                problem = str(err) or type(err).__name__
+        report_rebuild(what, manifest.parent if manifest.name == MANIFEST else files[0], problem)
+    value = build()
+    write_manifest(manifest, files)
+    return value
+
+
+def manifest_beside(file: Path) -> Path:
+    """The manifest of a one-file cache entry (``abc.npz`` -> ``abc.manifest.json``)."""
+    return file.with_name(f"{file.stem}.manifest.json")

@@ -201,6 +201,7 @@ class LoggedData:
     notes: tuple[str, ...] = ()
     """What the loader derived or filled in (a missing column and what stands for it), for reports."""
     _item_index: pd.Index | None = field(default=None, init=False, repr=False)
+    _fingerprint: str | None = field(default=None, init=False, repr=False)
 
     def validate(self) -> LoggedData:
         """Check the schema and return ``self``; raise :class:`DataError` naming the problem."""
@@ -278,6 +279,14 @@ class LoggedData:
         if self._item_index is None:
             self._item_index = pd.Index(self.items["item_id"])
         return self._item_index
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the three tables' contents (:func:`data_fingerprint`), computed once per object:
+        every cache key of what is built from these logs starts with it."""
+        if self._fingerprint is None:
+            self._fingerprint = data_fingerprint(self)
+        return self._fingerprint
 
     def item_rows(self, item_ids: Sequence[Any] | pd.Series | np.ndarray) -> np.ndarray:
         """Catalog rows (int64) of ``item_ids``; raise :class:`DataError` for an unknown id."""

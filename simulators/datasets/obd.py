@@ -32,6 +32,11 @@ def recognises(path: Path) -> bool:
     return path.is_dir() and (path / "random" / "all").is_dir()
 
 
+def recognises_logs(logs: LoggedData) -> bool:
+    """Logs this loader read (their ``source`` is ``obd(POLICY/CAMPAIGN)``)."""
+    return logs.source.startswith("obd(")
+
+
 def _campaign_file(root: Path, policy: str, campaign: str) -> Path:
     folder = root / policy / campaign
     for name in (f"{campaign}.csv", f"{campaign}.csv.gz"):

@@ -6,9 +6,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from simulators.core.errors import DataError
-from simulators.core.storage import MANIFEST, cache_dir, cache_entry_problem, report_rebuild, write_manifest
+from simulators.core.storage import MANIFEST, cache_dir, load_or_build
 from simulators.data.logs import LoggedData
-from simulators.shop.world import ShopConfig, ShopDrift, UserVariety, read_shop_config, write_shop
+from simulators.shop.config import ShopConfig, ShopDrift, UserVariety
+from simulators.shop.files import read_shop_config, write_shop
+from simulators.shop.world import ShopWorld
 
 SHOP_FILES = ("interactions.parquet", "items.parquet", "users.parquet", "ground_truth.npz", "config.json")
 """What :func:`~simulators.shop.world.write_shop` writes (its cache entry's manifest covers them)."""
@@ -22,15 +24,13 @@ def recognises(path: Path) -> bool:
 def shop_folder(config: ShopConfig) -> Path:
     """The cache folder of a shop configuration, generated there if absent."""
     folder = cache_dir("shop", config.fingerprint())
-    manifest = folder / MANIFEST
-    if (folder / "config.json").is_file():
-        problem = cache_entry_problem(manifest)
-        if problem is None:
-            return folder
-        report_rebuild("shop", folder, problem)
-    write_shop(config, folder)
-    write_manifest(manifest, [folder / name for name in SHOP_FILES])
-    return folder
+
+    def build() -> Path:
+        write_shop(config, folder)
+        return folder
+
+    files = [folder / name for name in SHOP_FILES]
+    return load_or_build("shop", folder / MANIFEST, files, lambda: folder, build)
 
 
 def read_folder(folder: Path) -> LoggedData:
@@ -60,6 +60,13 @@ def shop_config_of(logs: LoggedData) -> ShopConfig:
     if logs.origin is None or not recognises(logs.origin):
         raise DataError(f"{logs.source}: not read from a shop folder, so its ground truth is unknown")
     return read_shop_config(logs.origin)
+
+
+def truth_of(logs: LoggedData) -> ShopWorld | None:
+    """The shop that wrote ``logs`` (read from a shop folder), or ``None`` for any other logs."""
+    if logs.origin is None or not recognises(logs.origin):
+        return None
+    return ShopWorld(read_shop_config(logs.origin))
 
 
 def load(

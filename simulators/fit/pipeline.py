@@ -11,6 +11,7 @@ from typing import Any
 
 from encoders.device import deterministic_torch
 from simulators.data.logs import LoggedData
+from simulators.datasets.shop import truth_of
 from simulators.fit.config import FitConfig
 from simulators.fit.report import fidelity_report, shop_ground_truth
 from simulators.fit.simulator import FittedSimulator
@@ -37,6 +38,7 @@ def fit_simulator(
 def fit_and_report(logs: LoggedData, config: FitConfig) -> tuple[FittedSimulator, dict[str, Any]]:
     """:func:`fit_simulator`, plus the ground-truth figures when the logs are the shop's."""
     simulator, report = fit_simulator(logs, config)
-    if logs.origin is not None and logs.source.startswith("shop("):
-        report |= shop_ground_truth(logs, report, config, simulator)
+    truth = truth_of(logs)
+    if truth is not None:
+        report |= shop_ground_truth(logs, truth, report, config, simulator)
     return simulator, report

@@ -15,7 +15,6 @@ from simulators.core.storage import write_text_atomic
 from simulators.data.logs import LoggedData
 from simulators.data.plackett_luce import PlackettLuceSlates, mixed_weights
 from simulators.data.steps import build_steps
-from simulators.datasets.shop import shop_config_of
 from simulators.dynamics import sigmoid
 from simulators.fit.config import FitConfig
 from simulators.fit.simulator import FittedSimulator
@@ -100,13 +99,11 @@ def leave_rate_by_decile(
 
 
 def shop_ground_truth(
-    logs: LoggedData, report: dict[str, Any], config: FitConfig, simulator: FittedSimulator
+    logs: LoggedData, world: ShopWorld, report: dict[str, Any], config: FitConfig, simulator: FittedSimulator
 ) -> dict[str, Any]:
     """The same figures for the shop's true model on the same test rows, and how well the
     fitted users' traits track the true ones (Pearson correlation over users who logged a
     session; NaN when either side does not vary)."""
-
-    world = ShopWorld(shop_config_of(logs))
     test = build_steps(
         logs.split_by_time(config.valid_fraction, config.test_fraction).test,
         config.history_length,

@@ -10,7 +10,8 @@ from pathlib import Path
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.storage import check_output_folder
 from simulators.dynamics import DynamicsParams
-from simulators.shop.world import ShopConfig, write_shop
+from simulators.shop.config import ShopConfig
+from simulators.shop.files import write_shop
 
 SIZE_FLAGS = {"n_users": "--users", "n_items": "--items", "n_sessions": "--sessions"}
 """Short flags of the sizes (the names the README has always used)."""

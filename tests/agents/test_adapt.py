@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.adapt import AdaptConfig, ab_test
-from agents.backend import Backend
+from agents.studies.adapt.loop import AdaptConfig, ab_test
+from agents.studies.backend import Backend
 from tests.conftest import run_cli
 
 TINY = ["--weeks", "1", "--initial-timesteps", "1024", "--finetune-timesteps", "512", "--sessions-per-week", "60",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.backend import Backend
+from agents.studies.backend import Backend
 from simulators.core.errors import ConfigError
 
 

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from agents.baselines import PlackettLucePolicy, make_baseline
+from agents.policies.baselines import PlackettLucePolicy, make_baseline
 from envs.config import FEATURES
 from simulators.core.errors import ConfigError
 

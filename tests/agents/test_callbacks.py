@@ -20,7 +20,12 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents.callbacks import AtomicCheckpointCallback, AtomicEvalCallback, last_checkpoint, save_model_atomic
+from agents.training.callbacks import (
+    AtomicCheckpointCallback,
+    AtomicEvalCallback,
+    last_checkpoint,
+    save_model_atomic,
+)
 
 
 class WriteDied(RuntimeError):

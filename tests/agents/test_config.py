@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agents.config import DEFAULT_FAIRNESS_LAMBDA, TrainConfig, parse_train_config
+from agents.training.config import DEFAULT_FAIRNESS_LAMBDA, TrainConfig, parse_train_config
 from envs.config import EnvConfig
 from simulators.core.errors import ConfigError
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.baselines import make_baseline
-from agents.sessions import metrics, run_sessions
+from agents.evaluation.sessions import metrics, run_sessions
+from agents.policies.baselines import make_baseline
+from envs.config import EnvConfig
 from tests.conftest import run_cli
 
 CONTRACT_KEYS = {
@@ -21,10 +22,10 @@ CONTRACT_KEYS = {
 
 def test_every_policy_meets_the_same_users_and_ctr_beats_random() -> None:
     results = {
-        name: run_sessions(make_baseline(name), "ecommerce-v0", 400, seed=3) for name in ("random", "ctr")
+        name: run_sessions(make_baseline(name), EnvConfig(), 400, seed=3) for name in ("random", "ctr")
     }
     assert results["ctr"].returns.mean() > results["random"].returns.mean()
-    again = run_sessions(make_baseline("ctr"), "ecommerce-v0", 400, seed=3)
+    again = run_sessions(make_baseline("ctr"), EnvConfig(), 400, seed=3)
     np.testing.assert_array_equal(again.returns, results["ctr"].returns)
 
 
@@ -74,7 +75,7 @@ def test_evaluate_cli_bad_input_is_one_line(tmp_path: Path, args: list[str], mes
 
 
 def test_metrics_object_from_known_sessions() -> None:
-    from agents.sessions import EvaluationResult
+    from agents.evaluation.sessions import EvaluationResult
 
     result = EvaluationResult(
         returns=np.array([1.0, 3.0]), clicks=np.array([1.0, 2.0]), purchases=np.array([0.0, 1.0]),
@@ -91,11 +92,11 @@ def test_metrics_object_from_known_sessions() -> None:
 def test_every_policy_meets_the_same_users_in_the_same_order() -> None:
     """Sessions come back ordered by slot and turn, so paired comparisons line up even though
     policies end sessions at different steps."""
-    from agents.baselines import make_baseline
-    from agents.sessions import run_sessions
+    from agents.evaluation.sessions import run_sessions
+    from agents.policies.baselines import make_baseline
 
-    ctr = run_sessions(make_baseline("ctr"), "ecommerce-v0", 96, 5, progress=False)
-    rand = run_sessions(make_baseline("random"), "ecommerce-v0", 96, 5, progress=False)
+    ctr = run_sessions(make_baseline("ctr"), EnvConfig(), 96, 5, progress=False)
+    rand = run_sessions(make_baseline("random"), EnvConfig(), 96, 5, progress=False)
     assert ctr.users is not None and rand.users is not None
     np.testing.assert_array_equal(ctr.users, rand.users)
     assert not np.array_equal(ctr.lengths, rand.lengths)

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.agent import TrainedAgent
-from agents.export import OnnxPolicy, record_observations
-from agents.sessions import run_sessions
+from agents.evaluation.sessions import run_sessions
+from agents.policies.agent import TrainedAgent
+from agents.policies.onnx import OnnxPolicy
+from agents.serve.export import record_observations
 from tests.agents.test_train import TINY
 from tests.conftest import run_cli
 
@@ -29,9 +30,8 @@ def test_the_onnx_policy_acts_as_the_torch_agent(algorithm: str, tmp_path: Path)
     observations = record_observations(agent, 300, seed=7)  # other observations than the check's
     rng = np.random.default_rng(0)
     np.testing.assert_allclose(onnx.act(observations, rng), agent.act(observations, rng), atol=1e-4)
-    options = {k: v for k, v in agent.env_options.items() if k != "data"}
-    torch_result = run_sessions(agent, "ecommerce-v0", 64, 3, progress=False, **options)
-    onnx_result = run_sessions(onnx, "ecommerce-v0", 64, 3, progress=False, **options)
+    torch_result = run_sessions(agent, agent.env_config, 64, 3, progress=False)
+    onnx_result = run_sessions(onnx, onnx.env_config, 64, 3, progress=False)
     assert abs(onnx_result.returns.mean() - torch_result.returns.mean()) <= 0.02 * abs(
         torch_result.returns.mean()
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.baselines import make_baseline
-from agents.fair_baselines import FAIR_NAMES, birkhoff_von_neumann, fair_minimums, make_fair
+from agents.policies.baselines import make_baseline
+from agents.policies.fair import FAIR_NAMES, birkhoff_von_neumann, fair_minimums, make_fair
 from envs.config import CONTEXT, FEATURES
 from envs.fairness import position_weights
 from envs.vector import RankingVectorEnv

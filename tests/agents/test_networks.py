@@ -12,7 +12,7 @@ from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents.networks import RankingExtractor, RankingPolicy
+from agents.training.networks import RankingExtractor, RankingPolicy
 from envs.config import FEATURES
 from envs.core import standardise
 

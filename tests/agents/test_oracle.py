@@ -8,10 +8,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from agents.oracle import captured_share, oracle_adaptive, user_types
-from agents.sessions import EvaluationResult
+from agents.evaluation.oracle import captured_share, oracle_adaptive, user_types
+from agents.evaluation.sessions import EvaluationResult
 from simulators.core.errors import ConfigError
-from simulators.shop.world import ShopWorld, UserVariety
+from simulators.shop.config import UserVariety
+from simulators.shop.world import ShopWorld
 from tests.conftest import SMALL_SHOP
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-import agents.tuning as tuning
-from agents.baselines import StaticReranker
-from agents.tuning import TUNING_SEED, TuningBudget, load_or_tune
+import agents.evaluation.tuning as tuning
+from agents.evaluation.tuning import TUNING_SEED, TuningBudget, load_or_tune
+from agents.policies.baselines import StaticReranker
 from envs.config import FEATURES, STRATEGIES, EnvConfig
 from envs.core import SessionCore
 from envs.world import build_world
@@ -101,19 +101,19 @@ def test_bad_knobs_are_clear() -> None:
 
 
 def test_tuning_meets_users_no_evaluation_meets_and_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[int, dict[str, Any]]] = []
+    calls: list[tuple[int, EnvConfig]] = []
     original = tuning.run_sessions
 
-    def recording(policy: Any, env_id: str, episodes: int, seed: int, **options: Any) -> Any:
-        calls.append((seed, options))
-        return original(policy, env_id, episodes, seed, **options)
+    def recording(policy: Any, env: EnvConfig, episodes: int, seed: int, **options: Any) -> Any:
+        calls.append((seed, env))
+        return original(policy, env, episodes, seed, **options)
 
     monkeypatch.setattr(tuning, "run_sessions", recording)
     config = EnvConfig(candidates="popularity", simulator="true", max_steps=5)
     budget = TuningBudget(sessions=32, cem_population=4, cem_elite=2, cem_generations=2)
     first = load_or_tune("tuned-weights", config, budget)
     assert calls and all(seed >= TUNING_SEED for seed, _ in calls)
-    assert all(options["simulator"] == "fitted" for _, options in calls)  # tuned in the fitted world
+    assert all(env.simulator == "fitted" for _, env in calls)  # tuned in the fitted world
     # evaluation seeds: a run's seed + 10_000 (+ slot < 32) and seed + 30_000, for seeds far below
     evaluation = {
         s + offset + slot for s in range(100) for offset in (0, 10_000, 30_000) for slot in range(32)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.callbacks import last_checkpoint
-from agents.run_folder import checkpoint_prefix, own_run_folder
+from agents.training.callbacks import last_checkpoint
+from agents.training.run_folder import checkpoint_prefix, own_run_folder
 from simulators.core.errors import ConfigError
 from tests.conftest import run_cli
 

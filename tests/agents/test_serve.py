@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.agent import TrainedAgent
+from agents.policies.agent import TrainedAgent
 from agents.serve.ranker import Ranker
 from agents.serve.traffic import simulate_users, start_server
 from envs.vector import RankingVectorEnv

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.config import DEFAULT_FAIRNESS_LAMBDA
+from agents.training.config import DEFAULT_FAIRNESS_LAMBDA
 from tests.conftest import REPO, run_cli
 
 TINY = [

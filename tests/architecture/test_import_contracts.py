@@ -62,6 +62,13 @@ def test_the_repository_keeps_its_contracts() -> None:
         ("simulators/core/metrics.py", "from simulators.data import logs\n", "Layers"),  # core reaching up
         ("envs/core.py", "import torch\n", "environments import no torch"),
         ("agents/ope/estimators.py", "from agents.ope import targets\n", "OPE estimators"),
+        # a policy reaching up into the room that trains policies
+        ("agents/policies/baselines.py", "from agents.training import train\n", "Rooms of agents"),
+        (
+            "agents/evaluation/sessions.py",
+            "def _late():\n    from agents.studies import backend\n",
+            "Rooms of agents",
+        ),
     ],
 )
 def test_a_broken_contract_fails_the_lint(copy_root: Path, module: str, line: str, broken: str) -> None:

@@ -71,7 +71,7 @@ def test_heterogeneity_figures_move_with_the_spreads() -> None:
     from dataclasses import replace
 
     from benchmarks.heterogeneity import shop_figures
-    from simulators.shop.world import ShopConfig, UserVariety
+    from simulators.shop.config import ShopConfig, UserVariety
 
     base = ShopConfig(n_users=1500, n_items=300, n_sellers=40, n_sessions=6000, seed=2)
     flat = shop_figures(replace(base, variety=UserVariety(enabled=False)))

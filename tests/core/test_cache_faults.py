@@ -14,8 +14,7 @@ from encoders.ctr.config import CTRConfig
 from encoders.ctr.train import load_or_train_ctr
 from encoders.optimiser import OptimiserConfig
 from encoders.text import TextEncoder, TextEncoderConfig
-from envs.candidates import PopularitySimilaritySource, cached_top_n
-from envs.config import EnvConfig
+from envs.candidates import PopularitySimilaritySource, cached_top_n, candidates_key
 from envs.world import protected_items
 from simulators.core.storage import MANIFEST, cache_dir, file_digest
 from simulators.datasets.shop import SHOP_FILES, read_folder, shop_folder
@@ -98,10 +97,10 @@ def test_a_broken_ctr_model_and_candidate_table_are_rebuilt(capsys: pytest.Captu
     source = PopularitySimilaritySource(
         logs, history, np.eye(logs.n_items, 8, dtype=np.float32), protected_items(logs.items)
     )
-    env = EnvConfig(candidates="popularity", n_candidates=10)
-    candidates, features = cached_top_n(source, env, logs)
+    key = candidates_key("popularity", logs.fingerprint, 10, 20, None, None, None)
+    candidates, features = cached_top_n(source, 10, key)
     truncate(newest(cache_dir("candidates").glob("*.npz")))
-    again_candidates, again_features = cached_top_n(source, env, logs)
+    again_candidates, again_features = cached_top_n(source, 10, key)
     assert "warning: rebuilding the cached candidates" in capsys.readouterr().err
     np.testing.assert_array_equal(again_candidates, candidates)
     np.testing.assert_array_equal(again_features, features)

@@ -270,11 +270,11 @@ def test_float_tuples_round_trip(values: list[float]) -> None:
 
 
 CLI_MODULES = (
-    "agents.train", "agents.evaluate", "agents.export", "agents.ope.__main__", "simulators.fit.__main__",
+    "agents.training.train", "agents.evaluation.evaluate", "agents.serve.export", "agents.ope.__main__", "simulators.fit.__main__",
     "simulators.shop.__main__", "encoders.ctr.__main__", "encoders.text", "benchmarks.env_speed",
     "benchmarks.fairness", "benchmarks.foundation", "benchmarks.gpu_check", "benchmarks.heterogeneity",
     "benchmarks.ope_accuracy", "benchmarks.own_logs", "benchmarks.policies", "agents.serve.__main__",
-    "benchmarks.serving", "benchmarks.drift", "agents.adapt", "benchmarks.ray_scaling",
+    "benchmarks.serving", "benchmarks.drift", "agents.studies.adapt.__main__", "benchmarks.ray_scaling",
 )  # fmt: skip
 """Every module with a ``@cli_entry`` main (``test_the_cli_list_is_complete`` keeps it complete)."""
 

@@ -51,3 +51,46 @@ def test_bad_outputs_and_numbers_fail_before_any_work(args: list[str], message: 
     result = run_cli(*args)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_load_or_build_builds_serves_and_rebuilds_a_damaged_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The one load-or-build sequence every cache uses: an absent entry is built silently, a
+    sound one served, and one whose bytes changed, whose manifest is lost or that its loader
+    refuses is reported in one line and built again."""
+    from simulators.core.storage import load_or_build, manifest_beside
+
+    entry = tmp_path / "entry.txt"
+    built: list[str] = []
+
+    def build() -> str:
+        built.append("x")
+        entry.write_text("value")
+        return "built"
+
+    def load() -> str:
+        if entry.read_text() == "refused":
+            raise ValueError("its value is refused")
+        return entry.read_text()
+
+    def get() -> str:
+        return load_or_build("thing", manifest_beside(entry), [entry], load, build)
+
+    assert get() == "built" and len(built) == 1 and not capsys.readouterr().err
+    assert get() == "value" and len(built) == 1  # served from the cache
+    for damage, problem in (
+        (lambda: entry.write_text("tampered"), "changed since it was written"),
+        (lambda: manifest_beside(entry).unlink(), "no manifest"),
+    ):
+        damage()
+        assert get() == "built"
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"warning: rebuilding the cached thing in {entry}: ")
+        assert problem in err[0]
+    entry.write_text("refused")
+    from simulators.core.storage import write_manifest
+
+    write_manifest(manifest_beside(entry), [entry])  # a manifest that vouches for bytes the loader refuses
+    assert get() == "built" and "its value is refused" in capsys.readouterr().err
+    assert get() == "value" and len(built) == 4

@@ -13,7 +13,7 @@ import pytest
 
 from simulators.core.errors import DataError
 from simulators.datasets import load_logs, movielens, obd
-from simulators.shop.world import ShopConfig
+from simulators.shop.config import ShopConfig
 
 # Three users, four movies; user 1 has two sessions (a 3-hour gap), user 2 rates a movie 4.
 RATINGS = [(1, 1, 5, 1000), (1, 2, 3, 1060), (1, 3, 4, 1000 + 3 * 3600), (2, 1, 4, 5000), (3, 4, 1, 7000)]
@@ -200,7 +200,7 @@ def test_tabular_errors_name_the_problem(tmp_path: Path) -> None:
 
 
 def test_shop_loader_caches_and_reads_folders(tmp_path: Path) -> None:
-    from simulators.shop.world import write_shop
+    from simulators.shop.files import write_shop
     from tests.conftest import SMALL_SHOP
 
     logs = load_logs("shop", config=SMALL_SHOP)

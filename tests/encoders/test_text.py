@@ -44,7 +44,10 @@ def test_minilm_matches_sentence_transformers(minilm: TextEncoder) -> None:
     np.testing.assert_allclose(minilm.encode(texts), expected, atol=1e-4)
 
 
-def test_minilm_on_the_shop_catalog_and_its_cache(minilm: TextEncoder) -> None:
+def test_minilm_on_the_shop_catalog_and_its_cache(
+    minilm: TextEncoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECGYM_CACHE", str(tmp_path))  # an empty cache: other tests encode this catalog too
     logs = load_logs("shop", config=SMALL_SHOP)
     first = item_embeddings(logs, minilm)
     assert not minilm.last_from_cache
@@ -95,7 +98,7 @@ def test_hashing_encoder_is_deterministic_and_similarity_aware() -> None:
 
 def test_text_cli(tmp_path: Path) -> None:
     shop = tmp_path / "shop"
-    from simulators.shop.world import write_shop
+    from simulators.shop.files import write_shop
 
     write_shop(SMALL_SHOP, shop)
     result = run_cli("encoders.text", "--data", str(shop), "--out", str(tmp_path / "emb"), "--device", "cpu")

@@ -115,7 +115,8 @@ def test_repeating_one_category_raises_boredom_and_leaving() -> None:
     """With the true shop: five items of the user's favourite category each step versus five
     different categories; the first bores users and sends more of them away."""
     from simulators.dynamics import SessionState, leave_probability
-    from simulators.shop.world import ShopConfig, ShopWorld
+    from simulators.shop.config import ShopConfig
+    from simulators.shop.world import ShopWorld
 
     world = ShopWorld(ShopConfig(n_users=400, n_sessions=10))
     users = np.arange(400)

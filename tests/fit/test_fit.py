@@ -16,7 +16,7 @@ from simulators.fit.config import FitConfig, ResponseNetConfig
 from simulators.fit.pipeline import fit_simulator
 from simulators.fit.simulator import FittedSimulator
 from simulators.fit.train import topic_exposure
-from simulators.shop.world import write_shop
+from simulators.shop.files import write_shop
 from tests.conftest import SMALL_SHOP, run_cli
 
 FAST = FitConfig(

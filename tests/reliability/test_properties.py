@@ -81,8 +81,8 @@ from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 import envs  # noqa: F401 (registers the env ids)
-from agents.config import TrainConfig, parse_train_config
-from agents.run_folder import run_id_of
+from agents.training.config import TrainConfig, parse_train_config
+from agents.training.run_folder import run_id_of
 from envs.config import (
     ACTION_MODES,
     CANDIDATE_SOURCES,

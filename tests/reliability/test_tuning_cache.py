@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-import agents.tuning as tuning
-from agents.tuning import TuningBudget, load_or_tune
+import agents.evaluation.tuning as tuning
+from agents.evaluation.tuning import TuningBudget, load_or_tune
 from envs.config import STRATEGIES, EnvConfig
 from simulators.core.storage import write_manifest
 from simulators.datasets.shop import shop_folder
@@ -37,9 +37,9 @@ def tunings(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     seeds: list[int] = []
     original = tuning.run_sessions
 
-    def recording(policy: Any, env_id: str, episodes: int, seed: int, **options: Any) -> Any:
+    def recording(policy: Any, env: EnvConfig, episodes: int, seed: int, **options: Any) -> Any:
         seeds.append(seed)
-        return original(policy, env_id, episodes, seed, **options)
+        return original(policy, env, episodes, seed, **options)
 
     monkeypatch.setattr(tuning, "run_sessions", recording)
     yield seeds

@@ -19,7 +19,9 @@ from envs.world import build_world
 from simulators.core.errors import ConfigError, DataError
 from simulators.data.features import item_feature_matrix
 from simulators.datasets import load_logs
-from simulators.shop.world import ShopConfig, ShopDrift, ShopWorld, write_shop
+from simulators.shop.config import ShopConfig, ShopDrift
+from simulators.shop.files import write_shop
+from simulators.shop.world import ShopWorld
 
 SMALL = ShopConfig(n_users=400, n_items=240, n_sessions=1_500)
 

@@ -12,7 +12,9 @@ import pytest
 from simulators.core.errors import ConfigError
 from simulators.dynamics import SessionState
 from simulators.rollout import rollout
-from simulators.shop.world import ShopConfig, ShopWorld, UserVariety, write_shop
+from simulators.shop.config import ShopConfig, UserVariety
+from simulators.shop.files import write_shop
+from simulators.shop.world import ShopWorld
 from tests.conftest import SMALL_SHOP, run_cli
 
 

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agents.baselines import scores_action, standardise_scores
+from agents.policies.baselines import scores_action
 from envs.config import CONTEXT, FEATURES
+from envs.core import standardise
 from envs.fairness import position_weights
 from simulators.core.errors import ConfigError
 from simulators.data.plackett_luce import UtilityFn, sequential_probability, sequential_slates
@@ -95,7 +96,7 @@ class FairReranker:
     # ----------------------------------------------------------------- FA*IR and FairCo
     def _sequential(self, observation: dict[str, np.ndarray]) -> UtilityFn:
         pctr, protected = _features(observation)
-        relevance = standardise_scores(pctr)
+        relevance = standardise(pctr)
         if self.name == "fairco":
             gap = observation["context"][:, CONTEXT.index("protected_deficit")].astype(np.float64)[:, None]
             scores = relevance + self.knob * gap * np.where(protected, 1.0, -1.0)

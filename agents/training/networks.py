@@ -15,6 +15,7 @@ policy *is* the static CTR baseline (deterministically) instead of a random rank
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -129,28 +130,40 @@ def load_ctr_towers(extractor: RankingExtractor, ctr: CTRModel) -> list[str]:
     return copy_towers(ctr.item_tower, ctr.user_tower, extractor.item_tower, extractor.user_tower)
 
 
-def start_at_greedy_ctr(policy: Any, action_mode: str) -> None:
-    """Set the action head so the deterministic policy ranks by pCTR (the static baseline).
-
-    ``weights``: mean = the unit weight on pCTR, the diversify switch off. ``scores``: mean = ``tanh(0.5 * z(pCTR))``. ``discrete``: Q-values prefer ``greedy_ctr`` by a margin of 1.
-    """
+def start_at_action(policy: Any, action_mode: str, action: Sequence[float] | int) -> None:
+    """Set the action head so the deterministic policy plays ``action`` whatever the state (the
+    head's input weights at 0): ``weights``: the mean is the weight vector ``action``;
+    ``discrete``: the Q-values prefer strategy ``action`` by a margin of 1. Training then learns
+    state-dependent departures from it."""
     with torch.no_grad():
         if action_mode == "weights":
             head = policy.action_net
             head.weight.zero_()
-            head.bias.zero_()
-            head.bias[FEATURES.index("pctr")] = 1.0
-            head.bias[WEIGHTS.index("diversify")] = 0.0  # off (> 0 switches it on); explored both ways
-        elif action_mode == "scores":
-            extractor = policy.features_extractor
-            extractor.score_head.weight.zero_()
-            extractor.score_head.bias.zero_()
-            extractor.pctr_skip.fill_(0.5)
+            head.bias.copy_(torch.as_tensor(np.asarray(action, dtype=np.float32), dtype=head.bias.dtype))
         elif action_mode == "discrete":
             head = policy.q_net.q_net[-1]
             head.weight.zero_()
             head.bias.zero_()
-            head.bias[STRATEGIES.index("greedy_ctr")] = 1.0
+            head.bias[int(action)] = 1.0  # type: ignore[arg-type]
             policy.q_net_target.load_state_dict(policy.q_net.state_dict())
         else:
-            raise ConfigError(f"no greedy-CTR start for action_mode {action_mode!r}")
+            raise ConfigError(f"no constant-action start for action_mode {action_mode!r}")
+
+
+GREEDY_CTR_WEIGHTS = tuple(1.0 if name == "pctr" else 0.0 for name in WEIGHTS)
+"""The ``weights`` action that ranks by pCTR alone, the diversify switch off (> 0 switches it on)."""
+
+
+def start_at_greedy_ctr(policy: Any, action_mode: str) -> None:
+    """Set the action head so the deterministic policy ranks by pCTR (the static baseline):
+    ``weights``: :data:`GREEDY_CTR_WEIGHTS`; ``discrete``: ``greedy_ctr``; ``scores``: the mean is
+    ``tanh(0.5 * z(pCTR))`` (the shared scorer's head at 0, its pCTR skip at 0.5)."""
+    if action_mode != "scores":
+        start = GREEDY_CTR_WEIGHTS if action_mode == "weights" else STRATEGIES.index("greedy_ctr")
+        start_at_action(policy, action_mode, start)
+        return
+    with torch.no_grad():
+        extractor = policy.features_extractor
+        extractor.score_head.weight.zero_()
+        extractor.score_head.bias.zero_()
+        extractor.pctr_skip.fill_(0.5)

@@ -130,13 +130,6 @@ def strategy_utility(strategy: int, features: np.ndarray, purchase_weight: float
     return table[name]
 
 
-def standardise_scores(values: np.ndarray) -> np.ndarray:
-    """``(B, N)`` scores z-scored across each row's candidates, so that one temperature suits
-    every scoring (the re-rankers' and the OPE form of an agent's)."""
-    centred = values - values.mean(axis=1, keepdims=True)
-    return centred / (centred.std(axis=1, keepdims=True) + 1e-9)
-
-
 @dataclass(frozen=True, eq=False)
 class StaticReranker:
     """A static re-ranker over the env's candidates: one of :data:`RERANKER_NAMES`.
@@ -217,7 +210,7 @@ class StaticReranker:
         batch, n = candidates.shape
         rows = np.arange(batch)[:, None]
         if self.name == "mmr":
-            relevance = standardise_scores(features[..., FEATURES.index("pctr")].astype(np.float64))
+            relevance = standardise(features[..., FEATURES.index("pctr")].astype(np.float64))
             if self.similarity == "text":
                 assert self.item_vectors is not None
                 vectors = self.item_vectors[candidates]
@@ -242,7 +235,7 @@ class StaticReranker:
             weights = np.asarray(self.weights, dtype=np.float32)
             base = np.einsum("bnf,f->bn", standardise(features), weights[: len(FEATURES)]).astype(np.float64)
             diversify = np.full(batch, weights[-1] > 0)
-        scaled = standardise_scores(base) if self.temperature > 0 else base
+        scaled = standardise(base) if self.temperature > 0 else base
 
         def sequential(taken: np.ndarray, slot: int) -> np.ndarray:
             if not diversify.any() or slot == 0:

@@ -15,6 +15,7 @@ import numpy as np
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from envs.config import EnvConfig, known_options
 from simulators.core.errors import ConfigError
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"a2c": A2C, "dqn": DQN, "ppo": PPO}
@@ -30,6 +31,11 @@ class TrainedAgent:
     env_id: str
     env_options: dict[str, Any]
     """Options of the env it acts in (``action_mode``, ``fairness_lambda``, ...)."""
+
+    @property
+    def env_config(self) -> EnvConfig:
+        """The env it acts in (its recorded options that are :class:`EnvConfig` fields)."""
+        return EnvConfig(**known_options(self.env_options))
 
     @property
     def action_mode(self) -> str:

@@ -7,32 +7,20 @@ slot's own seeded generator and never from the policy's actions, every policy me
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-import envs
-from envs.vector import RankingVectorEnv
+from agents.policies.protocol import Policy
+from envs.config import EnvConfig
+from envs.factory import make_vector_env
 from simulators.core.errors import ConfigError
 from simulators.core.metrics import mean_ci95
 
 PARALLEL_SESSIONS = 32
 """Vector-env slots used for evaluation (sessions are split evenly among them)."""
-
-
-class Policy(Protocol):
-    """Anything that turns a batch of observations into a batch of actions."""
-
-    @property
-    def action_mode(self) -> str:
-        """The env ``action_mode`` its actions are for."""
-        ...
-
-    def act(self, observation: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
-        """A batch of actions for a batch of ``observation``."""
-        ...
 
 
 @dataclass
@@ -54,17 +42,15 @@ class EvaluationResult:
 
 
 def run_sessions(
-    policy: Policy, env_id: str, episodes: int, seed: int, progress: bool = True, **options: Any
+    policy: Policy, config: EnvConfig, episodes: int, seed: int, progress: bool = True
 ) -> EvaluationResult:
-    """Play ``episodes`` sessions (a fixed quota per vector slot) and collect their outcomes.
-
-    ``options`` are env options (a ``data`` among them replaces the one ``env_id`` stands for)."""
+    """Play ``episodes`` sessions of ``policy`` in the env ``config`` describes (in the policy's own
+    action mode; a fixed quota per vector slot) and collect their outcomes."""
     if episodes < 1:
         raise ConfigError(f"episodes must be >= 1, got {episodes}")
-    data = envs.env_data(env_id)
     slots = min(PARALLEL_SESSIONS, episodes)
     quota = np.full(slots, episodes // slots) + (np.arange(slots) < episodes % slots)
-    env = RankingVectorEnv(num_envs=slots, **{"data": data, **options, "action_mode": policy.action_mode})
+    env = make_vector_env(replace(config, action_mode=policy.action_mode), slots)
     obs, _ = env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     totals = np.zeros((slots, 5))  # return, clicks, purchases, length, penalty

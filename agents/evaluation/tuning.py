@@ -12,7 +12,6 @@ knobs that are not the re-ranker's is reported in one line and tuned again, neve
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -21,24 +20,13 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-import envs
-from agents.baselines import MMR_SIMILARITIES, RERANKER_NAMES, StaticReranker
-from agents.sessions import run_sessions
-from encoders.ctr.config import CTR_CACHE_VERSION, warm_start_identity
-from envs.candidates import CANDIDATES_VERSION, unit_rows
+from agents.evaluation.sessions import run_sessions
+from agents.policies.baselines import MMR_SIMILARITIES, RERANKER_NAMES, StaticReranker
+from envs.candidates import unit_rows
 from envs.config import STRATEGIES, WEIGHTS, EnvConfig
-from envs.world import build_world
+from envs.world import build_world, world_key
 from simulators.core.errors import ConfigError
-from simulators.core.storage import (
-    cache_dir,
-    cache_entry_problem,
-    report_rebuild,
-    write_manifest,
-    write_text_atomic,
-)
-from simulators.data.logs import data_fingerprint
-from simulators.datasets import load_logs
-from simulators.fit.cache import FIT_VERSION
+from simulators.core.storage import cache_dir, content_key, load_or_build, manifest_beside, write_text_atomic
 
 TUNING_VERSION = 3
 """Bump when tuning changes, so cached knobs are tuned again."""
@@ -68,16 +56,14 @@ class TuningBudget:
             raise ConfigError(f"tuning budget out of range: {self}")
 
 
-def tuning_options(config: EnvConfig) -> dict[str, Any]:
-    """The env the re-rankers are tuned in: ``config`` in the fitted simulator, ``ids`` observations."""
-    return {**asdict(config), "simulator": "fitted", "obs_mode": "ids", "render_mode": None}
+def tuning_env(config: EnvConfig) -> EnvConfig:
+    """The env the re-rankers are tuned in: ``config`` in the fitted simulator, ``ids``
+    observations (each policy plays in its own action mode)."""
+    return replace(config, simulator="fitted", true_day=None, obs_mode="ids", render_mode=None)
 
 
 def _mean_return(policy: StaticReranker, config: EnvConfig, sessions: int, seed: int) -> float:
-    options = tuning_options(config)
-    options.pop("action_mode")  # the policy's own
-    env_id = {envs.env_data(i): i for i in envs.ENV_IDS}.get(config.data, "ecommerce-v0")
-    result = run_sessions(policy, env_id, sessions, seed, progress=False, **options)  # options name the data
+    result = run_sessions(policy, tuning_env(config), sessions, seed, progress=False)
     return float(result.returns.mean())
 
 
@@ -141,50 +127,35 @@ def tune_mmr(
 
 
 def _cache_file(name: str, config: EnvConfig, budget: TuningBudget) -> Path:
-    options = tuning_options(config)
-    for option in ("ctr_warm_start", "catalog_day"):  # options added later: unset, they keep the old keys
-        if options[option] is None:
-            del options[option]
-    if config.ctr_warm_start is not None:  # the starting model's content, not its path
-        options["ctr_warm_start"] = warm_start_identity(config.ctr_warm_start)
-    logs = load_logs(config.data, **({"path": config.data_path} if config.data_path else {}))
-    if "launch_day" not in logs.items.columns:  # no launches: the quota changes nothing
-        del options["fresh_candidates"]
-    identity = json.dumps(
-        [TUNING_VERSION, FIT_VERSION, CTR_CACHE_VERSION, CANDIDATES_VERSION, data_fingerprint(logs), name,
-         {k: v for k, v in options.items() if k != "action_mode"}, asdict(budget)],
-        sort_keys=True,
-    )  # fmt: skip
-    return cache_dir("baselines") / f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}.json"
+    """The cache entry of ``name`` tuned for ``config``'s world (its key, :func:`envs.world.world_key`),
+    the options that change a session's reward (slate, cap, weights) and the budget."""
+    env = tuning_env(config)
+    session = {k: v for k, v in asdict(env).items() if k in SESSION_OPTIONS}
+    key = content_key("tuned", TUNING_VERSION, world_key(env), name, session, asdict(budget))
+    return cache_dir("baselines") / f"{key}.json"
 
 
-def _manifest_file(file: Path) -> Path:
-    """The manifest beside a cache entry (``abc.json`` -> ``abc.manifest.json``)."""
-    return file.with_name(f"{file.stem}.manifest.json")
+SESSION_OPTIONS = ("slate_size", "max_steps", "purchase_weight", "fairness_lambda", "fairness_target",
+                   "user_fairness_lambda")  # fmt: skip
+"""The env options beyond the world's own that change what a re-ranker earns."""
 
 
 KNOB_NAMES = {"best-fixed": {"strategy"}, "tuned-weights": {"weights"}, "mmr": {"mmr_lambda", "similarity"}}
 """The knobs each re-ranker's cache entry holds, and only those."""
 
 
-def _cached(base: StaticReranker, file: Path) -> StaticReranker | str:
-    """The re-ranker a verified cache entry holds, or what is wrong with the entry, in a few words."""
-    problem = cache_entry_problem(_manifest_file(file))
-    if problem is not None:
-        return problem
-    try:
-        record = json.loads(file.read_text(encoding="utf-8"))
-        knobs = record["knobs"]
-        if record.get("name") != base.name:
-            return f"it holds the knobs of {record.get('name')!r}, not {base.name!r}"
-        if not isinstance(knobs, dict) or set(knobs) != KNOB_NAMES[base.name]:
-            return f"its knobs are not {sorted(KNOB_NAMES[base.name])}"
-        strategy = knobs.get("strategy", 0)
-        if isinstance(strategy, bool) or not isinstance(strategy, int):
-            return f"its strategy {strategy!r} is not an integer"
-        return _with_knobs(base, knobs)  # StaticReranker checks each knob's range
-    except (OSError, ValueError, KeyError, TypeError) as err:  # ConfigError is a ValueError
-        return f"unreadable ({err})"
+def _cached(base: StaticReranker, file: Path) -> StaticReranker:
+    """The re-ranker a cache entry holds; ``ValueError`` saying what is wrong with it, in a few words."""
+    record = json.loads(file.read_text(encoding="utf-8"))
+    knobs = record["knobs"]
+    if record.get("name") != base.name:
+        raise ValueError(f"it holds the knobs of {record.get('name')!r}, not {base.name!r}")
+    if not isinstance(knobs, dict) or set(knobs) != KNOB_NAMES[base.name]:
+        raise ValueError(f"its knobs are not {sorted(KNOB_NAMES[base.name])}")
+    strategy = knobs.get("strategy", 0)
+    if isinstance(strategy, bool) or not isinstance(strategy, int):
+        raise ValueError(f"its strategy {strategy!r} is not an integer")
+    return _with_knobs(base, knobs)  # StaticReranker checks each knob's range (ConfigError, a ValueError)
 
 
 def load_or_tune(name: str, config: EnvConfig, budget: TuningBudget | None = None) -> StaticReranker:
@@ -197,30 +168,32 @@ def load_or_tune(name: str, config: EnvConfig, budget: TuningBudget | None = Non
     if name not in RERANKER_NAMES:
         raise ConfigError(f"re-ranker must be one of {RERANKER_NAMES}, got {name!r}")
     budget = budget or TuningBudget()
-    world = build_world(EnvConfig(**{**tuning_options(config), "action_mode": "scores"}))
+    world = build_world(tuning_env(config))
     vectors = unit_rows(np.asarray(world.item_table, dtype=np.float64))
     base = StaticReranker(
         name, item_topic=np.asarray(world.simulator.item_topic), item_vectors=vectors,
         weights=(1.0, 0, 0, 0, 0, 0, 0), purchase_weight=config.purchase_weight, slate_size=config.slate_size,
     )  # fmt: skip
     file = _cache_file(name, config, budget)
-    if file.is_file():
-        cached = _cached(base, file)
-        if isinstance(cached, StaticReranker):
-            return cached
-        report_rebuild(f"tuned baseline {name!r}", file, cached)
-    if name == "best-fixed":
-        policy, report = tune_best_fixed(base, config, budget)
-        knobs: dict[str, Any] = {"strategy": policy.strategy}
-    elif name == "tuned-weights":
-        policy, report = tune_weights(base, config, budget, np.random.default_rng(TUNING_SEED))
-        knobs = {"weights": list(policy.weights)}
-    else:
-        policy, report = tune_mmr(base, config, budget)
-        knobs = {"mmr_lambda": policy.mmr_lambda, "similarity": policy.similarity}
-    write_text_atomic(file, json.dumps({"name": name, "knobs": knobs, "report": report}, indent=2) + "\n")
-    write_manifest(_manifest_file(file), [file])  # written last: an entry without it is unfinished
-    return _with_knobs(base, knobs)
+
+    def tune() -> StaticReranker:
+        knobs: dict[str, Any]
+        if name == "best-fixed":
+            policy, report = tune_best_fixed(base, config, budget)
+            knobs = {"strategy": policy.strategy}
+        elif name == "tuned-weights":
+            policy, report = tune_weights(base, config, budget, np.random.default_rng(TUNING_SEED))
+            knobs = {"weights": list(policy.weights)}
+        else:
+            policy, report = tune_mmr(base, config, budget)
+            knobs = {"mmr_lambda": policy.mmr_lambda, "similarity": policy.similarity}
+        record = {"name": name, "knobs": knobs, "report": report}
+        write_text_atomic(file, json.dumps(record, indent=2) + "\n")
+        return _with_knobs(base, knobs)
+
+    return load_or_build(
+        f"tuned baseline {name!r}", manifest_beside(file), [file], lambda: _cached(base, file), tune
+    )
 
 
 def _with_knobs(base: StaticReranker, knobs: dict[str, Any]) -> StaticReranker:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.sessions import EvaluationResult
+from agents.evaluation.sessions import EvaluationResult
 from simulators.core.errors import ConfigError
 from simulators.shop.world import ShopWorld
 

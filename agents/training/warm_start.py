@@ -5,21 +5,26 @@ optionally followed by behaviour cloning of the CTR baseline on the states it vi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from agents.baselines import StaticReranker, make_baseline
-from agents.config import TrainConfig
-from agents.networks import load_ctr_towers, start_at_greedy_ctr
-from agents.tuning import TuningBudget, load_or_tune
+from agents.evaluation.tuning import TuningBudget, load_or_tune
+from agents.policies.baselines import make_baseline
+from agents.training.config import TrainConfig
+from agents.training.networks import (
+    GREEDY_CTR_WEIGHTS,
+    load_ctr_towers,
+    start_at_action,
+    start_at_greedy_ctr,
+)
 from encoders.ctr.train import load_or_train_ctr
-from envs.config import FEATURES, STRATEGIES, WEIGHTS
-from envs.vector import RankingVectorEnv
+from envs.config import STRATEGIES
+from envs.factory import make_vector_env
 from envs.world import RankingWorld
-from simulators.datasets import load_logs
 
 
 def warm_start(model: BaseAlgorithm, config: TrainConfig, world: RankingWorld) -> dict[str, Any]:
@@ -27,8 +32,8 @@ def warm_start(model: BaseAlgorithm, config: TrainConfig, world: RankingWorld) -
     if config.warm_start == "none":
         return {"warm_start": "none"}
     ctr = world.ctr
-    if ctr is None:
-        ctr = load_or_train_ctr(load_logs(config.options.data), embeddings=world.item_table)
+    if ctr is None:  # popularity candidates: the towers still start from the logs' CTR model
+        ctr = load_or_train_ctr(world.logs, embeddings=world.item_table)
     policy: Any = model.policy
     loaded: list[str] = []
     if (
@@ -45,31 +50,14 @@ def warm_start(model: BaseAlgorithm, config: TrainConfig, world: RankingWorld) -
         name = "tuned-weights" if config.options.action_mode == "weights" else "best-fixed"
         budget = TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations)
         reranker = load_or_tune(name, config.options, budget)
-        start_at_static(policy, config.options.action_mode, reranker)
+        action = reranker.weights if config.options.action_mode == "weights" else reranker.strategy
+        start_at_action(policy, config.options.action_mode, action)
         done["start_action"] = {"reranker": name, **reranker.knobs}
         return done
     start_at_greedy_ctr(policy, config.options.action_mode)
     if config.warm_start == "bc":
         done["bc_loss"] = behaviour_clone(model, config)
     return done
-
-
-def start_at_static(policy: Any, action_mode: str, reranker: StaticReranker) -> None:
-    """Set the action head so the deterministic policy plays ``reranker``'s action whatever the
-    state (the head's input weights at 0): ``weights``: mean = the tuned weights; ``discrete``:
-    Q-values prefer the tuned strategy by a margin of 1. Training then learns state-dependent
-    departures from it."""
-    with torch.no_grad():
-        if action_mode == "weights":
-            head = policy.action_net
-            head.weight.zero_()
-            head.bias.copy_(torch.as_tensor(reranker.weights, dtype=head.bias.dtype))
-        else:
-            head = policy.q_net.q_net[-1]
-            head.weight.zero_()
-            head.bias.zero_()
-            head.bias[reranker.strategy] = 1.0
-            policy.q_net_target.load_state_dict(policy.q_net.state_dict())
 
 
 def behaviour_clone(
@@ -79,7 +67,7 @@ def behaviour_clone(
     the mean action (PPO/A2C: MSE to the CTR action) or the Q-values (DQN: cross-entropy toward
     ``greedy_ctr``). Returns the loss at the start and the end."""
     baseline = make_baseline("ctr")
-    venv = RankingVectorEnv(num_envs=64, **config.env_kwargs(action_mode="scores"))
+    venv = make_vector_env(replace(config.options, action_mode="scores"), 64)
     obs, _ = venv.reset(seed=config.seed + 20_000)
     rng = np.random.default_rng(config.seed)
     observed, ctr_actions = [], []
@@ -100,9 +88,7 @@ def behaviour_clone(
     if mode == "scores":
         target = torch.as_tensor(np.concatenate(ctr_actions), device=policy.device)
     elif mode == "weights":
-        target = torch.zeros((n, len(WEIGHTS)), device=policy.device)
-        target[:, FEATURES.index("pctr")] = 1.0
-        target[:, WEIGHTS.index("diversify")] = 0.0
+        target = torch.tensor(GREEDY_CTR_WEIGHTS, device=policy.device).repeat(n, 1)
     else:
         target = torch.full((n,), STRATEGIES.index("greedy_ctr"), device=policy.device)
     optimiser = torch.optim.Adam(policy.parameters(), lr=1e-3)

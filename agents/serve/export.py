@@ -1,0 +1,126 @@
+"""``python -m agents.export RUN_DIR --onnx FILE``: a trained agent's deterministic policy as an
+ONNX graph, checked against torch on recorded observations (run by
+:class:`~agents.policies.onnx.OnnxPolicy`).
+
+The graph maps the env's ``ids`` observation (one input per key, batch first) to what the agent's
+``predict(deterministic=True)`` returns: the action mean clipped to the action space (PPO, A2C)
+or the greedy strategy (DQN, with its Q-values as a second output). The pattern is SB3's export
+guide's (wrap the policy's features extractor, latent network and action head in one module and
+trace it with ``torch.onnx.export``); the LSTM user tower runs without data-dependent branches,
+so the trace holds for any history.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from agents.policies.agent import TrainedAgent
+from agents.policies.onnx import OnnxPolicy
+from envs.factory import make_vector_env
+from simulators.core.cli import ArgumentParser, cli_entry
+from simulators.core.errors import ConfigError
+from simulators.core.storage import atomic_path, check_output_file, write_text_atomic
+
+OPSET = 17
+"""The ONNX opset the graph is written in."""
+
+
+class DeterministicPolicy(nn.Module):
+    """The agent's deterministic action as one module over the observation's arrays, in ``keys`` order."""
+
+    low: torch.Tensor
+    high: torch.Tensor
+    policy: Any
+
+    def __init__(self, agent: TrainedAgent):
+        super().__init__()
+        self.policy = agent.model.policy
+        space = agent.model.observation_space
+        assert isinstance(space, spaces.Dict)
+        self.keys = list(space.spaces)
+        self.discrete = agent.algorithm == "dqn"
+        action_space = agent.model.action_space
+        if not self.discrete:
+            assert isinstance(action_space, spaces.Box)
+            self.register_buffer("low", torch.as_tensor(action_space.low, dtype=torch.float32))
+            self.register_buffer("high", torch.as_tensor(action_space.high, dtype=torch.float32))
+
+    def forward(self, *arrays: torch.Tensor) -> Any:
+        """The action (and, for DQN, the Q-values) of a batch of observations."""
+        observation = {key: array.float() for key, array in zip(self.keys, arrays, strict=True)}
+        if self.discrete:
+            q_values = self.policy.q_net(observation)
+            return q_values.argmax(dim=1), q_values
+        features = self.policy.extract_features(observation, self.policy.pi_features_extractor)
+        latent = self.policy.mlp_extractor.forward_actor(features)
+        return torch.minimum(torch.maximum(self.policy.action_net(latent), self.low), self.high)
+
+
+def export_onnx(agent: TrainedAgent, observation: dict[str, np.ndarray], path: Path) -> None:
+    """Trace the agent on ``observation`` (a batch of the env's observations) into ``path``."""
+    module = DeterministicPolicy(agent).eval()
+    inputs = tuple(torch.as_tensor(observation[key]) for key in module.keys)
+    outputs = ["action", "q_values"] if module.discrete else ["action"]
+    with atomic_path(path) as tmp, torch.no_grad():
+        torch.onnx.export(
+            module, inputs, str(tmp), input_names=module.keys, output_names=outputs, opset_version=OPSET,
+            dynamic_axes={name: {0: "batch"} for name in [*module.keys, *outputs]}, dynamo=False,
+        )  # fmt: skip
+
+
+def record_observations(agent: TrainedAgent, n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """``n`` observations the agent meets acting in its env (for the export's trace and its check)."""
+    env = make_vector_env(agent.env_config, min(n, 32))
+    observation, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    batches: list[dict[str, np.ndarray]] = []
+    while sum(len(b["candidates"]) for b in batches) < n:
+        batches.append(observation)
+        observation, *_ = env.step(agent.act(observation, rng))
+    return {key: np.concatenate([b[key] for b in batches])[:n] for key in batches[0]}
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    """Export, then check ONNX against torch on recorded observations; write the check beside it."""
+    parser = ArgumentParser(prog="python -m agents.export", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="a run folder written by agents.train")
+    parser.add_argument("--onnx", type=Path, required=True, help="where to write the ONNX graph")
+    parser.add_argument(
+        "--check",
+        type=int,
+        default=1000,
+        help="recorded observations the export is checked on (default: 1000)",
+    )
+    args = parser.parse_args(argv)
+    check_output_file(args.onnx, "--onnx")
+    if args.check < 1:
+        raise ConfigError(f"--check must be >= 1, got {args.check}")
+    agent = TrainedAgent.load(args.run_dir, device="cpu")
+    if agent.env_options.get("obs_mode", "ids") != "ids":
+        raise ConfigError(
+            f"{args.run_dir}: only agents of obs_mode 'ids' export (this one reads 'embedding')"
+        )
+    observations = record_observations(agent, args.check)
+    export_onnx(agent, {k: v[:8] for k, v in observations.items()}, args.onnx)
+    exported = OnnxPolicy(args.onnx, agent.algorithm, agent.env_options)
+    rng = np.random.default_rng(0)
+    torch_actions = agent.act(observations, rng).astype(np.float64)
+    onnx_actions = exported.act(observations, rng).astype(np.float64)
+    difference = float(np.abs(torch_actions - onnx_actions).max())
+    check = {"observations": args.check, "max_abs_difference": difference, "opset": OPSET}
+    write_text_atomic(args.onnx.with_suffix(".check.json"), json.dumps(check, indent=1) + "\n")
+    print(
+        f"wrote {args.onnx}; ONNX and torch agree to {difference:.2e} on {args.check} recorded observations"
+    )
+
+
+if __name__ == "__main__":
+    main()

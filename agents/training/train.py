@@ -1,0 +1,208 @@
+"""Train an SB3 agent to rank: ``python -m agents.train {ppo,dqn,a2c} --env ecommerce-v0``.
+
+The agent trains on the natively batched vector env (through its SB3 adapter) with
+:class:`agents.networks.RankingExtractor`, warm-started from the CTR model by default. The run
+folder gets ``config.json``, ``model.zip``, ``metrics.json`` (the trained policy and the static
+baselines on the same evaluation users), ``learning_curve.png``, TensorBoard logs (``tb/``),
+checkpoints (``checkpoints/``, for ``--resume``) and the best model by the periodic evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, replace
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from agents.evaluation.report import best_static, comparison_table
+from agents.evaluation.sessions import metrics, run_sessions
+from agents.evaluation.tuning import TuningBudget, load_or_tune
+from agents.policies.agent import ALGORITHMS, TrainedAgent
+from agents.policies.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
+from agents.training.callbacks import (
+    AtomicCheckpointCallback,
+    AtomicEvalCallback,
+    last_checkpoint,
+    save_model_atomic,
+)
+from agents.training.config import ALGORITHM_KWARGS, TrainConfig, parse_train_config
+from agents.training.curves import plot_curves, read_curve
+from agents.training.networks import RankingExtractor, RankingPolicy
+from agents.training.run_folder import checkpoint_prefix, own_run_folder
+from agents.training.warm_start import warm_start
+from encoders.device import deterministic_torch, resolve_device
+from encoders.text import catalog_encoder
+from envs.sb3 import make_sb3_env
+from envs.world import RankingWorld, build_world, data_source
+from simulators.core.cli import cli_entry
+from simulators.core.errors import ConfigError
+from simulators.core.storage import check_output_folder, write_text_atomic
+
+EVAL_CURVE_EPISODES = 96
+"""Sessions per point of the learning curve (the same users at every point)."""
+
+
+def build_model(config: TrainConfig, venv: Any, world: RankingWorld) -> BaseAlgorithm:
+    """The SB3 algorithm: RecGym's extractor and scorer (``ids``) or a plain MLP (``embedding``)."""
+    common = {"seed": config.seed, "device": resolve_device(config.device), "verbose": 0, "gamma": 0.95,
+              "tensorboard_log": str(config.folder / "tb"), **ALGORITHM_KWARGS[config.algorithm]}  # fmt: skip
+    dqn = config.algorithm == "dqn"
+    policy: Any
+    if config.options.obs_mode == "embedding":
+        policy = "MlpPolicy"
+        kwargs: dict[str, Any] = {"net_arch": [128, 128] if dqn else {"pi": [128], "vf": [128]}}
+    else:
+        dim = world.ctr.config.dim if world.ctr is not None else 32
+        policy = "MultiInputPolicy" if dqn else RankingPolicy
+        kwargs = {"features_extractor_class": RankingExtractor,
+                  "features_extractor_kwargs": {"item_table": world.item_table, "dim": dim},
+                  "net_arch": [64] if dqn else {"pi": [], "vf": [64]}}  # fmt: skip
+    if not dqn:
+        kwargs["log_std_init"] = -1.0
+    return ALGORITHMS[config.algorithm](policy, venv, policy_kwargs=kwargs, **common)
+
+
+def _evaluate(policy: Any, name: str, config: TrainConfig, obs_mode: str = "ids") -> dict[str, Any]:
+    """One policy on the run's evaluation users (seed ``seed + 10_000``): a metrics object."""
+    seed = config.seed + 10_000
+    result = run_sessions(policy, replace(config.options, obs_mode=obs_mode), config.eval_episodes, seed)
+    return metrics(result, config.env, name, seed)
+
+
+def evaluate_agent(agent: TrainedAgent, config: TrainConfig) -> dict[str, Any]:
+    """The agent on the evaluation users, in its own observation mode."""
+    return _evaluate(agent, str(config.folder), config, config.options.obs_mode)
+
+
+def tuned_rerankers(config: TrainConfig) -> dict[str, Any]:
+    """Every re-ranker a run of ``config`` is compared with, tuned in the fitted simulator on
+    users no evaluation meets (or read from the cache)."""
+    budget = TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations)
+    return {name: load_or_tune(name, config.options, budget) for name in RERANKER_NAMES}
+
+
+def evaluate_all(agent: TrainedAgent, config: TrainConfig) -> dict[str, Any]:
+    """The trained policy and every static baseline on the same evaluation users (the re-rankers
+    tuned first, or read from the cache): the metrics.json object."""
+
+    def one(policy: Any, name: str) -> dict[str, Any]:
+        return _evaluate(policy, name, config)  # the baselines read ids
+
+    baselines: dict[str, Any] = {name: one(make_baseline(name), name) for name in POLICY_NAMES}
+    knobs = {}
+    for name, reranker in tuned_rerankers(config).items():
+        baselines[name] = one(reranker, name)
+        knobs[name] = reranker.knobs
+    return {"policy": evaluate_agent(agent, config), "baselines": baselines, "tuned_baselines": knobs}
+
+
+def prepare_caches(config: TrainConfig) -> None:
+    """Build (or check) what a training run of ``config`` reads from the cache, without training:
+    the world (the fit, the CTR model, the candidates) and the tuned re-rankers it is compared
+    with. A study calls it once before spreading its trials, so none of them races to build them."""
+    _ = build_world(config.options).ctr
+    tuned_rerankers(config)
+
+
+def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Train (or resume), evaluate against the baselines, write the run folder; return metrics.
+
+    The folder is locked for the run and must not hold another run unless ``overwrite``
+    (:func:`agents.run_folder.own_run_folder`)."""
+    with own_run_folder(config.folder, resume, overwrite) as run_id:
+        return _train(config, resume, run_id)
+
+
+def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, Any]:
+    folder = config.folder
+    prefix = checkpoint_prefix(run_id)
+    started = time.perf_counter()
+    venv = make_sb3_env(config.options, config.n_envs)
+    world: RankingWorld = venv.world
+    eval_env = make_sb3_env(config.options, min(16, config.n_envs), reset_seed=config.seed + 30_000)
+    info: dict[str, Any] = {}
+    checkpoint = last_checkpoint(folder, prefix) if resume else None
+    with deterministic_torch(config.seed):
+        if checkpoint is not None:
+            path, steps = checkpoint
+            model = ALGORITHMS[config.algorithm].load(path, env=venv, device=resolve_device(config.device))
+            buffer = folder / "checkpoints" / f"{prefix}_replay_buffer_{steps}_steps.pkl"
+            if config.algorithm == "dqn" and buffer.is_file():
+                model.load_replay_buffer(buffer)  # type: ignore[attr-defined]
+            info = {"resumed_from": path.name}
+        else:
+            if resume:
+                raise ConfigError(f"--resume {folder}: no checkpoint of this run in {folder / 'checkpoints'}")
+            venv.seed(config.seed)
+            model = build_model(config, venv, world)
+            info = warm_start(model, config, world)
+        write_text_atomic(
+            folder / "config.json",
+            json.dumps({**config.to_json(), "run_id": run_id, **info}, indent=2) + "\n",
+        )
+        initial = None
+        if checkpoint is None:
+            agent = TrainedAgent(model, config.algorithm, config.env, asdict(config.options))
+            initial = evaluate_agent(agent, config) if config.warm_start != "none" else None
+        done_steps = model.num_timesteps
+        evaluator = AtomicEvalCallback(
+            eval_env, n_eval_episodes=EVAL_CURVE_EPISODES, eval_freq=max(config.eval_freq // config.n_envs, 1),
+            log_path=str(folder / "eval"), best_model_save_path=str(folder / "best"), deterministic=True, verbose=0,
+        )  # fmt: skip
+        if checkpoint is None:  # the curve starts at the untrained (warm-started) policy
+            returns, lengths = evaluate_policy(
+                model, eval_env, EVAL_CURVE_EPISODES, return_episode_rewards=True
+            )
+            evaluator.start_curve(returns, lengths)  # type: ignore[arg-type]
+        else:  # keep the curve recorded up to the checkpoint
+            evaluator.restore(up_to=model.num_timesteps)
+        checkpoints = AtomicCheckpointCallback(
+            max(config.checkpoint_freq // config.n_envs, 1), str(folder / "checkpoints"),
+            name_prefix=prefix, save_replay_buffer=config.algorithm == "dqn",
+        )  # fmt: skip
+        remaining = config.timesteps - done_steps
+        if remaining > 0:
+            model.learn(
+                remaining, callback=CallbackList([checkpoints, evaluator]), progress_bar=True,
+                reset_num_timesteps=checkpoint is None, tb_log_name=config.algorithm,
+            )  # fmt: skip
+        save_model_atomic(model, folder / "model.zip")
+        agent = TrainedAgent(model, config.algorithm, config.env, asdict(config.options))
+        report = evaluate_all(agent, config)
+    if initial is not None:
+        report["initial_policy"] = initial
+    report["timesteps"] = int(model.num_timesteps)
+    logs = world.logs
+    report["data"] = {"source": logs.source, "item_text": logs.item_text,
+                      "text_encoder": catalog_encoder(logs, "minilm"), "notes": list(logs.notes)}  # fmt: skip
+    write_text_atomic(folder / "metrics.json", json.dumps(report, indent=2) + "\n")
+    curve_steps, curve_values = read_curve(folder)
+    plot_curves(
+        {config.algorithm.upper(): (np.array(curve_steps), np.array(curve_values))},
+        {name: report["baselines"][name] for name in dict.fromkeys(("ctr", best_static(report)))},
+        folder / "learning_curve.png",
+    )
+    write_text_atomic(
+        folder / "timing.json", json.dumps({"seconds": round(time.perf_counter() - started, 1)}) + "\n"
+    )
+    return report
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    """Train, evaluate, print the comparison table."""
+    config, resume, overwrite = parse_train_config(argv)
+    check_output_folder(config.folder, "--out")
+    data_source(config.options)  # the logs load (once for the run) before any work: a bad name fails here
+    report = train(config, resume, overwrite)
+    print(comparison_table(report))
+    print(f"run folder: {config.folder}")
+
+
+if __name__ == "__main__":
+    main()
