@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from agents.evaluation.load import policy_env_options
+from agents.evaluation.paired import paired_difference
 from agents.evaluation.report import SHARE_TOLERANCE
-from agents.evaluation.sessions import metrics, run_sessions
+from agents.evaluation.sessions import EvaluationResult, metrics, run_sessions
 from agents.evaluation.tuning import TuningBudget, load_or_tune
 from agents.policies.agent import TrainedAgent
 from agents.policies.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
@@ -43,7 +44,7 @@ from benchmarks.policies import TRUE_EVAL_SEED
 from envs.config import EnvConfig
 from simulators.core.cli import cli_entry
 from simulators.core.errors import ConfigError, check_at_least_one
-from simulators.core.metrics import mean_ci95
+from simulators.core.metrics import mean_ci95, seed_ci95
 from simulators.core.plots import save_png
 from simulators.core.storage import write_text_atomic
 
@@ -141,14 +142,17 @@ def baseline_points(plan: FairnessPlan) -> dict[str, tuple[Policy, dict[str, flo
     return points
 
 
-def play(policy: Policy, world: str, plan: FairnessPlan, **options: Any) -> dict[str, Any]:
-    """The metrics object of ``policy`` on the world's evaluation users, with no penalty in the reward."""
+def play(
+    policy: Policy, world: str, plan: FairnessPlan, **options: Any
+) -> tuple[dict[str, Any], EvaluationResult]:
+    """``policy`` on the world's evaluation sessions, with no penalty in the reward: its metrics
+    object and its sessions (every point meets the same ones)."""
     episodes, seed = (
         (plan.eval_episodes, FITTED_EVAL_SEED) if world == "fitted" else (plan.true_episodes, TRUE_EVAL_SEED)
     )
     env = EnvConfig(**{**options, "simulator": world, "fairness_lambda": 0.0, "user_fairness_lambda": 0.0})
-    return metrics(run_sessions(policy, env, episodes, seed, progress=False), "ecommerce-v0",
-                   getattr(policy, "name", "agent"), seed)  # fmt: skip
+    result = run_sessions(policy, env, episodes, seed, progress=False)
+    return metrics(result, "ecommerce-v0", getattr(policy, "name", "agent"), seed), result
 
 
 FIGURES = ("protected_exposure_share", "protected_exposure_target", "exposure_gini", "tail_exposure_share",
@@ -181,14 +185,18 @@ def point_entry(reports: list[dict[str, Any]], family: str, knob: dict[str, floa
 def evaluate_points(
     plan: FairnessPlan, runs: dict[str, list[Path]], baselines: dict[str, tuple[Policy, dict[str, float]]]
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
-    """world -> point -> entry, every point on the same users."""
+    """world -> point -> entry, every point on the same sessions and compared paired with the best
+    static baseline of its world (across seeds for PPO, across sessions otherwise)."""
     table: dict[str, dict[str, Any]] = {world: {} for world in WORLDS}
     for world in WORLDS:
+        played: dict[str, list[EvaluationResult]] = {}
         for name, folders in runs.items():
             reports = []
             for folder in folders:
                 agent = TrainedAgent.load(folder, device="cpu")
-                reports.append(play(agent, world, plan, **policy_env_options(agent)))
+                report, result = play(agent, world, plan, **policy_env_options(agent))
+                reports.append(report)
+                played.setdefault(name, []).append(result)
             knob = (
                 {"user_fairness_lambda": plan.user_lambda}
                 if "user" in name
@@ -197,8 +205,20 @@ def evaluate_points(
             table[world][name] = point_entry(reports, "ppo", knob)
         for name, (policy, knob) in baselines.items():
             family = name.split(" ")[0] if name.split(" ")[0] in FAIR_NAMES else "static"
-            table[world][name] = point_entry([play(policy, world, plan)], family, knob)
+            report, result = play(policy, world, plan)
+            played[name] = [result]
+            table[world][name] = point_entry([report], family, knob)
             print(f"{world}: {name} {table[world][name]['return_mean']:.2f}", flush=True)
+        static = [name for name, m in table[world].items() if m["family"] == "static"]
+        best = max(static, key=lambda name: table[world][name]["return_mean"])
+        for name, results in played.items():
+            diffs = [paired_difference(result, played[best][0]) for result in results]
+            if len(diffs) > 1:
+                mean, lo, hi = seed_ci95(np.array([d.mean for d in diffs]))
+                table[world][name]["minus_best_static"] = {"mean": mean, "ci95": [lo, hi], "across": "seeds"}
+            else:
+                table[world][name]["minus_best_static"] = {**diffs[0].as_json(), "across": "sessions"}
+        table[world][best]["best_static"] = True
     return table
 
 
@@ -224,14 +244,23 @@ def markdown(table: dict[str, dict[str, Any]], default: dict[str, Any]) -> str:
     """One table per shop, and the chosen default."""
     lines = []
     for world in WORLDS:
+        best = next((name for name, m in table[world].items() if m.get("best_static")), "")
         lines += [f"## {world} shop", "",
-                  "| point | return [95% CI] | protected share | target | gap (worst seed) | gini | tail share | user gap |",
-                  "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+                  f"| point | return [95% CI] | minus {best} (paired, 95% CI) | protected share | target | gap (worst seed) | gini | tail share | user gap |",
+                  "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for name, m in table[world].items():
             lo, hi = m["return_ci95"]
             short = " (short)" if m["worst_exposure_gap"] < -SHARE_TOLERANCE else ""
+            d = m.get("minus_best_static")
+            vs = (
+                "reference"
+                if m.get("best_static")
+                else ""
+                if d is None
+                else (f"{d['mean']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}] ({d['across']})")
+            )
             lines.append(
-                f"| {name} | {m['return_mean']:.2f} [{lo:.2f}, {hi:.2f}] | {m['protected_exposure_share']:.3f}{short} | "
+                f"| {name} | {m['return_mean']:.2f} [{lo:.2f}, {hi:.2f}] | {vs} | {m['protected_exposure_share']:.3f}{short} | "
                 f"{m['protected_exposure_target']:.3f} | {m['exposure_gap']:+.3f} ({m['worst_exposure_gap']:+.3f}) | {m['exposure_gini']:.3f} | "
                 f"{m['tail_exposure_share']:.3f} | {m['user_group_gap']:.2f} |"
             )

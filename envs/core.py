@@ -100,6 +100,8 @@ class SessionCore:
         self.truncated = np.zeros(batch, dtype=np.bool_)
         self._taken = np.zeros((batch, config.n_candidates), dtype=np.bool_)
         self._used = np.zeros((batch, world.n_topics), dtype=np.bool_)
+        self._draw = np.full((batch, 2, k), -1, dtype=np.int8)
+        """``(B, 2, K)`` all -1: every click and purchase drawn (the forced outcomes of a plain step)."""
 
         self.user_features = np.zeros((batch, world.user_features.shape[1]), dtype=np.float32)
         """``(B, D)`` features of each slot's user, set when a session starts."""
@@ -272,8 +274,21 @@ class SessionCore:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Advance every session one step: ``(reward, terminated, truncated, terms)``: fresh
         arrays, or (``copy=False``) views of buffers that the next step overwrites."""
+        return self.step_scores(*self.scores(actions), copy=copy)
+
+    def step_scores(
+        self,
+        scores: np.ndarray,
+        one_per_topic: np.ndarray,
+        copy: bool = True,
+        observed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """:meth:`step` from per-candidate ``scores (B, N)`` and the one-per-topic switch ``(B,)``
+        (what :func:`action_scores` makes of any action, in any mode), so a planner can try actions
+        of several modes in one batch. ``observed (B, 2, K)`` int8: clicks and purchases that happened
+        elsewhere (0 or 1), used instead of drawing them (-1: draw), so the model's state follows a
+        real session (a belief); the leave draw then means nothing."""
         cfg, world = self.config, self.world
-        scores, one_per_topic = self.scores(actions)
         kernel = (
             engine.parallel_step_kernel if self.batch >= engine.PARALLEL_MIN_BATCH else engine.step_kernel
         )
@@ -283,7 +298,7 @@ class SessionCore:
             self.item_topic, self.state.interest_drift, self.state.boredom, self.topic_exposure, self.history,
             self.params, self.last_slate, self.last_click, self.last_purchase, self.last_p_click, self.last_p_purchase,
             self.last_leave, self.last_p_leave,
-            self.stats, self._taken, self._used,
+            self.stats, self._taken, self._used, self._draw if observed is None else observed,
         )  # fmt: skip
         items, stats, ledger = self.last_slate, self.stats, self.ledger
         self.repeat_shown += stats[:, engine.S_REPEAT_SHOWN]
@@ -314,6 +329,58 @@ class SessionCore:
         }
         return keep(self.reward), keep(self.terminated), keep(self.truncated), terms
 
+    SESSION_ARRAYS = (
+        "user", "step_count", "history", "topic_exposure", "session_clicks", "session_utility", "repeat_shown",
+        "repeat_clicks", "user_features", "candidates", "candidate_topics", "candidate_features",
+    )  # fmt: skip
+    """The arrays that hold each slot's session (with the key, the latent state and the ledger row)."""
+
+    def clone_into(
+        self, target: SessionCore, rows: np.ndarray, keys: np.ndarray, ledger: ExposureLedger | None = None
+    ) -> None:
+        """Copy the sessions of slots ``rows (R,)`` (repeats allowed) into the ``R`` slots of
+        ``target``, a core over the same world, with session ``keys (R,)``: fresh keys make each
+        copy an independent future of its session, while the session's own key would replay its
+        own dice. The copies' ledger is ``ledger``'s state (default this core's), each copy on the
+        row of its session; ``target``'s own observations and steps never touch this core."""
+        if target.world.n_topics != self.world.n_topics or target.batch != len(rows):
+            raise ConfigError(
+                f"clone_into: {len(rows)} rows into a core of batch {target.batch} over another world"
+            )
+        for name in self.SESSION_ARRAYS:
+            getattr(target, name)[...] = getattr(self, name)[rows]
+        target.state.interest_drift[...] = self.state.interest_drift[rows]
+        target.state.boredom[...] = self.state.boredom[rows]
+        target.key[...] = keys
+        target.ledger_rows = np.ascontiguousarray(self.ledger_rows[rows])
+        source = ledger or self.ledger
+        if target.ledger.n_rows != source.n_rows:
+            target.ledger = ExposureLedger(
+                source.n_rows, source.n_items, source.n_user_groups, source.target_share
+            )
+        target.ledger.restore(source.snapshot())
+
+    def slates(
+        self, scores: np.ndarray, one_per_topic: np.ndarray, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``(R, K)`` candidate positions of the slates the step would show for ``scores (R, N)``
+        and ``one_per_topic (R,)`` (the step kernel's own ranking), without stepping; ``rows (R,)``:
+        the slot each row of scores is for (default: one row per slot)."""
+        out = np.zeros((len(scores), self.config.slate_size), dtype=np.int64)
+        kernel = (
+            engine.parallel_rank_kernel if len(scores) >= engine.PARALLEL_MIN_BATCH else engine.rank_kernel
+        )
+        topics = np.ascontiguousarray(self.candidate_topics if rows is None else self.candidate_topics[rows])
+        kernel(
+            np.ascontiguousarray(scores),
+            topics,
+            self.config.slate_size,
+            one_per_topic,
+            self.world.n_topics,
+            out,
+        )
+        return out
+
     def render(self, b: int = 0) -> str:
         """The last slate of batch slot ``b`` with the user's response."""
         lines = [f"user {self.user[b]}  step {self.step_count[b]}"]
@@ -336,9 +403,16 @@ def action_scores(
         floats = actions if actions.dtype in (np.float32, np.float64) else actions.astype(np.float64)
         return np.ascontiguousarray(floats), np.zeros(len(actions), dtype=np.bool_)
     if config.action_mode == "weights":
-        weights = actions.astype(np.float32)
-        weighted = np.einsum("bnf,bf->bn", standardise(features), weights[:, : len(FEATURES)])
-        return weighted.astype(np.float64), weights[:, -1] > 0
+        weights = np.ascontiguousarray(actions[:, : len(FEATURES)], dtype=np.float32)
+        scores = np.empty(features.shape[:2])
+        kernel = (
+            engine.parallel_weighted_scores_kernel
+            if len(actions) >= engine.PARALLEL_MIN_BATCH
+            else engine.weighted_scores_kernel
+        )
+        scratch = np.empty((len(actions), 3, weights.shape[1]))
+        kernel(np.ascontiguousarray(features, dtype=np.float32), weights, FEATURE_STD_FLOOR, scratch, scores)
+        return scores, actions[:, -1] > 0
     strategy = actions.astype(np.int64)
     f = features.astype(np.float64)
     pctr, pcvr, similarity, popularity, protected, seen = (f[..., i] for i in range(len(FEATURES)))
@@ -357,6 +431,15 @@ def action_scores(
         ],
     )
     return scores, strategy == STRATEGIES.index("one_per_topic")
+
+
+def slate_scores(positions: np.ndarray, n_candidates: int) -> np.ndarray:
+    """``(B, N)`` scores whose top K are the candidate ``positions (B, K)`` in order (the rest at
+    -1): any slate as a ``scores`` action for :meth:`SessionCore.step_scores`."""
+    scores = np.full((len(positions), n_candidates), -1.0)
+    k = positions.shape[1]
+    np.put_along_axis(scores, positions, np.arange(k, 0, -1, dtype=np.float64)[None, :], axis=1)
+    return scores
 
 
 def as_action_array(actions: Any) -> np.ndarray:

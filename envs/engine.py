@@ -171,9 +171,12 @@ def _step(
     out_stats: np.ndarray,  # (B, N_STATS) float64
     scratch_taken: np.ndarray,  # (B, N) bool
     scratch_used: np.ndarray,  # (B, C) bool
+    forced: np.ndarray,  # (B, 2, K) int8: observed clicks (row 0) and purchases (row 1); -1 = draw
 ) -> None:
     """One step for every user in the batch (see the module docstring). Users are
-    independent: each writes only its own rows, so the parallel build gives the same results."""
+    independent: each writes only its own rows, so the parallel build gives the same results.
+    Where ``forced`` holds a 0 or 1 the click (purchase) is that observation instead of a draw:
+    the same equations then turn what a real user did into the model's state (a belief)."""
     batch, k = out_items.shape
     n_topics = drift.shape[1]
     length = history.shape[1]
@@ -195,14 +198,20 @@ def _step(
             z = logits[position, 0] + drift[b, topic] - params[P_BOREDOM_WEIGHT] * boredom[b, topic]
             p_click = slot_bias[slot] * _sigmoid(z)
             out_p_click[b, slot] = p_click
-            clicked = splitmix_uniform(keys[b], steps[b], slot) < p_click
+            if forced[b, 0, slot] >= 0:
+                clicked = forced[b, 0, slot] > 0
+            else:
+                clicked = splitmix_uniform(keys[b], steps[b], slot) < p_click
             out_click[b, slot] = clicked
             bought = False
             out_p_purchase[b, slot] = 0.0
             if clicked and params[P_HAS_PURCHASES] > 0:
                 p_buy = _sigmoid(logits[position, 1] + params[P_PURCHASE_DRIFT] * drift[b, topic])
                 out_p_purchase[b, slot] = p_buy
-                bought = splitmix_uniform(keys[b], steps[b], k + slot) < p_buy
+                if forced[b, 1, slot] >= 0:
+                    bought = forced[b, 1, slot] > 0
+                else:
+                    bought = splitmix_uniform(keys[b], steps[b], k + slot) < p_buy
             out_purchase[b, slot] = bought
             n_clicks += clicked
             out_stats[b, S_PURCHASES] += bought
@@ -259,6 +268,66 @@ def _step(
                 history[b, count] = out_items[b, slot]
         for j in range(candidate_topics.shape[1]):
             candidate_features[b, j, F_TOPIC_EXPOSURE] = topic_exposure[b, candidate_topics[b, j]]
+
+
+def _weighted_scores(
+    features: np.ndarray,  # (B, N, F) float32
+    weights: np.ndarray,  # (B, F) float32
+    floor: float,
+    scratch: np.ndarray,  # (B, 3, F) float64
+    out: np.ndarray,  # (B, N) float64
+) -> None:
+    """``out[b] = sum_f weights[b, f] * z(features[b, :, f])``, each feature z-scored across the
+    row's N candidates with its spread floored at ``floor`` (``envs.core.standardise``'s
+    definition, in float64, in three passes over the row and no ``(B, N, F)`` temporaries): the
+    ``weights`` action's scores."""
+    batch, n, n_features = features.shape
+    for b in prange(batch):
+        mean, var, scale = scratch[b, 0], scratch[b, 1], scratch[b, 2]
+        mean[:] = 0.0
+        var[:] = 0.0
+        for j in range(n):
+            for f in range(n_features):
+                mean[f] += features[b, j, f]
+        for f in range(n_features):
+            mean[f] /= n
+        for j in range(n):
+            for f in range(n_features):
+                d = features[b, j, f] - mean[f]
+                var[f] += d * d
+        for f in range(n_features):
+            scale[f] = weights[b, f] / max(np.sqrt(var[f] / n), floor)
+        for j in range(n):
+            total = 0.0
+            for f in range(n_features):
+                total += (features[b, j, f] - mean[f]) * scale[f]
+            out[b, j] = total
+
+
+weighted_scores_kernel = njit(cache=True)(_weighted_scores)
+parallel_weighted_scores_kernel = njit(cache=True, parallel=True)(_weighted_scores)
+""":func:`_weighted_scores`, one thread and over numba's threads."""
+
+
+def _rank_batch(
+    scores: np.ndarray,  # (B, N)
+    topics: np.ndarray,  # (B, N)
+    k: int,
+    one_per_topic: np.ndarray,  # (B,) bool
+    n_topics: int,
+    out: np.ndarray,  # (B, K) int64 candidate positions
+) -> None:
+    """The slates the step kernel would show for ``scores`` (its ranking, one item per topic first
+    where asked), without stepping: what a planner compares before it acts."""
+    taken = np.zeros((scores.shape[0], scores.shape[1]), dtype=np.bool_)
+    used = np.zeros((scores.shape[0], n_topics), dtype=np.bool_)
+    for b in prange(scores.shape[0]):
+        _rank(scores[b], topics[b], k, one_per_topic[b], taken[b], used[b], out[b])
+
+
+rank_kernel = njit(cache=True)(_rank_batch)
+parallel_rank_kernel = njit(cache=True, parallel=True)(_rank_batch)
+""":func:`_rank_batch`, one thread and over numba's threads."""
 
 
 step_kernel = njit(cache=True)(_step)

@@ -69,6 +69,22 @@ class ExposureLedger:
         ):
             array[rows] = 0
 
+    STATE = (
+        "provider_exposure", "provider_merit", "popularity_exposure", "item_exposure", "user_utility",
+        "user_sessions",
+    )  # fmt: skip
+    """The arrays that hold a ledger's state (what :meth:`snapshot` copies)."""
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """A copy of the ledger's state (:meth:`restore` puts it back)."""
+        return {name: getattr(self, name).copy() for name in self.STATE}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Put back a state taken by :meth:`snapshot` (of this ledger or of one with as many rows
+        and items), in place."""
+        for name in self.STATE:
+            getattr(self, name)[...] = state[name]
+
     def target(self, rows: np.ndarray) -> np.ndarray:
         """``(B,)`` target protected share of each ledger row."""
         merit = self.provider_merit[rows]

@@ -22,15 +22,18 @@ def best_static(report: dict[str, Any]) -> str:
     return max(baselines, key=lambda name: baselines[name]["return_mean"])
 
 
-def _gain(policy: dict[str, Any], baseline: dict[str, Any]) -> str:
-    gain = (
-        100.0 * (policy["return_mean"] / baseline["return_mean"] - 1.0)
-        if baseline["return_mean"]
-        else float("nan")
+def gain_line(name: str, diff: dict[str, Any], baseline: dict[str, Any]) -> str:
+    """``+0.12 [-0.20, +0.44] per session (paired, 500 sessions), +0.4% of its return; paired 95%
+    CI includes 0``: a difference in the return's own units, its relative size only where the
+    baseline's return is positive (a percentage of a negative return reads backwards)."""
+    lo, hi = diff["ci95"]
+    verdict = "above 0" if lo > 0 else "below 0" if hi < 0 else "includes 0"
+    base = baseline["return_mean"]
+    relative = f", {100 * diff['mean'] / base:+.1f}% of its return" if base > 0 else ""
+    return (
+        f"{name}: {diff['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}] per session (paired, {diff['n']} sessions)"
+        f"{relative}; paired 95% CI {verdict}"
     )
-    (lo, hi), (blo, bhi) = policy["return_ci95"], baseline["return_ci95"]
-    verdict = "95% CIs apart" if lo > bhi or hi < blo else "95% CIs overlap"
-    return f"{gain:+.1f}% mean return ({verdict})"
 
 
 SHARE_TOLERANCE = 0.02
@@ -46,26 +49,53 @@ def protected_cell(m: dict[str, Any]) -> str:
 
 
 def comparison_table(report: dict[str, Any]) -> str:
-    """Markdown table: the policy next to every baseline (mean [95% CI] of the return), then its
-    gain over the best static baseline and over the myopic CTR ranking."""
-    best = best_static(report)
-    rows = {
-        "trained policy": report["policy"],
-        **{f"{k} (best static)" if k == best else k: v for k, v in report["baselines"].items()},
-    }
-    header = "| policy | return [95% CI] | " + " | ".join(name for name, _ in METRIC_ROWS[1:]) + " |"
-    lines = [header, "|" + "---|" * (len(METRIC_ROWS) + 1)]
-    for name, m in rows.items():
+    """Markdown table: the policy (and its warm start) next to every baseline, the return with its
+    95% CI and each row's paired difference to the best static baseline on the same sessions; then
+    the trained policy against the best static baseline and against the myopic CTR ranking."""
+    paired = report.get("paired", {})
+    best = paired.get("reference") or best_static(report)
+    rows = {"trained policy": ("policy", report["policy"])}
+    if "initial_policy" in report:
+        rows["warm start (untrained)"] = ("initial_policy", report["initial_policy"])
+    for name, m in report["baselines"].items():
+        rows[f"{name} (best static)" if name == best else name] = (name, m)
+    header = (
+        f"| policy | return [95% CI] | vs {best} (paired) | "
+        + " | ".join(name for name, _ in METRIC_ROWS[1:])
+        + " |"
+    )
+    lines = [header, "|" + "---|" * (len(METRIC_ROWS) + 2)]
+    for label, (key, m) in rows.items():
         lo, hi = m["return_ci95"]
-        cells = [f"{m['return_mean']:.2f} [{lo:.2f}, {hi:.2f}]"] + [
-            protected_cell(m) if key == "protected_exposure_share" else f"{m[key]:.3f}"
-            for _, key in METRIC_ROWS[1:]
+        diff = paired.get(key)
+        vs = (
+            "reference"
+            if key == best
+            else (f"{diff['mean']:+.2f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}]" if diff else "")
+        )
+        cells = [f"{m['return_mean']:.2f} [{lo:.2f}, {hi:.2f}]", vs] + [
+            protected_cell(m) if k == "protected_exposure_share" else f"{m[k]:.3f}"
+            for _, k in METRIC_ROWS[1:]
         ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    policy, baselines = report["policy"], report["baselines"]
-    lines.append(f"\ntrained policy vs the best static baseline ({best}): {_gain(policy, baselines[best])}")
-    lines.append(f"trained policy vs static CTR: {_gain(policy, baselines['ctr'])}")
-    if not policy.get("provider_groups", True):
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    baselines = report["baselines"]
+    if "policy" in paired:
+        lines.append(
+            gain_line(
+                f"trained policy vs the best static baseline ({best})", paired["policy"], baselines[best]
+            )
+        )
+    if "ctr" in baselines and "policy_vs_ctr" in paired:
+        lines.append(gain_line("trained policy vs static CTR", paired["policy_vs_ctr"], baselines["ctr"]))
+    duplicates = _coinciding(report)
+    if duplicates:
+        lines.append(
+            "identical rows: "
+            + "; ".join(" = ".join(group) for group in duplicates)
+            + " (the same slates on every session: a tuned knob landed on another baseline's rule)"
+        )
+    if not report["policy"].get("provider_groups", True):
         lines.append(
             "no provider groups in these logs: the protected share is 0 by definition (provider fairness off)"
         )
@@ -76,3 +106,18 @@ def comparison_table(report: dict[str, Any]) -> str:
         )
     lines += [f"data: {note}" for note in data.get("notes", [])]
     return "\n".join(lines)
+
+
+def _coinciding(report: dict[str, Any]) -> list[list[str]]:
+    """Groups of baselines whose metrics are identical (the same sessions, the same slates)."""
+    keys = (
+        "return_mean",
+        "clicks_per_session",
+        "session_length",
+        "exposure_gini",
+        "protected_exposure_share",
+    )
+    groups: dict[tuple[float, ...], list[str]] = {}
+    for name, m in report["baselines"].items():
+        groups.setdefault(tuple(m[k] for k in keys), []).append(name)
+    return [names for names in groups.values() if len(names) > 1]

@@ -39,6 +39,9 @@ class EvaluationResult:
     """``(episodes,)`` the user (row of the users table) of each session. Sessions are ordered by
     vector slot, then by their turn in the slot, so every policy run with the same seed and
     episodes meets the same users in the same order (paired comparisons)."""
+    keys: np.ndarray | None = None
+    """``(episodes,)`` uint64 each session's key (its counter-based randomness), in the same order:
+    the same user and key is the same session for every policy (``agents.evaluation.paired``)."""
 
 
 def run_sessions(
@@ -51,17 +54,21 @@ def run_sessions(
     slots = min(PARALLEL_SESSIONS, episodes)
     quota = np.full(slots, episodes // slots) + (np.arange(slots) < episodes % slots)
     env = make_vector_env(replace(config, action_mode=policy.action_mode), slots)
+    if (bind := getattr(policy, "bind", None)) is not None:
+        bind(env.core)  # a policy that reads the sessions' state (the planner), through the core's interface
     obs, _ = env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     totals = np.zeros((slots, 5))  # return, clicks, purchases, length, penalty
     finished: list[np.ndarray] = []
     users: list[int] = []
+    keys: list[int] = []
     order: list[tuple[int, int]] = []  # (slot, session of the slot): the same users for every policy
     played = np.zeros(slots, dtype=np.int64)
     with tqdm(total=episodes, desc="evaluate", unit="session", disable=not progress) as bar:
         while (played < quota).any():
             actions = policy.act(obs, rng)
             playing = env.core.user.copy()  # a finished session's slot restarts with another user
+            playing_keys = env.core.key.copy()
             obs, reward, terminated, truncated, info = env.step(actions)
             totals += np.column_stack(
                 [reward, info["clicks"], info["purchases"], np.ones(slots), info["fairness_penalty"]]
@@ -70,6 +77,7 @@ def run_sessions(
                 if played[slot] < quota[slot]:
                     finished.append(totals[slot].copy())
                     users.append(int(playing[slot]))
+                    keys.append(int(playing_keys[slot]))
                     order.append((int(slot), int(played[slot])))
                     bar.update(1)
                 played[slot] += 1
@@ -86,6 +94,7 @@ def run_sessions(
         fairness,
         env.config.slate_size,
         np.array(users, dtype=np.int64)[rank],
+        np.array(keys, dtype=np.uint64)[rank],
     )
 
 

@@ -88,21 +88,12 @@ def target_policy(
             f"--policy {policy}: OPE on {where} logs takes {list(named)} or an agent's run folder"
         )
     trained_on = data_source(EnvConfig(**known_options(agent.env_options))).logs
-    if not same_catalog(trained_on, logs):
+    if not trained_on.same_catalog(logs):
         raise ConfigError(
             f"--policy {policy}: the agent trained on {agent.env_options.get('data')!r}, whose users and items are "
             f"not these logs' ({data}): its rows would name other users and items"
         )
     return agent_policy(agent, logs.n_items)
-
-
-def same_catalog(a: LoggedData, b: LoggedData) -> bool:
-    """Whether two logs have the same users and items in the same rows (the serving log of a
-    policy has its training logs' catalog and users, and other interactions)."""
-    return all(
-        len(x) == len(y) and bool((x.to_numpy() == y.to_numpy()).all())
-        for x, y in ((a.items["item_id"], b.items["item_id"]), (a.users["user_id"], b.users["user_id"]))
-    )
 
 
 def own_target(policy: str, logs: LoggedData, data: str) -> PLPolicy:

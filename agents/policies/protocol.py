@@ -10,7 +10,11 @@ import numpy as np
 
 
 class Policy(Protocol):
-    """Anything that turns a batch of observations into a batch of actions."""
+    """Anything that turns a batch of observations into a batch of actions.
+
+    A policy that reads the sessions' state beyond the observation (the planner) also has a
+    ``bind(core)`` method: ``run_sessions`` calls it with the env's :class:`~envs.core.SessionCore`
+    before the first step, and the policy reads the core only through its interface."""
 
     @property
     def action_mode(self) -> str:

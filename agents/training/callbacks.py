@@ -1,14 +1,14 @@
-"""SB3's checkpoint and evaluation callbacks, writing every file atomically.
+"""The training run's callbacks: checkpoints (SB3's, written atomically) and the learning curve
+evaluated on fixed sessions (paired at every point).
 
-SB3 writes checkpoints, ``evaluations.npz`` and ``best_model.zip`` in place, so a run killed
-during a write leaves a truncated file that ``--resume`` then cannot read. These subclasses
-write each file beside its target and rename it over the target once it is complete: a kill at
-any instant leaves the previous version of every file intact.
+SB3 writes checkpoints in place, so a run killed during a write leaves a truncated file that
+``--resume`` then cannot read. These callbacks write each file beside its target and rename it
+over the target once it is complete: a kill at any instant leaves the previous version of every
+file intact.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
 import zipfile
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 
 from simulators.core.storage import atomic_path
 
@@ -62,29 +62,40 @@ CURVE_FILE = "evaluations.npz"
 """The learning curve's file in the evaluation folder (SB3's name)."""
 
 
-class AtomicEvalCallback(EvalCallback):
-    """:class:`EvalCallback` whose ``evaluations.npz`` and ``best_model.zip`` are never truncated.
+class PairedEvalCallback(BaseCallback):
+    """The learning curve on fixed sessions: every ``eval_freq`` calls (and once before training),
+    ``evaluate(model)`` plays the same evaluation sessions (the same users and session keys at
+    every point, and for the references), and the per-session returns join ``evaluations.npz``
+    (``timesteps (P,)``, ``results (P, E)`` in session order, ``ep_lengths (P, E)``), so any two
+    points, or a point and a reference, compare paired. The model whose sessions earned most so
+    far (the best point, paired against every other on the same sessions) is ``best_model.zip``.
+    Every file is written atomically.
 
-    The parent writes into a staging name (``evaluations.partial.npz``, ``best/.staging/``);
-    after each evaluation the finished files are renamed over their targets.
+    Args:
+        evaluate: plays the evaluation sessions with a model: ``(returns (E,), lengths (E,))``.
+        eval_freq: calls of the callback between evaluations.
+        log_path: folder of ``evaluations.npz``.
+        best_model_save_path: folder of ``best_model.zip``.
     """
 
-    def __init__(self, eval_env: Any, *, log_path: str, best_model_save_path: str, **kwargs: Any) -> None:
+    def __init__(
+        self, evaluate: Callable[[Any], tuple[np.ndarray, np.ndarray]], eval_freq: int, *, log_path: str,
+        best_model_save_path: str,
+    ) -> None:  # fmt: skip
+        super().__init__(verbose=0)
+        self.evaluate, self.eval_freq = evaluate, eval_freq
         self.final_log = Path(log_path) / CURVE_FILE
         self.final_best = Path(best_model_save_path) / "best_model.zip"
-        self.staging = Path(best_model_save_path) / ".staging"
-        super().__init__(eval_env, log_path=log_path, best_model_save_path=str(self.staging), **kwargs)
-        assert self.log_path is not None
-        self.log_path = str(self.final_log.with_name("evaluations.partial"))  # np.savez adds .npz
+        self.evaluations_timesteps: list[int] = []
+        self.evaluations_results: list[list[float]] = []
+        self.evaluations_length: list[list[int]] = []
+        self.best_mean_reward = -np.inf
 
-    def start_curve(self, returns: list[float], lengths: list[int]) -> None:
-        """Record the untrained policy's evaluation as the curve's point at step 0, on disk at once
-        (a run killed before its first periodic evaluation keeps it)."""
-        self.evaluations_timesteps = [0]
-        self.evaluations_results = [list(returns)]
-        self.evaluations_length = [list(lengths)]
-        with atomic_path(self.final_log) as tmp, tmp.open("wb") as handle:
-            np.savez(handle, timesteps=[0], results=[returns], ep_lengths=[lengths])
+    def start_curve(self, model: Any) -> None:
+        """Evaluate the untrained (warm-started) model as the curve's point at step 0, on disk at
+        once (a run killed before its first periodic evaluation keeps it)."""
+        self.evaluations_timesteps, self.evaluations_results, self.evaluations_length = [], [], []
+        self._record(model, 0, save_best=False)
 
     def restore(self, up_to: int) -> None:
         """Resume the curve of an interrupted run: its evaluations at steps ``<= up_to`` (the
@@ -107,14 +118,24 @@ class AtomicEvalCallback(EvalCallback):
             self.best_mean_reward = float(periodic.mean(axis=1).max())
 
     def _on_step(self) -> bool:
-        keep_going = super()._on_step()
-        for staged, final in (
-            (Path(f"{self.log_path}.npz"), self.final_log),
-            (self.staging / "best_model.zip", self.final_best),
-        ):
-            if staged.is_file():
-                os.replace(staged, final)
-        return keep_going
+        if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
+            self._record(self.model, int(self.num_timesteps), save_best=True)
+        return True
+
+    def _record(self, model: Any, steps: int, save_best: bool) -> None:
+        returns, lengths = self.evaluate(model)
+        self.evaluations_timesteps.append(steps)
+        self.evaluations_results.append([float(r) for r in returns])
+        self.evaluations_length.append([int(n) for n in lengths])
+        with atomic_path(self.final_log) as tmp, tmp.open("wb") as handle:
+            np.savez(
+                handle, timesteps=np.array(self.evaluations_timesteps),
+                results=np.array(self.evaluations_results), ep_lengths=np.array(self.evaluations_length),
+            )  # fmt: skip
+        mean = float(np.mean(returns))
+        if save_best and mean > self.best_mean_reward:
+            self.best_mean_reward = mean
+            save_model_atomic(model, self.final_best)
 
 
 def last_checkpoint(folder: Path, prefix: str = "rl_model") -> tuple[Path, int] | None:

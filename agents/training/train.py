@@ -17,21 +17,21 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CallbackList
-from stable_baselines3.common.evaluation import evaluate_policy
 
+from agents.evaluation.paired import paired_difference, session_covariates
 from agents.evaluation.report import best_static, comparison_table
-from agents.evaluation.sessions import metrics, run_sessions
+from agents.evaluation.sessions import EvaluationResult, metrics, run_sessions
 from agents.evaluation.tuning import TuningBudget, load_or_tune
 from agents.policies.agent import ALGORITHMS, TrainedAgent
 from agents.policies.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
 from agents.training.callbacks import (
     AtomicCheckpointCallback,
-    AtomicEvalCallback,
+    PairedEvalCallback,
     last_checkpoint,
     save_model_atomic,
 )
 from agents.training.config import ALGORITHM_KWARGS, TrainConfig, parse_train_config
-from agents.training.curves import plot_curves, read_curve
+from agents.training.curves import plot_curve, read_curve
 from agents.training.networks import RankingExtractor, RankingPolicy
 from agents.training.run_folder import checkpoint_prefix, own_run_folder
 from agents.training.warm_start import warm_start
@@ -44,7 +44,9 @@ from simulators.core.errors import ConfigError
 from simulators.core.storage import check_output_folder, write_text_atomic
 
 EVAL_CURVE_EPISODES = 96
-"""Sessions per point of the learning curve (the same users at every point)."""
+"""Sessions per point of the learning curve (the same sessions at every point)."""
+CURVE_SEED = 30_000
+"""The learning curve's sessions are those of seed ``seed + CURVE_SEED`` (no other evaluation's)."""
 
 
 def build_model(config: TrainConfig, venv: Any, world: RankingWorld) -> BaseAlgorithm:
@@ -67,16 +69,11 @@ def build_model(config: TrainConfig, venv: Any, world: RankingWorld) -> BaseAlgo
     return ALGORITHMS[config.algorithm](policy, venv, policy_kwargs=kwargs, **common)
 
 
-def _evaluate(policy: Any, name: str, config: TrainConfig, obs_mode: str = "ids") -> dict[str, Any]:
-    """One policy on the run's evaluation users (seed ``seed + 10_000``): a metrics object."""
-    seed = config.seed + 10_000
-    result = run_sessions(policy, replace(config.options, obs_mode=obs_mode), config.eval_episodes, seed)
-    return metrics(result, config.env, name, seed)
-
-
-def evaluate_agent(agent: TrainedAgent, config: TrainConfig) -> dict[str, Any]:
-    """The agent on the evaluation users, in its own observation mode."""
-    return _evaluate(agent, str(config.folder), config, config.options.obs_mode)
+def _play(
+    policy: Any, config: TrainConfig, seed: int, episodes: int, obs_mode: str = "ids"
+) -> EvaluationResult:
+    """``policy``'s sessions in the run's env: the same users and session keys for every policy."""
+    return run_sessions(policy, replace(config.options, obs_mode=obs_mode), episodes, seed, progress=False)
 
 
 def tuned_rerankers(config: TrainConfig) -> dict[str, Any]:
@@ -86,19 +83,44 @@ def tuned_rerankers(config: TrainConfig) -> dict[str, Any]:
     return {name: load_or_tune(name, config.options, budget) for name in RERANKER_NAMES}
 
 
-def evaluate_all(agent: TrainedAgent, config: TrainConfig) -> dict[str, Any]:
-    """The trained policy and every static baseline on the same evaluation users (the re-rankers
-    tuned first, or read from the cache): the metrics.json object."""
-
-    def one(policy: Any, name: str) -> dict[str, Any]:
-        return _evaluate(policy, name, config)  # the baselines read ids
-
-    baselines: dict[str, Any] = {name: one(make_baseline(name), name) for name in POLICY_NAMES}
+def evaluate_all(
+    agent: TrainedAgent, config: TrainConfig, initial: EvaluationResult | None = None
+) -> tuple[dict[str, Any], dict[str, EvaluationResult]]:
+    """The trained policy and every static baseline on the same evaluation sessions (seed
+    ``seed + 10_000``; the re-rankers tuned first, or read from the cache), each compared paired
+    with the best static baseline: the metrics.json object, and the sessions' results."""
+    seed = config.seed + 10_000
+    results = {name: _play(make_baseline(name), config, seed, config.eval_episodes) for name in POLICY_NAMES}
     knobs = {}
     for name, reranker in tuned_rerankers(config).items():
-        baselines[name] = one(reranker, name)
+        results[name] = _play(reranker, config, seed, config.eval_episodes)
         knobs[name] = reranker.knobs
-    return {"policy": evaluate_agent(agent, config), "baselines": baselines, "tuned_baselines": knobs}
+    baselines = {name: metrics(result, config.env, name, seed) for name, result in results.items()}
+    results[TRAINED] = _play(agent, config, seed, config.eval_episodes, config.options.obs_mode)
+    report: dict[str, Any] = {
+        "policy": metrics(results[TRAINED], config.env, str(config.folder), seed),
+        "baselines": baselines,
+        "tuned_baselines": knobs,
+    }
+    if initial is not None:
+        results[INITIAL] = initial
+        report["initial_policy"] = metrics(initial, config.env, str(config.folder), seed)
+    reference = best_static(report)
+    world = build_world(config.options)
+    covariates = session_covariates(world, results[reference].users)  # type: ignore[arg-type]
+    report["paired"] = {"reference": reference, "sessions": config.eval_episodes} | {
+        name: paired_difference(result, results[reference], covariates).as_json()
+        for name, result in results.items()
+        if name != reference
+    }
+    report["paired"]["policy_vs_ctr"] = paired_difference(
+        results[TRAINED], results["ctr"], covariates
+    ).as_json()
+    return report, results
+
+
+TRAINED, INITIAL = "policy", "initial_policy"
+"""The keys of the trained and the warm-started policy in ``metrics.json``'s ``paired``."""
 
 
 def prepare_caches(config: TrainConfig) -> None:
@@ -124,7 +146,6 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
     started = time.perf_counter()
     venv = make_sb3_env(config.options, config.n_envs)
     world: RankingWorld = venv.world
-    eval_env = make_sb3_env(config.options, min(16, config.n_envs), reset_seed=config.seed + 30_000)
     info: dict[str, Any] = {}
     checkpoint = last_checkpoint(folder, prefix) if resume else None
     with deterministic_torch(config.seed):
@@ -146,19 +167,26 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
             json.dumps({**config.to_json(), "run_id": run_id, **info}, indent=2) + "\n",
         )
         initial = None
-        if checkpoint is None:
-            agent = TrainedAgent(model, config.algorithm, config.env, asdict(config.options))
-            initial = evaluate_agent(agent, config) if config.warm_start != "none" else None
+        if checkpoint is None and config.warm_start != "none":
+            start = TrainedAgent(model, config.algorithm, config.env, asdict(config.options))
+            initial = _play(
+                start, config, config.seed + 10_000, config.eval_episodes, config.options.obs_mode
+            )
         done_steps = model.num_timesteps
-        evaluator = AtomicEvalCallback(
-            eval_env, n_eval_episodes=EVAL_CURVE_EPISODES, eval_freq=max(config.eval_freq // config.n_envs, 1),
-            log_path=str(folder / "eval"), best_model_save_path=str(folder / "best"), deterministic=True, verbose=0,
+
+        def curve_point(current: Any) -> tuple[np.ndarray, np.ndarray]:
+            agent = TrainedAgent(current, config.algorithm, config.env, asdict(config.options))
+            played = _play(
+                agent, config, CURVE_SEED + config.seed, EVAL_CURVE_EPISODES, config.options.obs_mode
+            )
+            return played.returns, played.lengths
+
+        evaluator = PairedEvalCallback(
+            curve_point, max(config.eval_freq // config.n_envs, 1), log_path=str(folder / "eval"),
+            best_model_save_path=str(folder / "best"),
         )  # fmt: skip
         if checkpoint is None:  # the curve starts at the untrained (warm-started) policy
-            returns, lengths = evaluate_policy(
-                model, eval_env, EVAL_CURVE_EPISODES, return_episode_rewards=True
-            )
-            evaluator.start_curve(returns, lengths)  # type: ignore[arg-type]
+            evaluator.start_curve(model)
         else:  # keep the curve recorded up to the checkpoint
             evaluator.restore(up_to=model.num_timesteps)
         checkpoints = AtomicCheckpointCallback(
@@ -173,18 +201,19 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
             )  # fmt: skip
         save_model_atomic(model, folder / "model.zip")
         agent = TrainedAgent(model, config.algorithm, config.env, asdict(config.options))
-        report = evaluate_all(agent, config)
-    if initial is not None:
-        report["initial_policy"] = initial
+        report, _ = evaluate_all(agent, config, initial)
     report["timesteps"] = int(model.num_timesteps)
     logs = world.logs
     report["data"] = {"source": logs.source, "item_text": logs.item_text,
                       "text_encoder": catalog_encoder(logs, "minilm"), "notes": list(logs.notes)}  # fmt: skip
     write_text_atomic(folder / "metrics.json", json.dumps(report, indent=2) + "\n")
-    curve_steps, curve_values = read_curve(folder)
-    plot_curves(
-        {config.algorithm.upper(): (np.array(curve_steps), np.array(curve_values))},
-        {name: report["baselines"][name] for name in dict.fromkeys(("ctr", best_static(report)))},
+    reference = report["paired"]["reference"]
+    reranker = tuned_rerankers(config).get(reference) or make_baseline(reference)
+    static = _play(reranker, config, CURVE_SEED + config.seed, EVAL_CURVE_EPISODES)
+    plot_curve(
+        config.algorithm.upper(),
+        read_curve(folder),
+        {reference: static.returns},
         folder / "learning_curve.png",
     )
     write_text_atomic(

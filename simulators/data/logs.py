@@ -280,6 +280,18 @@ class LoggedData:
             self._item_index = pd.Index(self.items["item_id"])
         return self._item_index
 
+    def same_catalog(self, other: LoggedData) -> bool:
+        """Whether ``other`` has the same users and items in the same rows (the serving log of a
+        policy has its training logs' catalog and users, and other interactions): a policy that
+        names items and users by row can act on both."""
+        return all(
+            len(x) == len(y) and bool((x.to_numpy() == y.to_numpy()).all())
+            for x, y in (
+                (self.items["item_id"], other.items["item_id"]),
+                (self.users["user_id"], other.users["user_id"]),
+            )
+        )
+
     @property
     def fingerprint(self) -> str:
         """Hash of the three tables' contents (:func:`data_fingerprint`), computed once per object:

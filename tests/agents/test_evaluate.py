@@ -50,6 +50,7 @@ def test_evaluate_cli_writes_the_contract(tmp_path: Path) -> None:
         "protected_exposure_target",
         "provider_groups",
         "tail_exposure_share",
+        "simulator",
     }
     assert report["provider_groups"] is True  # the shop has small and large sellers
     assert (
@@ -64,7 +65,7 @@ def test_evaluate_cli_writes_the_contract(tmp_path: Path) -> None:
     [
         (["--policy", "nowhere.zip", "--env", "ecommerce-v0"], "no such file"),
         (["--policy", "ctr", "--env", "cartpole-v9"], "unknown env"),
-        (["--policy", "ctr", "--env", "ecommerce-v0", "--episodes", "-3"], "episodes must be >= 1"),
+        (["--policy", "ctr", "--env", "ecommerce-v0", "--episodes", "-3"], "--episodes must lie in [1,"),
     ],
 )
 def test_evaluate_cli_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -100,3 +101,27 @@ def test_every_policy_meets_the_same_users_in_the_same_order() -> None:
     assert ctr.users is not None and rand.users is not None
     np.testing.assert_array_equal(ctr.users, rand.users)
     assert not np.array_equal(ctr.lengths, rand.lengths)
+
+
+@pytest.mark.slow
+def test_several_policies_are_compared_paired_in_the_true_shop(tmp_path: Path) -> None:
+    out = tmp_path / "several.json"
+    result = run_cli(
+        "agents.evaluate", "--policy", "ctr", "best-fixed", "planner:true", "--simulator", "true",
+        "--episodes", "48", "--seed", "2", "--planner-rollouts", "4", "--json", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["simulator"] == "true" and set(report["policies"]) == {"ctr", "best-fixed", "planner:true"}
+    reference = report["reference"]
+    assert reference in ("ctr", "best-fixed")  # the best static one, never the planner
+    assert set(report["paired"]) == set(report["policies"]) - {reference}
+    for name, diff in report["paired"].items():  # the paired mean is the difference of the means
+        expected = report["policies"][name]["return_mean"] - report["policies"][reference]["return_mean"]
+        assert (
+            diff["mean"] == pytest.approx(expected, abs=1e-9)
+            and diff["ci95"][0] <= diff["mean"] <= diff["ci95"][1]
+        )
+    planner = report["policies"]["planner:true"]["planner"]
+    assert planner["decisions"] > 0 and planner["model"] == "true"
+    assert "vs " + reference + " (paired)" in result.stdout and "decisions/s" in result.stdout

@@ -27,6 +27,14 @@ def test_policies_benchmark_writes_json_markdown_and_curves(tmp_path: Path) -> N
         report["summary"]["ctr"]["return_mean"]
     )
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG" and out.with_suffix(".md").is_file()
+    best = report["summary"]["best_static"]
+    assert (
+        "minus_best_static" in report["summary"]["ppo-cold"]
+        and report["fitted_ceiling"]["planner"]["decisions"] > 0
+    )
+    true = report["true_shop"]["table"]
+    assert {"planner:true", "planner:fitted"} <= set(true) and true[report["true_shop"]["best_static"]]
+    assert "share_of_ceiling" in true["ppo-cold"] and best in report["summary"]
 
 
 @pytest.mark.slow
@@ -80,3 +88,25 @@ def test_heterogeneity_figures_move_with_the_spreads() -> None:
     assert broad["breadth_sd"] > flat["breadth_sd"] + 0.03
     assert patient["session_icc"] > flat["session_icc"] + 0.1
     assert abs(flat["session_icc"]) < 0.06  # homogeneous users: no stable between-user share
+
+
+@pytest.mark.slow
+def test_headroom_benchmark_measures_the_ceiling_at_two_caps(tmp_path: Path) -> None:
+    out = tmp_path / "headroom.json"
+    result = run_cli("benchmarks.headroom", "--json", str(out), "--quick", "--sessions", "24", "--fitted-sessions",
+                     "16", "--cap-sessions", "64")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    long_cap = report["cap_shares"]["long_cap"]
+    assert [block["cap"] for block in report["caps"]] == [20, long_cap] and long_cap > 20
+    assert (
+        report["cap_shares"]["at_cap"][str(long_cap)]["true"] < 0.05 + 1e-9
+    )  # binds for under 5% (measured there)
+    for block in report["caps"]:
+        rows = block["rows"]
+        assert {"planner:true @ true", "planner:fitted @ true", "planner:fitted @ fitted"} <= set(rows)
+        ceiling = rows["planner:true @ true"]
+        gap = ceiling["return_mean"] - rows["tuned-weights @ true"]["return_mean"]
+        assert ceiling["minus_tuned_weights"]["mean"] == pytest.approx(gap)
+        assert ceiling["planner"]["decisions"] > 0
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG" and out.with_suffix(".md").is_file()

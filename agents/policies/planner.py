@@ -1,0 +1,293 @@
+"""A rollout planner: at every step it tries each of a set of candidate slates in a model of the
+world (the shop's ground truth, or the simulator fitted to the logs) and plays the one whose
+simulated futures earn most, when the gain clears its noise; otherwise the base policy's.
+
+This is the one-step lookahead with a base policy of Bertsekas (rollout, "Rollout Algorithms for
+Discrete Optimization", 1997; *Reinforcement Learning and Optimal Control*, 2019): for each
+candidate action ``a`` of a session, ``M`` independent futures take ``a`` now and follow the base
+policy until the session ends (or for ``depth`` steps); ``Q(a)`` is their mean return. The futures
+of one session share their random keys across actions (common random numbers), so the gain
+``Q(a) - Q(base)`` is estimated paired, with its standard error over the ``M`` futures, and a
+deviation is played only when it clears ``gate`` standard errors. A rollout policy earns at least
+what its base policy earns (in the model, up to that noise), so with the true model it measures a
+floor under what adapting can earn: the ceiling row of the benchmarks.
+
+The futures never reuse the real session's key: the env's randomness is counter-based, so a copy
+that kept it would foresee the session's own dice (``clairvoyant=True`` shows how much that
+would "gain"; it is never a planner to compare with). The planner reads the session state through
+:meth:`envs.core.SessionCore.clone_into` (rows copied with fresh keys) of the env it is bound to
+(:meth:`bind`); when its model is another world than the env's (the fitted model acting in the
+true shop) it keeps its own belief of each session's latent state, the model's dynamics applied
+to what was shown and clicked (:meth:`~envs.core.SessionCore.step_scores` with the observed
+clicks), and never reads the true one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from agents.policies.baselines import scores_action
+from agents.policies.protocol import Policy
+from envs.config import FEATURES, STRATEGIES, WEIGHTS, EnvConfig
+from envs.core import SessionCore, action_scores, slate_scores
+from envs.world import RankingWorld, build_world
+from simulators.core.errors import ConfigError
+
+CANDIDATE_KINDS = ("perturb", "diversify", "greedy", "strategies")
+"""The families of candidate actions besides the base policy's own: ``perturb`` (the base weights
+with one feature's weight moved up and down by ``perturbation``), ``diversify`` (the base weights
+with the diversity switch flipped), ``greedy`` (rank by pCTR alone) and ``strategies`` (each
+discrete strategy). ``perturb`` and ``diversify`` apply to a base acting in ``weights`` mode only."""
+MODELS = ("true", "fitted")
+"""The worlds a planner can simulate: the shop's ground truth, or the simulator fitted to the logs."""
+BASES = ("tuned-weights", "best-fixed", "mmr")
+"""The static re-rankers a planner may build on (``agents.policies.baselines.RERANKER_NAMES``)."""
+MAX_ROLLOUTS = 4_096
+"""Most futures per candidate action (each is a session copy in memory)."""
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """The rollout planner's options (``agents.evaluate --planner-...``)."""
+
+    base: str = "tuned-weights"
+    """The base policy: a tuned static re-ranker (``tuned-weights``, the strongest static baseline
+    measured, or ``best-fixed``, ``mmr``)."""
+    rollouts: int = 64
+    """Independent futures per candidate action and decision (M)."""
+    gate: float = 2.0
+    """A deviation from the base action is played only when its estimated gain exceeds this many
+    standard errors (0: the best estimate, however noisy)."""
+    depth: int = 0
+    """Steps each future is played for, the first included; 0 = to the session's end."""
+    perturbation: float = 0.5
+    """How far ``perturb`` moves one feature's weight (the weights stay in [-1, 1])."""
+    candidates: tuple[str, ...] = CANDIDATE_KINDS
+    """The candidate action families besides the base action (:data:`CANDIDATE_KINDS`)."""
+    clairvoyant: bool = False
+    """True: the futures reuse the real session's key, so they foresee its own dice. Never a planner
+    to compare with: it shows what a leak of the env's randomness would be worth."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.rollouts <= MAX_ROLLOUTS:
+            raise ConfigError(f"--planner-rollouts must lie in [1, {MAX_ROLLOUTS}], got {self.rollouts}")
+        if not (np.isfinite(self.gate) and self.gate >= 0):
+            raise ConfigError(f"--planner-gate must be a number >= 0, got {self.gate}")
+        if self.depth < 0:
+            raise ConfigError(f"--planner-depth must be >= 0 (0: to the session's end), got {self.depth}")
+        if not (np.isfinite(self.perturbation) and 0 < self.perturbation <= 2):
+            raise ConfigError(f"--planner-perturbation must lie in (0, 2], got {self.perturbation}")
+        if self.base not in BASES:
+            raise ConfigError(f"--planner-base must be one of {list(BASES)}, got {self.base!r}")
+        if unknown := sorted(set(self.candidates) - set(CANDIDATE_KINDS)):
+            raise ConfigError(f"unknown planner candidates {unknown}; choose from {list(CANDIDATE_KINDS)}")
+
+
+@dataclass
+class RolloutPlanner:
+    """A rollout planner over ``base`` in the world ``model`` describes (the module docstring).
+
+    Args:
+        base: the base policy (acts in its own mode in every future; the default, the best static
+            re-ranker, is passed in by its caller).
+        model: the env options of the world the futures are played in (``simulator="true"``: the
+            shop's ground truth; ``"fitted"``: the fitted simulator); its candidates must be the
+            env's (the same logs and options).
+        config: :class:`PlannerConfig`.
+        name: how reports name it (``planner:true``).
+    """
+
+    base: Policy
+    model: EnvConfig
+    config: PlannerConfig = field(default_factory=PlannerConfig)
+    name: str = "planner"
+    decisions: int = field(default=0, init=False)
+    """Decisions taken (one per session and step)."""
+    deviations: int = field(default=0, init=False)
+    """Decisions that played another action than the base policy's."""
+    seconds: float = field(default=0.0, init=False)
+    """Time spent deciding."""
+
+    def __post_init__(self) -> None:
+        self.model = replace(self.model, obs_mode="ids", action_mode=self.base.action_mode, render_mode=None)
+        self.world: RankingWorld = build_world(self.model)
+        self.core: SessionCore | None = None
+        self._belief: SessionCore | None = None
+        self._shown_candidates: np.ndarray | None = None
+
+    @property
+    def action_mode(self) -> str:
+        """The planner shows slates: a ``scores`` action whose top K is the chosen slate."""
+        return "scores"
+
+    def bind(self, core: SessionCore) -> None:
+        """Act for the sessions of ``core`` (``run_sessions`` binds the env's core before playing).
+        When ``core`` runs in another world than the model, the planner keeps its own belief of
+        each session's latent state (module docstring) and never reads the env's."""
+        if (
+            core.config.n_candidates != self.model.n_candidates
+            or core.config.slate_size != self.model.slate_size
+        ):
+            raise ConfigError("the planner's model and the env must offer as many candidates and slots")
+        self.core = core
+        if core.world is self.world:
+            self._belief = None
+            return
+        if not np.array_equal(core.world.candidates, self.world.candidates):
+            raise ConfigError(
+                "the planner's model offers other candidates than the env (other logs or candidate options)"
+            )
+        self._belief = SessionCore(self.model, self.world, core.batch)
+        self._shown_candidates = None
+
+    # ------------------------------------------------------------------------------ acting
+    def act(self, observation: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+        """``scores`` actions ``(B, N)`` whose top K are the chosen slates of the bound core's sessions."""
+        core = self.core
+        if core is None:
+            raise ConfigError(
+                "the planner acts for an env's sessions: bind(core) it first (run_sessions does)"
+            )
+        started = time.perf_counter()
+        source = core if self._belief is None else self._follow(core)
+        positions = self._candidate_slates(core, observation, rng)  # (B, A, K) in the env's ranking
+        returns = self._futures_of(source, core, positions, rng)  # (B, A, M)
+        gain = returns - returns[:, :1, :]
+        mean = gain.mean(axis=2)
+        se = gain.std(axis=2, ddof=1) / np.sqrt(gain.shape[2]) if gain.shape[2] > 1 else np.zeros_like(mean)
+        clears = (mean > self.config.gate * se) & (mean > 0)
+        clears[:, 0] = False
+        choice = np.where(clears.any(axis=1), np.where(clears, mean, -np.inf).argmax(axis=1), 0)
+        self.decisions += len(choice)
+        self.deviations += int((choice > 0).sum())
+        self.seconds += time.perf_counter() - started
+        chosen = positions[np.arange(len(choice)), choice]
+        return scores_action(chosen, core.config.n_candidates)
+
+    def _candidate_slates(
+        self, core: SessionCore, observation: dict[str, np.ndarray], rng: np.random.Generator
+    ) -> np.ndarray:
+        """``(B, A, K)`` the slates of every candidate action in the env's own ranking (index 0:
+        the base policy's)."""
+        batch = core.batch
+        base_action = np.asarray(self.base.act(observation, rng))
+        modes: list[tuple[str, np.ndarray]] = [(self.base.action_mode, base_action)]
+        kinds = set(self.config.candidates)
+        if self.base.action_mode != "weights":  # perturbing weights needs weights
+            kinds -= {"perturb", "diversify"}
+        if "perturb" in kinds:
+            for f in range(len(FEATURES)):
+                for sign in (1.0, -1.0):
+                    moved = base_action.astype(np.float32).copy()
+                    moved[:, f] = np.clip(moved[:, f] + sign * self.config.perturbation, -1.0, 1.0)
+                    modes.append(("weights", moved))
+        if "diversify" in kinds:
+            flipped = base_action.astype(np.float32).copy()
+            flipped[:, -1] = np.where(flipped[:, -1] > 0, -1.0, 1.0)
+            modes.append(("weights", flipped))
+        if "greedy" in kinds:
+            greedy = np.zeros((batch, len(WEIGHTS)), dtype=np.float32)
+            greedy[:, FEATURES.index("pctr")] = 1.0
+            modes.append(("weights", greedy))
+        if "strategies" in kinds:
+            modes += [("discrete", np.full(batch, i, dtype=np.int64)) for i in range(len(STRATEGIES))]
+        features = observation["candidate_features"]
+        slates = []
+        for mode, action in modes:
+            scores, diverse = action_scores(
+                replace(core.config, action_mode=mode), action, features, core.key, core.step_count
+            )
+            slates.append(core.slates(scores, diverse))
+        return np.stack(slates, axis=1)
+
+    def _futures_of(
+        self, source: SessionCore, core: SessionCore, positions: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """``(B, A, M)`` the return of each future: candidate ``a`` now, then the base policy.
+        Candidates of a session that show the same slate share their futures (under common
+        random numbers they are the same futures)."""
+        batch, n_actions, k = positions.shape
+        m = self.config.rollouts
+        if self.config.clairvoyant:
+            keys = np.repeat(core.key[:, None], m, axis=1)  # the real sessions' own dice
+        else:
+            keys = np.floor(rng.random((batch, m)) * 2.0**53).astype(np.uint64)
+        # One row per (session, distinct slate): ``slot_of[b, a]`` is candidate a's row.
+        flat = positions.reshape(batch * n_actions, k)
+        labels = np.ascontiguousarray(np.column_stack([np.repeat(np.arange(batch), n_actions), flat]))
+        distinct, slot_of = np.unique(labels, axis=0, return_inverse=True)
+        session = distinct[:, 0]
+        rows = np.repeat(session, m)  # (U * M,): the session of each future
+        future_keys = keys[session].reshape(-1)
+        totals = self._play(
+            source, core.ledger, rows, future_keys, np.repeat(distinct[:, 1:], m, axis=0), rng
+        )
+        return totals.reshape(len(distinct), m)[slot_of.reshape(batch, n_actions)]
+
+    def _play(
+        self, source: SessionCore, ledger: Any, rows: np.ndarray, keys: np.ndarray, first: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:  # fmt: skip
+        """``(R,)`` the return of futures of ``source``'s sessions ``rows (R,)`` with ``keys (R,)``
+        whose first slate is ``first (R, K)`` (candidate positions), the base policy after it. The
+        futures still running are packed into a smaller batch as the others end."""
+        size, n = len(rows), self.model.n_candidates
+        futures = SessionCore(self.model, self.world, size)
+        source.clone_into(futures, rows, keys, ledger=ledger)
+        frozen = futures.ledger.snapshot()  # one session moves the shared ledger too little to matter
+        total = np.zeros(size)
+        index = np.arange(size)  # the future each slot of ``futures`` plays
+        reward, terminated, truncated, _ = futures.step_scores(
+            slate_scores(first, n), np.zeros(size, dtype=bool), copy=False
+        )
+        total += reward
+        alive = ~(terminated | truncated)
+        steps = 1
+        base = replace(self.model, action_mode=self.base.action_mode)
+        while alive.any() and (self.config.depth == 0 or steps < self.config.depth):
+            if alive.mean() < 0.5 and alive.sum() >= 64:  # pack the running futures
+                packed = SessionCore(self.model, self.world, int(alive.sum()))
+                futures.clone_into(packed, np.flatnonzero(alive), futures.key[alive])
+                futures, index, alive = packed, index[alive], np.ones(int(alive.sum()), dtype=bool)
+            futures.ledger.restore(frozen)
+            observation = futures.observe_ids(copy=False)
+            action = np.asarray(self.base.act(observation, rng))
+            scores, diverse = action_scores(
+                base, action, observation["candidate_features"], futures.key, futures.step_count
+            )
+            reward, terminated, truncated, _ = futures.step_scores(scores, diverse, copy=False)
+            np.add.at(total, index[alive], reward[alive])
+            alive &= ~(terminated | truncated)
+            steps += 1
+        return total
+
+    def _follow(self, core: SessionCore) -> SessionCore:
+        """The belief: the model's own state of each of ``core``'s sessions, the last step's shown
+        slate and observed clicks and purchases applied by the model's equations (a session that
+        just started starts afresh in the model too)."""
+        belief = self._belief
+        assert belief is not None
+        if self._shown_candidates is not None:
+            shown = (core.last_slate[:, :, None] == self._shown_candidates[:, None, :]).argmax(axis=2)
+            observed = np.stack([core.last_click, core.last_purchase], axis=1).astype(np.int8)
+            belief.step_scores(slate_scores(shown, core.config.n_candidates), np.zeros(core.batch, bool),
+                               observed=observed)  # fmt: skip
+        fresh = np.flatnonzero(core.step_count == 0)
+        if len(fresh):
+            belief.start_users(fresh, core.user[fresh], core.key[fresh])
+        self._shown_candidates = core.candidates.copy()
+        return belief
+
+    def report(self) -> dict[str, Any]:
+        """What the planner did: decisions, the share that deviated from the base, decisions per second."""
+        return {
+            "decisions": self.decisions,
+            "deviation_rate": self.deviations / max(self.decisions, 1),
+            "decisions_per_second": self.decisions / self.seconds if self.seconds else None,
+            "rollouts": self.config.rollouts,
+            "model": self.model.simulator,
+        }

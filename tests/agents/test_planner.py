@@ -1,0 +1,125 @@
+"""The rollout planner: it reads sessions only through the core's clones, with fresh keys; with
+its base action alone it is the base policy; a clone given the real key replays the realised
+future; a planner that reused the real keys would "gain" far more than an honest one; and its
+belief of a session follows the real session's state when it plans in another world."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from agents.evaluation.paired import paired_difference
+from agents.evaluation.sessions import run_sessions
+from agents.policies.baselines import StaticReranker
+from agents.policies.planner import PlannerConfig, RolloutPlanner
+from envs.config import EnvConfig
+from envs.core import SessionCore, action_scores
+from envs.world import build_world
+from simulators.datasets.shop import shop_folder
+from tests.conftest import SMALL_SHOP
+
+
+@pytest.fixture(scope="module")
+def config() -> EnvConfig:
+    return EnvConfig(
+        data=str(shop_folder(SMALL_SHOP)), candidates="popularity", simulator="true", max_steps=12
+    )
+
+
+def base_policy(config: EnvConfig) -> StaticReranker:
+    """A constant-weights re-ranker (pCTR first, a little similarity, the diversity switch on)."""
+    world = build_world(config)
+    return StaticReranker(
+        "tuned-weights", item_topic=world.simulator.item_topic, weights=(1, 0, 0.3, 0, 0, 0, 1)
+    )
+
+
+def test_with_only_the_base_action_the_planner_is_the_base_policy(config: EnvConfig) -> None:
+    base = base_policy(config)
+    planner = RolloutPlanner(base, config, PlannerConfig(rollouts=2, candidates=()))
+    alone, planned = (
+        run_sessions(base, config, 64, 5, progress=False),
+        run_sessions(planner, config, 64, 5, progress=False),
+    )
+    np.testing.assert_array_equal(planned.returns, alone.returns)
+    assert planner.decisions > 0 and planner.deviations == 0
+
+
+def test_a_clone_with_the_real_key_replays_the_realised_future(config: EnvConfig) -> None:
+    world, base = build_world(config), base_policy(config)
+    rules = replace(config, action_mode="weights")
+    real = SessionCore(rules, world, batch=16)
+    real.start_users(
+        np.arange(16), np.arange(16) * 7 % len(world.user_weight), np.arange(16, dtype=np.uint64) + 11
+    )
+    rng = np.random.default_rng(0)
+    for _ in range(2):  # two steps in, then copy every session with its own key
+        real.step(base.act(real.observe_ids(), rng))
+    alive = np.flatnonzero(~(real.terminated | real.truncated))
+    copy = SessionCore(rules, world, batch=len(alive))
+    real.clone_into(copy, alive, real.key[alive])
+    realised, replayed = np.zeros(16), np.zeros(len(alive))
+    running, copies = np.isin(np.arange(16), alive), np.ones(len(alive), dtype=bool)
+    for _ in range(config.max_steps):
+        reward, terminated, truncated, _ = real.step(base.act(real.observe_ids(), rng))
+        realised += np.where(running, reward, 0.0)
+        running &= ~(terminated | truncated)
+        reward, terminated, truncated, _ = copy.step(base.act(copy.observe_ids(), rng))
+        replayed += np.where(copies, reward, 0.0)
+        copies &= ~(terminated | truncated)
+    np.testing.assert_allclose(replayed, realised[alive])  # the same dice: the same return-to-go
+    assert replayed.sum() > 0
+
+
+def test_fresh_keys_never_see_the_real_draws(config: EnvConfig) -> None:
+    """Planning with the real sessions' keys foresees their dice (clicks, leaving) and "gains" far
+    more than planning on independent futures: the honest planner's futures never see them."""
+    base = base_policy(config)
+    options = PlannerConfig(rollouts=8, gate=0.0, candidates=("greedy", "strategies"))
+    alone = run_sessions(base, config, 96, 9, progress=False)
+    honest = run_sessions(RolloutPlanner(base, config, options), config, 96, 9, progress=False)
+    cheat = run_sessions(
+        RolloutPlanner(base, config, replace(options, clairvoyant=True)), config, 96, 9, progress=False
+    )
+    honest_gain, cheat_gain = paired_difference(honest, alone), paired_difference(cheat, alone)
+    assert cheat_gain.ci95[0] > 0 and cheat_gain.mean > 3 * max(honest_gain.mean, 0.1)
+
+
+def test_observed_clicks_move_a_copy_of_the_world_as_the_session_moved(config: EnvConfig) -> None:
+    """A belief fed the real slates and clicks (``step_scores(observed=...)``) holds the real
+    session's state: history, topics shown, drift and boredom, step after step."""
+    world, base = build_world(config), base_policy(config)
+    rules = replace(config, action_mode="weights")
+    real, belief = SessionCore(rules, world, batch=8), SessionCore(rules, world, batch=8)
+    users = np.arange(8) * 13 % len(world.user_weight)
+    real.start_users(np.arange(8), users, np.arange(8, dtype=np.uint64) + 3)
+    belief.start_users(
+        np.arange(8), users, np.arange(8, dtype=np.uint64) + 99
+    )  # other dice: only observations move it
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        observation = real.observe_ids()
+        scores, diverse = action_scores(
+            rules, base.act(observation, rng), observation["candidate_features"], real.key, real.step_count
+        )
+        real.step_scores(scores, diverse)
+        shown = (real.last_slate[:, :, None] == real.candidates[:, None, :]).argmax(axis=2)
+        forced = np.full((8, 50), -1.0)
+        np.put_along_axis(forced, shown, np.arange(5, 0, -1, dtype=np.float64)[None, :], axis=1)
+        observed = np.stack([real.last_click, real.last_purchase], axis=1).astype(np.int8)
+        belief.step_scores(forced, np.zeros(8, dtype=bool), observed=observed)
+        np.testing.assert_array_equal(belief.last_slate, real.last_slate)
+        for name in ("history", "topic_exposure", "session_clicks", "step_count"):
+            np.testing.assert_array_equal(getattr(belief, name), getattr(real, name), err_msg=name)
+        np.testing.assert_array_equal(belief.state.boredom, real.state.boredom)
+        np.testing.assert_array_equal(belief.state.interest_drift, real.state.interest_drift)
+
+
+def test_the_fitted_planner_acts_in_the_true_shop_on_its_own_belief(config: EnvConfig) -> None:
+    base = base_policy(config)
+    planner = RolloutPlanner(base, replace(config, simulator="fitted"), PlannerConfig(rollouts=4))
+    result = run_sessions(planner, config, 32, 4, progress=False)
+    assert planner._belief is not None and planner.decisions > 0  # planned in its own model
+    assert len(result.returns) == 32 and np.isfinite(result.returns).all()
