@@ -28,7 +28,8 @@ COMMANDS = {
     "ctr": ("encoders.ctr", "train or evaluate the multi-task CTR model"),
     "text": ("encoders.text", "encode item texts with BERT"),
 }
-"""Subcommand -> (module run as ``python -m``, what it does)."""
+"""Subcommand -> (module run as ``python -m``, what it does): RecGym's user commands, the one list
+(``recgym --help``, the README's command table and ``tests/core/test_readme.py`` read it)."""
 
 
 def usage() -> str:
@@ -39,6 +40,7 @@ def usage() -> str:
         "commands:",
     ]
     lines += [f"  {name:<9} {about}   (python -m {module})" for name, (module, about) in COMMANDS.items()]
+    lines.append(f"  {'check':<9} print where RecGym's packages resolve (a shadowing distribution fails it)")
     return "\n".join(lines)
 
 
