@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         "--data", default="movielens", help="logs with timestamps over weeks (default: movielens)"
     )
     args = parser.parse_args(argv)
-    check_output_file(args.json, "--json")
+    check_output_file(args.json, "--json", beside=(".md", ".png"))
     report = measure(args.data)
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     shown = {k: v for k, v in report.items() if k not in ("items_first_rated_per_week", "genres")}

@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, required=True, help="where to write the figures (JSON)")
     parser.add_argument("--quick", action="store_true", help="a tenth of the steps (smoke test)")
     args = parser.parse_args(argv)
-    check_output_file(args.json, "--json")
+    check_output_file(args.json, "--json", beside=(".md", ".png"))
     figures = run(args.quick)
     write_text_atomic(args.json, json.dumps(figures, indent=2) + "\n")
     table = markdown(figures)

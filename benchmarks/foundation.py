@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         "--device", default="auto", choices=["auto", "cpu", "cuda"], help="where BERT runs (default: auto)"
     )
     args = parser.parse_args(argv)
-    check_output_file(args.json, "--json")
+    check_output_file(args.json, "--json", beside=(".md", ".png"))
     config = ShopConfig(n_users=500, n_items=150, n_sessions=800) if args.quick else ShopConfig()
     figures = run(config, device=args.device)
     write_text_atomic(args.json, json.dumps(figures, indent=2) + "\n")

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         help="folder of the runs (default: runs/gpu_check)",
     )
     args = parser.parse_args(argv)
-    check_output_file(args.json, "--json")
+    check_output_file(args.json, "--json", beside=(".md", ".png"))
     if not torch.cuda.is_available():
         raise ConfigError("no CUDA GPU visible to torch: this check needs one")
     report: dict[str, Any] = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}

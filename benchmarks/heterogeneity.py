@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         "--movielens", default=None, help="MovieLens-100K folder (default: installed recbole)"
     )
     args = parser.parse_args(argv)
-    check_output_file(args.json, "--json")
+    check_output_file(args.json, "--json", beside=(".md", ".png"))
     options = {"path": args.movielens} if args.movielens else {}
     movielens = heterogeneity_figures(load_logs("movielens", **options), "provider")
     print("MovieLens-100K:", movielens)

@@ -31,6 +31,7 @@ from agents.ope.reward_models import user_segments
 from agents.ope.slates import slate_inputs
 from agents.ope.targets import PLPolicy, agent_policy, shop_logging_policy, shop_policy
 from agents.ope.truth import ShopTruth
+from agents.policies.agent import run_files
 from agents.studies.backend import Backend, add_backend_arguments, backend_of
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
@@ -299,6 +300,10 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+MAX_SESSIONS = 1_000_000
+"""Largest log a size may ask for (the logs are held in memory)."""
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Run both tracks, write JSON and markdown."""
@@ -314,15 +319,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples (overrides the plan's)")
     add_backend_arguments(parser)
     args = parser.parse_args(argv)
-    check_output_file(args.json, "--json")
+    check_output_file(
+        args.json, "--json", inputs=run_files(args.agent) if args.agent else (), beside=(".md", ".png")
+    )
     plan = QUICK if args.quick else FULL
     if args.sizes or args.seeds or args.bootstrap:
         try:
             sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else plan.sizes
         except ValueError:
             raise ConfigError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
+        if not sizes or any(not 1 <= size <= MAX_SESSIONS for size in sizes):
+            raise ConfigError(
+                f"--sizes must be log sizes in [1, {MAX_SESSIONS:,}] sessions, got {args.sizes!r}"
+            )
+        if args.seeds < 0 or args.bootstrap < 0:
+            raise ConfigError("--seeds and --bootstrap must be >= 0 (0: the plan's)")
         seeds = {size: args.seeds or plan.seeds.get(size, 5) for size in sizes}
         plan = Plan(sizes, seeds, args.bootstrap or plan.bootstrap, plan.truth_sessions, plan.obd_resamples)
+    if args.agent is not None and not (args.agent / "config.json").is_file():
+        raise ConfigError(f"--agent {args.agent}: not a run folder of agents.train (no config.json)")
     started = time.perf_counter()
     report: dict[str, Any] = {"plan": plan.__dict__ | {"seeds": {str(k): v for k, v in plan.seeds.items()}}}
     report["obd"] = obd_track(plan)

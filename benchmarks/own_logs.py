@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         help="work folder, replaced (default: runs/own_logs)",
     )
     args = parser.parse_args(argv)
-    check_output_file(args.json, "--json")
+    check_output_file(args.json, "--json", beside=(".md", ".png"))
     check_output_folder(args.work, "--work")
     shutil.rmtree(args.work, ignore_errors=True)
     data, runs = args.work / "my_logs", args.work / "runs"

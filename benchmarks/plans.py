@@ -36,5 +36,5 @@ def parse_plan(
     add_config_arguments(parser, plan)
     add_backend_arguments(parser)
     args = parser.parse_args(argv)
-    check_output_file(args.json, "--json")
+    check_output_file(args.json, "--json", beside=(".md", ".png"))
     return args, plan(**{**(quick if args.quick else {}), **config_kwargs(args, plan)})

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agents.policies.agent import run_files
 from agents.serve import BACKENDS
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
@@ -278,7 +279,9 @@ def main(argv: list[str] | None = None) -> None:
         "--seed", type=int, default=0, help="seed of the load's users and the loop (default: 0)"
     )
     args = parser.parse_args(argv)
-    check_output_file(args.json, "--json")
+    check_output_file(
+        args.json, "--json", inputs=run_files(args.run) if args.run else (), beside=(".md", ".png")
+    )
     if args.requests < 100 or args.sessions < 10:
         raise ConfigError("--requests must be >= 100 and --sessions >= 10")
     if args.run is not None and not (args.run / "config.json").is_file():

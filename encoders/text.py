@@ -27,6 +27,7 @@ from simulators.core.storage import (
     cache_dir,
     cache_entry_problem,
     check_output_folder,
+    input_files,
     report_rebuild,
     write_manifest,
     write_text_atomic,
@@ -283,7 +284,12 @@ def main(argv: list[str] | None = None) -> None:
         choices={"device": ("auto", "cpu", "cuda")},
     )  # fmt: skip
     args = parser.parse_args(argv)
-    check_output_folder(args.out, "--out")
+    check_output_folder(
+        args.out,
+        "--out",
+        inputs=input_files(args.data),
+        writes=("item_embeddings.npz", "item_embeddings.json"),
+    )
     logs = load_logs(args.data)
     encoder = TextEncoder(TextEncoderConfig(**config_kwargs(args, TextEncoderConfig)))
     start = time.perf_counter()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import envs
@@ -23,13 +24,14 @@ from agents.evaluation.load import POLICY_CHOICES, STATIC_NAMES, load_policy, po
 from agents.evaluation.paired import paired_difference, session_covariates
 from agents.evaluation.report import protected_cell
 from agents.evaluation.sessions import EvaluationResult, metrics, run_sessions
+from agents.policies.agent import run_files
 from agents.policies.planner import CANDIDATE_KINDS, PlannerConfig, RolloutPlanner
 from agents.policies.protocol import Policy
 from envs.config import SIMULATORS, EnvConfig, known_options
 from envs.world import build_world, data_source
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.errors import ConfigError, check_seed
-from simulators.core.storage import check_output_file, write_text_atomic
+from simulators.core.storage import check_output_file, input_files, write_text_atomic
 
 MAX_EPISODES = 1_000_000
 """Most sessions per policy (each keeps a row of results)."""
@@ -130,6 +132,15 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def run_files_of(specs: list[str]) -> list[Any]:
+    """The files of the run folders (or ``model.zip`` files) named by ``specs``."""
+    files = []
+    for spec in specs:
+        path = Path(spec)
+        files += run_files(path.parent if path.is_file() else path)
+    return files
+
+
 def best_static(reports: dict[str, dict[str, Any]]) -> str:
     """The static policy with the highest mean return among ``reports`` (else the first policy)."""
     static = [name for name in reports if name in STATIC_NAMES]
@@ -192,7 +203,8 @@ def main(argv: list[str] | None = None) -> None:
         **config_kwargs(args, EvaluateConfig),
         planner=PlannerConfig(**config_kwargs(args, PlannerConfig, dest_prefix="planner_")),
     )
-    check_output_file(config.json, "--json")
+    runs = [spec for spec in config.policy if spec not in POLICY_CHOICES]
+    check_output_file(config.json, "--json", inputs=[*run_files_of(runs), *input_files(config.data)])
     report = evaluate(config)
     write_text_atomic(config.json, json.dumps(report, indent=2) + "\n")
     print(summary(report))

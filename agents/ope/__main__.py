@@ -15,9 +15,10 @@ from agents.ope.own import evaluate_own
 from agents.ope.shop import evaluate_shop
 from agents.ope.targets import CATALOG_POLICIES, SHOP_POLICIES
 from agents.ope.truth import TRUTH_SESSIONS
+from agents.policies.agent import run_files
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.errors import ConfigError, check_seed
-from simulators.core.storage import check_output_file, write_text_atomic
+from simulators.core.storage import check_output_file, input_files, write_text_atomic
 from simulators.datasets import resolve_data
 
 
@@ -58,6 +59,10 @@ def logs_kind(data: str) -> str:
     return "shop" if source.truth is not None else "own"
 
 
+MAX_BOOTSTRAP = 100_000
+"""Most bootstrap resamples (each holds a resampled copy of the estimator's inputs' weights)."""
+MAX_TRUTH_SESSIONS = 1_000_000
+"""Most sessions of the ground truth's log and on-policy run."""
 MAX_FOLDS = 50
 """More cross-fitting folds than this would only slow the fit (each fold refits the model)."""
 
@@ -87,12 +92,14 @@ class OPEConfig:
 
     def __post_init__(self) -> None:
         check_seed("--seed", self.seed)
-        if self.bootstrap < 0:
-            raise ConfigError(f"--bootstrap must be >= 0, got {self.bootstrap}")
+        if not 0 <= self.bootstrap <= MAX_BOOTSTRAP:
+            raise ConfigError(f"--bootstrap must lie in [0, {MAX_BOOTSTRAP:,}], got {self.bootstrap}")
         if not 2 <= self.folds <= MAX_FOLDS:
             raise ConfigError(f"--folds must lie in [2, {MAX_FOLDS}], got {self.folds}")
-        if self.truth_sessions < 100:
-            raise ConfigError(f"--truth-sessions must be >= 100, got {self.truth_sessions}")
+        if not 100 <= self.truth_sessions <= MAX_TRUTH_SESSIONS:
+            raise ConfigError(
+                f"--truth-sessions must lie in [100, {MAX_TRUTH_SESSIONS:,}], got {self.truth_sessions}"
+            )
         kind = logs_kind(self.data)  # the logs load here: a bad name or folder is one clear error
         if kind == "obd" and self.policy not in OBD_POLICIES:
             raise ConfigError(f"OBD logs take --policy {' or '.join(OBD_POLICIES)}, got {self.policy!r}")
@@ -117,8 +124,11 @@ def main(argv: list[str] | None = None) -> None:
     """Estimate a policy's value on logged data; write the JSON."""
     parser = ArgumentParser(prog="python -m agents.ope", description="Off-policy evaluation on logged data.")
     add_config_arguments(parser, OPEConfig, flags={"data": ("--data", "--logs")})
-    config = OPEConfig(**config_kwargs(parser.parse_args(argv), OPEConfig))
-    check_output_file(config.json, "--json")
+    given = config_kwargs(parser.parse_args(argv), OPEConfig)
+    policy = Path(given["policy"])  # the output is checked before the logs load
+    runs = run_files(policy.parent if policy.is_file() else policy) if policy.exists() else []
+    check_output_file(given["json"], "--json", inputs=[*runs, *input_files(given["data"])])
+    config = OPEConfig(**given)
     kind = logs_kind(config.data)
     if kind == "obd":
         report = evaluate_obd(

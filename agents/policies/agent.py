@@ -12,14 +12,54 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from envs.config import EnvConfig, known_options
+from envs.config import WEIGHTS, EnvConfig, known_options
 from simulators.core.errors import ConfigError
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"a2c": A2C, "dqn": DQN, "ppo": PPO}
 """Algorithm name -> SB3 class."""
+RUN_FILES = ("config.json", "model.zip", "metrics.json", "learning_curve.png", "timing.json")
+"""Files a training run writes at the top of its folder."""
+RUN_FOLDERS = ("checkpoints", "eval", "best", "tb")
+"""Sub-folders a training run writes."""
+EXPORT_FILES = ("policy.onnx", "policy.check.json")
+"""The run's ONNX export and its check (``agents.export``'s default names)."""
+
+
+def shape_problem(model: BaseAlgorithm, options: dict[str, Any]) -> str | None:
+    """Where a run's env options (its ``config.json``, perhaps edited) disagree with the shapes its
+    model was trained on, in a few words (``None``: they agree)."""
+    config = EnvConfig(**known_options(options))  # a value out of range is a ConfigError here
+    observation, action = model.observation_space, model.action_space
+    if isinstance(observation, spaces.Dict):
+        for key, name, value in (("candidates", "n_candidates", config.n_candidates),
+                                 ("history", "history_length", config.history_length)):  # fmt: skip
+            shape = observation.spaces[key].shape if key in observation.spaces else None
+            size = shape[0] if shape else None
+            if size != value:
+                return f"{name} is {value}, the model's observation has {size}"
+    expected = {"scores": config.n_candidates, "weights": len(WEIGHTS)}.get(config.action_mode)
+    if config.action_mode == "discrete" and not isinstance(action, spaces.Discrete):
+        return "action_mode is discrete, the model acts on a Box"
+    if expected is not None and (not isinstance(action, spaces.Box) or action.shape != (expected,)):
+        return f"action_mode {config.action_mode} takes {expected} values, the model acts on {action}"
+    return None
+
+
+def run_files(folder: str | Path) -> list[Path]:
+    """The existing files that make up a run folder (what a run wrote and what its export added):
+    no command may write an output over them. Other files there (an evaluation's JSON, the serving
+    log) are not the run's."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return [folder] if folder.is_file() else []
+    files = [folder / name for name in (*RUN_FILES, *EXPORT_FILES) if (folder / name).is_file()]
+    for name in RUN_FOLDERS:
+        files += [path for path in (folder / name).rglob("*") if path.is_file()]
+    return files
 
 
 @dataclass
@@ -65,4 +105,10 @@ class TrainedAgent:
             model = model_class.load(model_file, device=device)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError, zipfile.BadZipFile) as err:
             raise ConfigError(f"{path}: not a RecGym agent (a run folder of agents.train): {err}") from None
-        return cls(model, algorithm, config["env"], dict(config["env_options"]))
+        options = config.get("env_options")
+        if not isinstance(options, dict):
+            raise ConfigError(f"{folder / 'config.json'}: env_options must be an object of env options")
+        problem = shape_problem(model, options)
+        if problem:
+            raise ConfigError(f"{folder / 'config.json'} does not describe its model: {problem}")
+        return cls(model, algorithm, config["env"], dict(options))

@@ -12,6 +12,7 @@ import numpy as np
 
 from envs.config import EnvConfig, known_options
 from simulators.core.errors import ConfigError
+from simulators.core.storage import file_digest
 
 ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
                "tensor(int32)": np.int32, "tensor(int8)": np.int8}  # fmt: skip
@@ -56,6 +57,19 @@ class OnnxPolicy:
         if not path.is_file():
             raise ConfigError(
                 f"{path}: no such file (write it with python -m agents.export {folder} --onnx {path})"
+            )
+        try:
+            digest = json.loads(path.with_suffix(".check.json").read_text()).get("model_digest")
+        except (OSError, ValueError, AttributeError):
+            digest = None  # an export from before exports recorded their model: it cannot be told
+        if (
+            digest is not None
+            and (folder / "model.zip").is_file()
+            and digest != file_digest(folder / "model.zip")
+        ):
+            raise ConfigError(
+                f"{path}: exported from an earlier model than {folder / 'model.zip'} (a resumed or replaced run); "
+                f"export it again (python -m agents.export {folder} --onnx {path})"
             )
         return cls(path, algorithm, options)
 

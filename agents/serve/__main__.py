@@ -6,13 +6,18 @@ from __future__ import annotations
 import ipaddress
 import signal
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from agents.policies.agent import run_files
 from agents.serve import BACKENDS
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.errors import ConfigError
 from simulators.core.storage import check_output_folder
+
+LOG_FILES = ("items.parquet", "users.parquet", "interactions")
+"""What a serving log folder holds (``agents.serve.logbook``)."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,8 @@ class ServeConfig:
     log_dir: str = ""
     """Folder of the serving log (tabular schema; load_logs reads it); empty = RUN_DIR/served."""
     backend: str = "onnx"
-    """onnx (the exported graph by onnxruntime: RUN_DIR/policy.onnx, from python -m agents.export) or torch."""
+    """onnx (the exported graph by onnxruntime: RUN_DIR/policy.onnx, exported on the first serve of a run
+    whose model has no current export) or torch."""
     seed: int = 0
     """Seed of the slates sampled at temperature > 0."""
     flush_rows: int = 2_000
@@ -68,15 +74,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     config = ServeConfig(**config_kwargs(args, ServeConfig))
     log_dir = Path(config.log_dir) if config.log_dir else args.run_dir / "served"
-    check_output_folder(log_dir, "--log-dir")
+    check_output_folder(log_dir, "--log-dir", inputs=run_files(args.run_dir), writes=LOG_FILES)
     if not (args.run_dir / "config.json").is_file():
         raise ConfigError(f"{args.run_dir}: not a run folder of agents.train (no config.json)")
-    if config.backend == "onnx" and not (args.run_dir / "policy.onnx").is_file():
-        raise ConfigError(
-            f"{args.run_dir}: no policy.onnx; export it first (python -m agents.export {args.run_dir} "
-            f"--onnx {args.run_dir / 'policy.onnx'}) or serve with --backend torch"
-        )
+    from agents.serve.export import export_is_current, export_run
     from agents.serve.logbook import Logbook, claim
+
+    onnx = args.run_dir / "policy.onnx"
+    if config.backend == "onnx" and not export_is_current(args.run_dir, onnx):
+        why = "from an earlier model" if onnx.is_file() else "none yet"
+        check = export_run(args.run_dir, onnx)
+        print(
+            f"exported {onnx} ({why}); ONNX and torch agree to {check['max_abs_difference']:.1e}",
+            file=sys.stderr,
+        )
 
     claimed = claim(log_dir)  # a busy log folder or a taken port: errors before the ranker loads
     listener = _listen(config.host, config.port)

@@ -21,12 +21,12 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from agents.policies.agent import TrainedAgent
+from agents.policies.agent import EXPORT_FILES, TrainedAgent, run_files
 from agents.policies.onnx import OnnxPolicy
 from envs.factory import make_vector_env
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
-from simulators.core.storage import atomic_path, check_output_file, write_text_atomic
+from simulators.core.storage import atomic_path, check_output_file, file_digest, write_text_atomic
 
 OPSET = 17
 """The ONNX opset the graph is written in."""
@@ -100,26 +100,56 @@ def main(argv: list[str] | None = None) -> None:
         help="recorded observations the export is checked on (default: 1000)",
     )
     args = parser.parse_args(argv)
-    check_output_file(args.onnx, "--onnx")
-    if args.check < 1:
-        raise ConfigError(f"--check must be >= 1, got {args.check}")
-    agent = TrainedAgent.load(args.run_dir, device="cpu")
+    exports = {args.run_dir / name for name in EXPORT_FILES}  # its own export it may rewrite
+    inputs = [path for path in run_files(args.run_dir) if path not in exports]
+    check_output_file(args.onnx, "--onnx", inputs=inputs, beside=(".check.json",))
+    if not 1 <= args.check <= MAX_CHECK:
+        raise ConfigError(f"--check must lie in [1, {MAX_CHECK:,}], got {args.check}")
+    check = export_run(args.run_dir, args.onnx, args.check)
+    print(
+        f"wrote {args.onnx}; ONNX and torch agree to {check['max_abs_difference']:.2e} on {args.check} "
+        "recorded observations"
+    )
+
+
+MAX_CHECK = 100_000
+"""Most observations an export is checked on (they are held in memory)."""
+TOLERANCE = 1e-3
+"""Largest difference between the ONNX and the torch actions an export may show (float32: about 1e-5)."""
+
+
+def export_run(run_dir: Path, onnx: Path, check: int = 1000) -> dict[str, Any]:
+    """Export ``run_dir``'s agent to ``onnx`` and check it against torch on ``check`` recorded
+    observations; write ``onnx``'s ``.check.json`` (with the model's digest, so a later model is
+    never served by an earlier export) and return it. An export whose actions differ by more than
+    :data:`TOLERANCE` is removed and refused."""
+    agent = TrainedAgent.load(run_dir, device="cpu")
     if agent.env_options.get("obs_mode", "ids") != "ids":
-        raise ConfigError(
-            f"{args.run_dir}: only agents of obs_mode 'ids' export (this one reads 'embedding')"
-        )
-    observations = record_observations(agent, args.check)
-    export_onnx(agent, {k: v[:8] for k, v in observations.items()}, args.onnx)
-    exported = OnnxPolicy(args.onnx, agent.algorithm, agent.env_options)
+        raise ConfigError(f"{run_dir}: only agents of obs_mode 'ids' export (this one reads 'embedding')")
+    observations = record_observations(agent, check)
+    export_onnx(agent, {k: v[:8] for k, v in observations.items()}, onnx)
+    exported = OnnxPolicy(onnx, agent.algorithm, agent.env_options)
     rng = np.random.default_rng(0)
     torch_actions = agent.act(observations, rng).astype(np.float64)
     onnx_actions = exported.act(observations, rng).astype(np.float64)
     difference = float(np.abs(torch_actions - onnx_actions).max())
-    check = {"observations": args.check, "max_abs_difference": difference, "opset": OPSET}
-    write_text_atomic(args.onnx.with_suffix(".check.json"), json.dumps(check, indent=1) + "\n")
-    print(
-        f"wrote {args.onnx}; ONNX and torch agree to {difference:.2e} on {args.check} recorded observations"
-    )
+    if not difference <= TOLERANCE:
+        onnx.unlink(missing_ok=True)
+        raise ConfigError(f"{run_dir}: the ONNX export acts {difference:.2e} away from torch; not written")
+    record = {"observations": check, "max_abs_difference": difference, "opset": OPSET,
+              "model_digest": file_digest(run_dir / "model.zip")}  # fmt: skip
+    write_text_atomic(onnx.with_suffix(".check.json"), json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def export_is_current(run_dir: Path, onnx: Path) -> bool:
+    """Whether ``onnx`` is the export of ``run_dir``'s current model (its check records the model's
+    digest: an export from before a ``--resume`` or an ``--overwrite`` is not)."""
+    try:
+        record = json.loads(onnx.with_suffix(".check.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return onnx.is_file() and record.get("model_digest") == file_digest(run_dir / "model.zip")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import numpy as np
 
 from agents.serve.logbook import Logbook
 from agents.serve.ranker import Ranker
+from simulators.data.logs import purchases_imply_clicks
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,9 @@ class Service:
         bought = purchases if purchases is not None else [0] * k
         if len(bought) != k:
             return Refusal(422, ("purchases",), f"purchases: one 0/1 per slot ({k}), got {len(bought)}")
-        if bad := [i for i in range(k) if bought[i] > clicks[i]]:
-            return Refusal(422, ("purchases", bad[0]), f"purchases[{bad[0]}]: a purchase without a click")
+        clicks = purchases_imply_clicks(np.asarray(clicks), np.asarray(bought))[
+            0
+        ].tolist()  # the loaders' rule
         event = logbook.report(event_id, clicks, bought)
         if event is None:  # taken by a concurrent report between the check and now
             return Refusal(409, ("event_id",), f"event_id {event_id!r}: its feedback was already taken")

@@ -152,7 +152,30 @@ def last_checkpoint(folder: Path, prefix: str = "rl_model") -> tuple[Path, int] 
         if match:
             found.append((int(match.group(1)), path))
     for steps, path in sorted(found, reverse=True):
-        if zipfile.is_zipfile(path):
+        problem = checkpoint_problem(path)
+        if problem is None:
             return path, steps
-        warnings.warn(f"skipping {path}: not a complete checkpoint (truncated zip file)", stacklevel=2)
+        warnings.warn(f"skipping {path}: not a complete checkpoint ({problem})", stacklevel=2)
+    return None
+
+
+SB3_MEMBERS = ("data", "policy.pth")
+"""What every SB3 model archive holds (its settings and its network's parameters)."""
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """What is wrong with a saved SB3 model, in a few words (``None``: a whole archive with its
+    settings and parameters, every member's checksum intact)."""
+    if not zipfile.is_zipfile(path):
+        return "truncated zip file"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            missing = [name for name in SB3_MEMBERS if name not in archive.namelist()]
+            if missing:
+                return f"no {', '.join(missing)} in the archive"
+            broken = archive.testzip()
+            if broken is not None:
+                return f"{broken} fails its checksum"
+    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError) as err:
+        return f"unreadable ({err})"
     return None

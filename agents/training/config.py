@@ -38,6 +38,9 @@ DEFAULT_FAIRNESS_LAMBDA = 8.0
 """The main job's ``fairness_lambda`` (merit-based target): the smallest of ``benchmarks.fairness``'s
 sweep whose PPO keeps the protected exposure share at or above its target - 0.02 in the fitted
 and in the true shop, for every seed, with a return at or above the static CTR ranking's."""
+TRAIN_LIMITS = {"timesteps": 10**9, "n_envs": 65_536, "eval_episodes": 10**6, "eval_freq": 10**9,
+                "checkpoint_freq": 10**9, "tuning_sessions": 10**6, "tuning_generations": 1_000}  # fmt: skip
+"""The largest value of each count (a billion steps is days of training; beyond the others memory runs out)."""
 ENV_FLAGS_SKIPPED = ("data_path", "render_mode")
 """EnvConfig fields with no training flag: ``--data`` takes a dataset's folder itself; training renders nothing."""
 DATA_HELP = (
@@ -103,6 +106,11 @@ class TrainConfig:
         names = ("timesteps", "n_envs", "eval_episodes", "eval_freq", "checkpoint_freq", "tuning_sessions",
                  "tuning_generations")  # fmt: skip
         check_at_least_one(self, names, "--")
+        for name, most in TRAIN_LIMITS.items():
+            if getattr(self, name) > most:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be at most {most:,}, got {getattr(self, name):,}"
+                )
         if self.warm_start not in WARM_STARTS:
             raise ConfigError(f"warm start must be one of {WARM_STARTS}, got {self.warm_start!r}")
         if self.device.split(":")[0] not in DEVICE_CHOICES:
@@ -223,6 +231,25 @@ def parse_train_config(argv: Sequence[str] | None) -> tuple[TrainConfig, bool, b
         if saved.algorithm != args.algorithm:
             raise ConfigError(
                 f"--resume {args.resume}: that run trained {saved.algorithm}, not {args.algorithm}"
+            )
+        if args.overwrite:
+            raise ConfigError(
+                f"--resume {args.resume} continues a run; --overwrite would replace it: pass one"
+            )
+        if "out" in given and Path(given["out"]).resolve() != Path(args.resume).resolve():
+            raise ConfigError(
+                f"--resume {args.resume} continues the run in its own folder; --out {given['out']} names another"
+            )
+        differ = [
+            f"--{k.replace('_', '-')}"
+            for k, v in given.items()
+            if k not in ("out", "timesteps") and getattr(saved, k) != v
+        ]
+        differ += [f"--{k.replace('_', '-')}" for k, v in env_given.items() if getattr(saved.options, k) != v]
+        if differ:
+            raise ConfigError(
+                f"--resume {args.resume}: the run's config.json sets {', '.join(differ)} otherwise; a resumed run keeps "
+                "its own options (only --timesteps may raise its budget)"
             )
         return replace(saved, out=args.resume, timesteps=given.get("timesteps", saved.timesteps)), True, False
     env_given.setdefault("action_mode", DEFAULT_ACTION_MODE[args.algorithm])

@@ -15,12 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from agents.policies.agent import EXPORT_FILES, RUN_FILES, RUN_FOLDERS
 from simulators.core.errors import ConfigError
 
-RUN_FILES = ("config.json", "model.zip", "metrics.json", "learning_curve.png", "timing.json")
-"""Files a run writes at the top of its folder."""
-RUN_FOLDERS = ("checkpoints", "eval", "best", "tb")
-"""Sub-folders a run writes."""
 LOCK_FILE = ".lock"
 """Held (``flock``) while a run uses the folder; the kernel releases it when the process dies."""
 
@@ -35,8 +32,8 @@ def run_id_of(folder: Path) -> str | None:
 
 
 def holds_a_run(folder: Path) -> bool:
-    """Whether ``folder`` holds any file or sub-folder a run writes."""
-    return any((folder / name).exists() for name in (*RUN_FILES, *RUN_FOLDERS))
+    """Whether ``folder`` holds any file or sub-folder a run writes (or its export)."""
+    return any((folder / name).exists() for name in (*RUN_FILES, *RUN_FOLDERS, *EXPORT_FILES))
 
 
 def checkpoint_prefix(run_id: str | None) -> str:
@@ -61,7 +58,13 @@ def own_run_folder(folder: Path, resume: bool, overwrite: bool) -> Iterator[str 
             if resume:
                 if not (folder / "config.json").is_file():
                     raise ConfigError(f"--resume {folder}: no run to resume (no config.json)")
-                yield run_id_of(folder)
+                run_id = run_id_of(folder)
+                if run_id is None:
+                    raise ConfigError(
+                        f"--resume {folder}: its config.json names no run_id, so its checkpoints cannot be told "
+                        "from another run's; start a new run (--out elsewhere)"
+                    )
+                yield run_id
                 return
             if holds_a_run(folder):
                 if not overwrite:
@@ -70,7 +73,7 @@ def own_run_folder(folder: Path, resume: bool, overwrite: bool) -> Iterator[str 
                         f"--out {folder}: holds another run{f' ({previous})' if previous else ''}; pass --overwrite "
                         f"to replace it or --resume {folder} to continue it"
                     )
-                for name in RUN_FILES:
+                for name in (*RUN_FILES, *EXPORT_FILES):  # the replaced run's export would be stale
                     (folder / name).unlink(missing_ok=True)
                 for name in RUN_FOLDERS:
                     shutil.rmtree(folder / name, ignore_errors=True)

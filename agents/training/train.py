@@ -22,7 +22,7 @@ from agents.evaluation.paired import paired_difference, session_covariates
 from agents.evaluation.report import best_static, comparison_table
 from agents.evaluation.sessions import EvaluationResult, metrics, run_sessions
 from agents.evaluation.tuning import TuningBudget, load_or_tune
-from agents.policies.agent import ALGORITHMS, TrainedAgent
+from agents.policies.agent import ALGORITHMS, EXPORT_FILES, RUN_FILES, TrainedAgent
 from agents.policies.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
 from agents.training.callbacks import (
     AtomicCheckpointCallback,
@@ -41,7 +41,7 @@ from envs.sb3 import make_sb3_env
 from envs.world import RankingWorld, build_world, data_source
 from simulators.core.cli import cli_entry
 from simulators.core.errors import ConfigError
-from simulators.core.storage import check_output_folder, write_text_atomic
+from simulators.core.storage import check_output_folder, input_files, write_text_atomic
 
 EVAL_CURVE_EPISODES = 96
 """Sessions per point of the learning curve (the same sessions at every point)."""
@@ -226,7 +226,8 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
 def main(argv: list[str] | None = None) -> None:
     """Train, evaluate, print the comparison table."""
     config, resume, overwrite = parse_train_config(argv)
-    check_output_folder(config.folder, "--out")
+    data = [config.options.data, config.options.data_path]
+    check_output_folder(config.folder, "--out", inputs=input_files(*data), writes=(*RUN_FILES, *EXPORT_FILES))
     data_source(config.options)  # the logs load (once for the run) before any work: a bad name fails here
     report = train(config, resume, overwrite)
     print(comparison_table(report))

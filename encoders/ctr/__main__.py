@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from encoders.ctr.config import ARCHITECTURES, CTRConfig
-from encoders.ctr.train import evaluate_ctr, load_ctr, train_ctr
+from encoders.ctr.train import CTR_FILES, evaluate_ctr, load_ctr, train_ctr
 from encoders.device import DEVICE_CHOICES
 from encoders.optimiser import OptimiserConfig
 from encoders.text import TEXT_ENCODERS
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.metrics import roc_auc
-from simulators.core.storage import check_output_file, check_output_folder, write_text_atomic
+from simulators.core.storage import check_output_file, check_output_folder, input_files, write_text_atomic
 from simulators.data.logs import LoggedData
 from simulators.data.steps import build_steps
 from simulators.datasets import load_logs
@@ -48,9 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     evaluate.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto, cpu or cuda")
     args = parser.parse_args(argv)
     if args.command == "train":
-        check_output_folder(args.out, "--out")
+        check_output_folder(args.out, "--out", inputs=input_files(args.data), writes=CTR_FILES)
     else:
-        check_output_file(args.json, "--json")
+        check_output_file(args.json, "--json", inputs=input_files(args.model, args.data))
     logs = load_logs(args.data)
     if args.command == "train":
         optim = replace(CTRConfig().optim, **config_kwargs(args, OptimiserConfig, dest_prefix="optim_"))

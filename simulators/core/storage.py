@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TypeVar
@@ -23,10 +23,31 @@ CACHE_ENV = "RECGYM_CACHE"
 T = TypeVar("T")
 
 
+def cache_root() -> Path:
+    """``$RECGYM_CACHE`` (default ``~/.cache/recgym``), created; one :class:`ConfigError` naming the
+    variable when it is a file or a folder that cannot be written (tried, not trusted)."""
+    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "recgym").expanduser()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"${CACHE_ENV} {root}: cannot be the cache folder ({err.strerror or err})"
+        ) from None
+    problem = _trial_write(root)
+    if problem:
+        raise ConfigError(f"${CACHE_ENV} {root}: cannot write in the cache folder ({problem})")
+    return root
+
+
 def cache_dir(*parts: str) -> Path:
-    """``$RECGYM_CACHE`` (default ``~/.cache/recgym``) joined with ``parts``, created."""
-    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "recgym")
+    """``$RECGYM_CACHE`` joined with ``parts``, created. A part that is a file (a cache entry
+    replaced by one) is reported in one line and removed, then the folder is made."""
+    root = cache_root()
     path = root.joinpath(*parts)
+    for folder in [*reversed(path.parents), path]:
+        if root in folder.parents and folder.exists() and not folder.is_dir():
+            report_rebuild("cache folder", folder, "a file stands where a folder belongs")
+            folder.unlink()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -85,36 +106,97 @@ def _nearest_existing(path: Path) -> Path:
     return Path(".")
 
 
+def _trial_write(folder: Path) -> str | None:
+    """Try writing in ``folder``: create and remove a temporary file there (a permission check
+    says yes as root where writing then fails: ``/proc``, read-only mounts). ``None`` when it
+    worked, else what the system said."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".recgym-write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        return err.strerror or str(err)
+    return None
+
+
 def _check_writable_under(target: Path, start: Path, flag: str) -> None:
-    """The nearest existing folder at or above ``start`` must be a folder we may write in."""
+    """The nearest existing folder at or above ``start`` must be a folder a file can be written in
+    (tried, not trusted)."""
     existing = _nearest_existing(start)
     if not existing.is_dir():
         raise ConfigError(f"{flag} {target}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag} {target}: cannot write in {existing}")
+    problem = _trial_write(existing)
+    if problem:
+        raise ConfigError(f"{flag} {target}: cannot write in {existing} ({problem})")
 
 
-def check_output_file(path: str | os.PathLike[str], flag: str) -> Path:
+def _refuse_inputs(target: Path, flag: str, inputs: Iterable[Path]) -> None:
+    """Refuse an output that would replace one of the command's inputs (a file it reads, or a
+    file that makes up an input run, model or log folder)."""
+    resolved = target.resolve()
+    for path in inputs:
+        if Path(path).resolve() == resolved:
+            raise ConfigError(
+                f"{flag} {target}: that file is one of the command's inputs ({path}); write the output elsewhere"
+            )
+
+
+def check_output_file(
+    path: str | os.PathLike[str], flag: str, inputs: Iterable[Path] = (), beside: Sequence[str] = ()
+) -> Path:
     """``path`` as a file a command can write when its work is done, checked *before* the work:
-    not a folder, under a folder (or a path of folders still to be made) that can be written.
-    Raises :class:`ConfigError` naming ``flag`` otherwise. Creates nothing."""
+    not a folder, not one of ``inputs`` (the files that make up what the command reads: see
+    :func:`input_files`), under a folder (or a path of folders still to be made) where a file can
+    be written; ``beside``: suffixes of the files written next to it (``.md``, ``.png``), checked
+    alike. Raises :class:`ConfigError` naming ``flag`` otherwise. Creates nothing that stays."""
     target = Path(path)
     if target.is_dir():
         raise ConfigError(f"{flag} {target}: is a folder, expected a file path")
+    protected = list(inputs)
+    for output in [target, *(target.with_suffix(suffix) for suffix in beside)]:
+        _refuse_inputs(output, flag, protected)
+        if output.exists() and output.is_dir():
+            raise ConfigError(f"{flag} {target}: {output} is a folder where a file is due")
     _check_writable_under(target, target.parent, flag)
     if target.exists() and not os.access(target, os.W_OK):
         raise ConfigError(f"{flag} {target}: the file exists and cannot be written")
     return target
 
 
-def check_output_folder(path: str | os.PathLike[str], flag: str) -> Path:
+def check_output_folder(
+    path: str | os.PathLike[str], flag: str, inputs: Iterable[Path] = (), writes: Sequence[str] = ()
+) -> Path:
     """``path`` as a folder a command can write into (existing or to be made), checked before the
-    work; raises :class:`ConfigError` naming ``flag`` otherwise. Creates nothing."""
+    work: not a file, none of the files it ``writes`` there (names, relative) one of ``inputs``,
+    and a file can be written in it; raises :class:`ConfigError` naming ``flag`` otherwise.
+    Creates nothing that stays."""
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise ConfigError(f"{flag} {target}: is a file, expected a folder")
+    protected = list(inputs)
+    for name in writes:
+        _refuse_inputs(target / name, flag, protected)
     _check_writable_under(target, target, flag)
     return target
+
+
+def input_files(*paths: str | os.PathLike[str] | None, skip: Sequence[str] = ()) -> list[Path]:
+    """Every existing file that makes up the inputs ``paths``: a file itself, or every file under
+    a folder (hidden ones and those under the folder names in ``skip`` left out): what an output
+    must never replace."""
+    found: list[Path] = []
+    for path in paths:
+        if path is None or str(path) == "":
+            continue
+        where = Path(path)
+        if where.is_file():
+            found.append(where)
+        elif where.is_dir():
+            for file in where.rglob("*"):
+                relative = file.relative_to(where).parts
+                if file.is_file() and not relative[0].startswith(".") and relative[0] not in skip:
+                    found.append(file)
+    return found
 
 
 MANIFEST_VERSION = 1

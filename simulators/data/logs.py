@@ -457,6 +457,14 @@ def sessionize(table: pd.DataFrame, gap_s: float = DEFAULT_SESSION_GAP_S) -> pd.
     return ordered
 
 
+def purchases_imply_clicks(click: np.ndarray, purchase: np.ndarray) -> tuple[np.ndarray, int]:
+    """RecGym's one rule for a purchase without a click (the loaders' and the serving API's): a
+    purchase implies a click. Returns the clicks with every purchase clicked, and how many were not."""
+    click, purchase = np.asarray(click), np.asarray(purchase)
+    missing = (purchase > 0) & (click == 0)
+    return np.where(missing, 1, click).astype(click.dtype), int(missing.sum())
+
+
 def data_fingerprint(logs: LoggedData) -> str:
     """Hash of the three tables' contents."""
     digest = hashlib.sha256()

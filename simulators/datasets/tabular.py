@@ -10,6 +10,8 @@ as a part still being written are skipped), and optionally a ``schema.json`` of 
 
 from __future__ import annotations
 
+import csv
+import gzip
 import inspect
 import json
 import warnings
@@ -21,19 +23,32 @@ import numpy as np
 import pandas as pd
 
 from simulators.core.errors import ConfigError, DataError, DataWarning
-from simulators.data.logs import DEFAULT_SESSION_GAP_S, LoggedData, is_session_gap, sessionize
+from simulators.data.logs import (
+    DEFAULT_SESSION_GAP_S,
+    LoggedData,
+    is_session_gap,
+    purchases_imply_clicks,
+    sessionize,
+)
+from simulators.data.steps import MAX_SLOTS
 
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
 
 def find_table(folder: Path, name: str) -> Path | None:
-    """The file (or folder of Parquet parts) holding table ``name`` in ``folder``, if any."""
-    for suffix in SUFFIXES:
-        candidate = folder / f"{name}{suffix}"
-        if candidate.is_file():
-            return candidate
+    """The file (or folder of Parquet parts) holding table ``name`` in ``folder``, if any; two of
+    them (``interactions.csv`` beside ``interactions.parquet``) are a :class:`DataError`: which one
+    holds the logs is not for the loader to guess."""
+    found = [folder / f"{name}{suffix}" for suffix in SUFFIXES if (folder / f"{name}{suffix}").is_file()]
     parts = folder / name
-    return parts if parts.is_dir() and table_parts(parts) else None
+    if parts.is_dir() and table_parts(parts):
+        found.append(parts)
+    if len(found) > 1:
+        raise DataError(
+            f"{folder}: the {name} table is there {len(found)} times ({', '.join(p.name for p in found)}); "
+            "keep one"
+        )
+    return found[0] if found else None
 
 
 def table_parts(folder: Path) -> list[Path]:
@@ -51,9 +66,22 @@ def read_table(path: Path) -> pd.DataFrame:
             return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
         if path.name.endswith(".parquet"):
             return pd.read_parquet(path)
+        _check_header(path)
         return pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise DataError(f"{path}: cannot read table ({err})") from None
+
+
+def _check_header(path: Path) -> None:
+    """A CSV file's header must name each column once (pandas would rename a second ``click`` to
+    ``click.1`` and the loader would never see it)."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    names = [name.strip() for name in header]
+    doubled = sorted({name for name in names if names.count(name) > 1})
+    if doubled:
+        raise DataError(f"{path}: duplicate column name(s) {doubled} in the header")
 
 
 def _renamed(table: pd.DataFrame, rename: Mapping[str, str], name: str) -> pd.DataFrame:
@@ -84,6 +112,9 @@ def _check_options(options: Mapping[str, Any]) -> None:
     gap = options.get("session_gap_s")
     if gap is not None and not is_session_gap(gap):
         raise ConfigError(f"session_gap_s must be a finite number of seconds > 0, got {gap!r}")
+    unit = options.get("timestamp_unit")
+    if unit is not None and unit not in TIMESTAMP_UNITS:
+        raise ConfigError(f"timestamp_unit must be one of {list(TIMESTAMP_UNITS)}, got {unit!r}")
     threshold = options.get("rating_threshold")
     if threshold is not None and not (
         isinstance(threshold, int | float) and not isinstance(threshold, bool) and np.isfinite(threshold)
@@ -102,35 +133,76 @@ def recognises(path: Path) -> bool:
     return path.is_dir() and find_table(path, "interactions") is not None
 
 
-def _to_seconds(table: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Turn a datetime or date-string ``timestamp`` column into float seconds."""
+TIMESTAMP_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+"""The units a numeric ``timestamp`` may be in, and their size in seconds."""
+UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+
+
+def infer_unit(values: np.ndarray) -> str:
+    """The unit of numeric timestamps by their size: epoch seconds are about 1e9 (2001 to 2286
+    lie below 1e10), milliseconds 1e12, microseconds 1e15, nanoseconds 1e18; a median of 1e11
+    or more is read as the next finer unit (1e11 seconds is the year 5138)."""
+    finite = np.abs(values[np.isfinite(values)])
+    size = float(np.median(finite)) if len(finite) else 0.0
+    return "s" if size < 1e11 else "ms" if size < 1e14 else "us" if size < 1e17 else "ns"
+
+
+def _to_seconds(table: pd.DataFrame, name: str, unit: str | None, notes: list[str]) -> pd.DataFrame:
+    """``timestamp`` as float seconds: numbers in their unit (``unit``, else :func:`infer_unit`,
+    said in a note when not seconds), dates and date strings since the epoch. A value that is
+    neither, or a column that mixes numbers and dates, is a :class:`DataError` naming its row."""
     if "timestamp" not in table.columns:
         return table
     column = table["timestamp"]
-    if pd.api.types.is_string_dtype(column) or column.dtype == object:
-        numbers = pd.to_numeric(column, errors="coerce")
-        if numbers.notna().all():  # seconds written as text
-            return table.assign(timestamp=numbers.astype(np.float64))
-    if (
-        pd.api.types.is_datetime64_any_dtype(column)
-        or pd.api.types.is_string_dtype(column)
-        or column.dtype == object
-    ):
-        parsed = pd.to_datetime(column, utc=True, format="mixed", errors="coerce")
-        bad = (parsed.isna() & column.notna()).to_numpy()
-        if bad.any():
-            position = int(np.flatnonzero(bad)[0])
-            raise DataError(
-                f"{name}.timestamp: {column.iloc[position]!r} at row {position} is neither seconds nor a date "
-                f"({int(bad.sum())} such row(s))"
-            )
-        try:  # the epoch in the dates' own unit: year 1 or 9999 overflows nanoseconds, not seconds
-            epoch = pd.Timestamp(0, tz="UTC").as_unit(parsed.dt.unit)
-            seconds = (parsed - epoch).dt.total_seconds()
-        except (OverflowError, pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta) as err:
-            raise DataError(f"{name}.timestamp: dates out of the representable range ({err})") from None
-        table = table.assign(timestamp=seconds.where(parsed.notna()))
-    return table
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return table.assign(timestamp=_from_numbers(column.to_numpy(np.float64), name, unit, notes))
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return table.assign(timestamp=_from_dates(column, name))
+    numbers = pd.to_numeric(column, errors="coerce")
+    is_number = numbers.notna().to_numpy()
+    present = column.notna().to_numpy()
+    if is_number.all():  # numbers written as text
+        return table.assign(timestamp=_from_numbers(numbers.to_numpy(np.float64), name, unit, notes))
+    dates = pd.to_datetime(column.where(~is_number), utc=True, format="mixed", errors="coerce")
+    is_date = dates.notna().to_numpy()
+    if (neither := present & ~is_number & ~is_date).any():
+        row = int(np.flatnonzero(neither)[0])
+        raise DataError(
+            f"{name}.timestamp: {column.iloc[row]!r} at row {row} is neither seconds nor a date "
+            f"({int(neither.sum())} such row(s))"
+        )
+    if is_number.any() and is_date.any():
+        minority = is_number if is_number.sum() <= is_date.sum() else is_date
+        row = int(np.flatnonzero(minority)[0])
+        raise DataError(
+            f"{name}.timestamp: mixes numbers and dates ({int(is_number.sum())} numbers, {int(is_date.sum())} dates); "
+            f"first of the fewer at row {row}: {column.iloc[row]!r}"
+        )
+    return table.assign(timestamp=_from_dates(dates, name))
+
+
+def _from_numbers(values: np.ndarray, name: str, unit: str | None, notes: list[str]) -> np.ndarray:
+    chosen = unit or infer_unit(values)
+    if chosen != "s":
+        finite = values[np.isfinite(values)]
+        size = f" (about {float(np.median(np.abs(finite))):.3g})" if len(finite) else ""
+        how = (
+            "as given by timestamp_unit"
+            if unit
+            else f"by their size{size}; timestamp_unit in {SCHEMA_FILE} sets it"
+        )
+        notes.append(f"{name}.timestamp: numbers read as {UNIT_NAMES[chosen]}, {how}")
+    return values * TIMESTAMP_UNITS[chosen]
+
+
+def _from_dates(column: pd.Series, name: str) -> pd.Series:
+    parsed = pd.to_datetime(column, utc=True, format="mixed", errors="coerce")
+    try:  # the epoch in the dates' own unit: year 1 or 9999 overflows nanoseconds, not seconds
+        epoch = pd.Timestamp(0, tz="UTC").as_unit(parsed.dt.unit)
+        seconds = (parsed - epoch).dt.total_seconds()
+    except (OverflowError, pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta) as err:
+        raise DataError(f"{name}.timestamp: dates out of the representable range ({err})") from None
+    return seconds.where(parsed.notna())
 
 
 SCHEMA_FILE = "schema.json"
@@ -263,6 +335,59 @@ def _catalog(
     return items, source
 
 
+def _purchases_clicked(interactions: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """A purchase implies a click (RecGym's one rule, :func:`purchases_imply_clicks`): the rows
+    that hold one without the other get their click, and a note says how many."""
+    if "purchase" not in interactions.columns or "click" not in interactions.columns:
+        return interactions
+    click, purchase = interactions["click"], interactions["purchase"]
+    if not (pd.api.types.is_numeric_dtype(click) and pd.api.types.is_numeric_dtype(purchase)):
+        return interactions  # the validation names the column of the wrong type
+    if click.isna().any() or purchase.isna().any():
+        return interactions
+    clicks, implied = purchases_imply_clicks(click.to_numpy(), purchase.to_numpy())
+    if implied:
+        notes.append(
+            f"click: {implied} purchase(s) without a click counted as clicks (a purchase implies a click)"
+        )
+        interactions = interactions.assign(click=clicks)
+    return interactions
+
+
+def _beyond_slots(interactions: pd.DataFrame, notes: list[str]) -> None:
+    """Say how many rows lie below the slots RecGym models (the top :data:`MAX_SLOTS`)."""
+    position = pd.to_numeric(interactions["position"], errors="coerce")
+    beyond = int((position > MAX_SLOTS).sum())
+    if beyond:
+        notes.append(
+            f"position: {beyond} row(s) below position {MAX_SLOTS} are kept but not modelled (the simulator and "
+            f"the estimators read the top {MAX_SLOTS} slots of a slate)"
+        )
+
+
+def _check_time_order(interactions: pd.DataFrame) -> None:
+    """Within a session (the file's ``session_id``), each row is no earlier than the session's row
+    before it in the file: a row that goes back in time is a :class:`DataError` naming it (sessions
+    may interleave; a session's own rows out of order mean a wrong timestamp or a wrong session)."""
+    times = pd.to_numeric(interactions["timestamp"], errors="coerce").to_numpy(np.float64)
+    try:
+        codes = pd.factorize(interactions["session_id"])[0]
+    except TypeError:
+        return  # unhashable ids: the validation names the column
+    order = np.argsort(codes, kind="stable")
+    ordered = times[order]
+    same = codes[order][1:] == codes[order][:-1]
+    back = np.flatnonzero(same & (ordered[1:] < ordered[:-1]))
+    if back.size:
+        row, before = int(order[back[0] + 1]), int(order[back[0]])
+        session = interactions["session_id"].iloc[row]
+        raise DataError(
+            f"interactions.timestamp: row {row} of session {session.item() if hasattr(session, 'item') else session!r} ({times[row]:g} s) is earlier than the "
+            f"session's row {before} above it ({times[before]:g} s); {back.size} such row(s): sort each session's "
+            "rows by time, or fix the timestamps"
+        )
+
+
 def load(
     path: str | Path | None = None,
     column_map: Mapping[str, str] | None = None,
@@ -271,6 +396,7 @@ def load(
     rating_threshold: float | None = None,
     click_events: Sequence[str] | None = None,
     purchase_events: Sequence[str] | None = None,
+    timestamp_unit: str | None = None,
     spec: str | None = None,
 ) -> LoggedData:
     """Read a folder of tables (or one interactions file, with any ``items`` and ``users`` beside it).
@@ -298,7 +424,8 @@ def load(
     interactions_path = folder if folder.is_file() else find_table(folder, "interactions")
     folder = folder.parent if folder.is_file() else folder
     given = {"column_map": column_map, "sensitive_attributes": sensitive_attributes, "session_gap_s": session_gap_s,
-             "rating_threshold": rating_threshold, "click_events": click_events, "purchase_events": purchase_events}  # fmt: skip
+             "rating_threshold": rating_threshold, "click_events": click_events, "purchase_events": purchase_events,
+             "timestamp_unit": timestamp_unit}  # fmt: skip
     options = {**_file_options(folder), **{k: v for k, v in given.items() if v is not None}}
     _check_options(options)
     column_map = options.get("column_map")
@@ -312,15 +439,14 @@ def load(
             f"{folder}: no interactions table ({', '.join('interactions' + s for s in SUFFIXES)})"
         )
     rename = dict(column_map or {})
-    interactions = _to_seconds(
-        _renamed(read_table(interactions_path), rename, "interactions"), "interactions"
-    )
+    notes: list[str] = []
+    interactions = _renamed(read_table(interactions_path), rename, "interactions")
     if missing := [c for c in REQUIRED["interactions"] if c not in interactions.columns]:
         raise DataError(
             f"interactions: missing column(s) {missing}; present: {list(interactions.columns)}"
             + ("" if rename else " (rename yours with column_map)")
         )
-    notes: list[str] = []
+    interactions = _to_seconds(interactions, "interactions", options.get("timestamp_unit"), notes)
     interactions = _feedback(interactions, rating_threshold, click_events, purchase_events, notes)
     if "position" not in interactions.columns:
         interactions = _single_impressions(interactions, notes)
@@ -332,7 +458,8 @@ def load(
         users = _renamed(read_table(users_path), rename, "users")
     else:
         users = pd.DataFrame({"user_id": interactions["user_id"].drop_duplicates().to_numpy()})
-    if "session_id" not in interactions.columns:
+    session_id_given = "session_id" in interactions.columns
+    if not session_id_given:
         gap = DEFAULT_SESSION_GAP_S if session_gap_s is None else session_gap_s
         try:
             interactions = sessionize(interactions, gap)
@@ -340,9 +467,13 @@ def load(
             raise DataError("interactions.user_id: ids of mixed types (cannot be ordered)") from None
         if session_gap_s is None:
             notes.append(f"session_id: absent, so sessions are cut at idle gaps of {gap / 60:g} minutes")
+    interactions = _purchases_clicked(interactions, notes)
+    _beyond_slots(interactions, notes)
+    if session_id_given:
+        _check_time_order(interactions)
     order = [c for c in ("session_id", "timestamp", "slate_id", "position") if c in interactions.columns]
     if order and not interactions[order].isna().any().any():
-        try:  # files may list rows in any order: each session's rows by time, then slot
+        try:  # sessions may interleave in the file: each session's rows together, by time, then slot
             interactions = interactions.sort_values(order, kind="stable").reset_index(drop=True)
         except TypeError:
             pass  # mixed types: the validation below names the column

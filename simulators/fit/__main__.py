@@ -9,8 +9,9 @@ from pathlib import Path
 from encoders.optimiser import OptimiserConfig
 from encoders.text import TEXT_ENCODERS
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
-from simulators.core.storage import check_output_folder
+from simulators.core.storage import check_output_folder, input_files
 from simulators.datasets import load_logs
+from simulators.fit.cache import SIMULATOR_FILES
 from simulators.fit.config import HISTORY_ENCODERS, FitConfig, ResponseNetConfig
 from simulators.fit.pipeline import fit_and_report
 from simulators.fit.report import fidelity_markdown, write_outputs
@@ -36,7 +37,9 @@ def main(argv: list[str] | None = None) -> None:
         dest_prefix="optim_", defaults=asdict(base.optim),
     )  # fmt: skip
     args = parser.parse_args(argv)
-    check_output_folder(args.out, "--out")  # before the work, so a typo loses nothing
+    check_output_folder(
+        args.out, "--out", inputs=input_files(args.data), writes=SIMULATOR_FILES
+    )  # before the work
     logs = load_logs(args.data)
     fit = config_kwargs(args, FitConfig)
     optim = replace(base.optim, **config_kwargs(args, OptimiserConfig, dest_prefix="optim_"))

@@ -195,12 +195,14 @@ def test_bad_requests_get_a_4xx_naming_the_field_never_a_5xx(server: tuple[Any, 
         assert theirs.status_code == 422 and "another user" in theirs.text
         wrong = [
             ({"event_id": event, "clicks": [1, 0]}, 422, "clicks"),  # not one per slot
-            ({"event_id": event, "clicks": [0] * 5, "purchases": [1, 0, 0, 0, 0]}, 422, "purchases"),
+            ({"event_id": event, "clicks": [0] * 5, "purchases": [1, 0]}, 422, "purchases"),
         ]
         for body, status, field in wrong:
             answer = client.post("/feedback", json=body)
             assert answer.status_code == status and field in answer.text, answer.text
-        assert client.post("/feedback", json={"event_id": event, "clicks": [0] * 5}).status_code == 204
+        # a purchase without a click is a click too (the loaders' rule, purchases_imply_clicks)
+        bought = {"event_id": event, "clicks": [0] * 5, "purchases": [1, 0, 0, 0, 0]}
+        assert client.post("/feedback", json=bought).status_code == 204
         again = client.post("/feedback", json={"event_id": event, "clicks": [0] * 5})
         assert again.status_code == 409 and "already" in again.text
         assert client.get("/rank").status_code == 405
@@ -209,16 +211,25 @@ def test_bad_requests_get_a_4xx_naming_the_field_never_a_5xx(server: tuple[Any, 
     assert len(BAD_REQUESTS) + len(wrong) + 3 >= 15
 
 
-def _traffic(url: str, stop: threading.Event, answers: list[int]) -> None:
-    """Rank and report until ``stop`` or the server goes away."""
-    rng = np.random.default_rng(0)
+def _traffic(
+    url: str, stop: threading.Event, answers: list[int], shown: list[str], reported: list[str]
+) -> None:
+    """Rank and report (every other slate) until ``stop`` or the server goes away."""
+    rng = np.random.default_rng(len(shown))
     with httpx.Client(base_url=url, timeout=5.0) as client:
         while not stop.is_set():
             try:
                 event = client.post("/rank", json={"user_id": int(rng.integers(0, 500)), "temperature": 1.0})
                 answers.append(event.status_code)
-                report = {"event_id": event.json()["event_id"], "clicks": [1, 0, 0, 0, 0]}
-                answers.append(client.post("/feedback", json=report).status_code)
+                event_id = event.json()["event_id"]
+                shown.append(event_id)
+                if rng.random() < 0.5:
+                    continue  # left waiting for feedback when the server dies
+                report = {"event_id": event_id, "clicks": [1, 0, 0, 0, 0]}
+                answer = client.post("/feedback", json=report)
+                answers.append(answer.status_code)
+                if answer.status_code == 204:
+                    reported.append(event_id)
             except (httpx.HTTPError, ValueError):
                 return
 
@@ -228,8 +239,10 @@ def test_sigkill_under_load_leaves_whole_parts_and_a_restart_appends(
     server: tuple[Any, str, Path], run: Path
 ) -> None:
     process, url, log_dir = server
-    stop, answers = threading.Event(), []
-    threads = [threading.Thread(target=_traffic, args=(url, stop, answers)) for _ in range(4)]
+    stop, answers, shown, reported = threading.Event(), [], [], []
+    threads = [
+        threading.Thread(target=_traffic, args=(url, stop, answers, shown, reported)) for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 60
@@ -245,6 +258,9 @@ def test_sigkill_under_load_leaves_whole_parts_and_a_restart_appends(
     assert len(parts) >= 3
     rows = sum(len(pd.read_parquet(part)) for part in parts)  # each part reads back whole
     assert len(load_logs(log_dir).interactions) == rows
+    assert (
+        len({*shown} - {*map(str, load_logs(log_dir).interactions["slate_id"])}) > 0
+    )  # some only journalled
     restarted, url = start_server(run, log_dir, "--flush-interval-s", "0.1")
     with httpx.Client(base_url=url) as client:
         event = client.post("/rank", json={"user_id": 1}).json()["event_id"]
@@ -254,8 +270,13 @@ def test_sigkill_under_load_leaves_whole_parts_and_a_restart_appends(
     restarted.terminate()
     assert restarted.wait(timeout=60) == 0
     after = table_parts(log_dir / "interactions")
-    assert [p.name for p in after[: len(parts)]] == [p.name for p in parts] and len(after) == len(parts) + 1
-    assert len(load_logs(log_dir).interactions) == rows + 5
+    assert [p.name for p in after[: len(parts)]] == [p.name for p in parts]  # a restart appends
+    logged = load_logs(log_dir).interactions
+    slates = logged.groupby("slate_id")["feedback"].max()
+    assert {*shown, event} == set(map(str, slates.index))  # every slate answered is in the log, once
+    assert len(logged) == 5 * len(slates)
+    assert (slates[list(reported)] == 1).all()  # the feedback taken before the kill is kept
+    assert not list((log_dir / ".wal").glob("*.jsonl"))  # the journal is emptied once all is in parts
 
 
 @pytest.mark.slow
@@ -306,8 +327,8 @@ def test_serve_refuses_bad_input_before_any_work(run: Path, tmp_path: Path) -> N
     bare = tmp_path / "bare"
     bare.mkdir()
     (bare / "config.json").write_text((run / "config.json").read_text())
-    no_onnx = run_cli("agents.serve", str(bare))
-    assert no_onnx.returncode == 2 and "agents.export" in no_onnx.stderr
+    no_model = run_cli("agents.serve", str(bare))
+    assert no_model.returncode == 2 and "not a RecGym agent" in no_model.stderr, no_model.stderr[-500:]
     for flags, message in ((["--port", "70000"], "--port"), (["--host", "example.com"], "--host"),
                            (["--flush-rows", "0"], "--flush-rows"), (["--backend", "tf"], "--backend")):  # fmt: skip
         bad = run_cli("agents.serve", str(run), *flags)
@@ -315,6 +336,23 @@ def test_serve_refuses_bad_input_before_any_work(run: Path, tmp_path: Path) -> N
     file_as_dir = tmp_path / "a-file"
     file_as_dir.write_text("x")
     assert run_cli("agents.serve", str(run), "--log-dir", str(file_as_dir)).returncode == 2
+
+
+def test_a_freshly_trained_run_serves_exporting_itself_first(run: Path, tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    for name in ("config.json", "model.zip"):
+        (fresh / name).write_bytes((run / name).read_bytes())
+    process, url = start_server(fresh, tmp_path / "log")
+    try:
+        assert httpx.post(f"{url}/rank", json={"user_id": 2}).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    check = json.loads((fresh / "policy.check.json").read_text())
+    assert (
+        (fresh / "policy.onnx").is_file() and check["max_abs_difference"] <= 1e-3 and "model_digest" in check
+    )
 
 
 def test_a_taken_port_and_a_busy_log_folder_are_clear_errors(

@@ -16,6 +16,7 @@ HEADER = "user_id,item_id,timestamp,session_id,position,click\n"
 
 
 def _folder(tmp_path: Path, rows: str) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "interactions.csv").write_text(HEADER + rows)
     (tmp_path / "items.csv").write_text("item_id,text,provider\n1,red shoe,a\n2,lamp,b\n")
     return tmp_path
@@ -44,12 +45,25 @@ def test_degenerate_tables_are_one_clear_error(tmp_path: Path, rows: str, messag
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_a_file_in_any_row_order_loads_as_the_sorted_one(tmp_path: Path) -> None:
-    rows = ["1,1,30,7,1,1\n", "2,2,5,8,1,0\n", "1,2,10,7,1,0\n", "1,1,10,7,2,1\n"]
-    shuffled = load_logs(_folder(tmp_path, "".join(rows))).interactions
-    assert shuffled["timestamp"].tolist() == [10, 10, 30, 5]
-    assert shuffled["position"].tolist() == [1, 2, 1, 1]
-    numeric_text = load_logs(_folder(tmp_path, '1,1,"30",7,1,1\n')).interactions
+def test_interleaved_sessions_load_and_a_row_back_in_time_is_named(tmp_path: Path) -> None:
+    rows = [
+        "1,2,10,7,1,0\n",
+        "2,2,5,8,1,0\n",
+        "1,1,10,7,2,1\n",
+        "1,1,30,7,1,1\n",
+    ]  # sessions 7 and 8 interleave
+    interleaved = load_logs(_folder(tmp_path, "".join(rows))).interactions
+    assert interleaved["timestamp"].tolist() == [
+        10,
+        10,
+        30,
+        5,
+    ]  # each session's rows together, by time and slot
+    assert interleaved["position"].tolist() == [1, 2, 1, 1]
+    back = ["1,1,30,7,1,1\n", "2,2,5,8,1,0\n", "1,2,10,7,1,0\n"]  # session 7's second row is earlier
+    with pytest.raises(DataError, match=r"row 2 of session 7 \(10 s\) is earlier than the session's row 0"):
+        load_logs(_folder(tmp_path / "back", "".join(back)))
+    numeric_text = load_logs(_folder(tmp_path / "text", '1,1,"30",7,1,1\n')).interactions
     assert numeric_text["timestamp"].tolist() == [30.0]  # seconds written as text are seconds
 
 

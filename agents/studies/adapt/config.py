@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents.training.config import ALGORITHM_KWARGS
 from simulators.core.errors import ConfigError, check_seed
 from simulators.datasets import resolve_data
 
+LIMITS = {"weeks": 520, "seeds": 100, "initial_timesteps": 10**9, "finetune_timesteps": 10**9,
+          "sessions_per_week": 10**6, "eval_sessions": 10**6, "window_weeks": 520, "n_envs": 65_536,
+          "tuning_sessions": 10**6, "tuning_generations": 1_000, "train_eval_episodes": 10**6}  # fmt: skip
+"""The largest value of each count (what fits a machine's memory and time)."""
 AB_SEED = 50_000
 """Seed of the A/B users of week ``w`` is ``AB_SEED + w`` (no training or tuning uses them)."""
 
@@ -57,12 +62,23 @@ class AdaptConfig:
                      "window_weeks", "n_envs", "tuning_sessions", "tuning_generations", "train_eval_episodes"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        for name, most in LIMITS.items():
+            if getattr(self, name) > most:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be at most {most:,}, got {getattr(self, name):,}"
+                )
         if self.algorithm not in ("ppo", "a2c", "dqn"):
             raise ConfigError(f"--algorithm must be ppo, a2c or dqn, got {self.algorithm!r}")
         if not (self.temperature == 0 or 0.05 <= self.temperature <= 100):
             raise ConfigError(f"--temperature must be 0 or lie in [0.05, 100], got {self.temperature}")
         if self.seeds > 1:
             check_seed("--seed + --seeds - 1 (the last loop's seed)", self.seed + self.seeds - 1)
+        rollout = ALGORITHM_KWARGS[self.algorithm].get("n_steps", 0) * self.n_envs
+        if self.initial_timesteps < rollout:  # checked here, not after the first minutes of work
+            raise ConfigError(
+                f"--initial-timesteps ({self.initial_timesteps}) is less than one rollout of {self.algorithm} "
+                f"(n_steps {rollout // self.n_envs} x --n-envs {self.n_envs} = {rollout})"
+            )
         if resolve_data(self.data).truth is None:
             raise ConfigError(
                 f"--data {self.data!r}: adapting needs logs with a true shop to deploy to (shop or shop:drift)"
