@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.tables import report_markdown
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.storage import check_output_file, write_text_atomic
 from simulators.datasets import load_logs
@@ -85,6 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     check_output_file(args.json, "--json", beside=(".md", ".png"))
     report = measure(args.data)
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
+    write_text_atomic(
+        args.json.with_suffix(".md"),
+        report_markdown("How fast tastes move in MovieLens-100K (benchmarks.drift)", report),
+    )
     shown = {k: v for k, v in report.items() if k not in ("items_first_rated_per_week", "genres")}
     print(json.dumps(shown, indent=2))
 

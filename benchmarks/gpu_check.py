@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from benchmarks.tables import report_markdown
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.storage import check_output_file, write_text_atomic
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> None:
     report["training"] = [train_on(a, "cuda", args.timesteps, args.runs / a) for a in ("ppo", "dqn")]
     report["seconds"] = round(time.perf_counter() - started, 1)
     write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
+    write_text_atomic(
+        args.json.with_suffix(".md"), report_markdown("The CUDA path (benchmarks.gpu_check)", report)
+    )
     print(json.dumps(report, indent=1))
 
 

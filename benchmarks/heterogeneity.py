@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from benchmarks.tables import report_markdown
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.storage import check_output_file, write_text_atomic
 from simulators.data.logs import LoggedData
@@ -157,6 +158,10 @@ def main(argv: list[str] | None = None) -> None:
     print("MovieLens-100K:", movielens)
     result = {"movielens": movielens, **calibrate(movielens, ShopConfig())}
     write_text_atomic(args.json, json.dumps(result, indent=2) + "\n")
+    write_text_atomic(
+        args.json.with_suffix(".md"),
+        report_markdown("Between-user heterogeneity (benchmarks.heterogeneity)", result),
+    )
     rows = [("MovieLens-100K", movielens), ("shop, homogeneous", result["shop_homogeneous"]),
             ("shop, chosen spreads", result["shop_with_chosen"])]  # fmt: skip
     print("| logs | breadth mean | breadth sd | session ICC | breadth-length corr |")

@@ -1,6 +1,6 @@
 """Accuracy of the off-policy estimators against known ground truth.
 
-``python -m benchmarks.ope_accuracy --json FILE [--quick] [--agent RUN_DIR]``
+``python -m benchmarks.ope_accuracy --json FILE [--quick] [--agent RUN_DIR ...]``
 
 Shop track: logs of the shop's logging policy at 1e3, 1e4 and 1e5 sessions (several log
 seeds, one world), target policies from near the logger to far from it; the ground truth of
@@ -8,7 +8,10 @@ the per-step slate reward is exact under the true click model in the states of a
 20,000-session log, and the session value comes from on-policy simulation. Per estimator:
 relative error (median, mean, spread), RMSE, 95% CI coverage and the Spearman correlation of
 the policies' estimated values with the truth; the naive estimator (the logged mean reward) is
-the yardstick; for the context-free targets, each log's click-noise floor
+the yardstick; trained agents (a small PPO and a small DQN run unless ``--agent`` names runs)
+are targets too, judged by the same 2% target (:data:`TARGET_ERROR`); an estimator whose
+every weight is 0 for a target (a whole logged slate or session the target never picks) is
+counted as not available there, not as an estimate of 0; for the context-free targets, each log's click-noise floor
 (:func:`click_noise_floor`) says how close an item-level estimator can be expected to get.
 OBD track: Random -> BTS and BTS -> Random on the vendored sample, each campaign, 30 bootstrap
 resamples of the logs, reward model cross-fitted in 3 folds.
@@ -25,7 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from agents.ope.estimators import BANDIT_ESTIMATORS, SESSION_ESTIMATORS, SLATE_ESTIMATORS, estimate
+from agents.ope.estimators import (
+    BANDIT_ESTIMATORS,
+    SESSION_ESTIMATORS,
+    SLATE_ESTIMATORS,
+    estimate,
+    unsupported,
+)
 from agents.ope.obd import bts_marginals, obd_bandit_inputs
 from agents.ope.reward_models import user_segments
 from agents.ope.slates import slate_inputs
@@ -69,14 +78,21 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def quick_agent(folder: Path) -> Path:
-    """Train a small PPO agent for the track (when none is given)."""
+def quick_agents(folder: Path) -> list[Path]:
+    """Train a small PPO and a small DQN run for the track (when no run is given)."""
     from agents.training.config import TrainConfig
     from agents.training.train import train
 
-    config = TrainConfig("ppo", timesteps=4_096, eval_episodes=32, eval_freq=4_096, out=str(folder))
-    train(config)
-    return folder
+    runs = []
+    for algorithm in ("ppo", "dqn"):
+        out = folder / algorithm
+        train(TrainConfig(algorithm, timesteps=4_096, eval_episodes=32, eval_freq=4_096, out=str(out)))
+        runs.append(out)
+    return runs
+
+
+TARGET_ERROR = 0.02
+"""The accuracy target: median relative error of the per-step slate value at 1e4 sessions."""
 
 
 def log_trial(
@@ -107,6 +123,10 @@ def log_trial(
             rows.append({"size": size, "seed": seed, "policy": name, "track": track, "estimator": "naive",
                          "value": float(naive[track]), "truth": value, "covered": None})  # fmt: skip
             for estimator_name, estimator in table.items():
+                if unsupported(estimator, data[track]) is not None:  # type: ignore[arg-type]
+                    rows.append({"size": size, "seed": seed, "policy": name, "track": track,
+                                 "estimator": estimator_name, "value": None, "truth": value, "covered": None})  # fmt: skip
+                    continue
                 result = estimate(estimator, data[track], plan.bootstrap, np.random.default_rng(seed))  # type: ignore[arg-type]
                 rows.append({"size": size, "seed": seed, "policy": name, "track": track,
                              "estimator": estimator_name, "value": result.value, "truth": value,
@@ -115,7 +135,7 @@ def log_trial(
     return rows, floors
 
 
-def shop_track(plan: Plan, agent_dir: Path | None, backend: Backend | None = None) -> dict[str, Any]:
+def shop_track(plan: Plan, agent_dirs: list[Path], backend: Backend | None = None) -> dict[str, Any]:
     """Estimates against the truth for every (size, seed, policy, estimator)."""
     from agents.policies.agent import TrainedAgent
 
@@ -125,8 +145,10 @@ def shop_track(plan: Plan, agent_dir: Path | None, backend: Backend | None = Non
     n_items = world.n_catalog
     targets: dict[str, PLPolicy] = {name: shop_policy(name, world, logs.popularity()) for name in POLICIES}
     with tempfile.TemporaryDirectory() as scratch:
-        folder = agent_dir or quick_agent(Path(scratch) / "ppo")
-        targets["ppo-agent"] = agent_policy(TrainedAgent.load(folder), n_items)
+        for folder in agent_dirs or quick_agents(Path(scratch)):
+            agent = TrainedAgent.load(folder)
+            name = f"{agent.algorithm}-agent"
+            targets[name if name not in targets else f"{name}:{folder.name}"] = agent_policy(agent, n_items)
     rng = np.random.default_rng(0)
     shop_truth = ShopTruth.build(world, plan.truth_sessions)
     truth: dict[str, dict[str, float]] = {}
@@ -149,7 +171,9 @@ def shop_track(plan: Plan, agent_dir: Path | None, backend: Backend | None = Non
     for trial_rows, trial_floors in (backend or Backend()).map(log_trial, trials):
         rows += trial_rows
         floors += trial_floors
-    return {"truth": truth, "summary": summarise(rows), "runs": rows, "noise_floor": summarise_floors(floors)}
+    summary = summarise(rows)
+    return {"truth": truth, "summary": summary, "verdicts": verdicts(summary), "runs": rows,
+            "noise_floor": summarise_floors(floors)}  # fmt: skip
 
 
 MEDIAN_ABS_NORMAL = 0.6745
@@ -208,8 +232,13 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for r in rows
             if (r["track"], r["size"], r["policy"], r["estimator"]) == (track, size, policy, estimator)
         ]
-        values = np.array([r["value"] for r in chosen])
         truth = chosen[0]["truth"]
+        if all(r["value"] is None for r in chosen):  # every weight 0 on every log
+            out.append({"track": track, "size": size, "policy": policy, "estimator": estimator, "truth": truth,
+                        "not_available": "every importance weight is 0 on every log", "n_logs": 0})  # fmt: skip
+            continue
+        chosen = [r for r in chosen if r["value"] is not None]
+        values = np.array([r["value"] for r in chosen])
         relative = np.abs(values - truth) / abs(truth)
         covered = [r["covered"] for r in chosen if r["covered"] is not None]
         out.append({"track": track, "size": size, "policy": policy, "estimator": estimator, "truth": truth,
@@ -222,6 +251,8 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if r["estimator"] == "naive"
     }
     for row in out:  # the gate OBP's tests use: mean error below 1.5x the naive estimator's
+        if "not_available" in row:
+            continue
         base = naive[(row["track"], row["size"], row["policy"])]
         row["error_vs_naive"] = row["mean_relative_error"] / base if base > 0 else None
     for track, size, estimator in sorted({(r["track"], r["size"], r["estimator"]) for r in rows}):
@@ -231,12 +262,15 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 r
                 for r in rows
                 if (r["track"], r["size"], r["estimator"], r["seed"]) == (track, size, estimator, seed)
+                and r["value"] is not None
             ]
+            if len(chosen) < 3:
+                continue
             correlations.append(
                 spearman(np.array([r["value"] for r in chosen]), np.array([r["truth"] for r in chosen]))
             )
         out.append({"track": track, "size": size, "policy": "*", "estimator": estimator,
-                    "spearman": float(np.nanmean(correlations))})  # fmt: skip
+                    "spearman": float(np.nanmean(correlations)) if correlations else None})  # fmt: skip
     return out
 
 
@@ -274,13 +308,42 @@ def obd_track(plan: Plan) -> list[dict[str, Any]]:
     return out
 
 
+def verdicts(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per target at the largest size: ``pbm_dr``'s and the best slate estimator's median relative
+    error, whether they meet :data:`TARGET_ERROR`, and the estimators not available there."""
+    slate = [r for r in summary if r["track"] == "slate" and r["policy"] != "*" and r["estimator"] != "naive"]
+    if not slate:
+        return []
+    size = max(r["size"] for r in slate)
+    out = []
+    for policy in dict.fromkeys(r["policy"] for r in slate if r["size"] == size):
+        mine = [r for r in slate if (r["size"], r["policy"]) == (size, policy)]
+        available = [r for r in mine if "not_available" not in r]
+        best = min(available, key=lambda r: r["median_relative_error"])
+        pbm = next(r for r in available if r["estimator"] == "pbm_dr")
+        out.append({"size": size, "policy": policy, "pbm_dr": pbm["median_relative_error"],
+                    "best": best["estimator"], "best_error": best["median_relative_error"],
+                    "meets_target": pbm["median_relative_error"] <= TARGET_ERROR,
+                    "not_available": [r["estimator"] for r in mine if "not_available" in r]})  # fmt: skip
+    return out
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The two tracks' tables."""
-    lines = ["## Shop track (per-step slate reward: clicks per step)", "",
-             "| size | policy | truth | estimator | median rel. err | mean rel. err | vs naive | CI coverage |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [f"## Verdicts (median relative error of the slate value; target {TARGET_ERROR:.0%})", "",
+             "| size | policy | pbm_dr | best estimator | meets target | not available |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for row in report["shop"].get("verdicts", []):
+        lines.append(f"| {row['size']} | {row['policy']} | {row['pbm_dr']:.4f} | {row['best']} {row['best_error']:.4f} | "
+                     f"{'yes' if row['meets_target'] else 'no'} | {', '.join(row['not_available']) or '-'} |")  # fmt: skip
+    lines += ["", "## Shop track (per-step slate reward: clicks per step)", "",
+              "| size | policy | truth | estimator | median rel. err | mean rel. err | vs naive | CI coverage |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for row in report["shop"]["summary"]:
         if row["policy"] == "*" or row["track"] != "slate":
+            continue
+        if "not_available" in row:
+            lines.append(f"| {row['size']} | {row['policy']} | {row['truth']:.4f} | {row['estimator']} | "
+                         "not available | | | |")  # fmt: skip
             continue
         coverage = "" if row["ci_coverage"] is None else f"{row['ci_coverage']:.2f}"
         lines.append(f"| {row['size']} | {row['policy']} | {row['truth']:.4f} | {row['estimator']} | "
@@ -311,8 +374,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, required=True, help="where to write the results (JSON)")
     parser.add_argument("--quick", action="store_true", help="fewer sizes, seeds and resamples (minutes)")
     parser.add_argument(
-        "--agent", type=Path, default=None, help="a trained agent's run folder (default: train a small PPO)"
-    )
+        "--agent", type=Path, nargs="*", default=[],
+        help="trained agents' run folders (default: train a small PPO and a small DQN)",
+    )  # fmt: skip
     parser.add_argument("--skip-shop", action="store_true", help="OBD track only")
     parser.add_argument("--sizes", default="", help="comma-separated log sizes (overrides the plan's)")
     parser.add_argument("--seeds", type=int, default=0, help="log seeds per size (overrides the plan's)")
@@ -320,7 +384,7 @@ def main(argv: list[str] | None = None) -> None:
     add_backend_arguments(parser)
     args = parser.parse_args(argv)
     check_output_file(
-        args.json, "--json", inputs=run_files(args.agent) if args.agent else (), beside=(".md", ".png")
+        args.json, "--json", inputs=[f for run in args.agent for f in run_files(run)], beside=(".md", ".png")
     )
     plan = QUICK if args.quick else FULL
     if args.sizes or args.seeds or args.bootstrap:
@@ -336,13 +400,14 @@ def main(argv: list[str] | None = None) -> None:
             raise ConfigError("--seeds and --bootstrap must be >= 0 (0: the plan's)")
         seeds = {size: args.seeds or plan.seeds.get(size, 5) for size in sizes}
         plan = Plan(sizes, seeds, args.bootstrap or plan.bootstrap, plan.truth_sessions, plan.obd_resamples)
-    if args.agent is not None and not (args.agent / "config.json").is_file():
-        raise ConfigError(f"--agent {args.agent}: not a run folder of agents.train (no config.json)")
+    for run in args.agent:
+        if not (run / "config.json").is_file():
+            raise ConfigError(f"--agent {run}: not a run folder of agents.train (no config.json)")
     started = time.perf_counter()
     report: dict[str, Any] = {"plan": plan.__dict__ | {"seeds": {str(k): v for k, v in plan.seeds.items()}}}
     report["obd"] = obd_track(plan)
     report["shop"] = (
-        {"truth": {}, "summary": [], "runs": [], "noise_floor": []}
+        {"truth": {}, "summary": [], "verdicts": [], "runs": [], "noise_floor": []}
         if args.skip_shop
         else shop_track(plan, args.agent, backend_of(args))
     )

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.tables import report_markdown
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.storage import check_output_file, check_output_folder, write_text_atomic
@@ -84,6 +85,10 @@ def main(argv: list[str] | None = None) -> None:
               "train_and_evaluate_seconds": round(train_and_evaluate, 1),
               "all_seconds": round(sum(s["seconds"] for s in steps), 1)}  # fmt: skip
     write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
+    write_text_atomic(
+        args.json.with_suffix(".md"),
+        report_markdown("The own-logs how-to, timed (benchmarks.own_logs)", report),
+    )
     print(steps[0]["stdout"])
     print(steps[2]["stdout"])
     print(f"train + evaluate: {train_and_evaluate:.0f} s; with OPE: {report['all_seconds']:.0f} s")

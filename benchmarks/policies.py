@@ -36,7 +36,7 @@ import numpy as np
 
 from agents.evaluation.load import make_planner, policy_env_options
 from agents.evaluation.oracle import captured_share, oracle_adaptive, user_types
-from agents.evaluation.paired import paired_difference, session_covariates
+from agents.evaluation.paired import paired_cell, paired_difference, session_covariates
 from agents.evaluation.sessions import EvaluationResult, run_sessions
 from agents.evaluation.tuning import TUNING_SEED, TuningBudget, load_or_tune
 from agents.policies.agent import TrainedAgent
@@ -288,13 +288,7 @@ def markdown(summary: dict[str, Any], warm: dict[str, Any], ceiling: dict[str, A
             f" [{m['return_ci95'][0]:.2f}, {m['return_ci95'][1]:.2f}]" if "return_ci95" in m else ""
         )
         diff = m.get("minus_best_static")
-        cell = (
-            "reference"
-            if name == best
-            else ""
-            if not diff
-            else (f"{diff['mean']:+.2f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}] ({diff['across']})")
-        )
+        cell = paired_cell(diff, reference=name == best)
         share = (
             share_of(diff["mean"] if diff else None, top) if "ceiling" not in name and name != best else None
         )
@@ -432,14 +426,7 @@ def true_markdown(result: dict[str, Any]) -> str:
     ]
     for name, m in sorted(table.items(), key=lambda item: -item[1]["return_mean"]):
         lo, hi = m["return_ci95"]
-        diff = m.get("minus_best_static")
-        cell = (
-            "reference"
-            if name == best
-            else ""
-            if not diff
-            else (f"{diff['mean']:+.2f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}] ({diff['across']})")
-        )
+        cell = paired_cell(m.get("minus_best_static"), reference=name == best)
         share, oracle = m.get("share_of_ceiling"), m.get("captured_oracle_gain")
         label = (
             f"{name} (best static)"

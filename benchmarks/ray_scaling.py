@@ -21,6 +21,7 @@ from typing import Any
 from agents.studies.backend import Backend
 from benchmarks.plans import parse_plan
 from benchmarks.policies import Plan, run_all, summarise, true_shop
+from benchmarks.tables import report_markdown
 from simulators.core.cli import cli_entry, config_kwargs
 from simulators.core.storage import write_text_atomic
 
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> None:
         plan = Plan(**{**DEFAULTS, **config_kwargs(args, Plan)})
     report = measure(plan, args.cpus)
     write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
+    write_text_atomic(
+        args.json.with_suffix(".md"), report_markdown("Serial against Ray (benchmarks.ray_scaling)", report)
+    )
     print(
         f"serial {report['serial_seconds']} s, ray {report['ray_seconds']} s on {report['cpus']} CPUs: "
         f"ratio {report['ratio']}; identical: summary {report['identical_summary']}, "

@@ -39,6 +39,7 @@ import pandas as pd
 
 from agents.policies.agent import run_files
 from agents.serve import BACKENDS
+from benchmarks.tables import report_markdown
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.storage import check_output_file, write_text_atomic
@@ -192,6 +193,13 @@ def kill_under_load(run: Path, work: Path, users: np.ndarray) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def covers(value: float, ci95: list[float], truth: float, truth_se: float) -> bool:
+    """Whether an estimate agrees with a truth that is itself estimated: ``|value - truth| <=
+    1.96 sqrt(se^2 + truth_se^2)``, the estimate's ``se`` read off its normal 95% interval."""
+    se = (ci95[1] - ci95[0]) / (2 * 1.96)
+    return bool(abs(value - truth) <= 1.96 * float(np.hypot(se, truth_se)))
+
+
 def closed_loop(run: Path, work: Path, sessions: int, seed: int) -> dict[str, Any]:
     """Simulated true-shop users against the server, then OPE and a refit on its log."""
     from agents.ope.own import evaluate_own, own_target
@@ -215,7 +223,7 @@ def closed_loop(run: Path, work: Path, sessions: int, seed: int) -> dict[str, An
     per_slot, truth_se = true_step_value(world, build_steps(logs), target, 256, np.random.default_rng(seed))
     truth = float(per_slot.sum())
     estimates = {
-        name: {**entry, "covers_truth": bool(entry["ci95"][0] <= truth <= entry["ci95"][1])}
+        name: {**entry, "covers_truth": covers(entry["value"], entry["ci95"], truth, truth_se)}
         for name, entry in dict(report["estimates"]).items()  # type: ignore[call-overload]
     }
     fit_dir = work / "refit"
@@ -323,10 +331,14 @@ def main(argv: list[str] | None = None) -> None:
         )
         for name, entry in loop["estimates"].items():
             print(
-                f"  {name:11} {entry['value']:.3f} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}] covers: {entry['covers_truth']}"
+                f"  {name:11} {entry['value']:.3f} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}] agrees with the truth: {entry['covers_truth']}"
             )
     report["run"] = str(args.run) if args.run else "a small PPO agent trained by the benchmark (8192 steps)"
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
+    write_text_atomic(
+        args.json.with_suffix(".md"),
+        report_markdown("Serving: load, SIGKILL, the closed loop (benchmarks.serving)", report),
+    )
     plot(report, args.json.with_suffix(".png"))
     print(f"wrote {args.json} and {args.json.with_suffix('.png')}")
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import envs
 from agents.evaluation.load import POLICY_CHOICES, STATIC_NAMES, load_policy, policy_env_options
-from agents.evaluation.paired import paired_difference, session_covariates
+from agents.evaluation.paired import paired_cell, paired_difference, session_covariates
 from agents.evaluation.report import protected_cell
 from agents.evaluation.sessions import EvaluationResult, metrics, run_sessions
 from agents.policies.agent import run_files
@@ -160,12 +160,7 @@ def summary(report: dict[str, Any]) -> str:
     lines = [head, "|---|---|---|---|---|---|"]
     for name, m in policies.items():
         lo, hi = m["return_ci95"]
-        diff = paired.get(name)
-        vs = (
-            "reference"
-            if name == reference
-            else (f"{diff['mean']:+.2f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}]" if diff else "")
-        )
+        vs = paired_cell(paired.get(name), reference=name == reference)
         lines.append(
             f"| {name} | {m['return_mean']:.2f} [{lo:.2f}, {hi:.2f}] | {vs} | {m['clicks_per_session']:.2f} | "
             f"{m['session_length']:.2f} | {protected_cell(m)} |"

@@ -13,6 +13,7 @@ the part of the spread the covariates explain; ``variance_reduction`` says how m
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -51,7 +52,19 @@ class PairedDifference:
 
     def cell(self) -> str:
         """``+0.12 [-0.03, +0.27]`` for tables."""
-        return f"{self.mean:+.2f} [{self.ci95[0]:+.2f}, {self.ci95[1]:+.2f}]"
+        return paired_cell(self.as_json())
+
+
+def paired_cell(diff: Mapping[str, Any] | None, reference: bool = False) -> str:
+    """A table's cell for a paired difference in its JSON form (``mean``, ``ci95``, and ``across``
+    where it pools seeds): ``+0.12 [-0.03, +0.27]``; ``reference`` for the row compared against,
+    empty where there is none."""
+    if reference:
+        return "reference"
+    if not diff:
+        return ""
+    across = f" ({diff['across']})" if "across" in diff else ""
+    return f"{diff['mean']:+.2f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}]{across}"
 
 
 def same_sessions(a: EvaluationResult, b: EvaluationResult) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.evaluation.paired import paired_cell
+
 METRIC_ROWS = (
     ("return", "return_mean"),
     ("clicks", "clicks_per_session"),
@@ -67,12 +69,7 @@ def comparison_table(report: dict[str, Any]) -> str:
     lines = [header, "|" + "---|" * (len(METRIC_ROWS) + 2)]
     for label, (key, m) in rows.items():
         lo, hi = m["return_ci95"]
-        diff = paired.get(key)
-        vs = (
-            "reference"
-            if key == best
-            else (f"{diff['mean']:+.2f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}]" if diff else "")
-        )
+        vs = paired_cell(paired.get(key), reference=key == best)
         cells = [f"{m['return_mean']:.2f} [{lo:.2f}, {hi:.2f}]", vs] + [
             protected_cell(m) if k == "protected_exposure_share" else f"{m[k]:.3f}"
             for _, k in METRIC_ROWS[1:]
@@ -88,6 +85,7 @@ def comparison_table(report: dict[str, Any]) -> str:
         )
     if "ctr" in baselines and "policy_vs_ctr" in paired:
         lines.append(gain_line("trained policy vs static CTR", paired["policy_vs_ctr"], baselines["ctr"]))
+    lines += penalty_lines(report, best)
     duplicates = _coinciding(report)
     if duplicates:
         lines.append(
@@ -106,6 +104,24 @@ def comparison_table(report: dict[str, Any]) -> str:
         )
     lines += [f"data: {note}" for note in data.get("notes", [])]
     return "\n".join(lines)
+
+
+PENALTY_DOMINATES = 0.5
+"""A fairness penalty costing more than this share of the engagement is said to dominate the reward."""
+
+
+def penalty_lines(report: dict[str, Any], best: str) -> list[str]:
+    """When the fairness penalty weighs more than half the best static baseline's engagement per
+    session, say so (its weight was chosen on the shop; other logs may want another)."""
+    m = report["baselines"][best]
+    engagement = m["clicks_per_session"] + m.get("purchase_weight", 1.0) * m["purchases_per_session"]
+    cost = engagement - m["return_mean"]
+    if engagement <= 0 or cost <= PENALTY_DOMINATES * engagement:
+        return []
+    return [
+        f"fairness: the penalty costs {best} {cost:.2f} of its {engagement:.2f} engagement per session on these logs "
+        "(fairness_lambda was chosen on the shop; --fairness-lambda sets its weight)"
+    ]
 
 
 def _coinciding(report: dict[str, Any]) -> list[list[str]]:

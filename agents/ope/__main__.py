@@ -24,20 +24,30 @@ from simulators.datasets import resolve_data
 
 def format_table(report: dict[str, Any]) -> str:
     """Markdown tables of the estimates (the slate or bandit form, then the first slot and the
-    sessions where the report has them), each next to its ground truth where it is known."""
+    sessions where the report has them), each next to its ground truth where it is known; the
+    estimators that cannot apply are listed as not available, with why."""
     lines = [f"OPE of {report['policy']} on {report['logs']} (n={report['n']}, {report['reward']})"]
+    if "evaluated_on" in report:
+        lines.append(f"estimated on {report['evaluated_on']}")
     sections = [("", report), ("first slot", report.get("first_slot")), ("sessions", report.get("sessions"))]
+    warnings: list[str] = []
     for title, section in sections:
-        if not section:
-            continue
+        if not section or not (section["estimates"] or section.get("unavailable")):
+            continue  # --estimators asked for none of this section's
         lines += ["", f"{title}:" if title else "", "| estimator | value | 95% CI | ESS | propensities |",
                   "|---|---|---|---|---|"]  # fmt: skip
         for name, entry in section["estimates"].items():
             lo, hi = entry["ci95"]
             how = entry.get("propensities", "none (model only)" if name == "dm" else "logged")
+            low = " (low)" if "warning" in entry else ""
             lines.append(
-                f"| {name} | {entry['value']:.5f} | [{lo:.5f}, {hi:.5f}] | {entry['ess']:.0f} | {how} |"
+                f"| {name} | {entry['value']:.5f} | [{lo:.5f}, {hi:.5f}] | {entry['ess']:.0f}{low} | {how} |"
             )
+            if "warning" in entry:
+                warnings.append(f"{title or 'slates'} {name}: {entry['warning']}")
+        for name, why in section.get("unavailable", {}).items():
+            lines.append(f"| {name} | not available | | | |")
+            warnings.append(f"{title or 'slates'} {name} not available: {why}")
         if section.get("ground_truth") is not None:
             lines.append(f"| ground truth | {section['ground_truth']:.5f} | | | |")
     if report.get("ground_truth") is None:
@@ -47,6 +57,8 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(
             f"target mass on {support['actions']} the logs never show: {support['unsupported_target_mass']:.4f}"
         )
+    lines += [f"note: {note}" for note in report.get("data_notes", [])]
+    lines += [f"warning: {warning}" for warning in warnings]
     return "\n".join(lines)
 
 

@@ -385,8 +385,23 @@ class Estimate:
     extra: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
-        """The OPE JSON's entry."""
-        return {"value": self.value, "ci95": list(self.ci95), "ess": self.ess, **self.extra}
+        """The OPE JSON's entry (with a ``warning`` when the ESS is below :data:`MIN_ESS`)."""
+        entry: dict[str, object] = {
+            "value": self.value,
+            "ci95": list(self.ci95),
+            "ess": self.ess,
+            **self.extra,
+        }
+        if self.ess < MIN_ESS:
+            entry["warning"] = (
+                f"effective sample size {self.ess:.0f} < {MIN_ESS}: a handful of rounds carry the estimate, "
+                "so neither it nor its interval can be trusted"
+            )
+        return entry
+
+
+MIN_ESS = 30
+"""Below this effective sample size an estimate is reported with a warning."""
 
 
 def effective_sample_size(weights: np.ndarray) -> float:
@@ -420,6 +435,18 @@ def estimate(
     )
 
 
+def unsupported(estimator: Estimator, data: Inputs) -> str | None:
+    """Why ``estimator`` cannot estimate anything on ``data`` (``None`` when it can): every
+    importance weight is 0 because the target never takes what the logs show (the doubly robust
+    forms would be left with a piece of their reward model, which is not the estimate they name)."""
+    if effective_sample_size(estimator.weights(data)) == 0:
+        return (
+            "every importance weight is 0: the target never chooses what the logs show in this form "
+            "(whole slates for sips, whole sessions for the session estimators), so there is nothing to weight"
+        )
+    return None
+
+
 BANDIT_ESTIMATORS: dict[str, Estimator] = {"dm": DM(), "ips": IPS(), "snips": SNIPS(), "dr": DR(), "sndr": SNDR(),
                      "switch_dr": SwitchDR(), "clipped_ips": IPS(clip=100.0, name="clipped_ips")}  # fmt: skip
 SLATE_ESTIMATORS: dict[str, Estimator] = {
@@ -443,9 +470,15 @@ def _named(table: dict[str, Estimator], wanted: list[str] | None) -> dict[str, E
 
 def estimate_all(
     table: dict[str, Estimator], data: Inputs, wanted: list[str] | None, n_bootstrap: int, seed: int
-) -> dict[str, dict[str, object]]:  # fmt: skip
-    """Every (wanted) estimator of ``table`` on ``data``, as the JSON's ``estimates`` object."""
-    return {
-        name: estimate(estimator, data, n_bootstrap, np.random.default_rng(seed)).to_json()
-        for name, estimator in _named(table, wanted).items()
-    }
+) -> dict[str, Any]:  # fmt: skip
+    """One section of the OPE JSON: ``{"estimates": {name: entry}}`` for every (wanted) estimator
+    of ``table`` on ``data``, and ``"unavailable": {name: why}`` for those that cannot apply
+    (:func:`unsupported`)."""
+    estimates: dict[str, object] = {}
+    unavailable: dict[str, object] = {}
+    for name, estimator in _named(table, wanted).items():
+        if (why := unsupported(estimator, data)) is not None:
+            unavailable[name] = why
+        else:
+            estimates[name] = estimate(estimator, data, n_bootstrap, np.random.default_rng(seed)).to_json()
+    return {"estimates": estimates, **({"unavailable": unavailable} if unavailable else {})}

@@ -43,7 +43,7 @@ def evaluate_obd(
     spec = logs_spec.replace(f"{logged_policy}/", f"{own}/") if logs_spec.startswith("obd:") else None
     truth = float(load_logs(spec).interactions["click"].mean()) if spec else None
     return {"policy": policy, "logs": logs_spec, "n": len(table), "reward": "click",
-            "estimates": estimate_all(BANDIT_ESTIMATORS, data, wanted, n_bootstrap, seed),
+            **estimate_all(BANDIT_ESTIMATORS, data, wanted, n_bootstrap, seed),
             "ground_truth": truth, "naive": float(data.reward.mean())}  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,8 @@ SMOOTHING = 0.5
 """``a``: pseudo-count of every (item, slot) in the estimated logging policy (Jeffreys' prior)."""
 NEEDS_MARGINALS = ("iips", "iips_dr", "pbm_ips", "pbm_dr")
 """Slate estimators that weight by the logger's slot marginals or exposures (not in logged prefixes)."""
+LEARNED_FROM_LOGS = ("popularity", "anti-popularity", "ctr")
+"""Named targets built from the logs' own clicks (counts, the CTR model)."""
 NO_TRUTH = (
     "your own logs: a policy's true value needs its own online run in a known world, which logged "
     "data do not have (the shop's logs have one: --logs shop)"
@@ -96,6 +99,20 @@ def target_policy(
     return agent_policy(agent, logs.n_items)
 
 
+def learned_from(policy: str, logs: LoggedData) -> bool:
+    """Whether the target ``policy`` (a name or a run folder) was built from these very logs."""
+    if policy in LEARNED_FROM_LOGS:
+        return True
+    if not Path(policy).exists():
+        return False
+    agent = load_policy(policy)
+    options = getattr(agent, "env_options", None)
+    return (
+        options is not None
+        and data_source(EnvConfig(**known_options(options))).logs.fingerprint == logs.fingerprint
+    )
+
+
 def own_target(policy: str, logs: LoggedData, data: str) -> PLPolicy:
     """A named catalog policy (:data:`CATALOG_POLICIES`) or a trained agent's run folder."""
     return target_policy(
@@ -129,6 +146,12 @@ def evaluate_own(
     rng = np.random.default_rng(seed)
     table = logs.interactions
     notes = list(logs.notes)
+    if learned_from(policy, logs):
+        notes.append(
+            f"the target {policy} learned from these same logs: estimates on the logs a policy learned from lean "
+            "upward (it has seen which of their items were clicked; +15% for ctr's first slot on the shop), so "
+            "evaluate it on logs it did not see (e.g. a later period)"
+        )
     cap = min(MAX_SLOTS, int(target.support.shape[1]))
     if (table["position"] > cap).any():  # the slots a slate of the target's can fill (and build_steps keeps)
         notes.append(
@@ -177,38 +200,36 @@ def evaluate_own(
                 f"{deterministic:.0%} of the slates were shown greedily (propensity 1): no other slate of theirs "
                 "has support, so estimates of policies that differ there lean on the rest"
             )
-        if exact:
-            report["unavailable"] = {
-                n: "weights by the logger's slot marginals or exposures, which logged prefix propensities do not give"
-                for n in NEEDS_MARGINALS
-                if wanted is None or n in wanted
-            }
+        no_marginals = {
+            n: "weights by the logger's slot marginals or exposures, which logged prefix propensities do not give"
+            for n in NEEDS_MARGINALS
+            if exact and (wanted is None or n in wanted)
+        }
         k = steps.items.shape[1]
+        if k == 1:
+            notes.append(
+                "one item per slate: every slate estimator reduces to its single-item form (iips, rips, sips "
+                "and pbm_ips are ips; iips_dr, cascade_dr and pbm_dr are dr), so they print the same numbers"
+            )
+        section = _marked(
+            estimate_all({n: SLATE_ESTIMATORS[n] for n in names if n in SLATE_ESTIMATORS}, slates, None,
+                         n_bootstrap, seed),
+            label,
+        )  # fmt: skip
+        if no_marginals:
+            section["unavailable"] = {**no_marginals, **section.get("unavailable", {})}
         report |= {
             "form": f"slates of {k}",
             "n": len(steps.step),
             "reward": "clicks per step (slate)",
-            "estimates": _marked(
-                estimate_all(
-                    {n: SLATE_ESTIMATORS[n] for n in names if n in SLATE_ESTIMATORS},
-                    slates,
-                    None,
-                    n_bootstrap,
-                    seed,
-                ),
-                label,
-            ),
+            **section,
             "naive": float(slates.reward.sum(axis=1).mean()),
-            "first_slot": {
-                "estimates": _marked(
-                    estimate_all(BANDIT_ESTIMATORS, slates.first_slot(), wanted, n_bootstrap, seed), label
-                )
-            },
+            "first_slot": _marked(
+                estimate_all(BANDIT_ESTIMATORS, slates.first_slot(), wanted, n_bootstrap, seed), label
+            ),
             "sessions": {
                 "n": int(steps.n_sessions),
-                "estimates": _marked(
-                    estimate_all(SESSION_ESTIMATORS, sessions, wanted, n_bootstrap, seed), label
-                ),
+                **_marked(estimate_all(SESSION_ESTIMATORS, sessions, wanted, n_bootstrap, seed), label),
             },
             "support": {
                 "unsupported_target_mass": unsupported_mass(
@@ -224,7 +245,7 @@ def evaluate_own(
         "form": "bandit rounds: one (item, slot) per row",
         "n": len(table),
         "reward": "click",
-        "estimates": _marked(estimate_all(BANDIT_ESTIMATORS, rounds, wanted, n_bootstrap, seed)),
+        **_marked(estimate_all(BANDIT_ESTIMATORS, rounds, wanted, n_bootstrap, seed)),
         "naive": float(rounds.reward.mean()),
         "support": {
             "unsupported_target_mass": unsupported_mass(target, user_row, slot, shown, n_slots, rng),
@@ -234,14 +255,14 @@ def evaluate_own(
     return report
 
 
-def _marked(
-    estimates: dict[str, dict[str, object]], label: str = "estimated"
-) -> dict[str, dict[str, object]]:
-    """Mark each estimate that weights by propensities (all but the direct method) with their kind."""
-    return {
+def _marked(section: dict[str, Any], label: str = "estimated") -> dict[str, Any]:
+    """Mark each estimate of a section (:func:`~agents.ope.estimators.estimate_all`) that weights by
+    propensities (all but the direct method) with their kind."""
+    estimates = {
         name: {**entry, "propensities": "none (model only)" if name == "dm" else label}
-        for name, entry in estimates.items()
+        for name, entry in section["estimates"].items()
     }
+    return {**section, "estimates": estimates}
 
 
 def row_bandit_inputs(

@@ -68,6 +68,9 @@ class PlannerConfig:
     """How far ``perturb`` moves one feature's weight (the weights stay in [-1, 1])."""
     candidates: tuple[str, ...] = CANDIDATE_KINDS
     """The candidate action families besides the base action (:data:`CANDIDATE_KINDS`)."""
+    confirm: bool = True
+    """Pick the best candidate on half of the futures and test its gain on the other half (no
+    winner's curse); False: pick and test on all of them (more power, more false deviations)."""
     clairvoyant: bool = False
     """True: the futures reuse the real session's key, so they foresee its own dice. Never a planner
     to compare with: it shows what a leak of the env's randomness would be worth."""
@@ -156,17 +159,38 @@ class RolloutPlanner:
         source = core if self._belief is None else self._follow(core)
         positions = self._candidate_slates(core, observation, rng)  # (B, A, K) in the env's ranking
         returns = self._futures_of(source, core, positions, rng)  # (B, A, M)
-        gain = returns - returns[:, :1, :]
-        mean = gain.mean(axis=2)
-        se = gain.std(axis=2, ddof=1) / np.sqrt(gain.shape[2]) if gain.shape[2] > 1 else np.zeros_like(mean)
-        clears = (mean > self.config.gate * se) & (mean > 0)
-        clears[:, 0] = False
-        choice = np.where(clears.any(axis=1), np.where(clears, mean, -np.inf).argmax(axis=1), 0)
+        choice = self.choose(returns - returns[:, :1, :])
         self.decisions += len(choice)
         self.deviations += int((choice > 0).sum())
         self.seconds += time.perf_counter() - started
         chosen = positions[np.arange(len(choice)), choice]
         return scores_action(chosen, core.config.n_candidates)
+
+    def choose(self, gain: np.ndarray) -> np.ndarray:
+        """``(B,)`` the candidate to play from the gains ``(B, A, M)`` of each candidate's futures
+        over the base's (candidate 0). With ``confirm``, the best candidate is picked on the first
+        half of the futures and played only if its gain on the other half clears ``gate``
+        standard errors: picking the largest of ~20 noisy estimates overstates it (the winner's
+        curse), so the pick is tested on futures it was not picked on. Without, the pick and its
+        test share the futures."""
+        m = gain.shape[2]
+        if self.config.confirm and m >= 4:
+            pick, test = gain[:, :, : m // 2], gain[:, :, m // 2 :]
+        else:
+            pick = test = gain
+        best = pick.mean(axis=2)
+        best[:, 0] = -np.inf
+        candidate = best.argmax(axis=1)
+        rows = np.arange(len(candidate))
+        tested = test[rows, candidate]  # (B, M') the pick's gains on the futures that test it
+        mean = tested.mean(axis=1)
+        se = (
+            tested.std(axis=1, ddof=1) / np.sqrt(tested.shape[1])
+            if tested.shape[1] > 1
+            else np.zeros_like(mean)
+        )
+        clears = (mean > self.config.gate * se) & (mean > 0)
+        return np.where(clears, candidate, 0)
 
     def _candidate_slates(
         self, core: SessionCore, observation: dict[str, np.ndarray], rng: np.random.Generator

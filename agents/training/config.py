@@ -16,7 +16,7 @@ from typing import Any
 
 import envs
 from encoders.device import DEVICE_CHOICES
-from envs.config import ACTION_MODES, CANDIDATE_SOURCES, OBS_MODES, SIMULATORS, EnvConfig
+from envs.config import ACTION_MODES, CANDIDATE_SOURCES, OBS_MODES, SIMULATORS, EnvConfig, env_config
 from simulators.core.cli import ArgumentParser, add_config_arguments, config_kwargs
 from simulators.core.errors import ConfigError, check_at_least_one, check_field_types, check_seed
 
@@ -84,10 +84,12 @@ class TrainConfig:
     """Generations of the cross-entropy search of ``tuned-weights`` (24 settings each)."""
     out: str = ""
     """Run folder; empty = ``runs/{algorithm}-{env}-s{seed}``."""
-    env_options: EnvConfig | None = None
-    """Options of the env the agent trains and is evaluated in; ``None`` = the defaults, with the
-    algorithm's action mode (``weights`` for PPO/A2C, ``discrete`` for DQN) and
-    :data:`DEFAULT_FAIRNESS_LAMBDA`."""
+    env_options: EnvConfig | dict[str, Any] | None = None
+    """Options of the env the agent trains and is evaluated in: ``None`` = the main job's (the
+    algorithm's action mode, ``weights`` for PPO/A2C and ``discrete`` for DQN, and
+    :data:`DEFAULT_FAIRNESS_LAMBDA`), as the CLI's; a dict = those defaults with the options it
+    names changed (``{"data_path": "ml-1m/"}``); an :class:`EnvConfig` = exactly those options
+    (its own defaults, ``fairness_lambda`` 0 among them)."""
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -95,10 +97,12 @@ class TrainConfig:
         if self.algorithm not in ALGORITHM_NAMES:
             raise ConfigError(f"unknown algorithm {self.algorithm!r}; choose from {list(ALGORITHM_NAMES)}")
         default_data = envs.env_data(self.env)  # raises for an unknown env id
-        if self.env_options is not None and not isinstance(self.env_options, EnvConfig):
+        if self.env_options is not None and not isinstance(self.env_options, (EnvConfig, dict)):
             raise ConfigError(f"env_options must be an object of env options, got {self.env_options!r}")
-        options = self.env_options or EnvConfig(
-            action_mode=DEFAULT_ACTION_MODE[self.algorithm], fairness_lambda=DEFAULT_FAIRNESS_LAMBDA
+        options = (
+            self.env_options
+            if isinstance(self.env_options, EnvConfig)
+            else env_config(**{**main_job_env_options(self.algorithm), **(self.env_options or {})})
         )
         # an explicit ``data`` wins; the default one stands for the env's own logs
         data = options.data if options.data != EnvConfig().data else default_data
@@ -138,8 +142,8 @@ class TrainConfig:
 
     @property
     def options(self) -> EnvConfig:
-        """The env options (never ``None`` once the config is built)."""
-        assert self.env_options is not None
+        """The env options (an :class:`EnvConfig` once the config is built)."""
+        assert isinstance(self.env_options, EnvConfig)
         return self.env_options
 
     @property
@@ -170,6 +174,12 @@ class TrainConfig:
             return cls(**values)
         except TypeError as err:
             raise ConfigError(f"run config: {err}") from None
+
+
+def main_job_env_options(algorithm: str) -> dict[str, Any]:
+    """The env options the main job trains with unless told otherwise: the algorithm's action
+    mode and :data:`DEFAULT_FAIRNESS_LAMBDA` (the CLI's defaults and the Python API's alike)."""
+    return {"action_mode": DEFAULT_ACTION_MODE[algorithm], "fairness_lambda": DEFAULT_FAIRNESS_LAMBDA}
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -252,5 +262,4 @@ def parse_train_config(argv: Sequence[str] | None) -> tuple[TrainConfig, bool, b
                 "its own options (only --timesteps may raise its budget)"
             )
         return replace(saved, out=args.resume, timesteps=given.get("timesteps", saved.timesteps)), True, False
-    env_given.setdefault("action_mode", DEFAULT_ACTION_MODE[args.algorithm])
-    return TrainConfig(args.algorithm, **given, env_options=EnvConfig(**env_given)), False, args.overwrite
+    return TrainConfig(args.algorithm, **given, env_options=env_given), False, args.overwrite

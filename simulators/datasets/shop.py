@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,6 +27,13 @@ def shop_folder(config: ShopConfig) -> Path:
     folder = cache_dir("shop", config.fingerprint())
 
     def build() -> Path:
+        if sys.stderr.isatty():  # progress for a person; a captured stderr stays the errors' alone
+            print(
+                f"generating the shop ({config.n_items:,} items, {config.n_users:,} users, "
+                f"{config.n_sessions:,} logged sessions) into {folder}",
+                file=sys.stderr,
+                flush=True,
+            )
         write_shop(config, folder)
         return folder
 

@@ -123,3 +123,19 @@ def test_the_fitted_planner_acts_in_the_true_shop_on_its_own_belief(config: EnvC
     result = run_sessions(planner, config, 32, 4, progress=False)
     assert planner._belief is not None and planner.decisions > 0  # planned in its own model
     assert len(result.returns) == 32 and np.isfinite(result.returns).all()
+
+
+def test_confirmation_keeps_a_lucky_candidate_from_being_played(config: EnvConfig) -> None:
+    rng = np.random.default_rng(0)
+    planner = RolloutPlanner(base_policy(config), config, PlannerConfig(rollouts=64))
+    # 2,000 states x 20 candidates whose true gain is 0: picking the best of 20 noisy means
+    # and testing it on the same futures plays one often; testing it on fresh futures rarely
+    null = rng.normal(0.0, 1.0, size=(2_000, 20, 64))
+    null[:, 0] = 0.0
+    confirmed = planner.choose(null)
+    unconfirmed = replace(planner, config=replace(planner.config, confirm=False)).choose(null)
+    assert (confirmed > 0).mean() < 0.05 < (unconfirmed > 0).mean()
+    # a real gain of 1 on one candidate is still found
+    real = null.copy()
+    real[:, 7] += 1.0
+    assert (planner.choose(real) == 7).mean() > 0.95

@@ -110,3 +110,23 @@ def test_headroom_benchmark_measures_the_ceiling_at_two_caps(tmp_path: Path) -> 
         assert ceiling["minus_tuned_weights"]["mean"] == pytest.approx(gap)
         assert ceiling["planner"]["decisions"] > 0
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG" and out.with_suffix(".md").is_file()
+
+
+def test_report_markdown_turns_scalars_records_and_grids_into_tables() -> None:
+    from benchmarks.tables import report_markdown
+
+    report = {
+        "cpus": 2,
+        "ratio": 0.60612,
+        "steps": [{"command": ["python", "-m", "x"], "seconds": 1.5}, {"command": ["y"], "seconds": 2.0}],
+        "grid": {"0.1": {"icc": 0.01, "sd": 0.07}, "0.2": {"icc": 0.02, "sd": 0.08}},
+        "loop": {"truth": 1.679, "estimates": {"dm": {"value": 1.67, "ci95": [1.6, 1.7]}}},
+        "long": list(range(40)),
+    }
+    text = report_markdown("A study", report)
+    assert text.startswith("# A study\n")
+    assert "| cpus | 2 |" in text and "| ratio | 0.6061 |" in text
+    assert "| command | seconds |" in text and "| [python, -m, x] | 1.5 |" in text
+    assert "| key | icc | sd |" in text and "| 0.2 | 0.02 | 0.08 |" in text
+    assert "## loop" in text and "| dm | 1.67 | [1.6, 1.7] |" in text
+    assert "(40 in all)" in text

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from simulators.core.errors import DataWarning
 from simulators.data.steps import build_steps
 from simulators.datasets import load_logs
 from simulators.fit.cache import load_or_fit
@@ -43,6 +44,13 @@ def test_fit_on_a_small_shop_and_save_load(tmp_path: Path) -> None:
     again = FittedSimulator.load(tmp_path)
     np.testing.assert_array_equal(again.click_logit, simulator.click_logit)
     assert again.dynamics == simulator.dynamics
+
+
+def test_a_fit_on_too_little_data_says_so() -> None:
+    logs = load_logs("shop", config=SMALL_SHOP)
+    with pytest.warns(DataWarning, match=r"the fit could hold out only \d+ steps \(fewer than 1,000"):
+        _, report = fit_simulator(logs, FAST)
+    assert report["test_steps"] < 1_000 and "log more" in report["warnings"][0]
 
 
 def test_fit_is_deterministic_on_cpu() -> None:
