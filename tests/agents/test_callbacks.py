@@ -1,4 +1,4 @@
-"""agents.callbacks: checkpoints, evaluation logs and best models are complete or absent.
+"""agents.training.callbacks: checkpoints, the learning curve and best models are complete or absent.
 
 A write that dies half-way (here: the save raises after writing part of the file) must leave
 the previous file intact and no truncated file under the name ``--resume`` reads.
@@ -13,7 +13,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-import stable_baselines3.common.callbacks as sb3_callbacks
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import configure
@@ -22,7 +21,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents.training.callbacks import (
     AtomicCheckpointCallback,
-    AtomicEvalCallback,
+    PairedEvalCallback,
     last_checkpoint,
     save_model_atomic,
 )
@@ -77,25 +76,40 @@ def test_a_checkpoint_that_dies_half_way_leaves_the_last_complete_one(
     algorithm.load(folder / "rl_model_10_steps.zip")  # the survivor is a loadable model
 
 
+def fixed_sessions(returns: list[float], lengths: list[int]) -> Any:
+    """An ``evaluate`` for :class:`PairedEvalCallback`: the same sessions' returns every time."""
+    return lambda model: (np.array(returns), np.array(lengths))
+
+
+def curve(tmp_path: Path, evaluate: Any, eval_freq: int = 1) -> PairedEvalCallback:
+    return PairedEvalCallback(
+        evaluate, eval_freq, log_path=str(tmp_path / "eval"), best_model_save_path=str(tmp_path / "best")
+    )
+
+
 def test_evaluation_files_survive_a_write_that_dies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = PPO("MlpPolicy", cartpole(), seed=0, n_steps=64)
-    callback = AtomicEvalCallback(
-        cartpole(), log_path=str(tmp_path / "eval"), best_model_save_path=str(tmp_path / "best"),
-        n_eval_episodes=2, eval_freq=1, verbose=0,
-    )  # fmt: skip
+    callback = curve(tmp_path, fixed_sessions([1.0, 2.0], [3, 4]))
     model.set_logger(configure(None, []))
     callback.init_callback(model)
+    callback.start_curve(model)
     callback.on_step()
     log = tmp_path / "eval" / "evaluations.npz"
     assert visible_files(tmp_path / "eval") == ["evaluations.npz"]
     assert visible_files(tmp_path / "best") == ["best_model.zip"]
-    assert np.load(log)["timesteps"].shape == (1,)
+    assert np.load(log)["timesteps"].shape == (2,)
 
-    monkeypatch.setattr(sb3_callbacks.np, "savez", die_half_way)
+    def savez_dies(handle: Any, **arrays: Any) -> None:
+        handle.write(b"PK\x03\x04 truncated")
+        raise WriteDied("evaluations.npz")
+
+    monkeypatch.setattr(np, "savez", savez_dies)
     with pytest.raises(WriteDied):
         callback.on_step()
-    assert np.load(log)["timesteps"].shape == (1,)  # the previous log, intact
+    monkeypatch.undo()
+    assert np.load(log)["timesteps"].shape == (2,)  # the previous curve, intact
     assert zipfile.is_zipfile(tmp_path / "best" / "best_model.zip")
+    assert visible_files(tmp_path / "eval") == ["evaluations.npz"]
 
 
 def test_save_model_atomic_replaces_the_file_only_when_the_save_completes(
@@ -126,9 +140,7 @@ def test_resume_skips_a_truncated_checkpoint_left_by_an_older_version(tmp_path: 
 
 
 def test_restore_keeps_the_curve_up_to_the_checkpoint(tmp_path: Path) -> None:
-    callback = AtomicEvalCallback(
-        cartpole(), log_path=str(tmp_path / "eval"), best_model_save_path=str(tmp_path / "best")
-    )
+    callback = curve(tmp_path, fixed_sessions([0.0], [1]))
     callback.restore(up_to=250)  # no curve yet: nothing to restore
     assert callback.evaluations_timesteps == [] and callback.best_mean_reward == -np.inf
     (tmp_path / "eval").mkdir()
@@ -142,13 +154,11 @@ def test_restore_keeps_the_curve_up_to_the_checkpoint(tmp_path: Path) -> None:
 
 
 def test_the_untrained_point_is_on_disk_before_training_starts(tmp_path: Path) -> None:
-    def evaluator() -> AtomicEvalCallback:
-        return AtomicEvalCallback(
-            cartpole(), log_path=str(tmp_path / "eval"), best_model_save_path=str(tmp_path / "best")
-        )
-
-    evaluator().start_curve([1.0, 3.0], [10, 12])
-    resumed = evaluator()  # as after a kill before the first periodic evaluation
+    model = PPO("MlpPolicy", cartpole(), seed=0, n_steps=64)
+    curve(tmp_path, fixed_sessions([1.0, 3.0], [10, 12])).start_curve(model)
+    assert not (tmp_path / "best").exists()  # the untrained point saves no best model
+    resumed = curve(tmp_path, fixed_sessions([0.0], [1]))  # as after a kill before the first periodic point
     resumed.restore(up_to=64)
     assert resumed.evaluations_timesteps == [0] and resumed.evaluations_results == [[1.0, 3.0]]
-    assert resumed.best_mean_reward == -np.inf
+    assert resumed.evaluations_length == [[10, 12]] and resumed.best_mean_reward == -np.inf
+
