@@ -161,4 +161,3 @@ def test_the_untrained_point_is_on_disk_before_training_starts(tmp_path: Path) -
     resumed.restore(up_to=64)
     assert resumed.evaluations_timesteps == [0] and resumed.evaluations_results == [[1.0, 3.0]]
     assert resumed.evaluations_length == [[10, 12]] and resumed.best_mean_reward == -np.inf
-
