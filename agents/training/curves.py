@@ -24,6 +24,11 @@ class Curve:
     returns: np.ndarray
     """``(P, E)`` each point's return on each evaluation session, in session order."""
 
+    def same(self, other: Curve) -> bool:
+        """Whether ``other`` holds the same points and the same per-session returns (dataclass
+        ``==`` cannot compare arrays)."""
+        return bool(np.array_equal(self.steps, other.steps) and np.array_equal(self.returns, other.returns))
+
     @property
     def means(self) -> np.ndarray:
         """``(P,)`` mean return at each point."""

@@ -365,10 +365,11 @@ def _beyond_slots(interactions: pd.DataFrame, notes: list[str]) -> None:
         )
 
 
-def _check_time_order(interactions: pd.DataFrame) -> None:
-    """Within a session (the file's ``session_id``), each row is no earlier than the session's row
-    before it in the file: a row that goes back in time is a :class:`DataError` naming it (sessions
-    may interleave; a session's own rows out of order mean a wrong timestamp or a wrong session)."""
+def _note_time_order(interactions: pd.DataFrame, notes: list[str]) -> None:
+    """Say, naming the first, how many rows of a session (the file's ``session_id``) come earlier
+    in time than the session's row before them in the file. The loader sorts each session's rows
+    by time (exports often list them in another order), so nothing is dropped, but a session whose
+    rows go back in time may also mean a wrong clock or a wrong session id: the user is told."""
     times = pd.to_numeric(interactions["timestamp"], errors="coerce").to_numpy(np.float64)
     try:
         codes = pd.factorize(interactions["session_id"])[0]
@@ -381,10 +382,11 @@ def _check_time_order(interactions: pd.DataFrame) -> None:
     if back.size:
         row, before = int(order[back[0] + 1]), int(order[back[0]])
         session = interactions["session_id"].iloc[row]
-        raise DataError(
-            f"interactions.timestamp: row {row} of session {session.item() if hasattr(session, 'item') else session!r} ({times[row]:g} s) is earlier than the "
-            f"session's row {before} above it ({times[before]:g} s); {back.size} such row(s): sort each session's "
-            "rows by time, or fix the timestamps"
+        notes.append(
+            f"timestamp: {back.size} row(s) come earlier than their session's row above them in the file, "
+            f"the first row {row} of session {session.item() if hasattr(session, 'item') else session!r} "
+            f"({times[row]:g} s, after {times[before]:g} s at row {before}); each session's rows are sorted by "
+            "time (check the clock or the session ids if that is not what the file meant)"
         )
 
 
@@ -470,7 +472,7 @@ def load(
     interactions = _purchases_clicked(interactions, notes)
     _beyond_slots(interactions, notes)
     if session_id_given:
-        _check_time_order(interactions)
+        _note_time_order(interactions, notes)
     order = [c for c in ("session_id", "timestamp", "slate_id", "position") if c in interactions.columns]
     if order and not interactions[order].isna().any().any():
         try:  # sessions may interleave in the file: each session's rows together, by time, then slot

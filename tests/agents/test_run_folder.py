@@ -47,6 +47,7 @@ def test_resume_reads_only_its_own_checkpoints(tmp_path: Path) -> None:
     for name in ("run-other_4096_steps.zip", "run-mine_1024_steps.zip", "rl_model_8192_steps.zip"):
         with zipfile.ZipFile(folder / name, "w") as archive:
             archive.writestr("data", "x")
+            archive.writestr("policy.pth", "x")  # the members every SB3 model archive holds
     assert last_checkpoint(tmp_path, checkpoint_prefix("mine")) == (folder / "run-mine_1024_steps.zip", 1024)
     assert last_checkpoint(tmp_path, checkpoint_prefix("none-of-these")) is None
 

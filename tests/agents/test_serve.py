@@ -8,6 +8,7 @@ import json
 import signal
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from agents.policies.agent import TrainedAgent
 from agents.serve.ranker import Ranker
 from agents.serve.traffic import simulate_users, start_server
 from envs.vector import RankingVectorEnv
+from simulators.core.errors import ConfigError
 from simulators.datasets import load_logs
 from simulators.datasets.tabular import table_parts
 from tests.agents.test_train import TINY
@@ -403,3 +405,17 @@ def test_an_empty_table_folder_is_no_table(tmp_path: Path) -> None:
     (tmp_path / "items").mkdir()
     (tmp_path / "items" / "cover.png").write_bytes(b"")
     assert find_table(tmp_path, "items") is None
+
+
+def test_an_export_of_an_earlier_model_is_refused_not_served(run: Path, tmp_path: Path) -> None:
+    from agents.policies.onnx import OnnxPolicy
+
+    copy = tmp_path / "replaced"
+    copy.mkdir()
+    for name in ("config.json", "model.zip", "policy.onnx", "policy.check.json"):
+        (copy / name).write_bytes((run / name).read_bytes())
+    OnnxPolicy.load(copy)  # the export of this very model loads
+    with zipfile.ZipFile(copy / "model.zip", "a") as archive:  # a later model (a resume, an --overwrite)
+        archive.writestr("note.txt", "trained further")
+    with pytest.raises(ConfigError, match="exported from an earlier model"):
+        OnnxPolicy.load(copy)

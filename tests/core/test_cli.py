@@ -275,6 +275,7 @@ CLI_MODULES = (
     "benchmarks.fairness", "benchmarks.foundation", "benchmarks.gpu_check", "benchmarks.heterogeneity",
     "benchmarks.ope_accuracy", "benchmarks.own_logs", "benchmarks.policies", "agents.serve.__main__",
     "benchmarks.serving", "benchmarks.drift", "agents.studies.adapt.__main__", "benchmarks.ray_scaling",
+    "benchmarks.headroom",
 )  # fmt: skip
 """Every module with a ``@cli_entry`` main (``test_the_cli_list_is_complete`` keeps it complete)."""
 

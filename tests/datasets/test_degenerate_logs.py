@@ -61,8 +61,9 @@ def test_interleaved_sessions_load_and_a_row_back_in_time_is_named(tmp_path: Pat
     ]  # each session's rows together, by time and slot
     assert interleaved["position"].tolist() == [1, 2, 1, 1]
     back = ["1,1,30,7,1,1\n", "2,2,5,8,1,0\n", "1,2,10,7,1,0\n"]  # session 7's second row is earlier
-    with pytest.raises(DataError, match=r"row 2 of session 7 \(10 s\) is earlier than the session's row 0"):
-        load_logs(_folder(tmp_path / "back", "".join(back)))
+    sorted_back = load_logs(_folder(tmp_path / "back", "".join(back)))  # sorted, and the row named
+    assert sorted_back.interactions["timestamp"].tolist() == [10, 30, 5]
+    assert any("row 2 of session 7 (10 s, after 30 s at row 0)" in note for note in sorted_back.notes)
     numeric_text = load_logs(_folder(tmp_path / "text", '1,1,"30",7,1,1\n')).interactions
     assert numeric_text["timestamp"].tolist() == [30.0]  # seconds written as text are seconds
 
