@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -65,3 +66,24 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         timeout=600,
         check=False,
     )
+
+
+TINY = ["--timesteps", "512", "--n-envs", "4", "--eval-episodes", "16", "--eval-freq", "256",
+        "--tuning-sessions", "8", "--tuning-generations", "1"]  # fmt: skip
+"""The smallest training budget that runs every stage of ``agents.train`` (smoke runs)."""
+
+
+@pytest.fixture(scope="session")
+def tiny_ppo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny PPO run on the shop (:data:`TINY`, a checkpoint at 512 steps), trained once per
+    test session. Never change it: take a private copy (:func:`copy_run`)."""
+    folder = tmp_path_factory.mktemp("tiny-ppo") / "ppo"
+    trained = run_cli("agents.train", "ppo", *TINY, "--checkpoint-freq", "512", "--out", str(folder))
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    return folder
+
+
+def copy_run(run: Path, folder: Path) -> Path:
+    """A private copy of the run folder ``run`` at ``folder`` (a run folder may be moved whole)."""
+    shutil.copytree(run, folder)
+    return folder

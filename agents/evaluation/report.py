@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.evaluation.fairness_scale import FairnessScale
 from agents.evaluation.paired import paired_cell
 
 METRIC_ROWS = (
@@ -85,7 +86,7 @@ def comparison_table(report: dict[str, Any]) -> str:
         )
     if "ctr" in baselines and "policy_vs_ctr" in paired:
         lines.append(gain_line("trained policy vs static CTR", paired["policy_vs_ctr"], baselines["ctr"]))
-    lines += penalty_lines(report, best)
+    lines += penalty_lines(report)
     duplicates = _coinciding(report)
     if duplicates:
         lines.append(
@@ -110,18 +111,30 @@ PENALTY_DOMINATES = 0.5
 """A fairness penalty costing more than this share of the engagement is said to dominate the reward."""
 
 
-def penalty_lines(report: dict[str, Any], best: str) -> list[str]:
-    """When the fairness penalty weighs more than half the best static baseline's engagement per
-    session, say so (its weight was chosen on the shop; other logs may want another)."""
-    m = report["baselines"][best]
-    engagement = m["clicks_per_session"] + m.get("purchase_weight", 1.0) * m["purchases_per_session"]
-    cost = engagement - m["return_mean"]
-    if engagement <= 0 or cost <= PENALTY_DOMINATES * engagement:
-        return []
-    return [
-        f"fairness: the penalty costs {best} {cost:.2f} of its {engagement:.2f} engagement per session on these logs "
-        "(fairness_lambda was chosen on the shop; --fairness-lambda sets its weight)"
-    ]
+def penalty_lines(report: dict[str, Any]) -> list[str]:
+    """How the fairness weight was set (when priced per world), and each row whose penalty costs
+    more than half its engagement per session, with its protected share against the target (the
+    penalty then says the ranking is unfair on these logs, not that the weight is off)."""
+    lines = []
+    if "fairness_scale" in report:
+        lines.append(f"fairness: {FairnessScale(**report['fairness_scale']).line()}")
+    rows = {"trained policy": report["policy"], **report["baselines"]}
+    for name, m in rows.items():
+        engagement = m["clicks_per_session"] + m.get("purchase_weight", 1.0) * m["purchases_per_session"]
+        cost = engagement - m["return_mean"]
+        if engagement <= 0 or cost <= PENALTY_DOMINATES * engagement:
+            continue
+        share = m.get("protected_exposure_share")
+        target = m.get("protected_exposure_target")
+        why = (
+            f": its slates give the protected group {share:.3f} of the exposure against a target of {target:.3f}"
+            if share is not None and target is not None
+            else ""
+        )
+        lines.append(
+            f"fairness: the penalty costs {name} {cost:.2f} of its {engagement:.2f} engagement per session{why}"
+        )
+    return lines
 
 
 def _coinciding(report: dict[str, Any]) -> list[list[str]]:

@@ -14,7 +14,10 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import envs
+from agents.evaluation.fairness_scale import FAIRNESS_PRICE, FairnessScale, priced_fairness
 from encoders.device import DEVICE_CHOICES
 from envs.config import ACTION_MODES, CANDIDATE_SOURCES, OBS_MODES, SIMULATORS, EnvConfig, env_config
 from simulators.core.cli import ArgumentParser, add_config_arguments, config_kwargs
@@ -34,10 +37,6 @@ ALGORITHM_KWARGS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 """Hyperparameters per algorithm (sessions are short: gamma 0.95 for all)."""
 
-DEFAULT_FAIRNESS_LAMBDA = 8.0
-"""The main job's ``fairness_lambda`` (merit-based target): the smallest of ``benchmarks.fairness``'s
-sweep whose PPO keeps the protected exposure share at or above its target - 0.02 in the fitted
-and in the true shop, for every seed, with a return at or above the static CTR ranking's."""
 TRAIN_LIMITS = {"timesteps": 10**9, "n_envs": 65_536, "eval_episodes": 10**6, "eval_freq": 10**9,
                 "checkpoint_freq": 10**9, "tuning_sessions": 10**6, "tuning_generations": 1_000}  # fmt: skip
 """The largest value of each count (a billion steps is days of training; beyond the others memory runs out)."""
@@ -86,10 +85,15 @@ class TrainConfig:
     """Run folder; empty = ``runs/{algorithm}-{env}-s{seed}``."""
     env_options: EnvConfig | dict[str, Any] | None = None
     """Options of the env the agent trains and is evaluated in: ``None`` = the main job's (the
-    algorithm's action mode, ``weights`` for PPO/A2C and ``discrete`` for DQN, and
-    :data:`DEFAULT_FAIRNESS_LAMBDA`), as the CLI's; a dict = those defaults with the options it
-    names changed (``{"data_path": "ml-1m/"}``); an :class:`EnvConfig` = exactly those options
-    (its own defaults, ``fairness_lambda`` 0 among them)."""
+    algorithm's action mode, ``weights`` for PPO/A2C and ``discrete`` for DQN, and a
+    ``fairness_lambda`` set by ``fairness_price``), as the CLI's; a dict = those defaults with the
+    options it names changed (``{"data_path": "ml-1m/"}``; naming ``fairness_lambda`` fixes it); an
+    :class:`EnvConfig` = exactly those options (its own defaults, ``fairness_lambda`` 0 among them)."""
+    fairness_price: float | None = FAIRNESS_PRICE
+    """The fairness penalty's price in the logs' own engagement scale: ``fairness_lambda`` =
+    price x greedy CTR's engagement per step in the fitted simulator, rounded to 0.1 (8.0 on the
+    shop, 3.3 on MovieLens-100K; :mod:`agents.evaluation.fairness_scale`), set when training
+    starts. ``None`` once the env options name a ``fairness_lambda``, which then stands."""
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -99,6 +103,13 @@ class TrainConfig:
         default_data = envs.env_data(self.env)  # raises for an unknown env id
         if self.env_options is not None and not isinstance(self.env_options, (EnvConfig, dict)):
             raise ConfigError(f"env_options must be an object of env options, got {self.env_options!r}")
+        named = isinstance(self.env_options, EnvConfig) or "fairness_lambda" in (self.env_options or {})
+        if named:  # the weight the options name stands
+            object.__setattr__(self, "fairness_price", None)
+        elif self.fairness_price is not None and not (
+            np.isfinite(self.fairness_price) and self.fairness_price >= 0
+        ):
+            raise ConfigError(f"--fairness-price must be a finite number >= 0, got {self.fairness_price}")
         options = (
             self.env_options
             if isinstance(self.env_options, EnvConfig)
@@ -178,8 +189,20 @@ class TrainConfig:
 
 def main_job_env_options(algorithm: str) -> dict[str, Any]:
     """The env options the main job trains with unless told otherwise: the algorithm's action
-    mode and :data:`DEFAULT_FAIRNESS_LAMBDA` (the CLI's defaults and the Python API's alike)."""
-    return {"action_mode": DEFAULT_ACTION_MODE[algorithm], "fairness_lambda": DEFAULT_FAIRNESS_LAMBDA}
+    mode (the CLI's defaults and the Python API's alike; ``fairness_lambda`` is priced per world,
+    :func:`priced_config`)."""
+    return {"action_mode": DEFAULT_ACTION_MODE[algorithm]}
+
+
+def priced_config(config: TrainConfig) -> tuple[TrainConfig, FairnessScale | None]:
+    """``config`` with its ``fairness_lambda`` set by its ``fairness_price`` in its world (built,
+    or read from the cache, to measure the scale), and how it was set; ``config`` itself when its
+    env options name the weight."""
+    if config.fairness_price is None:
+        return config, None
+    scale = priced_fairness(config.options, config.fairness_price)
+    options = {f.name: getattr(config.options, f.name) for f in fields(EnvConfig)}
+    return replace(config, env_options={**options, "fairness_lambda": scale.fairness_lambda}), scale
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -201,7 +224,6 @@ def train_parser() -> argparse.ArgumentParser:
         EnvConfig,
         skip=ENV_FLAGS_SKIPPED,
         dest_prefix="env_",
-        defaults={"fairness_lambda": DEFAULT_FAIRNESS_LAMBDA},
         choices={
             "action_mode": ACTION_MODES,
             "obs_mode": OBS_MODES,
@@ -212,6 +234,11 @@ def train_parser() -> argparse.ArgumentParser:
     for action in env._group_actions:
         if action.dest == "env_data":  # its default depends on the env id
             action.help = DATA_HELP
+        if action.dest == "env_fairness_lambda":  # its default depends on the logs
+            action.help = (
+                "weight of the fairness penalty in the reward (default: set by --fairness-price in the logs' own "
+                "engagement scale; 8.0 on the shop)"
+            )
         if action.dest == "env_action_mode":  # its default depends on the algorithm
             action.help = (
                 "scores (one per candidate), weights (over candidate features) or discrete. "
@@ -232,6 +259,10 @@ def parse_train_config(argv: Sequence[str] | None) -> tuple[TrainConfig, bool, b
     args = train_parser().parse_args(argv)
     given = {k: v for k, v in config_kwargs(args, TrainConfig).items() if k != "algorithm"}
     env_given = config_kwargs(args, EnvConfig, dest_prefix="env_")
+    if "fairness_price" in given and "fairness_lambda" in env_given:
+        raise ConfigError(
+            "--fairness-price sets fairness_lambda from the logs; --fairness-lambda fixes it: pass one"
+        )
     if args.resume:
         file = Path(args.resume) / "config.json"
         try:

@@ -30,7 +30,7 @@ from agents.training.callbacks import (
     last_checkpoint,
     save_model_atomic,
 )
-from agents.training.config import ALGORITHM_KWARGS, TrainConfig, parse_train_config
+from agents.training.config import ALGORITHM_KWARGS, TrainConfig, parse_train_config, priced_config
 from agents.training.curves import plot_curve, read_curve
 from agents.training.networks import RankingExtractor, RankingPolicy
 from agents.training.run_folder import checkpoint_prefix, own_run_folder
@@ -127,6 +127,7 @@ def prepare_caches(config: TrainConfig) -> None:
     """Build (or check) what a training run of ``config`` reads from the cache, without training:
     the world (the fit, the CTR model, the candidates) and the tuned re-rankers it is compared
     with. A study calls it once before spreading its trials, so none of them races to build them."""
+    config, _ = priced_config(config)
     _ = build_world(config.options).ctr
     tuned_rerankers(config)
 
@@ -144,6 +145,8 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
     folder = config.folder
     prefix = checkpoint_prefix(run_id)
     started = time.perf_counter()
+    config, scale = priced_config(config)
+    priced = {} if scale is None else {"fairness_scale": asdict(scale)}
     venv = make_sb3_env(config.options, config.n_envs)
     world: RankingWorld = venv.world
     info: dict[str, Any] = {}
@@ -164,7 +167,7 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
             info = warm_start(model, config, world)
         write_text_atomic(
             folder / "config.json",
-            json.dumps({**config.to_json(), "run_id": run_id, **info}, indent=2) + "\n",
+            json.dumps({**config.to_json(), "run_id": run_id, **priced, **info}, indent=2) + "\n",
         )
         initial = None
         if checkpoint is None and config.warm_start != "none":
@@ -203,6 +206,7 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
         agent = TrainedAgent(model, config.algorithm, config.env, asdict(config.options))
         report, _ = evaluate_all(agent, config, initial)
     report["timesteps"] = int(model.num_timesteps)
+    report.update(priced)
     logs = world.logs
     report["data"] = {"source": logs.source, "item_text": logs.item_text,
                       "text_encoder": catalog_encoder(logs, "minilm"), "notes": list(logs.notes)}  # fmt: skip

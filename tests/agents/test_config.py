@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from agents.training.config import DEFAULT_FAIRNESS_LAMBDA, TrainConfig, parse_train_config
+from agents.evaluation.fairness_scale import FAIRNESS_PRICE
+from agents.training.config import TrainConfig, parse_train_config
 from envs.config import EnvConfig
 from simulators.core.errors import ConfigError
 
@@ -36,12 +37,19 @@ def test_train_config_nests_the_env_options_and_round_trips() -> None:
     assert TrainConfig("ppo").options.action_mode == "weights"
     assert TrainConfig("ppo", env="movielens-v0").options.data == "movielens"
     assert (
-        TrainConfig("ppo").options.fairness_lambda == DEFAULT_FAIRNESS_LAMBDA
-    )  # the main job is fair by default
-    assert parse_train_config(["ppo"])[0].options.fairness_lambda == DEFAULT_FAIRNESS_LAMBDA
-    assert parse_train_config(["ppo", "--fairness-lambda", "0"])[0].options.fairness_lambda == 0.0
+        TrainConfig("ppo").fairness_price == FAIRNESS_PRICE
+    )  # the main job is fair by default, priced per world
+    assert parse_train_config(["ppo"])[0].fairness_price == FAIRNESS_PRICE
+    fixed = parse_train_config(["ppo", "--fairness-lambda", "0"])[0]
+    assert fixed.options.fairness_lambda == 0.0 and fixed.fairness_price is None  # a named weight stands
+    assert TrainConfig("ppo", env_options={"fairness_lambda": 2.0}).fairness_price is None
+    assert parse_train_config(["ppo", "--fairness-price", "1.5"])[0].fairness_price == 1.5
+    with pytest.raises(ConfigError, match="pass one"):
+        parse_train_config(["ppo", "--fairness-price", "1.5", "--fairness-lambda", "2"])
+    with pytest.raises(ConfigError, match="fairness-price must be"):
+        TrainConfig("ppo", fairness_price=-1.0)
     own = parse_train_config(["ppo", "--data", "my_logs/"])[0]
-    assert own.options.data == "my_logs/" and own.options.fairness_lambda == DEFAULT_FAIRNESS_LAMBDA
+    assert own.options.data == "my_logs/" and own.fairness_price == FAIRNESS_PRICE
     config = TrainConfig("ppo", seed=3, env_options=EnvConfig(action_mode="weights", fairness_lambda=0.5))
     assert TrainConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
     with pytest.raises(ConfigError, match="JSON object"):
@@ -53,14 +61,12 @@ def test_the_python_api_and_the_cli_default_to_the_same_env_options() -> None:
 
     cli, _, _ = parse_train_config(["ppo"])
     assert TrainConfig("ppo").options == cli.options  # the main job's, both ways
+    assert TrainConfig("ppo").fairness_price == cli.fairness_price == FAIRNESS_PRICE
     changed = TrainConfig("ppo", env_options={"max_steps": 30})
-    assert (
-        changed.options.fairness_lambda == DEFAULT_FAIRNESS_LAMBDA
-        and changed.options.action_mode == "weights"
-    )
+    assert changed.fairness_price == FAIRNESS_PRICE and changed.options.action_mode == "weights"
     assert changed.options.max_steps == 30
     cli_changed, _, _ = parse_train_config(["ppo", "--max-steps", "30"])
-    assert cli_changed.options == changed.options
+    assert cli_changed.options == changed.options and cli_changed.fairness_price == changed.fairness_price
 
 
 def test_a_gain_reads_right_against_a_negative_baseline() -> None:
@@ -77,9 +83,20 @@ def test_the_table_says_when_the_fairness_penalty_dominates_the_reward() -> None
     from agents.evaluation.report import penalty_lines
 
     def report(return_mean: float) -> dict[str, Any]:
-        metrics = {"clicks_per_session": 26.4, "purchases_per_session": 4.0, "return_mean": return_mean}
-        return {"baselines": {"ctr": metrics}}
+        metrics = {"clicks_per_session": 26.4, "purchases_per_session": 4.0, "return_mean": return_mean,
+                   "protected_exposure_share": 0.103, "protected_exposure_target": 0.429}  # fmt: skip
+        fair = {"clicks_per_session": 31.9, "purchases_per_session": 0.0, "return_mean": 31.9}
+        return {"policy": fair, "baselines": {"ctr": metrics, "tuned-weights": fair}}
 
-    said = penalty_lines(report(-24.86), "ctr")  # MovieLens at the shop's lambda: the penalty is 55.26
+    said = penalty_lines(report(-24.86))  # MovieLens at the shop's lambda: the penalty is 55.26
     assert len(said) == 1 and "costs ctr 55.26 of its 30.40 engagement" in said[0]
-    assert penalty_lines(report(28.0), "ctr") == []  # the shop: a small share
+    assert "protected group 0.103 of the exposure against a target of 0.429" in said[0]
+    assert penalty_lines(report(28.0)) == []  # a small share: nothing to say
+    priced = {
+        **report(28.0),
+        "fairness_scale": {"price": 2.419, "engagement_per_step": 1.3792, "fairness_lambda": 3.3},
+    }
+    assert penalty_lines(priced) == [
+        "fairness: fairness_lambda 3.3 = price 2.419 x 1.379 engagement per step of greedy CTR on these logs "
+        "(--fairness-lambda fixes it instead)"
+    ]

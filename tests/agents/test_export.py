@@ -12,16 +12,20 @@ from agents.evaluation.sessions import run_sessions
 from agents.policies.agent import TrainedAgent
 from agents.policies.onnx import OnnxPolicy
 from agents.serve.export import record_observations
-from tests.agents.test_train import TINY
-from tests.conftest import run_cli
+from tests.conftest import TINY, copy_run, run_cli
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["ppo", "dqn"])
-def test_the_onnx_policy_acts_as_the_torch_agent(algorithm: str, tmp_path: Path) -> None:
+def test_the_onnx_policy_acts_as_the_torch_agent(
+    algorithm: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     run = tmp_path / algorithm
-    trained = run_cli("agents.train", algorithm, *TINY, "--out", str(run))
-    assert trained.returncode == 0, trained.stderr[-2000:]
+    if algorithm == "ppo":  # the session's tiny PPO run
+        copy_run(request.getfixturevalue("tiny_ppo_run"), run)
+    else:
+        trained = run_cli("agents.train", algorithm, *TINY, "--out", str(run))
+        assert trained.returncode == 0, trained.stderr[-2000:]
     exported = run_cli("agents.export", str(run), "--onnx", str(run / "policy.onnx"))
     assert exported.returncode == 0, exported.stderr[-2000:]
     check = json.loads((run / "policy.check.json").read_text())

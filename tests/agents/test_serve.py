@@ -25,16 +25,13 @@ from envs.vector import RankingVectorEnv
 from simulators.core.errors import ConfigError
 from simulators.datasets import load_logs
 from simulators.datasets.tabular import table_parts
-from tests.agents.test_train import TINY
-from tests.conftest import run_cli
+from tests.conftest import copy_run, run_cli
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run(tmp_path_factory: pytest.TempPathFactory, tiny_ppo_run: Path) -> Path:
     """A tiny PPO agent on the shop, exported to ONNX."""
-    folder = tmp_path_factory.mktemp("serve") / "ppo"
-    trained = run_cli("agents.train", "ppo", *TINY, "--out", str(folder))
-    assert trained.returncode == 0, trained.stderr[-2000:]
+    folder = copy_run(tiny_ppo_run, tmp_path_factory.mktemp("serve") / "ppo")
     exported = run_cli("agents.export", str(folder), "--onnx", str(folder / "policy.onnx"), "--check", "64")
     assert exported.returncode == 0, exported.stderr[-2000:]
     return folder

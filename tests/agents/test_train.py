@@ -15,23 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents.training.config import DEFAULT_FAIRNESS_LAMBDA
-from tests.conftest import REPO, run_cli
-
-TINY = [
-    "--timesteps",
-    "512",
-    "--n-envs",
-    "4",
-    "--eval-episodes",
-    "16",
-    "--eval-freq",
-    "256",
-    "--tuning-sessions",
-    "8",
-    "--tuning-generations",
-    "1",
-]
+from agents.evaluation.fairness_scale import SHOP_FAIRNESS_LAMBDA
+from tests.conftest import REPO, TINY, run_cli
 
 
 @pytest.mark.parametrize(
@@ -58,8 +43,15 @@ def test_every_algorithm_trains_writes_the_run_folder_and_evaluates(algorithm: s
     assert set(report["tuned_baselines"]) == {"best-fixed", "tuned-weights", "mmr"}
     assert report["policy"]["episodes"] == 16 and report["timesteps"] >= 512
     assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
-    options = json.loads((out / "config.json").read_text())["env_options"]
-    assert options["fairness_lambda"] == DEFAULT_FAIRNESS_LAMBDA and options["fairness_target"] is None
+    saved = json.loads((out / "config.json").read_text())
+    options, scale = saved["env_options"], saved["fairness_scale"]  # the weight priced on these logs
+    assert (
+        options["fairness_lambda"] == scale["fairness_lambda"] == report["fairness_scale"]["fairness_lambda"]
+    )
+    assert scale["fairness_lambda"] == round(scale["price"] * scale["engagement_per_step"], 1) > 0
+    assert scale["fairness_lambda"] == SHOP_FAIRNESS_LAMBDA  # the default shop keeps its weight of 8
+    assert options["fairness_target"] is None and saved["fairness_price"] is None
+    assert f"fairness_lambda {scale['fairness_lambda']:.1f} = price" in result.stdout
     assert "protected share / target" in result.stdout
     evaluated = run_cli("agents.evaluate", "--policy", str(out), "--env", "ecommerce-v0", "--episodes", "16",
                         "--seed", str(10_000), "--json", str(tmp_path / "eval.json"))  # fmt: skip

@@ -19,8 +19,7 @@ from simulators.core.errors import ConfigError, DataError, DataWarning
 from simulators.core.storage import cache_dir, check_output_file, check_output_folder
 from simulators.datasets import load_logs
 from simulators.datasets.shop import shop_folder
-from tests.agents.test_train import TINY
-from tests.conftest import SMALL_SHOP, run_cli
+from tests.conftest import SMALL_SHOP, TINY, copy_run, run_cli
 
 
 def one_line_exit_2(result: object, *needles: str) -> None:
@@ -33,12 +32,9 @@ def one_line_exit_2(result: object, *needles: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny PPO run on the shop."""
-    folder = tmp_path_factory.mktemp("second-round") / "ppo"
-    trained = run_cli("agents.train", "ppo", *TINY, "--checkpoint-freq", "512", "--out", str(folder))
-    assert trained.returncode == 0, trained.stderr[-2000:]
-    return folder
+def run(tmp_path_factory: pytest.TempPathFactory, tiny_ppo_run: Path) -> Path:
+    """A tiny PPO run on the shop (a private copy)."""
+    return copy_run(tiny_ppo_run, tmp_path_factory.mktemp("second-round") / "ppo")
 
 
 # ------------------------------------------------------------- 1. an output written over an input

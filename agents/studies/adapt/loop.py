@@ -21,7 +21,7 @@ from agents.studies.adapt.config import AdaptConfig
 from agents.studies.adapt.report import markdown, plot, pooled_markdown, recovery, row
 from agents.studies.backend import Backend
 from agents.training.callbacks import save_model_atomic
-from agents.training.config import DEFAULT_ACTION_MODE, DEFAULT_FAIRNESS_LAMBDA, TrainConfig
+from agents.training.config import DEFAULT_ACTION_MODE, TrainConfig
 from agents.training.train import train
 from encoders.device import deterministic_torch
 from envs.config import EnvConfig
@@ -35,11 +35,10 @@ from simulators.datasets import resolve_data
 def initial_policy(config: AdaptConfig, folder: Path) -> Path:
     """Week 0: the policy trained in the simulator fitted to the logs (the main job's recipe)."""
     out = folder / "week-00" / "policy"
-    env = EnvConfig(
-        data=config.data,
-        action_mode=DEFAULT_ACTION_MODE[config.algorithm],
-        fairness_lambda=DEFAULT_FAIRNESS_LAMBDA,
-    )
+    env = {
+        "data": config.data,
+        "action_mode": DEFAULT_ACTION_MODE[config.algorithm],
+    }  # fairness priced per world
     train(
         TrainConfig(
             config.algorithm, timesteps=config.initial_timesteps, seed=config.seed, env_options=env, out=str(out),

@@ -15,17 +15,13 @@ import numpy as np
 import pytest
 
 from agents.ope.shop import OPE_LOG_SEED
-from tests.agents.test_train import TINY
-from tests.conftest import run_cli
+from tests.conftest import copy_run, run_cli
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run(tmp_path_factory: pytest.TempPathFactory, tiny_ppo_run: Path) -> Path:
     """A tiny PPO agent trained on the shop's logs."""
-    folder = tmp_path_factory.mktemp("ope-trained") / "ppo"
-    trained = run_cli("agents.train", "ppo", *TINY, "--out", str(folder))
-    assert trained.returncode == 0, trained.stderr[-2000:]
-    return folder
+    return copy_run(tiny_ppo_run, tmp_path_factory.mktemp("ope-trained") / "ppo")
 
 
 @pytest.mark.slow
