@@ -87,6 +87,14 @@ def comparison_table(report: dict[str, Any]) -> str:
     if "ctr" in baselines and "policy_vs_ctr" in paired:
         lines.append(gain_line("trained policy vs static CTR", paired["policy_vs_ctr"], baselines["ctr"]))
     lines += penalty_lines(report)
+    kept = report.get("kept", {}).get("timesteps")
+    if not report.get("kept", {}).get("last", True):
+        lines.append(
+            f"kept: the curve's point at step {kept:,} of {report['timesteps']:,}"
+            f"{' (the warm start)' if kept == 0 else ''}: the last earned less than the start on the learning "
+            f"curve's {report['kept']['curve_sessions']} sessions, so the run keeps the best point there "
+            "(best/best_model.zip)"
+        )
     duplicates = _coinciding(report)
     if duplicates:
         lines.append(

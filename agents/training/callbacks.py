@@ -68,7 +68,8 @@ class PairedEvalCallback(BaseCallback):
     every point, and for the references), and the per-session returns join ``evaluations.npz``
     (``timesteps (P,)``, ``results (P, E)`` in session order, ``ep_lengths (P, E)``), so any two
     points, or a point and a reference, compare paired. The model whose sessions earned most so
-    far (the best point, paired against every other on the same sessions) is ``best_model.zip``.
+    far (the best point, paired against every other on the same sessions) is ``best_model.zip``;
+    the starting point counts, so a run that ends below its start keeps the best point (:meth:`finish`).
     Every file is written atomically.
 
     Args:
@@ -90,17 +91,21 @@ class PairedEvalCallback(BaseCallback):
         self.evaluations_results: list[list[float]] = []
         self.evaluations_length: list[list[int]] = []
         self.best_mean_reward = -np.inf
+        self.best_point = -1
+        """Index of the best point so far in the curve (0: the start; -1: none yet)."""
 
     def start_curve(self, model: Any) -> None:
         """Evaluate the untrained (warm-started) model as the curve's point at step 0, on disk at
-        once (a run killed before its first periodic evaluation keeps it)."""
+        once (a run killed before its first periodic evaluation keeps it); it is the best point
+        until a later one earns more on the same sessions."""
         self.evaluations_timesteps, self.evaluations_results, self.evaluations_length = [], [], []
-        self._record(model, 0, save_best=False)
+        self.best_mean_reward = -np.inf
+        self._record(model, 0)
 
     def restore(self, up_to: int) -> None:
         """Resume the curve of an interrupted run: its evaluations at steps ``<= up_to`` (the
-        checkpoint the run resumes from; later ones would be run again), and the best mean
-        return among them, so a worse evaluation does not overwrite ``best_model.zip``."""
+        checkpoint the run resumes from; later ones would be run again), and the best point
+        among them, so a worse evaluation does not overwrite ``best_model.zip``."""
         if not self.final_log.is_file():
             return
         with np.load(self.final_log) as file:
@@ -113,16 +118,29 @@ class PairedEvalCallback(BaseCallback):
         self.evaluations_timesteps = timesteps.tolist()
         self.evaluations_results = results.tolist()
         self.evaluations_length = lengths.tolist()
-        periodic = results[timesteps > 0]  # a curve's point at step 0 (the untrained policy) saves no model
-        if len(periodic):
-            self.best_mean_reward = float(periodic.mean(axis=1).max())
+        if len(results):
+            self.best_point = int(np.argmax(results.mean(axis=1)))
+            self.best_mean_reward = float(results[self.best_point].mean())
 
     def _on_step(self) -> bool:
         if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
-            self._record(self.model, int(self.num_timesteps), save_best=True)
+            self._record(self.model, int(self.num_timesteps))
         return True
 
-    def _record(self, model: Any, steps: int, save_best: bool) -> None:
+    def finish(self, model: Any) -> int | None:
+        """The curve's last point: ``model`` as training left it (always evaluated: SB3 updates
+        the network after the callbacks of its last step, so a point at the same step may hold
+        other parameters). ``None`` when it earned at least what the start earned on the curve's
+        sessions (keep it: picking the best of many noisy points would chase noise); else the
+        step of the best point (``best_model.zip``, the start or a point above it), so a run
+        never ends below where it began."""
+        self._record(model, int(model.num_timesteps))
+        results = self.evaluations_results
+        if float(np.mean(results[-1])) >= float(np.mean(results[0])):
+            return None
+        return int(self.evaluations_timesteps[self.best_point])
+
+    def _record(self, model: Any, steps: int) -> None:
         returns, lengths = self.evaluate(model)
         self.evaluations_timesteps.append(steps)
         self.evaluations_results.append([float(r) for r in returns])
@@ -133,8 +151,8 @@ class PairedEvalCallback(BaseCallback):
                 results=np.array(self.evaluations_results), ep_lengths=np.array(self.evaluations_length),
             )  # fmt: skip
         mean = float(np.mean(returns))
-        if save_best and mean > self.best_mean_reward:
-            self.best_mean_reward = mean
+        if mean > self.best_mean_reward:
+            self.best_mean_reward, self.best_point = mean, len(self.evaluations_timesteps) - 1
             save_model_atomic(model, self.final_best)
 
 

@@ -202,10 +202,21 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
                 remaining, callback=CallbackList([checkpoints, evaluator]), progress_bar=True,
                 reset_num_timesteps=checkpoint is None, tb_log_name=config.algorithm,
             )  # fmt: skip
+        trained_steps = int(model.num_timesteps)
+        kept = evaluator.finish(model)  # a run never ends below its best point, its start included
+        if kept is not None:
+            model = ALGORITHMS[config.algorithm].load(
+                folder / "best" / "best_model.zip", env=venv, device=resolve_device(config.device)
+            )
         save_model_atomic(model, folder / "model.zip")
         agent = TrainedAgent(model, config.algorithm, config.env, asdict(config.options))
         report, _ = evaluate_all(agent, config, initial)
-    report["timesteps"] = int(model.num_timesteps)
+    report["timesteps"] = trained_steps
+    report["kept"] = {
+        "last": kept is None,
+        "timesteps": trained_steps if kept is None else kept,
+        "curve_sessions": EVAL_CURVE_EPISODES,
+    }
     report.update(priced)
     logs = world.logs
     report["data"] = {"source": logs.source, "item_text": logs.item_text,

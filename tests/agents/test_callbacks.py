@@ -13,6 +13,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import configure
@@ -150,14 +151,54 @@ def test_restore_keeps_the_curve_up_to_the_checkpoint(tmp_path: Path) -> None:
     callback.restore(up_to=250)  # the run resumes from step 250: the point at 300 will be redone
     assert callback.evaluations_timesteps == [0, 100, 200]
     assert callback.evaluations_results == results[:3].tolist()
-    assert callback.best_mean_reward == 3.0  # the best periodic one; step 0 saved no model
+    assert callback.best_mean_reward == 5.0 and callback.best_point == 0  # the start is a point to beat
 
 
 def test_the_untrained_point_is_on_disk_before_training_starts(tmp_path: Path) -> None:
     model = PPO("MlpPolicy", cartpole(), seed=0, n_steps=64)
     curve(tmp_path, fixed_sessions([1.0, 3.0], [10, 12])).start_curve(model)
-    assert not (tmp_path / "best").exists()  # the untrained point saves no best model
+    assert zipfile.is_zipfile(tmp_path / "best" / "best_model.zip")  # the start: the best point so far
     resumed = curve(tmp_path, fixed_sessions([0.0], [1]))  # as after a kill before the first periodic point
     resumed.restore(up_to=64)
     assert resumed.evaluations_timesteps == [0] and resumed.evaluations_results == [[1.0, 3.0]]
-    assert resumed.evaluations_length == [[10, 12]] and resumed.best_mean_reward == -np.inf
+    assert resumed.evaluations_length == [[10, 12]] and resumed.best_mean_reward == 2.0
+
+
+def scripted_sessions(means: list[float]) -> Any:
+    """An ``evaluate`` whose successive points earn ``means`` (two sessions each)."""
+    points = iter(means)
+    return lambda model: (np.full(2, next(points)), np.array([3, 4]))
+
+
+def test_a_run_that_only_got_worse_keeps_its_start(tmp_path: Path) -> None:
+    model = PPO("MlpPolicy", cartpole(), seed=0, n_steps=64)
+    model.set_logger(configure(None, []))
+    callback = curve(tmp_path, scripted_sessions([5.0, 4.0, 3.0]))
+    callback.init_callback(model)
+    callback.start_curve(model)
+    start = {k: v.clone() for k, v in model.policy.state_dict().items()}
+    callback.on_step()
+    for parameter in model.policy.parameters():  # training moved the network
+        parameter.data.add_(1.0)
+    assert callback.finish(model) == 0  # the last point is below the start: the best point, the start
+    kept = PPO.load(tmp_path / "best" / "best_model.zip")
+    assert all(torch.equal(kept.policy.state_dict()[k], v) for k, v in start.items())
+    assert np.load(tmp_path / "eval" / "evaluations.npz")["timesteps"].shape == (3,)
+
+
+def test_a_run_that_ends_above_its_start_keeps_its_last_model_and_a_resume_remembers_the_best(
+    tmp_path: Path,
+) -> None:
+    model = PPO("MlpPolicy", cartpole(), seed=0, n_steps=64)
+    model.set_logger(configure(None, []))
+    callback = curve(tmp_path, scripted_sessions([5.0, 7.0, 6.0]))
+    callback.init_callback(model)
+    callback.start_curve(model)
+    model.num_timesteps = 64
+    callback.on_step()
+    model.num_timesteps = 128
+    assert callback.finish(model) is None  # at or above the start: the model as training left it
+    assert callback.best_point == 1  # (a better point in between is not chased: it may be noise)
+    again = curve(tmp_path, scripted_sessions([]))
+    again.restore(up_to=64)  # resuming from step 64: the points up to it
+    assert again.best_mean_reward == 7.0 and again.best_point == 1

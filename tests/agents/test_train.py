@@ -43,6 +43,11 @@ def test_every_algorithm_trains_writes_the_run_folder_and_evaluates(algorithm: s
     assert set(report["tuned_baselines"]) == {"best-fixed", "tuned-weights", "mmr"}
     assert report["policy"]["episodes"] == 16 and report["timesteps"] >= 512
     assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+    curve = np.load(out / "eval" / "evaluations.npz")
+    means = curve["results"].mean(axis=1)
+    kept = report["kept"]  # the last model unless it fell below the start on the curve
+    assert kept["last"] == (means[-1] >= means[0]) and kept["timesteps"] in curve["timesteps"]
+    assert ("kept: the curve's point at step" in result.stdout) == (not kept["last"])
     saved = json.loads((out / "config.json").read_text())
     options, scale = saved["env_options"], saved["fairness_scale"]  # the weight priced on these logs
     assert (
