@@ -130,3 +130,18 @@ def test_report_markdown_turns_scalars_records_and_grids_into_tables() -> None:
     assert "| key | icc | sd |" in text and "| 0.2 | 0.02 | 0.08 |" in text
     assert "## loop" in text and "| dm | 1.67 | [1.6, 1.7] |" in text
     assert "(40 in all)" in text
+
+
+@pytest.mark.slow
+def test_train_speed_times_each_learner_beside_the_env(tmp_path: Path) -> None:
+    out = tmp_path / "speed.json"
+    result = run_cli("benchmarks.train_speed", "--algorithms", "ppo", "ppo-frozen-towers", "--n-envs", "2",
+                     "--timesteps", "256", "--tuning-sessions", "8", "--tuning-generations", "1", "--json", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["learner"] for r in rows] == ["env", "ppo", "ppo-frozen-towers"]
+    assert all(r["n_envs"] == 2 and r["steps"] >= 256 and r["steps_per_s"] > 0 for r in rows)
+    assert all(0 < r["share_of_env"] < 1 for r in rows[1:])  # learning is slower than the env alone
+    assert out.with_suffix(".md").is_file() and out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    bad = run_cli("benchmarks.train_speed", "--n-envs", "0", "--json", str(tmp_path / "bad.json"))
+    assert bad.returncode == 2 and "--n-envs" in bad.stderr and not (tmp_path / "bad.json").exists()
