@@ -272,7 +272,11 @@ def test_sigkill_under_load_leaves_whole_parts_and_a_restart_appends(
     assert [p.name for p in after[: len(parts)]] == [p.name for p in parts]  # a restart appends
     logged = load_logs(log_dir).interactions
     slates = logged.groupby("slate_id")["feedback"].max()
-    assert {*shown, event} == set(map(str, slates.index))  # every slate answered is in the log, once
+    logged_ids = set(map(str, slates.index))
+    assert {*shown, event} <= logged_ids  # every slate answered is in the log, once
+    # the journal is written before the answer: a request in flight at the kill may be logged but
+    # never answered, at most one per connection
+    assert len(logged_ids - {*shown, event}) <= len(threads)
     assert len(logged) == 5 * len(slates)
     assert (slates[list(reported)] == 1).all()  # the feedback taken before the kill is kept
     assert not list((log_dir / ".wal").glob("*.jsonl"))  # the journal is emptied once all is in parts
