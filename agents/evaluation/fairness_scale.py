@@ -95,8 +95,8 @@ def engagement_per_step(config: EnvConfig) -> float:
 
 def priced_fairness(config: EnvConfig, price: float) -> FairnessScale:
     """The ``fairness_lambda`` that ``price`` sets in ``config``'s world."""
-    scale = engagement_per_step(config)
-    return FairnessScale(price, round(scale, 4), float(np.round(price * scale, 1)))
+    scale = round(engagement_per_step(config), 4)  # the weight follows from the figure recorded
+    return FairnessScale(price, scale, float(np.round(price * scale, 1)))
 
 
 if __name__ == "__main__":

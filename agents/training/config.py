@@ -201,8 +201,9 @@ def priced_config(config: TrainConfig) -> tuple[TrainConfig, FairnessScale | Non
     if config.fairness_price is None:
         return config, None
     scale = priced_fairness(config.options, config.fairness_price)
-    options = {f.name: getattr(config.options, f.name) for f in fields(EnvConfig)}
-    return replace(config, env_options={**options, "fairness_lambda": scale.fairness_lambda}), scale
+    return replace(
+        config, env_options={**asdict(config.options), "fairness_lambda": scale.fairness_lambda}
+    ), scale
 
 
 def train_parser() -> argparse.ArgumentParser:

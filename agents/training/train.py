@@ -147,6 +147,9 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
     started = time.perf_counter()
     config, scale = priced_config(config)
     priced = {} if scale is None else {"fairness_scale": asdict(scale)}
+    if resume and scale is None:  # a resumed run keeps its weight, and the record of how it was set
+        recorded = json.loads((folder / "config.json").read_text()).get("fairness_scale")
+        priced = {"fairness_scale": recorded} if recorded else {}
     venv = make_sb3_env(config.options, config.n_envs)
     world: RankingWorld = venv.world
     info: dict[str, Any] = {}

@@ -133,6 +133,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     config = json.loads((out / "config.json").read_text())
     assert config["resumed_from"] == f"run-{run_id}_{steps}_steps.zip" and config["run_id"] == run_id
+    assert config["fairness_scale"]["fairness_lambda"] == config["env_options"]["fairness_lambda"]  # kept
     assert json.loads((out / "metrics.json").read_text())["timesteps"] == steps + 512
     curve = np.load(out / "eval" / "evaluations.npz")["timesteps"]
     assert curve[0] == 0 and (np.diff(curve) > 0).all()  # the untrained point survived the kill
