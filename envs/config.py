@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from simulators.core.errors import ConfigError, RecGymError, check_field_types
+from simulators.fit.mixed import parse_parts
 
 ACTION_MODES = ("scores", "weights", "discrete")
 
@@ -131,6 +132,11 @@ class EnvConfig:
     """Folder for datasets that need one (MovieLens); ``None`` = the loader's default."""
     simulator: str = "fitted"
     """``fitted`` (learned from the logs) or ``true`` (the shop's ground truth; shop only)."""
+    true_parts: str = ""
+    """Mechanisms of the fitted simulator taken from the shop's ground truth instead, comma-separated
+    (``click``, ``purchase``, ``drift``, ``boredom``, ``leave``, ``traits``; see
+    :mod:`simulators.fit.mixed`): which mechanism a fit gets wrong. Empty = none; needs
+    ``simulator="fitted"`` and a shop."""
     true_day: float | None = None
     """Day (since the logs began) a drifting shop's ground truth answers at (``simulator="true"``
     on ``shop:drift``); ``None`` = the last logged day. A shop without drift is the same every day."""
@@ -191,6 +197,12 @@ class EnvConfig:
             )
         if self.simulator not in SIMULATORS:
             raise ConfigError(f"simulator must be one of {SIMULATORS}, got {self.simulator!r}")
+        if self.true_parts:
+            parse_parts(self.true_parts)
+            if self.simulator != "fitted":
+                raise ConfigError(
+                    "true_parts swaps mechanisms of the fitted simulator: it needs simulator='fitted'"
+                )
         if self.catalog_day is not None and not (np.isfinite(self.catalog_day) and self.catalog_day >= 0):
             raise ConfigError(f"catalog_day must be a finite number of days >= 0, got {self.catalog_day}")
         if self.true_day is not None:

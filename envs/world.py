@@ -4,7 +4,7 @@ each user's candidates, and the item and user groups that fairness reads."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from simulators.data.features import user_feature_matrix
 from simulators.data.logs import LoggedData
 from simulators.datasets import DataSource, forget_data, resolve_data
 from simulators.fit.cache import load_or_fit, simulator_key
+from simulators.fit.mixed import MixedSimulator, parse_parts
 from simulators.response import ResponseTables, UserSimulator
 
 if TYPE_CHECKING:  # torch loads only when a CTR model is used
@@ -137,11 +138,13 @@ def world_key(config: EnvConfig) -> str:
     the true shop's logs and day), the candidates' key and the history length. Computed from the
     (memoised) logs' fingerprint without building anything."""
     source = data_source(config)
-    simulator = (
+    simulator: object = (
         simulator_key(source.logs)
         if config.simulator == "fitted"
         else ("true", source.fingerprint, config.true_day)
     )
+    if config.true_parts:  # a mixture of the fit and the truth (no key of a plain world changes)
+        simulator = ("mixed", simulator, source.fingerprint, parse_parts(config.true_parts))
     return content_key("world", simulator, _candidates_key(config, source), config.history_length)
 
 
@@ -174,6 +177,27 @@ def _load_or_train_ctr(logs: LoggedData, embeddings: np.ndarray, init: str | Non
     return load_or_train_ctr(logs, embeddings=embeddings, init=None if init is None else Path(init))
 
 
+def simulator_fields(simulator: UserSimulator, candidates: np.ndarray) -> dict[str, Any]:
+    """The :class:`RankingWorld` fields that follow from its simulator, for ``candidates``."""
+    tables = simulator.response_tables()
+    rows = np.arange(len(candidates))[:, None]
+    return {
+        "simulator": simulator,
+        "n_topics": int(simulator.item_topic.max()) + 1,
+        "tables": tables,
+        "candidate_logits": np.stack(
+            [tables.click_logit[rows, candidates], tables.purchase_logit[rows, candidates]], axis=-1
+        ).astype(np.float32),
+        "user_traits": tables.traits.as_array(),
+    }
+
+
+def with_simulator(world: RankingWorld, simulator: UserSimulator, key: str) -> RankingWorld:
+    """``world`` with its users answering as ``simulator`` does (the same users, candidates and
+    groups): a what-if world for studies, under its own ``key`` (never memoised)."""
+    return replace(world, **simulator_fields(simulator, world.candidates), key=key)
+
+
 def build_world(config: EnvConfig) -> RankingWorld:
     """Resolve the logs, fit (or load) the simulator and precompute candidates; cached per process."""
     source = data_source(config)
@@ -199,11 +223,13 @@ def build_world(config: EnvConfig) -> RankingWorld:
         else None
     )
     simulator: UserSimulator = fitted
-    if config.simulator == "true":
+    if config.simulator == "true" or config.true_parts:
         truth = source.truth
         if truth is None:
             raise DataError(f"{logs.source}: not read from a shop folder, so its ground truth is unknown")
         simulator = truth.at(truth.config.days if config.true_day is None else config.true_day)
+        if config.true_parts:
+            simulator = MixedSimulator(fitted, simulator, parse_parts(config.true_parts))
     history, _ = logs.padded_histories(config.history_length)
     protected = protected_items(logs.items)
     # New launches the logs never showed keep their quota of candidates (a catalog that lists launches only).
@@ -220,11 +246,8 @@ def build_world(config: EnvConfig) -> RankingWorld:
         user_group, n_groups = levels.astype(np.int64), len(codes)
     else:
         user_group, n_groups = np.zeros(logs.n_users, dtype=np.int64), 1
-    tables = simulator.response_tables()
-    rows = np.arange(len(candidates))[:, None]
     relevance = features[..., FEATURES.index("pctr")].astype(np.float64)
     world = RankingWorld(
-        simulator=simulator,
         candidates=candidates,
         candidate_features=features,
         history=history,
@@ -237,15 +260,10 @@ def build_world(config: EnvConfig) -> RankingWorld:
         item_text=logs.items["text"].astype(str).tolist(),
         item_table=fitted.item_embedding,
         load_ctr=load_ctr,
-        n_topics=int(simulator.item_topic.max()) + 1,
-        tables=tables,
-        candidate_logits=np.stack(
-            [tables.click_logit[rows, candidates], tables.purchase_logit[rows, candidates]], axis=-1
-        ).astype(np.float32),
+        **simulator_fields(simulator, candidates),
         candidate_merit=np.stack(
             [relevance.sum(1), (relevance * features[..., FEATURES.index("protected")]).sum(1)], axis=1
         ),
-        user_traits=tables.traits.as_array(),
         source=source,
         key=key,
         candidate_source=generator,

@@ -37,6 +37,10 @@ class ResponseNetConfig:
             raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
 
 
+DYNAMICS_FITS = ("sessions", "steps")
+"""How :class:`FitConfig` fits the dynamics."""
+
+
 @dataclass(frozen=True)
 class FitConfig:
     """How a simulator is fitted from logs."""
@@ -51,6 +55,11 @@ class FitConfig:
     """Item column whose values are the topics of boredom and drift, when present."""
     retention_grid: tuple[float, ...] = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
     """Candidate per-step retentions of boredom/drift; the best on validation is kept."""
+    dynamics_fit: str = "sessions"
+    """How the dynamics are fitted: ``sessions`` (every coefficient at once, by the likelihood of
+    whole logged sessions, drift and boredom with retentions of their own:
+    :mod:`simulators.fit.sessions`) or ``steps`` (step-wise: a click calibration with one shared
+    retention, then a leave regression; the fit before the counterfactual-fidelity study)."""
     valid_fraction: float = 0.1
     """Share of sessions (by end time) for early stopping, calibration and dynamics."""
     test_fraction: float = 0.1
@@ -66,5 +75,7 @@ class FitConfig:
             raise ConfigError(f"text_encoder must be one of {TEXT_ENCODERS}, got {self.text_encoder!r}")
         if self.history_length < 1 or self.n_topics < 1:
             raise ConfigError("history_length and n_topics must be >= 1")
+        if self.dynamics_fit not in DYNAMICS_FITS:
+            raise ConfigError(f"dynamics_fit must be one of {DYNAMICS_FITS}, got {self.dynamics_fit!r}")
         if not all(0 < r < 1 for r in self.retention_grid):
             raise ConfigError("retention_grid values must lie in (0, 1)")

@@ -14,14 +14,14 @@ from simulators.core.metrics import expected_calibration_error, ks_distance, roc
 from simulators.core.storage import write_text_atomic
 from simulators.data.logs import LoggedData
 from simulators.data.plackett_luce import PlackettLuceSlates, mixed_weights
-from simulators.data.steps import build_steps
+from simulators.data.steps import StepTable, build_steps
 from simulators.dynamics import sigmoid
 from simulators.fit.config import FitConfig
 from simulators.fit.simulator import FittedSimulator
-from simulators.fit.train import FitResult, static_logits, topic_exposure
+from simulators.fit.train import FitResult, static_logits
 from simulators.fit.traits import history_breadth
 from simulators.response import UserSimulator
-from simulators.rollout import replay_probabilities, rollout
+from simulators.rollout import replay, replay_probabilities, rollout
 from simulators.shop.world import ShopWorld
 
 ENV_SESSION_CAP = 20
@@ -43,17 +43,27 @@ def simulate_session_lengths(
     return lengths
 
 
+def dynamic_terms(steps: StepTable, simulator: FittedSimulator) -> np.ndarray:
+    """``(S, K)`` what the session state adds to each logged slot's click logit under the
+    simulator's own dynamics and user traits (drift minus weighted boredom), its state replayed
+    from the logged slates and clicks."""
+    terms = np.zeros(steps.items.shape)
+    weight = simulator.dynamics.boredom_weight
+    for part in replay(steps, simulator.item_topic, simulator.dynamics, simulator.user_traits):
+        drift = np.take_along_axis(part.before.interest_drift, part.topics, axis=1)
+        boredom = np.take_along_axis(part.before.boredom, part.topics, axis=1)
+        terms[part.rows] = drift - weight * boredom
+    return terms * steps.slot_mask
+
+
 def fidelity_report(result: FitResult, config: FitConfig) -> dict[str, Any]:
     """Held-out click/purchase AUC, calibration error and session-length KS on the test split."""
     simulator, test, theta, cal = result.simulator, result.test, result.theta, result.calibration
     static_click, static_buy = static_logits(result.net, result.test_tensors)
-    views, clicked = topic_exposure(test, simulator.item_topic, cal.retention)
     shown = test.slot_mask
     bias = theta[: test.items.shape[1]][None, :]
     raw = bias * sigmoid(static_click)
-    calibrated = bias * sigmoid(
-        cal.scale * static_click + cal.offset + cal.view_coef * views + cal.click_coef * clicked
-    )
+    calibrated = bias * sigmoid(cal.scale * static_click + cal.offset + dynamic_terms(test, simulator))
     purchase = calibrated * sigmoid(static_buy)
     rng = np.random.default_rng(config.seed)
     impressions = np.bincount(test.items[shown], minlength=simulator.n_items) + 1.0

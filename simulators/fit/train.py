@@ -7,7 +7,7 @@ The fidelity report is :mod:`simulators.fit.report`; the whole pipeline
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from simulators.fit.calibration import Calibration, dynamics_from_calibration, f
 from simulators.fit.config import FitConfig, ResponseNetConfig
 from simulators.fit.leave import fit_leave_hazard
 from simulators.fit.net import ResponseNet
+from simulators.fit.sessions import fit_session_dynamics
 from simulators.fit.simulator import FittedSimulator
 from simulators.fit.traits import (
     centred_breadth,
@@ -178,6 +179,21 @@ def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
     leave = fit_leave_hazard(train, topics, base_params, cap, boredom_only)
     params = dynamics_from_calibration(best, leave) if leave is not None else base_params
     patience = fit_patience(train, valid, topics, params, cap, boredom_only)
+    session_fit = None
+    if config.dynamics_fit == "sessions" and leave is not None:
+        # Every coefficient at once, from the step-wise fit; then the users' patience again, and
+        # the coefficients once more with it (the leave offsets move the population's leave terms).
+        scale, offset = best.scale, best.offset
+        for _ in range(2):
+            found = fit_session_dynamics(
+                valid_static, theta, valid, train, topics, cap, boredom_only.boredom_scale, patience.offsets,
+                params, scale, offset,
+            )  # fmt: skip
+            if found is None:  # the step-wise fit stands
+                break
+            session_fit, params, scale, offset = found, found.params, found.scale, found.offset
+            patience = fit_patience(train, valid, topics, params, cap, boredom_only)
+        best = replace(best, scale=scale, offset=offset)
     traits = UserTraits(boredom_only.boredom_scale, patience.offsets)
     simulator = _export(net, logs, embeddings, topics, user_features, theta, best, params, traits, config)
     info = {
@@ -194,6 +210,10 @@ def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
             "boredom_and_drift": "fitted" if best.view_coef != 0 or best.click_coef != 0 else "default",
             "leave": "fitted" if leave is not None else "default (all sessions have one length)",
             "retention_search": {str(c.retention): round(c.valid_nll, 6) for c in calibrations},
+            "fit": config.dynamics_fit if session_fit is not None else "steps",
+            "session_nll": None
+            if session_fit is None
+            else {"click": round(session_fit.click_nll, 6), "leave": round(session_fit.leave_nll, 6)},
         },
         "calibration": {"scale": best.scale, "offset": best.offset},
         "user_traits": traits_report(beta, breadth_nll, patience),

@@ -145,3 +145,22 @@ def test_train_speed_times_each_learner_beside_the_env(tmp_path: Path) -> None:
     assert out.with_suffix(".md").is_file() and out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     bad = run_cli("benchmarks.train_speed", "--n-envs", "0", "--json", str(tmp_path / "bad.json"))
     assert bad.returncode == 2 and "--n-envs" in bad.stderr and not (tmp_path / "bad.json").exists()
+
+
+def test_counterfactual_fidelity_scores_the_fit_against_the_truth(tmp_path: Path) -> None:
+    out = tmp_path / "counterfactual.json"
+    result = run_cli("benchmarks.counterfactual", "--json", str(out), "--quick", "--sessions", "24")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["policies_played"] >= 30 and report["distinct"] <= report["policies_played"]
+    fit = report["scores"]["fit"]["all"]
+    assert set(report["scores"]) == {"fit"} and fit["policies"] == report["distinct"]  # --quick: no swaps
+    assert -1 <= fit["spearman"] <= 1 and fit["advantage_rmse"] > 0
+    row = report["policies"]["tuned-weights"]
+    assert row["truth"]["advantage"] == 0 and row["fit"]["advantage"] == 0  # the reference
+    assert (
+        out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+        and "Spearman" in out.with_suffix(".md").read_text()
+    )
+    bad = run_cli("benchmarks.counterfactual", "--near", "0", "--json", str(tmp_path / "bad.json"))
+    assert bad.returncode == 2 and "--near" in bad.stderr and not (tmp_path / "bad.json").exists()
