@@ -29,12 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
 from agents.evaluation.counterfactual import (
     REFERENCE,
     Advantages,
     advantages,
+    ensemble,
     figures,
     policy_family,
 )
@@ -67,6 +69,10 @@ class CounterfactualPlan:
     """The neighbourhood of the reference: policies whose true advantage lies within this (per session)."""
     swaps: bool = True
     """Also play the mixtures (each mechanism swapped in and out)."""
+    ensemble: int = 4
+    """Members of the fit's ensemble played (each fitted on half the users; 0 = none)."""
+    kappa: float = 1.0
+    """The pessimistic view's penalty: advantage minus kappa times the members' spread."""
     agents: tuple[str, ...] = ()
     """Trained agents' run folders to add to the family (named by their folder)."""
     tuning_sessions: int = 256
@@ -76,6 +82,10 @@ class CounterfactualPlan:
 
     def __post_init__(self) -> None:
         check_at_least_one(self, ("sessions", "tuning_sessions", "tuning_generations"), "--")
+        if self.ensemble == 1 or not 0 <= self.ensemble <= 64:
+            raise ConfigError(f"--ensemble: 0 (none) or 2 to 64 members, got {self.ensemble}")
+        if not (np.isfinite(self.kappa) and self.kappa >= 0):
+            raise ConfigError(f"--kappa must be a number >= 0, got {self.kappa}")
         if not self.near > 0:
             raise ConfigError(f"--near must be > 0, got {self.near}")
         if resolve_data(self.data).truth is None:
@@ -94,6 +104,8 @@ def worlds(plan: CounterfactualPlan) -> dict[str, EnvConfig]:
     """The worlds played, by label: the truth, the fit, then the mixtures."""
     fitted = EnvConfig(data=plan.data)
     out = {"truth": replace(fitted, simulator="true"), "fit": fitted}
+    for k in range(1, plan.ensemble + 1):
+        out[f"fit sample {k}"] = replace(fitted, fit_sample=k)
     if plan.swaps:
         for name in MECHANISMS:
             out[f"fit + true {name}"] = replace(fitted, true_parts=name)
@@ -145,14 +157,31 @@ def measure(plan: CounterfactualPlan) -> dict[str, Any]:
     valued = {label: subset(advantages(played[label], envs[label]), names) for label in envs}
     truth = valued["truth"]
     near = [n for n in names if abs(truth.advantage[n]) <= plan.near]
+    members = [valued.pop(f"fit sample {k}") for k in range(1, plan.ensemble + 1)]
+    views = ensemble(valued["fit"], members, plan.kappa) if members else None
+    scored = dict(valued)
+    if views is not None:
+        scored |= {"ensemble mean": views.mean, f"fit, pessimistic (kappa {plan.kappa:g})": views.pessimistic}
     scores = {
         label: {
             "all": figures(values, truth),
             "near": figures(subset(values, near), subset(truth, near)),
         }
-        for label, values in valued.items()
+        for label, values in scored.items()
         if label != "truth"
     }
+    uncertainty = None
+    if views is not None:
+        others = [n for n in names if n != REFERENCE]
+        error = [abs(valued["fit"].advantage[n] - truth.advantage[n]) for n in others]
+        spread = [views.spread[n] for n in others]
+        uncertainty = {
+            "members": plan.ensemble,
+            "kappa": plan.kappa,
+            "spread_median": float(np.median(spread)),
+            "error_median": float(np.median(error)),
+            "error_vs_spread_spearman": float(spearmanr(error, spread)[0]),
+        }
     policies = {
         name: {
             label: {
@@ -162,29 +191,31 @@ def measure(plan: CounterfactualPlan) -> dict[str, Any]:
             }
             for label in ("truth", "fit")
         }
-        | {"near": name in near}
+        | {"near": name in near, "spread": None if views is None else views.spread[name]}
         for name in names
     }
     return {
         "plan": asdict(plan), "reference": REFERENCE, "seed": EVAL_SEED, "policies_played": len(family),
-        "distinct": len(names), "near": len(near), "scores": scores, "policies": policies,
+        "distinct": len(names), "near": len(near), "scores": scores, "uncertainty": uncertainty,
+        "policies": policies,
     }  # fmt: skip
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The tables: each world's figures (whole family and the reference's neighbourhood), then
-    every policy's return and advantage in the fit and in the truth."""
+    """The tables: each world's figures (whole family and the reference's neighbourhood), the
+    ensemble's uncertainty, then every policy's return and advantage in the fit and in the truth."""
     near = report["plan"]["near"]
     fit_error = {part: report["scores"]["fit"][part]["advantage_rmse"] for part in ("all", "near")}
     lines = [
         f"{report['distinct']} distinct policies ({report['policies_played']} played), {report['plan']['sessions']} "
         f"sessions each in every world, the same sessions (seed {report['seed']}); advantages are paired "
         f"differences to {report['reference']}. 'near': the {report['near']} policies whose true advantage lies "
-        f"within {near:g} per session.",
+        f"within {near:g} per session. 'gains (false)': the policies the world says beat {report['reference']} "
+        "(of them, those that do not in the truth).",
         "",
-        "| world | Spearman | Pearson | slope | right sign | advantage RMSE | error removed | near: Spearman | near: slope | near: right sign | near: advantage RMSE | near: error removed |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+        "| world | Spearman | Pearson | slope | right sign | advantage RMSE | error removed | gains (false) | near: Spearman | near: slope | near: right sign | near: advantage RMSE | near: error removed | near: gains (false) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
     for label, score in report["scores"].items():
         cells = []
         for part in ("all", "near"):
@@ -193,22 +224,32 @@ def markdown(report: dict[str, Any]) -> str:
             cells += [
                 f"{s['spearman']:.2f}", f"{s['slope']:.2f}",
                 f"{s['sign_share']:.0%} of {s['sign_policies']}", f"{s['advantage_rmse']:.2f}",
-                "" if label == "fit" else f"{removed:+.0%}",
+                "" if label == "fit" else f"{removed:+.0%}", f"{s['gains']} ({s['false_gains']})",
             ]  # fmt: skip
             if part == "all":
                 cells.insert(1, f"{s['pearson']:.2f}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if (u := report.get("uncertainty")) is not None:
+        lines += [
+            "",
+            f"The fit's own uncertainty: {u['members']} fits on a random half of the users each; a policy's "
+            f"spread is the members' standard deviation of its advantage (median {u['spread_median']:.2f}, against "
+            f"a median error of the fit {u['error_median']:.2f}); Spearman of the fit's error |A_fit - A_true| "
+            f"with the spread: {u['error_vs_spread_spearman']:+.2f}. The pessimistic row is the fit minus "
+            f"{u['kappa']:g} x the spread.",
+        ]
     lines += [
         "",
-        "| policy | return: fit | return: truth | advantage: fit | advantage: truth [95% CI] | near |",
-        "|---|---|---|---|---|---|",
+        "| policy | return: fit | return: truth | advantage: fit | advantage: truth [95% CI] | spread | near |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, row in sorted(report["policies"].items(), key=lambda item: -item[1]["truth"]["advantage"]):
         fit, true = row["fit"], row["truth"]
         lo, hi = true["ci95"]
+        spread = "" if row.get("spread") is None else f"{row['spread']:.2f}"
         lines.append(
             f"| {name} | {fit['return']:.2f} | {true['return']:.2f} | {fit['advantage']:+.2f} | "
-            f"{true['advantage']:+.2f} [{lo:+.2f}, {hi:+.2f}] | {'yes' if row['near'] else ''} |"
+            f"{true['advantage']:+.2f} [{lo:+.2f}, {hi:+.2f}] | {spread} | {'yes' if row['near'] else ''} |"
         )
     return "\n".join(lines)
 
@@ -250,7 +291,7 @@ def plot(report: dict[str, Any], path: Any) -> None:
     save_png(figure, path)
 
 
-QUICK = {"sessions": 32, "swaps": False, "tuning_sessions": 16, "tuning_generations": 1}
+QUICK = {"sessions": 32, "swaps": False, "ensemble": 0, "tuning_sessions": 16, "tuning_generations": 1}
 """The plan of ``--quick`` (a minute or two)."""
 
 

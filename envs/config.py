@@ -98,6 +98,8 @@ MAX_HISTORY = 1_000
 """Longest history an observation may carry (each user's history is preallocated)."""
 MAX_STEPS = 100_000
 """Longest session cap accepted (counters and step fractions stay exact far below it)."""
+MAX_FIT_SAMPLE = 1_000
+"""Most members of a fitted simulator's ensemble (``fit_sample``)."""
 MAX_WEIGHT = 1e6
 """Largest reward weight accepted: beyond it rewards lose their precision."""
 
@@ -132,6 +134,10 @@ class EnvConfig:
     """Folder for datasets that need one (MovieLens); ``None`` = the loader's default."""
     simulator: str = "fitted"
     """``fitted`` (learned from the logs) or ``true`` (the shop's ground truth; shop only)."""
+    fit_sample: int = 0
+    """Which fit of the logs the fitted simulator is: 0 = the fit on every session; k >= 1 = the
+    k-th member of an ensemble, each fitted on a random half of the users' sessions (and playing
+    every user): the members' disagreement measures how unsure the fit is."""
     true_parts: str = ""
     """Mechanisms of the fitted simulator taken from the shop's ground truth instead, comma-separated
     (``click``, ``purchase``, ``drift``, ``boredom``, ``leave``, ``traits``; see
@@ -197,6 +203,12 @@ class EnvConfig:
             )
         if self.simulator not in SIMULATORS:
             raise ConfigError(f"simulator must be one of {SIMULATORS}, got {self.simulator!r}")
+        if not 0 <= self.fit_sample <= MAX_FIT_SAMPLE:
+            raise ConfigError(
+                f"fit_sample must lie in [0, {MAX_FIT_SAMPLE}] (0: the fit on every session), got {self.fit_sample}"
+            )
+        if self.fit_sample and self.simulator != "fitted":
+            raise ConfigError("fit_sample picks a fit of the logs: it needs simulator='fitted'")
         if self.true_parts:
             parse_parts(self.true_parts)
             if self.simulator != "fitted":

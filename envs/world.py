@@ -26,6 +26,7 @@ from simulators.data.features import user_feature_matrix
 from simulators.data.logs import LoggedData
 from simulators.datasets import DataSource, forget_data, resolve_data
 from simulators.fit.cache import load_or_fit, simulator_key
+from simulators.fit.config import FitConfig
 from simulators.fit.mixed import MixedSimulator, parse_parts
 from simulators.response import ResponseTables, UserSimulator
 
@@ -139,7 +140,7 @@ def world_key(config: EnvConfig) -> str:
     (memoised) logs' fingerprint without building anything."""
     source = data_source(config)
     simulator: object = (
-        simulator_key(source.logs)
+        simulator_key(source.logs, FitConfig(sample=config.fit_sample))
         if config.simulator == "fitted"
         else ("true", source.fingerprint, config.true_day)
     )
@@ -216,7 +217,7 @@ def build_world(config: EnvConfig) -> RankingWorld:
     key = world_key(config)
     if key in _WORLDS:
         return _WORLDS[key]
-    fitted, _ = load_or_fit(logs)
+    fitted, _ = load_or_fit(logs, FitConfig(sample=config.fit_sample))
     load_ctr = (
         cache(partial(_load_or_train_ctr, logs, fitted.item_embedding, config.ctr_warm_start))
         if config.candidates == "ctr"

@@ -15,7 +15,15 @@ scored on the figures of :func:`figures`:
 - ``sign_share``: among the policies whose true advantage's paired 95% interval excludes 0, the
   share whose advantage in the model has the same sign;
 - ``advantage_rmse``: the root mean square of ``A_model - A_true`` over the family (the error
-  the mechanism swaps of ``benchmarks.counterfactual`` take apart).
+  the mechanism swaps of ``benchmarks.counterfactual`` take apart);
+- ``gains`` / ``false_gains``: how many policies the model says beat the reference, and how many
+  of those do not in the truth (the deviations an agent or a planner trusting the model would
+  chase for nothing).
+
+:func:`ensemble` turns an ensemble of fits (``EnvConfig.fit_sample``) into the model's own
+uncertainty: each policy's spread of advantages over the members, their mean, and the
+pessimistic advantage ``A_fit - kappa * spread`` (the penalty of MOPO, Yu et al., NeurIPS 2020,
+applied to whole policies).
 """
 
 from __future__ import annotations
@@ -167,6 +175,7 @@ def figures(model: Advantages, truth: Advantages, reference: str = REFERENCE) ->
     clear = [i for i, n in enumerate(others) if truth.ci95[n][0] > 0 or truth.ci95[n][1] < 0]
     agree = [np.sign(a_model[i]) == np.sign(a_true[i]) for i in clear]
     slope = float(np.polyfit(a_model, a_true, 1)[0]) if np.ptp(a_model) > 0 else float("nan")
+    gains = [i for i in range(len(others)) if a_model[i] > 0]
     return {
         "policies": len(names),
         "spearman": _correlation(spearmanr, v_model, v_true),
@@ -176,7 +185,42 @@ def figures(model: Advantages, truth: Advantages, reference: str = REFERENCE) ->
         "sign_policies": len(clear),
         "advantage_rmse": float(np.sqrt(np.mean((a_model - a_true) ** 2))),
         "value_rmse": float(np.sqrt(np.mean((v_model - v_true) ** 2))),
+        "gains": len(gains),
+        "false_gains": sum(1 for i in gains if a_true[i] <= 0),
     }
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """What an ensemble of fits says about a family (:func:`ensemble`)."""
+
+    spread: dict[str, float]
+    """Each policy's standard deviation of advantages over the members."""
+    mean: Advantages
+    """The members' mean values and advantages (intervals: the fit's)."""
+    pessimistic: Advantages
+    """The fit's values and advantages minus ``kappa`` times their spread over the members."""
+
+
+def ensemble(fit: Advantages, members: list[Advantages], kappa: float = 1.0) -> Ensemble:
+    """The spread, mean and pessimistic view of ``members`` (fits of half the users each) around
+    ``fit`` (the fit on every user)."""
+    if len(members) < 2:
+        raise ConfigError(f"an ensemble needs at least 2 members, got {len(members)}")
+    names = list(fit.values)
+    adv = {n: np.array([m.advantage[n] for m in members]) for n in names}
+    val = {n: np.array([m.values[n] for m in members]) for n in names}
+    spread = {n: float(adv[n].std(ddof=1)) for n in names}
+    value_spread = {n: float(val[n].std(ddof=1)) for n in names}
+    mean = Advantages(
+        {n: float(val[n].mean()) for n in names}, {n: float(adv[n].mean()) for n in names}, fit.ci95
+    )
+    pessimistic = Advantages(
+        {n: fit.values[n] - kappa * value_spread[n] for n in names},
+        {n: fit.advantage[n] - kappa * spread[n] for n in names},
+        fit.ci95,
+    )
+    return Ensemble(spread, mean, pessimistic)
 
 
 def _correlation(test: Any, x: np.ndarray, y: np.ndarray) -> float:

@@ -46,6 +46,8 @@ MODELS = ("true", "fitted")
 """The worlds a planner can simulate: the shop's ground truth, or the simulator fitted to the logs."""
 BASES = ("tuned-weights", "best-fixed", "mmr")
 """The static re-rankers a planner may build on (``agents.policies.baselines.RERANKER_NAMES``)."""
+MAX_ENSEMBLE = 16
+"""Most fits a planner plans in at once."""
 MAX_ROLLOUTS = 4_096
 """Most futures per candidate action (each is a session copy in memory)."""
 
@@ -71,6 +73,13 @@ class PlannerConfig:
     confirm: bool = True
     """Pick the best candidate on half of the futures and test its gain on the other half (no
     winner's curse); False: pick and test on all of them (more power, more false deviations)."""
+    ensemble: int = 0
+    """0: plan in the model alone. E >= 2 (a ``fitted`` model only): plan in E fits of the logs, each
+    on a random half of the users (``EnvConfig.fit_sample`` 1..E), the futures split evenly among
+    them, so that the members' disagreement about a deviation's gain can count against it."""
+    kappa: float = 0.0
+    """Pessimism with an ensemble: a deviation's gain counts minus ``kappa`` times the members'
+    standard deviation of it (the penalty of MOPO, Yu et al., NeurIPS 2020); 0 = their mean."""
     clairvoyant: bool = False
     """True: the futures reuse the real session's key, so they foresee its own dice. Never a planner
     to compare with: it shows what a leak of the env's randomness would be worth."""
@@ -86,6 +95,18 @@ class PlannerConfig:
             raise ConfigError(f"--planner-perturbation must lie in (0, 2], got {self.perturbation}")
         if self.base not in BASES:
             raise ConfigError(f"--planner-base must be one of {list(BASES)}, got {self.base!r}")
+        if self.ensemble == 1 or not 0 <= self.ensemble <= MAX_ENSEMBLE:
+            raise ConfigError(
+                f"--planner-ensemble: 0 (none) or 2 to {MAX_ENSEMBLE} members, got {self.ensemble}"
+            )
+        if self.ensemble and self.rollouts % self.ensemble:
+            raise ConfigError(
+                f"--planner-rollouts ({self.rollouts}) must split evenly among the {self.ensemble} members"
+            )
+        if not (np.isfinite(self.kappa) and self.kappa >= 0):
+            raise ConfigError(f"--planner-kappa must be a number >= 0, got {self.kappa}")
+        if self.kappa and not self.ensemble:
+            raise ConfigError("--planner-kappa weighs the members' disagreement: it needs --planner-ensemble")
         if unknown := sorted(set(self.candidates) - set(CANDIDATE_KINDS)):
             raise ConfigError(f"unknown planner candidates {unknown}; choose from {list(CANDIDATE_KINDS)}")
 
@@ -117,9 +138,18 @@ class RolloutPlanner:
 
     def __post_init__(self) -> None:
         self.model = replace(self.model, obs_mode="ids", action_mode=self.base.action_mode, render_mode=None)
-        self.world: RankingWorld = build_world(self.model)
+        if self.config.ensemble and (self.model.simulator != "fitted" or self.model.fit_sample):
+            raise ConfigError(
+                "--planner-ensemble plans in fits of the logs: it needs the fitted model (planner:fitted)"
+            )
+        self.models = [replace(self.model, fit_sample=k) for k in range(1, self.config.ensemble + 1)] or [
+            self.model
+        ]
+        """The worlds the futures are played in: the model, or the members of its ensemble."""
+        self.worlds: list[RankingWorld] = [build_world(model) for model in self.models]
+        self.world: RankingWorld = self.worlds[0]
         self.core: SessionCore | None = None
-        self._belief: SessionCore | None = None
+        self._beliefs: list[SessionCore] = []
         self._shown_candidates: np.ndarray | None = None
 
     @property
@@ -137,14 +167,17 @@ class RolloutPlanner:
         ):
             raise ConfigError("the planner's model and the env must offer as many candidates and slots")
         self.core = core
-        if core.world is self.world:
-            self._belief = None
+        if len(self.worlds) == 1 and core.world is self.world:
+            self._beliefs = []
             return
         if not np.array_equal(core.world.candidates, self.world.candidates):
             raise ConfigError(
                 "the planner's model offers other candidates than the env (other logs or candidate options)"
             )
-        self._belief = SessionCore(self.model, self.world, core.batch)
+        self._beliefs = [
+            SessionCore(model, world, core.batch)
+            for model, world in zip(self.models, self.worlds, strict=True)
+        ]
         self._shown_candidates = None
 
     # ------------------------------------------------------------------------------ acting
@@ -156,34 +189,45 @@ class RolloutPlanner:
                 "the planner acts for an env's sessions: bind(core) it first (run_sessions does)"
             )
         started = time.perf_counter()
-        source = core if self._belief is None else self._follow(core)
+        sources = self._follow(core) if self._beliefs else [core]
         positions = self._candidate_slates(core, observation, rng)  # (B, A, K) in the env's ranking
-        returns = self._futures_of(source, core, positions, rng)  # (B, A, M)
-        choice = self.choose(returns - returns[:, :1, :])
+        m = self.config.rollouts // len(sources)
+        gains = []
+        for source, model, world in zip(sources, self.models, self.worlds, strict=True):
+            returns = self._futures_of(source, core, positions, rng, model, world, m)  # (B, A, m)
+            gains.append(returns - returns[:, :1, :])
+        # Futures interleaved member by member, so that any half of them holds half of each member's.
+        gain = np.stack(gains, axis=3).reshape(*gains[0].shape[:2], -1)
+        spread = (
+            np.stack([g.mean(axis=2) for g in gains], axis=2).std(axis=2, ddof=1) if len(gains) > 1 else None
+        )
+        choice = self.choose(gain, spread)
         self.decisions += len(choice)
         self.deviations += int((choice > 0).sum())
         self.seconds += time.perf_counter() - started
         chosen = positions[np.arange(len(choice)), choice]
         return scores_action(chosen, core.config.n_candidates)
 
-    def choose(self, gain: np.ndarray) -> np.ndarray:
+    def choose(self, gain: np.ndarray, spread: np.ndarray | None = None) -> np.ndarray:
         """``(B,)`` the candidate to play from the gains ``(B, A, M)`` of each candidate's futures
         over the base's (candidate 0). With ``confirm``, the best candidate is picked on the first
         half of the futures and played only if its gain on the other half clears ``gate``
         standard errors: picking the largest of ~20 noisy estimates overstates it (the winner's
         curse), so the pick is tested on futures it was not picked on. Without, the pick and its
-        test share the futures."""
+        test share the futures. ``spread (B, A)``: the ensemble members' disagreement about each
+        gain, of which ``kappa`` times counts against it in the pick and in the test."""
+        penalty = 0.0 if spread is None else self.config.kappa * spread
         m = gain.shape[2]
         if self.config.confirm and m >= 4:
             pick, test = gain[:, :, : m // 2], gain[:, :, m // 2 :]
         else:
             pick = test = gain
-        best = pick.mean(axis=2)
+        best = pick.mean(axis=2) - penalty
         best[:, 0] = -np.inf
         candidate = best.argmax(axis=1)
         rows = np.arange(len(candidate))
         tested = test[rows, candidate]  # (B, M') the pick's gains on the futures that test it
-        mean = tested.mean(axis=1)
+        mean = tested.mean(axis=1) - (0.0 if spread is None else self.config.kappa * spread[rows, candidate])
         se = (
             tested.std(axis=1, ddof=1) / np.sqrt(tested.shape[1])
             if tested.shape[1] > 1
@@ -229,13 +273,13 @@ class RolloutPlanner:
         return np.stack(slates, axis=1)
 
     def _futures_of(
-        self, source: SessionCore, core: SessionCore, positions: np.ndarray, rng: np.random.Generator
-    ) -> np.ndarray:
-        """``(B, A, M)`` the return of each future: candidate ``a`` now, then the base policy.
-        Candidates of a session that show the same slate share their futures (under common
-        random numbers they are the same futures)."""
+        self, source: SessionCore, core: SessionCore, positions: np.ndarray, rng: np.random.Generator,
+        model: EnvConfig, world: RankingWorld, m: int,
+    ) -> np.ndarray:  # fmt: skip
+        """``(B, A, m)`` the return of each of ``m`` futures in ``world``: candidate ``a`` now, then
+        the base policy. Candidates of a session that show the same slate share their futures
+        (under common random numbers they are the same futures)."""
         batch, n_actions, k = positions.shape
-        m = self.config.rollouts
         if self.config.clairvoyant:
             keys = np.repeat(core.key[:, None], m, axis=1)  # the real sessions' own dice
         else:
@@ -248,19 +292,19 @@ class RolloutPlanner:
         rows = np.repeat(session, m)  # (U * M,): the session of each future
         future_keys = keys[session].reshape(-1)
         totals = self._play(
-            source, core.ledger, rows, future_keys, np.repeat(distinct[:, 1:], m, axis=0), rng
+            source, core.ledger, rows, future_keys, np.repeat(distinct[:, 1:], m, axis=0), rng, model, world
         )
         return totals.reshape(len(distinct), m)[slot_of.reshape(batch, n_actions)]
 
     def _play(
         self, source: SessionCore, ledger: Any, rows: np.ndarray, keys: np.ndarray, first: np.ndarray,
-        rng: np.random.Generator,
+        rng: np.random.Generator, model: EnvConfig, world: RankingWorld,
     ) -> np.ndarray:  # fmt: skip
         """``(R,)`` the return of futures of ``source``'s sessions ``rows (R,)`` with ``keys (R,)``
         whose first slate is ``first (R, K)`` (candidate positions), the base policy after it. The
         futures still running are packed into a smaller batch as the others end."""
-        size, n = len(rows), self.model.n_candidates
-        futures = SessionCore(self.model, self.world, size)
+        size, n = len(rows), model.n_candidates
+        futures = SessionCore(model, world, size)
         source.clone_into(futures, rows, keys, ledger=ledger)
         frozen = futures.ledger.snapshot()  # one session moves the shared ledger too little to matter
         total = np.zeros(size)
@@ -271,10 +315,10 @@ class RolloutPlanner:
         total += reward
         alive = ~(terminated | truncated)
         steps = 1
-        base = replace(self.model, action_mode=self.base.action_mode)
+        base = replace(model, action_mode=self.base.action_mode)
         while alive.any() and (self.config.depth == 0 or steps < self.config.depth):
             if alive.mean() < 0.5 and alive.sum() >= 64:  # pack the running futures
-                packed = SessionCore(self.model, self.world, int(alive.sum()))
+                packed = SessionCore(model, world, int(alive.sum()))
                 futures.clone_into(packed, np.flatnonzero(alive), futures.key[alive])
                 futures, index, alive = packed, index[alive], np.ones(int(alive.sum()), dtype=bool)
             futures.ledger.restore(frozen)
@@ -289,22 +333,22 @@ class RolloutPlanner:
             steps += 1
         return total
 
-    def _follow(self, core: SessionCore) -> SessionCore:
-        """The belief: the model's own state of each of ``core``'s sessions, the last step's shown
-        slate and observed clicks and purchases applied by the model's equations (a session that
-        just started starts afresh in the model too)."""
-        belief = self._belief
-        assert belief is not None
+    def _follow(self, core: SessionCore) -> list[SessionCore]:
+        """The beliefs: each model world's own state of each of ``core``'s sessions, the last
+        step's shown slate and observed clicks and purchases applied by the model's equations (a
+        session that just started starts afresh in the model too)."""
         if self._shown_candidates is not None:
             shown = (core.last_slate[:, :, None] == self._shown_candidates[:, None, :]).argmax(axis=2)
             observed = np.stack([core.last_click, core.last_purchase], axis=1).astype(np.int8)
-            belief.step_scores(slate_scores(shown, core.config.n_candidates), np.zeros(core.batch, bool),
-                               observed=observed)  # fmt: skip
+            for belief in self._beliefs:
+                belief.step_scores(slate_scores(shown, core.config.n_candidates), np.zeros(core.batch, bool),
+                                   observed=observed)  # fmt: skip
         fresh = np.flatnonzero(core.step_count == 0)
         if len(fresh):
-            belief.start_users(fresh, core.user[fresh], core.key[fresh])
+            for belief in self._beliefs:
+                belief.start_users(fresh, core.user[fresh], core.key[fresh])
         self._shown_candidates = core.candidates.copy()
-        return belief
+        return self._beliefs
 
     def report(self) -> dict[str, Any]:
         """What the planner did: decisions, the share that deviated from the base, decisions per second."""
@@ -314,4 +358,6 @@ class RolloutPlanner:
             "decisions_per_second": self.decisions / self.seconds if self.seconds else None,
             "rollouts": self.config.rollouts,
             "model": self.model.simulator,
+            "ensemble": self.config.ensemble,
+            "kappa": self.config.kappa,
         }

@@ -68,6 +68,10 @@ class FitConfig:
     """The response network."""
     seed: int = 0
     """Seed of the fit and of the report's simulated sessions."""
+    sample: int = 0
+    """0: fit on every logged session. k >= 1: fit on the sessions of a random half of the users
+    (drawn with ``seed`` and k), the k-th member of an ensemble whose spread measures how unsure
+    the fit is; every member still plays the whole population (who shows up, their histories)."""
 
     def __post_init__(self) -> None:
         check_seed("seed", self.seed)
@@ -75,6 +79,8 @@ class FitConfig:
             raise ConfigError(f"text_encoder must be one of {TEXT_ENCODERS}, got {self.text_encoder!r}")
         if self.history_length < 1 or self.n_topics < 1:
             raise ConfigError("history_length and n_topics must be >= 1")
+        if self.sample < 0:
+            raise ConfigError(f"sample must be >= 0 (0: every session), got {self.sample}")
         if self.dynamics_fit not in DYNAMICS_FITS:
             raise ConfigError(f"dynamics_fit must be one of {DYNAMICS_FITS}, got {self.dynamics_fit!r}")
         if not all(0 < r < 1 for r in self.retention_grid):

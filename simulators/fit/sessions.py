@@ -65,10 +65,14 @@ class _Sessions:
         self.leave = torch.from_numpy(last.astype(np.float64))
         self.counted = torch.from_numpy(~(last & (length >= cap)))
         self.n_clicks = self.clicks.sum(1)
-        self.by_step = [
-            torch.from_numpy(np.flatnonzero(steps.step == t)) for t in range(int(steps.step.max()) + 1)
-        ]
-        self.session = torch.from_numpy(steps.session)
+        # Sessions ranked longest first: the sessions still running at step t are the first n_t,
+        # so each step's state is a prefix of the last one's (no scatter into a full table).
+        rank = np.empty(steps.n_sessions, dtype=np.int64)
+        rank[np.argsort(-steps.session_length, kind="stable")] = np.arange(steps.n_sessions)
+        self.by_step = []
+        for t in range(int(steps.step.max()) + 1):
+            rows = np.flatnonzero(steps.step == t)
+            self.by_step.append(torch.from_numpy(rows[np.argsort(rank[steps.session[rows]], kind="stable")]))
         self.user = torch.from_numpy(users[steps.user] if users.ndim else steps.user)
         self.n_sessions, self.n_topics = steps.n_sessions, n_topics
 
@@ -114,9 +118,9 @@ def _session_nll(
     boredom = torch.zeros_like(drift)
     click_nll = torch.zeros((), dtype=torch.float64)
     leave_nll = torch.zeros((), dtype=torch.float64)
-    for rows in data.by_step:
-        sessions, topic = data.session[rows], data.topic[rows]
-        d, b = drift[sessions], boredom[sessions]
+    for rows in data.by_step:  # the sessions still running, longest first: a prefix of the last step's
+        topic = data.topic[rows]
+        d, b = drift[: len(rows)], boredom[: len(rows)]
         if static is not None:
             z = p["scale"] * static[rows] + p["offset"] + d.gather(1, topic) - b.gather(1, topic)
             prob = (theta[None, : z.shape[1]] * torch.sigmoid(z)).clamp(1e-7, 1 - 1e-7)
@@ -137,8 +141,7 @@ def _session_nll(
         y = data.leave[rows]
         step_nll = torch.nn.functional.binary_cross_entropy_with_logits(logit, y, reduction="none")
         leave_nll = leave_nll + (step_nll * data.counted[rows]).sum()
-        drift = drift.index_copy(0, sessions, d)
-        boredom = boredom.index_copy(0, sessions, b)
+        drift, boredom = d, b
     return click_nll, data.shown.sum(), leave_nll, data.counted.sum()
 
 

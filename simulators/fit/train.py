@@ -135,11 +135,22 @@ class FitResult:
     """How it was fitted (the report's descriptive entries)."""
 
 
+def half_of_users(logs: LoggedData, config: FitConfig) -> LoggedData:
+    """The logs a fit learns from: all of them (``config.sample == 0``), or the sessions of a
+    random half of the users (an ensemble member, :attr:`FitConfig.sample`)."""
+    if config.sample == 0:
+        return logs
+    rng = np.random.default_rng([config.seed, config.sample])
+    users = logs.users["user_id"].to_numpy()
+    chosen = users[rng.permutation(len(users))[: max(len(users) // 2, 1)]]
+    return logs.with_interactions(logs.interactions[logs.interactions["user_id"].isin(chosen)])
+
+
 def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
     """Fit the response network, its calibration, the dynamics and the leave hazard on the
     time split of ``logs`` (call under :func:`encoders.device.deterministic_torch`)."""
     logs.require_positive_feedback("fit a simulator from")
-    split = logs.split_by_time(config.valid_fraction, config.test_fraction)
+    split = half_of_users(logs, config).split_by_time(config.valid_fraction, config.test_fraction)
     embeddings = catalog_vectors(logs, config.text_encoder)
     topics = item_topics(logs, embeddings, config)
     user_features = user_feature_matrix(logs.users)
@@ -181,19 +192,16 @@ def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
     patience = fit_patience(train, valid, topics, params, cap, boredom_only)
     session_fit = None
     if config.dynamics_fit == "sessions" and leave is not None:
-        # Every coefficient at once, from the step-wise fit; then the users' patience again, and
-        # the coefficients once more with it (the leave offsets move the population's leave terms).
-        scale, offset = best.scale, best.offset
-        for _ in range(2):
-            found = fit_session_dynamics(
-                valid_static, theta, valid, train, topics, cap, boredom_only.boredom_scale, patience.offsets,
-                params, scale, offset,
-            )  # fmt: skip
-            if found is None:  # the step-wise fit stands
-                break
-            session_fit, params, scale, offset = found, found.params, found.scale, found.offset
+        # Every coefficient at once, from the step-wise fit and the users' patience under it;
+        # then the patience again under the new coefficients (a second round moves them little).
+        session_fit = fit_session_dynamics(
+            valid_static, theta, valid, train, topics, cap, boredom_only.boredom_scale, patience.offsets,
+            params, best.scale, best.offset,
+        )  # fmt: skip
+        if session_fit is not None:  # else the step-wise fit stands
+            params = session_fit.params
+            best = replace(best, scale=session_fit.scale, offset=session_fit.offset)
             patience = fit_patience(train, valid, topics, params, cap, boredom_only)
-        best = replace(best, scale=scale, offset=offset)
     traits = UserTraits(boredom_only.boredom_scale, patience.offsets)
     simulator = _export(net, logs, embeddings, topics, user_features, theta, best, params, traits, config)
     info = {

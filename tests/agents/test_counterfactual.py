@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from agents.evaluation.counterfactual import Advantages, advantages, figures
+from agents.evaluation.counterfactual import Advantages, advantages, ensemble, figures
 from agents.evaluation.sessions import run_sessions
 from agents.policies.baselines import StaticReranker
 from agents.policies.switch import ContextSwitch
@@ -19,7 +19,9 @@ from envs.core import SessionCore
 from envs.world import build_world, with_simulator
 from simulators.core.errors import ConfigError
 from simulators.datasets.shop import shop_folder
+from simulators.fit.config import FitConfig
 from simulators.fit.mixed import DYNAMICS_FIELDS, MECHANISMS, MixedSimulator, parse_parts, same_partition
+from simulators.fit.train import half_of_users
 from simulators.shop.world import ShopWorld
 from tests.conftest import SMALL_SHOP
 
@@ -104,11 +106,45 @@ def test_figures_catch_a_model_whose_advantages_are_backwards_or_out_of_scale() 
     doubled = figures(model(2.0, offset=5.0), truth, reference="ref")  # ranks right, twice too sure
     assert doubled["spearman"] == pytest.approx(1) and doubled["slope"] == pytest.approx(0.5)
     assert doubled["sign_share"] == 1.0 and doubled["sign_policies"] == 4
+    assert doubled["gains"] == 2 and doubled["false_gains"] == 0  # a and d beat the reference
     backwards = figures(model(-1.0), truth, reference="ref")
     assert backwards["slope"] == pytest.approx(-1) and backwards["sign_share"] == 0.0
+    assert backwards["gains"] == 2 and backwards["false_gains"] == 2  # b and c, which lose
     assert backwards["spearman"] < 0 and names  # every policy ranked the wrong way round
     with pytest.raises(ConfigError, match="at least 3"):
         figures(Advantages({"ref": 1.0}, {"ref": 0.0}, {"ref": (0.0, 0.0)}), truth, reference="ref")
+
+
+def test_an_ensemble_gives_each_policy_its_spread_and_a_pessimistic_view() -> None:
+    ci = {n: (0.0, 0.0) for n in ("ref", "a", "b")}
+    fit = Advantages({"ref": 10.0, "a": 11.0, "b": 9.0}, {"ref": 0.0, "a": 1.0, "b": -1.0}, ci)
+    members = [
+        Advantages({"ref": 10.0, "a": 10.0 + a, "b": 9.0}, {"ref": 0.0, "a": a, "b": -1.0}, ci)
+        for a in (0.0, 2.0)
+    ]
+    views = ensemble(fit, members, kappa=2.0)
+    assert views.spread == {"ref": 0.0, "a": pytest.approx(np.sqrt(2)), "b": 0.0}  # sd (ddof 1) of 0 and 2
+    assert views.mean.advantage["a"] == 1.0 and views.pessimistic.advantage["a"] == pytest.approx(
+        1 - 2 * np.sqrt(2)
+    )
+    assert views.pessimistic.advantage["b"] == -1.0  # members that agree cost nothing
+    with pytest.raises(ConfigError, match="at least 2"):
+        ensemble(fit, members[:1])
+
+
+def test_an_ensemble_member_is_fitted_on_half_the_users() -> None:
+    logs = build_world(EnvConfig(data=str(shop_folder(SMALL_SHOP)), candidates="popularity")).logs
+    assert half_of_users(logs, FitConfig()) is logs
+    first, again, second = (half_of_users(logs, FitConfig(sample=k)) for k in (1, 1, 2))
+    users = [set(x.interactions["user_id"]) for x in (first, again, second)]
+    assert users[0] == users[1] and users[0] != users[2]  # seeded by the member's number
+    assert len(users[0]) <= logs.n_users // 2 and set(first.interactions["session_id"]) <= set(
+        logs.interactions["session_id"]
+    )
+    with pytest.raises(ConfigError, match="fit_sample"):
+        EnvConfig(fit_sample=-1)
+    with pytest.raises(ConfigError, match="simulator='fitted'"):
+        EnvConfig(simulator="true", fit_sample=1)
 
 
 def play(world_config: EnvConfig, world, policy: StaticReranker, n: int = 256) -> np.ndarray:  # type: ignore[no-untyped-def]

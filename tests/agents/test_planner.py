@@ -17,6 +17,7 @@ from agents.policies.planner import PlannerConfig, RolloutPlanner
 from envs.config import EnvConfig
 from envs.core import SessionCore, action_scores
 from envs.world import build_world
+from simulators.core.errors import ConfigError
 from simulators.datasets.shop import shop_folder
 from tests.conftest import SMALL_SHOP
 
@@ -121,7 +122,7 @@ def test_the_fitted_planner_acts_in_the_true_shop_on_its_own_belief(config: EnvC
     base = base_policy(config)
     planner = RolloutPlanner(base, replace(config, simulator="fitted"), PlannerConfig(rollouts=4))
     result = run_sessions(planner, config, 32, 4, progress=False)
-    assert planner._belief is not None and planner.decisions > 0  # planned in its own model
+    assert len(planner._beliefs) == 1 and planner.decisions > 0  # planned in its own model
     assert len(result.returns) == 32 and np.isfinite(result.returns).all()
 
 
@@ -139,3 +140,24 @@ def test_confirmation_keeps_a_lucky_candidate_from_being_played(config: EnvConfi
     real = null.copy()
     real[:, 7] += 1.0
     assert (planner.choose(real) == 7).mean() > 0.95
+
+
+def test_an_ensemble_planner_counts_its_members_disagreement_against_a_deviation(config: EnvConfig) -> None:
+    """Pessimism: a gain of 1 the members agree on is played; the same gain when the members
+    disagree by 1 is refused at kappa 2 and played at kappa 0 (their mean)."""
+    fitted = replace(config, simulator="fitted")
+    options = PlannerConfig(rollouts=4, ensemble=2, kappa=2.0)
+    planner = RolloutPlanner(base_policy(config), fitted, options)
+    assert [w.key for w in planner.worlds] != [build_world(fitted).key] * 2  # two other fits of the logs
+    gain = np.zeros((2, 3, 64))
+    gain[:, 2] = 1.0 + np.random.default_rng(0).normal(0.0, 0.1, size=(2, 64))
+    spread = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # session 1: the members disagree
+    np.testing.assert_array_equal(planner.choose(gain, spread), [2, 0])
+    calm = replace(planner, config=replace(options, kappa=0.0))
+    np.testing.assert_array_equal(calm.choose(gain, spread), [2, 2])
+    result = run_sessions(planner, config, 16, 4, progress=False)  # in the true shop, on two beliefs
+    assert len(planner._beliefs) == 2 and planner.decisions > 0 and np.isfinite(result.returns).all()
+    with pytest.raises(ConfigError, match="split evenly"):
+        PlannerConfig(rollouts=5, ensemble=2)
+    with pytest.raises(ConfigError, match="needs --planner-ensemble"):
+        PlannerConfig(kappa=1.0)
