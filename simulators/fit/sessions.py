@@ -51,7 +51,7 @@ class _Sessions:
         self.shown = torch.from_numpy(shown.astype(np.float64))
         self.clicks = torch.from_numpy((steps.clicks * shown).astype(np.float64))
         rows = np.arange(len(steps.user))[:, None]
-        flat = np.broadcast_to(rows, shown.shape)
+        flat = np.repeat(rows, shown.shape[1], axis=1)
         self.viewed = torch.zeros(len(steps.user), n_topics, dtype=torch.float64)
         self.viewed.index_put_(
             (torch.from_numpy(flat.ravel()), self.topic.ravel()), self.shown.ravel(), accumulate=True
