@@ -217,6 +217,9 @@ def build_world(config: EnvConfig) -> RankingWorld:
     key = world_key(config)
     if key in _WORLDS:
         return _WORLDS[key]
+    truth = source.truth
+    if (config.simulator == "true" or config.true_parts) and truth is None:  # before any fitting
+        raise DataError(f"{logs.source}: not read from a shop folder, so its ground truth is unknown")
     fitted, _ = load_or_fit(logs, FitConfig(sample=config.fit_sample))
     load_ctr = (
         cache(partial(_load_or_train_ctr, logs, fitted.item_embedding, config.ctr_warm_start))
@@ -224,10 +227,7 @@ def build_world(config: EnvConfig) -> RankingWorld:
         else None
     )
     simulator: UserSimulator = fitted
-    if config.simulator == "true" or config.true_parts:
-        truth = source.truth
-        if truth is None:
-            raise DataError(f"{logs.source}: not read from a shop folder, so its ground truth is unknown")
+    if truth is not None and (config.simulator == "true" or config.true_parts):
         simulator = truth.at(truth.config.days if config.true_day is None else config.true_day)
         if config.true_parts:
             simulator = MixedSimulator(fitted, simulator, parse_parts(config.true_parts))
