@@ -263,7 +263,7 @@ class CTRCandidateSource:
         return ranked, features
 
 
-CANDIDATES_VERSION = 1
+CANDIDATES_VERSION = 2
 """Bump when candidate generation changes, so cached candidates are recomputed."""
 
 

@@ -20,10 +20,7 @@ SMALL_SHOP = ShopConfig(seed=3, n_users=300, n_items=200, n_sellers=30, n_sessio
 """A shop small enough for unit tests (about a second to generate)."""
 
 
-@pytest.fixture(scope="session", autouse=True)
-def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Point ``$RECGYM_CACHE`` at a fresh folder so tests never read a user's cache."""
-    folder = tmp_path_factory.mktemp("recgym-cache")
+def _point_cache_at(folder: Path) -> Iterator[Path]:
     previous = os.environ.get("RECGYM_CACHE")
     os.environ["RECGYM_CACHE"] = str(folder)
     yield folder
@@ -31,6 +28,25 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("RECGYM_CACHE", None)
     else:
         os.environ["RECGYM_CACHE"] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point ``$RECGYM_CACHE`` at a fresh folder so tests never read a user's cache. Under
+    ``pytest -n`` (``make test``) the run's workers share it: each entry is built once, under
+    its lock (:func:`simulators.core.storage.load_or_build`), and the others load it."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / "recgym-cache"
+    folder.mkdir(exist_ok=True)
+    yield from _point_cache_at(folder)
+
+
+@pytest.fixture(scope="module")
+def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A cache of the module's own, for tests that damage entries on purpose: no other test
+    (nor another worker) reads what they break."""
+    yield from _point_cache_at(tmp_path_factory.mktemp("own-cache"))
 
 
 def tiny_logs() -> LoggedData:

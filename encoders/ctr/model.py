@@ -67,11 +67,18 @@ class CTRModel(nn.Module):
         return self.item_tower(items)
 
     def forward(
-        self, user: torch.Tensor, items: torch.Tensor, positions: torch.Tensor | None = None
+        self,
+        user: torch.Tensor,
+        items: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        catalog: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Task logits ``(B, K, n_tasks)`` for ``user (B, dim)`` and ``items (B, K)``; without
-        ``positions`` every item is scored at the top slot (serving)."""
-        item = self.item_vectors(items.clamp(min=0))
+        ``positions`` every item is scored at the top slot (serving). ``catalog``: the item
+        tower's ``(n_items, dim)`` output computed once (``item_tower.catalog()``) for scoring
+        many slates; without it the tower runs on the rows given (training)."""
+        rows = items.clamp(min=0)
+        item = self.item_vectors(rows) if catalog is None else catalog[rows]
         u = user[:, None, :].expand_as(item)
         x = torch.cat([u, item, u * item], dim=-1)
         if self.architecture == "mmoe":

@@ -88,6 +88,7 @@ class TrainedCTR:
         chunks: dict[str, list[np.ndarray]] = {}
         self.model.eval()
         with torch.no_grad():
+            catalog = self.model.item_tower.catalog()
             for batch in tensor_batches(data, 4096):
                 user = self.model.user_vectors(batch["history"], batch["user_features"])
                 items = batch["items"]
@@ -96,7 +97,9 @@ class TrainedCTR:
                     if at_logged_positions
                     else None
                 )
-                for task, value in self.model.probabilities(self.model(user, items, positions)).items():
+                for task, value in self.model.probabilities(
+                    self.model(user, items, positions, catalog)
+                ).items():
                     chunks.setdefault(task, []).append(value.cpu().numpy())
         return {task: np.concatenate(parts) for task, parts in chunks.items()}
 
@@ -114,12 +117,15 @@ class TrainedCTR:
         chunks: dict[str, list[np.ndarray]] = {}
         model.eval()
         with torch.no_grad():
+            catalog = (
+                model.item_tower.catalog()
+            )  # once: the tower over every (user, item) pair is most of the cost
             for start in range(0, len(users), batch):
                 rows = slice(start, start + batch)
                 h = torch.from_numpy(history[rows]).to(device)
                 f = torch.from_numpy(self.user_features[users[rows]]).to(device)
                 offered = torch.from_numpy(items[rows]).to(device)
-                predicted = model.probabilities(model(model.user_vectors(h, f), offered))
+                predicted = model.probabilities(model(model.user_vectors(h, f), offered, catalog=catalog))
                 best = torch.topk(predicted["click"], n, dim=1).indices  # sorted, best first
                 top[rows] = torch.gather(offered, 1, best).cpu().numpy()
                 for task, value in predicted.items():

@@ -274,7 +274,23 @@ def load_or_build(
     raising one of :data:`STALE_ENTRY_ERRORS`, whose message says why) is reported in one line
     (:func:`report_rebuild`) and built again; an absent entry is built without a word. The one
     load-or-build sequence of every cache (the shop, fitted simulators, CTR models, candidates,
-    tuned re-rankers)."""
+    tuned re-rankers).
+
+    The check and the build hold an exclusive lock on the entry (``flock`` on ``<manifest>.lock``),
+    so processes that ask for one entry at once (Ray trials, parallel test workers, two commands)
+    build it once: the others wait, then load what the first wrote."""
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with manifest.with_name(manifest.name + ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the kernel frees it if this process dies
+        try:
+            return _load_or_build(what, manifest, files, load, build)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _load_or_build(
+    what: str, manifest: Path, files: Sequence[Path], load: Callable[[], T], build: Callable[[], T]
+) -> T:
     if manifest.exists() or any(path.exists() for path in files):
         problem = cache_entry_problem(manifest)
         if problem is None:

@@ -22,6 +22,8 @@ from simulators.fit.cache import load_or_fit, simulator_folder
 from simulators.fit.config import FitConfig, ResponseNetConfig
 from tests.conftest import SMALL_SHOP
 
+pytestmark = pytest.mark.usefixtures("own_cache")  # these tests break cache entries on purpose
+
 
 def newest(paths: Iterable[Path]) -> Path:
     """The most recently written of ``paths``."""

@@ -94,3 +94,30 @@ def test_load_or_build_builds_serves_and_rebuilds_a_damaged_entry(
     write_manifest(manifest_beside(entry), [entry])  # a manifest that vouches for bytes the loader refuses
     assert get() == "built" and "its value is refused" in capsys.readouterr().err
     assert get() == "value" and len(built) == 4
+
+
+def _ask_for_the_entry(folder: Path) -> str:
+    """A process's request for one cache entry whose build is slow and counts itself."""
+    import time
+
+    from simulators.core.storage import load_or_build, manifest_beside
+
+    entry = folder / "entry.txt"
+
+    def build() -> str:
+        with (folder / "builds.txt").open("a") as log:
+            log.write("built\n")
+        time.sleep(1.0)  # long enough that the other process asks while this one builds
+        entry.write_text("value")
+        return "built"
+
+    return load_or_build("thing", manifest_beside(entry), [entry], entry.read_text, build)
+
+
+def test_two_processes_asking_for_one_entry_build_it_once(tmp_path: Path) -> None:
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        answers = pool.map(_ask_for_the_entry, [tmp_path, tmp_path])
+    assert sorted(answers) == ["built", "value"]  # the second waited, then loaded the first's
+    assert (tmp_path / "builds.txt").read_text() == "built\n"

@@ -21,6 +21,8 @@ from simulators.datasets.shop import shop_folder
 from tests.conftest import SMALL_SHOP
 from tests.core.test_cache_faults import FAULTS
 
+pytestmark = pytest.mark.usefixtures("own_cache")  # these tests break cache entries on purpose
+
 BUDGET = TuningBudget(sessions=4, cem_population=2, cem_elite=1, cem_generations=1)
 NAME = "best-fixed"
 
