@@ -26,16 +26,12 @@ check-install: $(STAMP)
 demo: install
 	$(PY) -m agents.train ppo --env ecommerce-v0 --out runs/demo --overwrite
 
-# Test files run on $(WORKERS) worker processes (pytest-xdist), each file whole on one worker;
-# they share one cache, so the shop, its fits and models are built once (WORKERS=0: one process).
-WORKERS ?= 2
-
 test: install
-	$(PY) -m pytest -q -n $(WORKERS) --dist loadfile
+	$(PY) -m pytest -q
 
 # The unit tier: everything not marked slow (about two minutes).
 test-fast: install
-	$(PY) -m pytest -q -n $(WORKERS) --dist loadfile -m "not slow"
+	$(PY) -m pytest -q -m "not slow"
 
 lint: install
 	$(PY) -m ruff check .

@@ -100,6 +100,8 @@ MAX_STEPS = 100_000
 """Longest session cap accepted (counters and step fractions stay exact far below it)."""
 MAX_FIT_SAMPLE = 1_000
 """Most members of a fitted simulator's ensemble (``fit_sample``)."""
+MAX_PESSIMISM_MEMBERS = 16
+"""Most fits whose disagreement ``pessimism`` charges (each costs a step of the env)."""
 MAX_WEIGHT = 1e6
 """Largest reward weight accepted: beyond it rewards lose their precision."""
 
@@ -136,13 +138,23 @@ class EnvConfig:
     """``fitted`` (learned from the logs) or ``true`` (the shop's ground truth; shop only)."""
     fit_sample: int = 0
     """Which fit of the logs the fitted simulator is: 0 = the fit on every session; k >= 1 = the
-    k-th member of an ensemble, each fitted on a random half of the users' sessions (and playing
-    every user): the members' disagreement measures how unsure the fit is."""
+    k-th member of an ensemble, each fitted on half the users' sessions (and playing every
+    user): the members' disagreement measures how unsure the fit is. Members 2j-1 and 2j are
+    fitted on the two halves of one split of the users."""
     true_parts: str = ""
     """Mechanisms of the fitted simulator taken from the shop's ground truth instead, comma-separated
     (``click``, ``purchase``, ``drift``, ``boredom``, ``leave``, ``traits``; see
     :mod:`simulators.fit.mixed`): which mechanism a fit gets wrong. Empty = none; needs
     ``simulator="fitted"`` and a shop."""
+    pessimism: float = 0.0
+    """MOPO's penalty (Yu et al., NeurIPS 2020): each step's reward minus ``pessimism`` times the
+    standard deviation, over an ensemble of fits (``pessimism_members`` fits on half the users
+    each, ``fit_sample`` 1..E), of the step's expected engagement (the shown slate's expected
+    clicks, plus ``purchase_weight`` times the expected purchases of the clicks that happened),
+    each member following the session's shown slates and outcomes. An agent trained in the fitted
+    world then does not chase what the fit is unsure of. 0 = off; needs the plain fitted simulator."""
+    pessimism_members: int = 4
+    """Fits in the ensemble that ``pessimism`` charges the disagreement of (2 to 16)."""
     true_day: float | None = None
     """Day (since the logs began) a drifting shop's ground truth answers at (``simulator="true"``
     on ``shop:drift``); ``None`` = the last logged day. A shop without drift is the same every day."""
@@ -215,6 +227,19 @@ class EnvConfig:
                 raise ConfigError(
                     "true_parts swaps mechanisms of the fitted simulator: it needs simulator='fitted'"
                 )
+        if not (np.isfinite(self.pessimism) and 0 <= self.pessimism <= MAX_WEIGHT):
+            raise ConfigError(
+                f"pessimism must be a number in [0, {MAX_WEIGHT:g}] (0: off), got {self.pessimism}"
+            )
+        if not 2 <= self.pessimism_members <= MAX_PESSIMISM_MEMBERS:
+            raise ConfigError(
+                f"pessimism_members must lie in [2, {MAX_PESSIMISM_MEMBERS}], got {self.pessimism_members}"
+            )
+        if self.pessimism > 0 and (self.simulator != "fitted" or self.fit_sample or self.true_parts):
+            raise ConfigError(
+                "pessimism charges the disagreement of the fit's ensemble: it needs the plain fitted simulator "
+                "(simulator='fitted', no fit_sample, no true_parts)"
+            )
         if self.catalog_day is not None and not (np.isfinite(self.catalog_day) and self.catalog_day >= 0):
             raise ConfigError(f"catalog_day must be a finite number of days >= 0, got {self.catalog_day}")
         if self.true_day is not None:

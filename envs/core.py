@@ -3,6 +3,7 @@ by the compiled engine (:mod:`envs.engine`). The single and the vector env are v
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from envs.config import (
 )
 from envs.engine import context_kernel, engine_params
 from envs.fairness import ExposureLedger, position_weights
-from envs.world import RankingWorld
+from envs.world import RankingWorld, build_world
 from simulators.core.errors import ConfigError
 from simulators.dynamics import SessionState
 
@@ -123,6 +124,18 @@ class SessionCore:
             self._user_vectors = np.zeros((batch, self.embedder.dim), dtype=np.float32)
             self._embedded_history = np.full((batch, config.history_length), -1, dtype=ID_DTYPE)
             self._embedded = np.zeros(batch, dtype=np.bool_)
+        self.uncertainty = np.zeros(batch)
+        """``(B,)`` the last step's pessimism penalty (``EnvConfig.pessimism``; 0 when off)."""
+        self.members: list[SessionCore] = [
+            SessionCore(member, build_world(member), batch, shared_ledger)
+            for member in pessimism_members(config)
+        ]
+        """The fits whose disagreement the penalty charges, each following this core's sessions."""
+        for member in self.members:
+            if not np.array_equal(member.world.candidates, world.candidates):
+                raise ConfigError(
+                    "pessimism: the ensemble's fits offer other candidates than the env's world"
+                )
 
     # -------------------------------------------------------------------------- spaces
     def observation_space(self) -> spaces.Space[Any]:
@@ -193,6 +206,8 @@ class SessionCore:
             self.state.interest_drift, self.state.boredom, self.topic_exposure, self.candidates,
             self.candidate_topics, self.candidate_features,
         )  # fmt: skip
+        for member in self.members:
+            member.start_users(index, users, keys)
 
     def observe(self, copy: bool = True) -> Any:
         """The batch's observations: fresh arrays, or (``copy=False``) the live buffers, which
@@ -317,6 +332,9 @@ class SessionCore:
             )
             if cfg.user_fairness_lambda > 0:
                 self.reward[done] -= cfg.user_fairness_lambda * self.user_penalty[done]
+        if self.members:
+            self.uncertainty[:] = cfg.pessimism * self._disagreement(scores, one_per_topic)
+            self.reward -= self.uncertainty
         keep = np.copy if copy else np.asarray
         clicks, purchases = stats[:, engine.S_CLICKS], stats[:, engine.S_PURCHASES]
         terms = {
@@ -326,8 +344,22 @@ class SessionCore:
             "fairness_penalty": keep(self.penalty),
             "user_fairness_penalty": keep(self.user_penalty),
             "protected_in_slate": keep(stats[:, engine.S_PROTECTED]),
+            "uncertainty_penalty": keep(self.uncertainty),
         }
         return keep(self.reward), keep(self.terminated), keep(self.truncated), terms
+
+    def _disagreement(self, scores: np.ndarray, one_per_topic: np.ndarray) -> np.ndarray:
+        """``(B,)`` the standard deviation over :attr:`members` of the step's expected engagement:
+        each member steps the same action with this step's outcomes imposed (so its state follows
+        the session), and its P(click) and P(purchase | click) of the shown slate are summed."""
+        observed = np.stack([self.last_click, self.last_purchase], axis=1).astype(np.int8)
+        expected = np.empty((len(self.members), self.batch))
+        for m, member in enumerate(self.members):
+            member.step_scores(scores, one_per_topic, copy=False, observed=observed)
+            clicks = member.last_p_click.sum(axis=1)
+            purchases = (observed[:, 0] > 0) * member.last_p_purchase
+            expected[m] = clicks + self.config.purchase_weight * purchases.sum(axis=1)
+        return expected.std(axis=0, ddof=1)
 
     SESSION_ARRAYS = (
         "user", "step_count", "history", "topic_exposure", "session_clicks", "session_utility", "repeat_shown",
@@ -359,6 +391,11 @@ class SessionCore:
                 source.n_rows, source.n_items, source.n_user_groups, source.target_share
             )
         target.ledger.restore(source.snapshot())
+        if target.members:  # a target without them plays the copies unpenalised
+            if len(target.members) != len(self.members):
+                raise ConfigError("clone_into: the target core charges another ensemble's disagreement")
+            for mine, theirs in zip(self.members, target.members, strict=True):
+                mine.clone_into(theirs, rows, keys, ledger=mine.ledger)
 
     def slates(
         self, scores: np.ndarray, one_per_topic: np.ndarray, rows: np.ndarray | None = None
@@ -389,6 +426,17 @@ class SessionCore:
             title = self.world.item_text[item].split(". ")[0]
             lines.append(f"  {k + 1}. [{mark:5}] {title[:70]}")
         return "\n".join(lines) + "\n"
+
+
+def pessimism_members(config: EnvConfig) -> list[EnvConfig]:
+    """The env configs of the fits whose disagreement ``config.pessimism`` charges (none when off):
+    ``fit_sample`` 1..``pessimism_members``, the penalty itself off."""
+    if config.pessimism <= 0:
+        return []
+    return [
+        replace(config, fit_sample=k, pessimism=0.0, render_mode=None)
+        for k in range(1, config.pessimism_members + 1)
+    ]
 
 
 def action_scores(

@@ -65,7 +65,8 @@ class SB3VecEnvAdapter(VecEnv):
                 final[i] if isinstance(final, np.ndarray) else {k: v[i] for k, v in final.items()}
             )
             infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-        for name in ("clicks", "purchases", "engagement", "fairness_penalty", "user_fairness_penalty"):
+        for name in ("clicks", "purchases", "engagement", "fairness_penalty", "user_fairness_penalty",
+                     "uncertainty_penalty"):  # fmt: skip
             for index, value in enumerate(info[name]):
                 infos[index][name] = float(value)
         return obs, reward.astype(np.float32), dones, infos

@@ -32,14 +32,8 @@ def _point_cache_at(folder: Path) -> Iterator[Path]:
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Point ``$RECGYM_CACHE`` at a fresh folder so tests never read a user's cache. Under
-    ``pytest -n`` (``make test``) the run's workers share it: each entry is built once, under
-    its lock (:func:`simulators.core.storage.load_or_build`), and the others load it."""
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    folder = shared / "recgym-cache"
-    folder.mkdir(exist_ok=True)
-    yield from _point_cache_at(folder)
+    """Point ``$RECGYM_CACHE`` at a fresh folder so tests never read a user's cache."""
+    yield from _point_cache_at(tmp_path_factory.mktemp("recgym-cache"))
 
 
 @pytest.fixture(scope="module")

@@ -137,7 +137,11 @@ class RolloutPlanner:
     """Time spent deciding."""
 
     def __post_init__(self) -> None:
-        self.model = replace(self.model, obs_mode="ids", action_mode=self.base.action_mode, render_mode=None)
+        self.model = (
+            replace(  # its futures unpenalised: the planner counts the ensemble itself (--planner-kappa)
+                self.model, obs_mode="ids", action_mode=self.base.action_mode, render_mode=None, pessimism=0.0
+            )
+        )
         if self.config.ensemble and (self.model.simulator != "fitted" or self.model.fit_sample):
             raise ConfigError(
                 "--planner-ensemble plans in fits of the logs: it needs the fitted model (planner:fitted)"

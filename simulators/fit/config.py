@@ -69,9 +69,11 @@ class FitConfig:
     seed: int = 0
     """Seed of the fit and of the report's simulated sessions."""
     sample: int = 0
-    """0: fit on every logged session. k >= 1: fit on the sessions of a random half of the users
-    (drawn with ``seed`` and k), the k-th member of an ensemble whose spread measures how unsure
-    the fit is; every member still plays the whole population (who shows up, their histories)."""
+    """0: fit on every logged session. k >= 1: fit on the sessions of half the users, the k-th
+    member of an ensemble whose spread measures how unsure the fit is. Members 2j-1 and 2j are
+    the two halves of one random split of the users (drawn with ``seed`` and j): fit on one, the
+    other is held out. Every member still plays the whole population (who shows up, their
+    histories)."""
 
     def __post_init__(self) -> None:
         check_seed("seed", self.seed)

@@ -43,6 +43,38 @@ def simulate_session_lengths(
     return lengths
 
 
+def logged_slates(steps: StepTable, n_items: int) -> PlackettLuceSlates:
+    """The slates a report's simulated sessions are shown: drawn by the logged items' impression
+    shares (plus one each), the logging policy as a popularity distribution."""
+    impressions = np.bincount(steps.items[steps.slot_mask], minlength=n_items) + 1.0
+    return PlackettLuceSlates(mixed_weights(impressions / impressions.sum(), 1.0, 1e-3), steps.items.shape[1])
+
+
+def held_out_figures(simulator: FittedSimulator, steps: StepTable, cap: int, seed: int) -> dict[str, Any]:
+    """A simulator scored on logged sessions ``steps`` it may not have learned from (another half
+    of the users): the click AUC of its probabilities with its own session state replayed from
+    the logged slates and clicks, and the KS distance of its session lengths (the same users,
+    shown :func:`logged_slates`, at most ``cap`` steps) to the logged ones."""
+    click, _ = replay_probabilities(steps, simulator)
+    shown = steps.slot_mask
+    lengths = simulate_session_lengths(
+        simulator,
+        steps.session_user,
+        logged_slates(steps, simulator.n_items),
+        cap,
+        np.random.default_rng(seed),
+    )
+    return {
+        "steps": len(steps.user),
+        "sessions": steps.n_sessions,
+        "click_auc": roc_auc(steps.clicks[shown], click[shown]),
+        "session_length_ks": ks_distance(lengths, steps.session_length),
+        "session_length_ks_at_env_cap": ks_distance(
+            np.minimum(lengths, ENV_SESSION_CAP), np.minimum(steps.session_length, ENV_SESSION_CAP)
+        ),
+    }
+
+
 def dynamic_terms(steps: StepTable, simulator: FittedSimulator) -> np.ndarray:
     """``(S, K)`` what the session state adds to each logged slot's click logit under the
     simulator's own dynamics and user traits (drift minus weighted boredom), its state replayed
@@ -66,11 +98,9 @@ def fidelity_report(result: FitResult, config: FitConfig) -> dict[str, Any]:
     calibrated = bias * sigmoid(cal.scale * static_click + cal.offset + dynamic_terms(test, simulator))
     purchase = calibrated * sigmoid(static_buy)
     rng = np.random.default_rng(config.seed)
-    impressions = np.bincount(test.items[shown], minlength=simulator.n_items) + 1.0
-    policy = PlackettLuceSlates(
-        mixed_weights(impressions / impressions.sum(), 1.0, 1e-3), test.items.shape[1]
+    lengths = simulate_session_lengths(
+        simulator, test.session_user, logged_slates(test, simulator.n_items), result.cap, rng
     )
-    lengths = simulate_session_lengths(simulator, test.session_user, policy, result.cap, rng)
     breadth = history_breadth(simulator.history, simulator.item_topic, int(simulator.item_topic.max()) + 1)
     return {
         "test_steps": len(test.user),

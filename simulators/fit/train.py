@@ -136,13 +136,17 @@ class FitResult:
 
 
 def half_of_users(logs: LoggedData, config: FitConfig) -> LoggedData:
-    """The logs a fit learns from: all of them (``config.sample == 0``), or the sessions of a
-    random half of the users (an ensemble member, :attr:`FitConfig.sample`)."""
+    """The logs a fit learns from: all of them (``config.sample == 0``), or the sessions of half
+    the users (an ensemble member, :attr:`FitConfig.sample`): members ``2j - 1`` and ``2j`` split
+    one random order of the users (drawn with ``config.seed`` and ``j``) into its first and second
+    half, so each pair of members holds every user once (two halves of the logs)."""
     if config.sample == 0:
         return logs
-    rng = np.random.default_rng([config.seed, config.sample])
+    rng = np.random.default_rng([config.seed, (config.sample + 1) // 2])
     users = logs.users["user_id"].to_numpy()
-    chosen = users[rng.permutation(len(users))[: max(len(users) // 2, 1)]]
+    order = users[rng.permutation(len(users))]
+    half = max(len(users) // 2, 1)
+    chosen = order[:half] if config.sample % 2 == 1 else order[half:]
     return logs.with_interactions(logs.interactions[logs.interactions["user_id"].isin(chosen)])
 
 

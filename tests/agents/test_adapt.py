@@ -4,13 +4,16 @@ and resumes after a kill."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from agents.studies.adapt.loop import AdaptConfig, ab_test
 from agents.studies.backend import Backend
-from tests.conftest import run_cli
+from simulators.datasets.shop import shop_folder
+from simulators.shop.config import ShopDrift
+from tests.conftest import SMALL_SHOP, run_cli
 
 TINY = ["--weeks", "1", "--initial-timesteps", "1024", "--finetune-timesteps", "512", "--sessions-per-week", "60",
         "--eval-sessions", "32", "--n-envs", "4", "--tuning-sessions", "8", "--tuning-generations", "1",
@@ -20,12 +23,19 @@ TINY = ["--weeks", "1", "--initial-timesteps", "1024", "--finetune-timesteps", "
 SEEDS = ["--seeds", "2", "--backend", "ray", "--cpus", "2"]
 
 
+def small_drifting_shop() -> Path:
+    """The unit tests' small shop with drifting tastes (a folder with its ground truth): the
+    loop's every step in seconds, where ``shop:drift`` builds its world for minutes."""
+    return shop_folder(replace(SMALL_SHOP, drift=ShopDrift(enabled=True)))
+
+
 @pytest.mark.slow
 def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_after_a_kill(
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "adapt"
-    first = run_cli("agents.adapt", "--out", str(out), *TINY, *SEEDS)
+    out, data = tmp_path / "adapt", str(small_drifting_shop())
+    flags = [*TINY, *SEEDS, "--data", data]
+    first = run_cli("agents.adapt", "--out", str(out), *flags)
     assert first.returncode == 0, first.stderr[-3000:]
     # Each seed's loop: its weeks, table, plot, and what its week-1 policy was fine-tuned from.
     seed = out / "seed-0"
@@ -36,7 +46,7 @@ def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_a
     assert week["served"]["sessions"] == 60 and week["day"] > week["deploy_day"] > 30
     assert (seed / "adaptation.png").stat().st_size > 0 and "| 1 |" in (seed / "adapt.md").read_text()
     served = json.loads((seed / "week-01" / "policy" / "config.json").read_text())
-    assert served["fine_tuned_on"].endswith("week-01/data") and served["env_options"]["data"] == "shop:drift"
+    assert served["fine_tuned_on"].endswith("week-01/data") and served["env_options"]["data"] == data
     # The week's CTR model started from last week's (the logs' one for week 1) and is kept for the next.
     assert (
         served["ctr_warm_start"].endswith("week-00/ctr") and served["env_options"]["ctr_warm_start"] is None
@@ -69,13 +79,11 @@ def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_a
     (out / "seed-1" / "week-01" / "done.json").unlink()
     (out / "adapt.json").unlink()
     week0 = (out / "seed-1" / "week-00" / "done.json").stat().st_mtime_ns
-    again = run_cli("agents.adapt", "--out", str(out), *TINY, *SEEDS, "--resume")
+    again = run_cli("agents.adapt", "--out", str(out), *flags, "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
     assert (out / "seed-1" / "week-00" / "done.json").stat().st_mtime_ns == week0
     assert json.loads((out / "adapt.json").read_text())["runs"][1][1]["served"]["sessions"] == 60
-    refused = run_cli(
-        "agents.adapt", "--out", str(out), *TINY, *SEEDS
-    )  # a new run on a folder that holds one
+    refused = run_cli("agents.adapt", "--out", str(out), *flags)  # a new run on a folder holding one
     assert refused.returncode == 2 and "--resume" in refused.stderr
 
 

@@ -164,3 +164,40 @@ def test_counterfactual_fidelity_scores_the_fit_against_the_truth(tmp_path: Path
     )
     bad = run_cli("benchmarks.counterfactual", "--near", "0", "--json", str(tmp_path / "bad.json"))
     assert bad.returncode == 2 and "--near" in bad.stderr and not (tmp_path / "bad.json").exists()
+
+
+@pytest.mark.slow
+def test_counterfactual_fidelity_of_logs_without_a_truth_scores_the_two_halves(tmp_path: Path) -> None:
+    from simulators.datasets import load_logs
+    from tests.conftest import SMALL_SHOP
+
+    logs = load_logs("shop", seed=SMALL_SHOP.seed, n_users=SMALL_SHOP.n_users, n_items=SMALL_SHOP.n_items,
+                     n_sessions=SMALL_SHOP.n_sessions)  # fmt: skip
+    folder = tmp_path / "my_logs"  # the shop's rows as anyone's logs: no ground truth
+    folder.mkdir()
+    logs.interactions[["user_id", "item_id", "timestamp", "session_id", "position", "click"]].to_csv(
+        folder / "interactions.csv", index=False
+    )
+    out = tmp_path / "halves.json"
+    refused = run_cli("benchmarks.counterfactual", "--data", str(folder), "--quick", "--json", str(out))
+    assert refused.returncode == 2 and "--halves" in refused.stderr and not out.exists()
+    result = run_cli("benchmarks.counterfactual", "--data", str(folder), "--quick", "--halves",
+                     "--sessions", "16", "--json", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["has_truth"] is False and report["scores"] == {}
+    agreement = report["halves"]["agreement"]
+    assert set(agreement) == {"half 1 on half 2", "half 2 on half 1"}
+    one, two = agreement["half 1 on half 2"]["all"], agreement["half 2 on half 1"]["all"]
+    assert one["spearman"] == pytest.approx(two["spearman"])  # rank agreement is symmetric
+    held = report["halves"]["held_out"]
+    # The two halves split the users: each half's own sessions are the other's held-out ones.
+    assert held["half 1"]["own half"]["sessions"] == held["half 2"]["other half"]["sessions"]
+    assert held["half 2"]["own half"]["sessions"] == held["half 1"]["other half"]["sessions"]
+    sessions = held["half 1"]["own half"]["sessions"] + held["half 1"]["other half"]["sessions"]
+    assert sessions == logs.interactions["session_id"].nunique()
+    assert all(0.0 <= part["click_auc"] <= 1.0 for parts in held.values() for part in parts.values())
+    row = report["policies"]["tuned-weights"]
+    assert set(row) >= {"fit", "half 1", "half 2"} and "truth" not in row
+    assert "Two halves" in out.with_suffix(".md").read_text()
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
