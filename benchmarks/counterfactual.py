@@ -282,6 +282,11 @@ SCORE_HEADER = (
 )
 
 
+def number(value: float) -> str:
+    """A figure to two decimals; ``n/a`` where it is undefined (e.g. a correlation of constants)."""
+    return f"{value:.2f}" if np.isfinite(value) else "n/a"
+
+
 def score_rows(scores: dict[str, Any], baseline: dict[str, Any] | None) -> list[str]:
     """One table row per world of ``scores``; ``error removed`` against ``baseline``'s RMSE."""
     lines = [SCORE_HEADER, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -296,12 +301,12 @@ def score_rows(scores: dict[str, Any], baseline: dict[str, Any] | None) -> list[
                 else f"{1 - s['advantage_rmse'] / base:+.0%}"
             )
             cells += [
-                f"{s['spearman']:.2f}", f"{s['slope']:.2f}",
-                f"{s['sign_share']:.0%} of {s['sign_policies']}", f"{s['advantage_rmse']:.2f}",
-                removed, f"{s['gains']} ({s['false_gains']})",
+                number(s["spearman"]), number(s["slope"]),
+                f"{s['sign_share']:.0%} of {s['sign_policies']}" if s["sign_policies"] else "none clear",
+                f"{s['advantage_rmse']:.2f}", removed, f"{s['gains']} ({s['false_gains']})",
             ]  # fmt: skip
             if part == "all":
-                cells.insert(1, f"{s['pearson']:.2f}")
+                cells.insert(1, number(s["pearson"]))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
@@ -318,10 +323,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"{'true' if truth else 'fitted'} advantage lies within {near:g} per session. 'gains (false)': the "
         f"policies the world says beat {report['reference']} (of them, those that do not in the "
         f"{'truth' if truth else 'other half'}).",
-        "",
     ]
     if truth:
-        lines += score_rows(report["scores"], report["scores"]["fit"])
+        lines += ["", *score_rows(report["scores"], report["scores"]["fit"])]
     if (u := report.get("uncertainty")) is not None:
         lines += [
             "",

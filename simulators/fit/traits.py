@@ -140,6 +140,9 @@ def fit_patience(
     n_users = len(traits.boredom_scale)
     logit, leave, keep = _population_logit(train, topics, params, cap, traits)
     v_logit, v_leave, v_keep = _population_logit(valid, topics, params, cap, traits)
+    if not np.any(v_keep):  # no held-out step at risk of leaving (e.g. one-step sessions): the least spread
+        tau = min(PATIENCE_GRID)
+        return PatienceFit(_offsets(train.user[keep], logit[keep], leave[keep], n_users, tau), tau, {})
     scores: dict[float, float] = {}
     fits: dict[float, np.ndarray] = {}
     for tau in PATIENCE_GRID:
