@@ -52,7 +52,7 @@ from agents.evaluation.tuning import TuningBudget
 from agents.policies.protocol import Policy
 from agents.studies.backend import backend_of
 from benchmarks.plans import parse_plan
-from envs.config import MAX_PESSIMISM_MEMBERS, EnvConfig
+from envs.config import MAX_FIT_SAMPLE, MAX_PESSIMISM_MEMBERS, EnvConfig
 from simulators.core.cli import cli_entry
 from simulators.core.errors import ConfigError, check_at_least_one
 from simulators.core.plots import save_png
@@ -75,6 +75,9 @@ class CounterfactualPlan:
 
     data: str = "shop"
     """The logs: with a ground truth (a shop) every figure; without one, the two halves'."""
+    fit_sample: int = 0
+    """The fit scored as "fit" (and swapped into): 0 = the fit on every session; k = the k-th
+    fit on half the users (``EnvConfig.fit_sample``), to take apart why one half's fit is wrong."""
     sessions: int = 500
     """Sessions per policy and world (the same sessions everywhere)."""
     near: float = 2.5
@@ -104,6 +107,10 @@ class CounterfactualPlan:
             raise ConfigError(f"--kappa must be a number >= 0, got {self.kappa}")
         if not self.near > 0:
             raise ConfigError(f"--near must be > 0, got {self.near}")
+        if not 0 <= self.fit_sample <= MAX_FIT_SAMPLE:
+            raise ConfigError(f"--fit-sample must lie in [0, {MAX_FIT_SAMPLE}], got {self.fit_sample}")
+        if self.fit_sample and (self.ensemble or self.halves):
+            raise ConfigError("--fit-sample scores one half's fit alone: pass --ensemble 0 --no-halves")
         if resolve_data(self.data).truth is None and not self.halves:
             raise ConfigError(
                 f"--data {self.data!r}: logs without a ground truth are scored by their two halves: "
@@ -120,9 +127,9 @@ class CounterfactualPlan:
 def worlds(plan: CounterfactualPlan) -> dict[str, EnvConfig]:
     """The worlds played, by label: the truth (where the logs have one), the fit, its samples
     (the halves and the ensemble's members), then the mixtures."""
-    fitted = EnvConfig(data=plan.data)
+    fitted = EnvConfig(data=plan.data, fit_sample=plan.fit_sample)
     truth = resolve_data(plan.data).truth is not None
-    out = {"truth": replace(fitted, simulator="true")} if truth else {}
+    out = {"truth": replace(fitted, simulator="true", fit_sample=0)} if truth else {}
     out["fit"] = fitted
     for k in range(1, max(plan.ensemble, 2 if plan.halves else 0) + 1):
         out[f"fit sample {k}"] = replace(fitted, fit_sample=k)
@@ -171,7 +178,7 @@ def measure(plan: CounterfactualPlan) -> dict[str, Any]:
     """Play the family in every world and score each world against the truth, and the two halves
     against each other (module docstring)."""
     budget = TuningBudget(sessions=plan.tuning_sessions, cem_generations=plan.tuning_generations)
-    fitted = EnvConfig(data=plan.data)
+    fitted = EnvConfig(data=plan.data, fit_sample=plan.fit_sample)
     agents = {Path(path).name: Path(path) for path in plan.agents}
     family: dict[str, Policy] = policy_family(fitted, budget, agents)
     played: dict[str, dict[str, EvaluationResult]] = {}
@@ -322,7 +329,12 @@ def markdown(report: dict[str, Any]) -> str:
         f"differences to {report['reference']}. 'near': the {report['near']} policies whose "
         f"{'true' if truth else 'fitted'} advantage lies within {near:g} per session. 'gains (false)': the "
         f"policies the world says beat {report['reference']} (of them, those that do not in the "
-        f"{'truth' if truth else 'other half'}).",
+        f"{'truth' if truth else 'other half'})."
+        + (
+            f" 'fit' is the fit on half the users, fit sample {report['plan']['fit_sample']}."
+            if report["plan"].get("fit_sample")
+            else ""
+        ),
     ]
     if truth:
         lines += ["", *score_rows(report["scores"], report["scores"]["fit"])]

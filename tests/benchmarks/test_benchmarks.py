@@ -162,8 +162,9 @@ def test_counterfactual_fidelity_scores_the_fit_against_the_truth(tmp_path: Path
         out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
         and "Spearman" in out.with_suffix(".md").read_text()
     )
-    bad = run_cli("benchmarks.counterfactual", "--near", "0", "--json", str(tmp_path / "bad.json"))
-    assert bad.returncode == 2 and "--near" in bad.stderr and not (tmp_path / "bad.json").exists()
+    for flags, message in ((["--near", "0"], "--near"), (["--fit-sample", "1"], "--ensemble 0 --no-halves")):
+        bad = run_cli("benchmarks.counterfactual", *flags, "--json", str(tmp_path / "bad.json"))
+        assert bad.returncode == 2 and message in bad.stderr and not (tmp_path / "bad.json").exists()
 
 
 @pytest.mark.slow
