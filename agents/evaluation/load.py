@@ -64,7 +64,8 @@ def make_planner(
         raise ConfigError(f"--policy {spec!r}: a planner's model is one of {list(MODELS)}")
     base = load_or_tune(config.base, env, budget)
     day = env.true_day if model == "true" and env.simulator == "true" else None
-    return RolloutPlanner(base, replace(env, simulator=model, true_day=day), config, name=spec)
+    model_env = replace(env, simulator=model, true_day=day, pessimism=0.0)  # the planner counts its own
+    return RolloutPlanner(base, model_env, config, name=spec)
 
 
 def policy_env_options(policy: Policy) -> dict[str, Any]:

@@ -58,8 +58,9 @@ class TuningBudget:
 
 def tuning_env(config: EnvConfig) -> EnvConfig:
     """The env the re-rankers are tuned in: ``config`` in the fitted simulator, ``ids``
-    observations (each policy plays in its own action mode)."""
-    return replace(config, simulator="fitted", true_day=None, obs_mode="ids", render_mode=None)
+    observations (each policy plays in its own action mode), without the ensemble's pessimism
+    (an agent's training device: the static baselines are the best for engagement in the fit)."""
+    return replace(config, simulator="fitted", true_day=None, obs_mode="ids", render_mode=None, pessimism=0.0)
 
 
 def _mean_return(policy: StaticReranker, config: EnvConfig, sessions: int, seed: int) -> float:
