@@ -356,9 +356,9 @@ class SessionCore:
         expected = np.empty((len(self.members), self.batch))
         for m, member in enumerate(self.members):
             member.step_scores(scores, one_per_topic, copy=False, observed=observed)
-            clicks = member.last_p_click.sum(axis=1)
-            purchases = (observed[:, 0] > 0) * member.last_p_purchase
-            expected[m] = clicks + self.config.purchase_weight * purchases.sum(axis=1)
+            # P(purchase | click) is 0 in the slots the session did not click (the kernel's convention)
+            purchases = member.last_p_purchase.sum(axis=1)
+            expected[m] = member.last_p_click.sum(axis=1) + self.config.purchase_weight * purchases
         return expected.std(axis=0, ddof=1)
 
     SESSION_ARRAYS = (

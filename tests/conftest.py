@@ -39,7 +39,7 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A cache of the module's own, for tests that damage entries on purpose: no other test
-    (nor another worker) reads what they break."""
+    reads what they break."""
     yield from _point_cache_at(tmp_path_factory.mktemp("own-cache"))
 
 

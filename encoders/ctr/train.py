@@ -117,9 +117,8 @@ class TrainedCTR:
         chunks: dict[str, list[np.ndarray]] = {}
         model.eval()
         with torch.no_grad():
-            catalog = (
-                model.item_tower.catalog()
-            )  # once: the tower over every (user, item) pair is most of the cost
+            # The item tower once over the catalog: run per (user, item) pair it was most of the cost.
+            catalog = model.item_tower.catalog()
             for start in range(0, len(users), batch):
                 rows = slice(start, start + batch)
                 h = torch.from_numpy(history[rows]).to(device)
