@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.studies.adapt.loop import AdaptConfig, ab_test
+from agents.studies.adapt.guard import canary
+from agents.studies.adapt.loop import AdaptConfig, ab_test, copy_run
 from agents.studies.backend import Backend
 from simulators.datasets.shop import shop_folder
 from simulators.shop.config import ShopDrift
@@ -17,7 +18,7 @@ from tests.conftest import SMALL_SHOP, run_cli
 
 TINY = ["--weeks", "1", "--initial-timesteps", "1024", "--finetune-timesteps", "512", "--sessions-per-week", "60",
         "--eval-sessions", "32", "--n-envs", "4", "--tuning-sessions", "8", "--tuning-generations", "1",
-        "--train-eval-episodes", "16"]  # fmt: skip
+        "--train-eval-episodes", "16", "--canary-sessions", "16", "--guard-looks", "2"]  # fmt: skip
 
 
 SEEDS = ["--seeds", "2", "--backend", "ray", "--cpus", "2"]
@@ -42,7 +43,24 @@ def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_a
     report = json.loads((seed / "adapt.json").read_text())
     assert [w["week"] for w in report["weeks"]] == [0, 1]
     week = report["weeks"][1]
-    assert {"frozen", "adapted", "static", "adapted_minus_frozen"} <= set(week["ab"])
+    assert {
+        "frozen",
+        "adapted",
+        "deployed",
+        "static",
+        "adapted_minus_frozen",
+        "deployed_minus_frozen",
+    } <= set(week["ab"])
+    # The guard's canary decided what week 2 would serve: the candidate it shipped or the policy kept.
+    guard = week["guard"]
+    assert (
+        guard["guard"] == "canary"
+        and guard["canary_sessions"] == 16
+        and guard["decision"] in ("ship", "keep")
+    )
+    assert week["deployed"] == ("week-01/policy" if guard["shipped"] == "adapted" else "week-00/policy")
+    if guard["decision"] == "keep":
+        assert week["ab"]["deployed_minus_frozen"] == {"mean": 0.0, "ci95": [0.0, 0.0]}
     assert week["served"]["sessions"] == 60 and week["day"] > week["deploy_day"] > 30
     assert (seed / "adaptation.png").stat().st_size > 0 and "| 1 |" in (seed / "adapt.md").read_text()
     served = json.loads((seed / "week-01" / "policy" / "config.json").read_text())
@@ -62,6 +80,11 @@ def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_a
     on_ray = ab_test(arms, config, 1, week["day"], Backend("ray", cpus=2))
     for name in ("frozen", "adapted", "adapted_minus_frozen"):
         assert on_ray[name] == week["ab"][name], name
+    # A candidate that is a copy of the deployed policy is refused: every paired difference is 0.
+    copy = copy_run(seed / "week-00" / "policy", tmp_path / "copy")
+    refusal = canary(seed / "week-00" / "policy", {"copy": copy}, config, 1, week["day"])
+    assert refusal["decision"] == "keep" and refusal["bound"] == 0.0
+    assert all(look["candidates"]["copy"]["mean"] == 0.0 for look in refusal["looks"])
     # The seeds ran as trials (the second on Ray) and are pooled: each seed's A/B as its own run wrote it.
     pooled = json.loads((out / "adapt.json").read_text())
     assert pooled["seeds"] == [0, 1] and pooled["pooled"]["seeds"] == 2
@@ -76,13 +99,17 @@ def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_a
     assert "mean of 2 seeds" in (out / "adapt.md").read_text() and (out / "adaptation.png").is_file()
     # A kill during the second seed's week 1: its done.json never written, its folders half there.
     # The resume redoes that week only.
+    killed = json.loads((out / "seed-1" / "week-01" / "done.json").read_text())
     (out / "seed-1" / "week-01" / "done.json").unlink()
     (out / "adapt.json").unlink()
     week0 = (out / "seed-1" / "week-00" / "done.json").stat().st_mtime_ns
     again = run_cli("agents.adapt", "--out", str(out), *flags, "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
     assert (out / "seed-1" / "week-00" / "done.json").stat().st_mtime_ns == week0
-    assert json.loads((out / "adapt.json").read_text())["runs"][1][1]["served"]["sessions"] == 60
+    redone = json.loads((out / "adapt.json").read_text())["runs"][1][1]
+    assert redone["served"]["sessions"] == 60
+    # The redone week decides as the killed one did (the same canary, the same bounds).
+    assert redone["guard"] == killed["guard"] and redone["deployed"] == killed["deployed"]
     refused = run_cli("agents.adapt", "--out", str(out), *flags)  # a new run on a folder holding one
     assert refused.returncode == 2 and "--resume" in refused.stderr
 
@@ -90,7 +117,10 @@ def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_a
 def test_adapt_refuses_bad_options_before_any_work(tmp_path: Path) -> None:
     for flags, message in ((["--data", "movielens"], "true shop"), (["--weeks", "0"], "--weeks"),
                            (["--temperature", "0.001"], "--temperature"), (["--seeds", "0"], "--seeds"),
-                           (["--backend", "ray", "--cpus", "0"], "--cpus")):  # fmt: skip
+                           (["--backend", "ray", "--cpus", "0"], "--cpus"), (["--guard", "trust"], "--guard"),
+                           (["--canary-sessions", "3"], "--canary-sessions"), (["--guard-alpha", "0.7"], "--guard-alpha"),
+                           (["--guard", "none", "--candidates", str(tmp_path)], "--candidates"),
+                           (["--policy", str(tmp_path / "nowhere")], "--policy")):  # fmt: skip
         bad = run_cli("agents.adapt", "--out", str(tmp_path / "x"), *flags)
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr[-500:]
         assert not (tmp_path / "x").exists()

@@ -17,35 +17,48 @@ from agents.studies.backend import Backend
 from envs.config import EnvConfig
 from simulators.core.metrics import mean_ci95, seed_ci95
 
+PAIRS = (("adapted", "frozen"), ("deployed", "frozen"), ("deployed", "incumbent"))
+"""The paired differences an A/B reports (``a_minus_b``): the fine-tuned candidate and the policy
+the guard deploys next week against the week-0 one, and the latter against the one it replaces."""
 
-def play_arm(policy: Any, config: AdaptConfig, week: int, day: float) -> tuple[np.ndarray, float | None]:
+
+def play_arm(
+    policy: Any, config: AdaptConfig, week: int, day: float, seed: int | None = None, sessions: int | None = None
+) -> tuple[np.ndarray, float | None]:  # fmt: skip
     """One A/B arm: ``policy`` (a run folder, or a re-ranker) on week ``week``'s true-shop sessions
-    of ``day``: each session's engagement, and the protected exposure share."""
+    of ``day`` (``sessions`` of them from ``seed``; by default the week's A/B users): each
+    session's engagement, and the protected exposure share."""
     if isinstance(policy, Path):
         policy = TrainedAgent.load(policy, device="cpu")
     env = EnvConfig(**{**policy_env_options(policy), "fairness_lambda": 0.0, "user_fairness_lambda": 0.0,
                        "data": config.data, "simulator": "true", "true_day": day})  # fmt: skip
-    result = run_sessions(policy, env, config.eval_sessions, AB_SEED + week, progress=False)
+    seed = AB_SEED + week if seed is None else seed
+    result = run_sessions(policy, env, sessions or config.eval_sessions, seed, progress=False)
     return result.returns, result.fairness.get("protected_exposure_share")
 
 
 def ab_test(
     policies: dict[str, Any], config: AdaptConfig, week: int, day: float, backend: Backend | None = None
 ) -> dict[str, Any]:
-    """Each policy (a run folder or a re-ranker) on the same true-shop sessions of ``day``, each arm
-    a trial of ``backend``: engagement with CIs, and the paired adapted - frozen."""
-    names = list(policies)
-    played = (backend or Backend()).map(
-        play_arm, [(policies[name], config, week, day) for name in names], first_here=False
-    )
+    """Each policy (a run folder or a re-ranker) on the same true-shop sessions of ``day``, each
+    distinct policy an arm and a trial of ``backend`` (names for the same run folder share it):
+    engagement with CIs, and the paired differences of :data:`PAIRS`."""
+    arms = {name: policy.resolve() if isinstance(policy, Path) else name for name, policy in policies.items()}
+    unique = list(dict.fromkeys(arms.values()))
+    first = {arm: next(n for n in policies if arms[n] == arm) for arm in unique}
+    played = dict(zip(unique, (backend or Backend()).map(
+        play_arm, [(policies[first[arm]], config, week, day) for arm in unique], first_here=False
+    ), strict=True))  # fmt: skip
     results: dict[str, Any] = {}
-    engagement = {name: returns for name, (returns, _) in zip(names, played, strict=True)}
-    for name, (returns, protected) in zip(names, played, strict=True):
+    engagement = {name: played[arms[name]][0] for name in policies}
+    for name in policies:
+        returns, protected = played[arms[name]]
         mean, low, high = mean_ci95(returns)
         results[name] = {"engagement": mean, "ci95": [low, high], "protected_exposure_share": protected}
-    if "adapted" in engagement:
-        mean, low, high = mean_ci95(engagement["adapted"] - engagement["frozen"])
-        results["adapted_minus_frozen"] = {"mean": mean, "ci95": [low, high]}
+    for a, b in PAIRS:
+        if a in engagement and b in engagement:
+            mean, low, high = mean_ci95(engagement[a] - engagement[b])
+            results[f"{a}_minus_{b}"] = {"mean": mean, "ci95": [low, high]}
     return results
 
 
@@ -55,16 +68,24 @@ def pool(reports: list[dict[str, Any]]) -> dict[str, Any]:
     weeks = []
     for rows in zip(*(r["weeks"] for r in reports), strict=True):
         ab: dict[str, Any] = {}
-        for name in ("frozen", "adapted", "static"):
+        for name in ("frozen", "adapted", "deployed", "static"):
             if name in rows[0]["ab"]:
                 values = np.array([row["ab"][name]["engagement"] for row in rows])
                 mean, low, high = seed_ci95(values)
                 if np.all(values == values[0]):  # one policy for every seed (the static one): its users' CI
                     low, high = rows[0]["ab"][name]["ci95"]
                 ab[name] = {"engagement": mean, "ci95": [low, high], "by_seed": values.tolist()}
-        if "adapted" in ab:
-            diffs = np.array([row["ab"]["adapted_minus_frozen"]["mean"] for row in rows])
-            mean, low, high = seed_ci95(diffs)
-            ab["adapted_minus_frozen"] = {"mean": mean, "ci95": [low, high], "by_seed": diffs.tolist()}
-        weeks.append({"week": rows[0]["week"], "day": rows[0]["day"], "ab": ab})
+        for name in (f"{a}_minus_{b}" for a, b in PAIRS):
+            if name in rows[0]["ab"]:
+                diffs = np.array([row["ab"][name]["mean"] for row in rows])
+                mean, low, high = seed_ci95(diffs)
+                ab[name] = {"mean": mean, "ci95": [low, high], "by_seed": diffs.tolist()}
+        pooled_week: dict[str, Any] = {"week": rows[0]["week"], "day": rows[0]["day"], "ab": ab}
+        if "guard" in rows[0]:
+            pooled_week["guard"] = {
+                "shipped": [row["guard"]["shipped"] for row in rows],
+                "ship_share": float(np.mean([row["guard"]["decision"] == "ship" for row in rows])),
+                "sessions": [row["guard"]["sessions"] for row in rows],
+            }
+        weeks.append(pooled_week)
     return {"weeks": weeks, "recovery": recovery(weeks), "seeds": len(reports)}

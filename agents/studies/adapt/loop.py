@@ -18,6 +18,7 @@ from agents.serve.service import Service
 from agents.serve.traffic import LocalClient, simulate_users
 from agents.studies.adapt.ab import ab_test, pool
 from agents.studies.adapt.config import AdaptConfig
+from agents.studies.adapt.guard import canary
 from agents.studies.adapt.report import markdown, plot, pooled_markdown, recovery, row
 from agents.studies.backend import Backend
 from agents.training.callbacks import save_model_atomic
@@ -33,8 +34,15 @@ from simulators.datasets import resolve_data
 
 
 def initial_policy(config: AdaptConfig, folder: Path) -> Path:
-    """Week 0: the policy trained in the simulator fitted to the logs (the main job's recipe)."""
+    """Week 0: the run ``--policy`` names (copied in, so the loop's folder holds all it serves), or
+    the policy trained in the simulator fitted to the logs (the main job's recipe)."""
     out = folder / "week-00" / "policy"
+    if config.policy is not None:
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(
+            config.policy, out, ignore=shutil.ignore_patterns("checkpoints", "tb", "eval", "best")
+        )
+        return out
     env = {
         "data": config.data,
         "action_mode": DEFAULT_ACTION_MODE[config.algorithm],
@@ -48,6 +56,16 @@ def initial_policy(config: AdaptConfig, folder: Path) -> Path:
         ),
         overwrite=True,
     )  # fmt: skip
+    return out
+
+
+def copy_run(run: Path, out: Path) -> Path:
+    """``run``'s model and config copied to ``out`` (not its checkpoints, logs or evaluations)."""
+    partial = out.with_name(out.name + ".partial")  # a copy killed half-way is never read as a run
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(run, partial, ignore=shutil.ignore_patterns("checkpoints", "tb", "eval", "best"))
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
     return out
 
 
@@ -128,6 +146,28 @@ def fine_tune(
     return out
 
 
+def choose(
+    current: Path, candidates: dict[str, Path], config: AdaptConfig, week: int, day: float, backend: Backend
+) -> tuple[dict[str, Any], Path]:  # fmt: skip
+    """The guard's decision on this week's candidates against the deployed ``current`` (a canary
+    on ``day``, the start of the next week), and the policy to serve next: the shipped one or
+    ``current``. ``--guard none`` ships the fine-tuned candidate unseen."""
+    if config.guard == "none":
+        return {"decision": "ship", "shipped": "adapted", "guard": "none", "sessions": 0}, candidates[
+            "adapted"
+        ]
+    record = canary(current, candidates, config, week, day, backend)
+    record["guard"] = "canary"
+    return record, candidates[record["shipped"]] if record["shipped"] else current
+
+
+def _deployed(folder: Path, week: dict[str, Any]) -> Path:
+    """The policy a finished week deploys next (its guard's choice; the fine-tuned one in records
+    from before the guard)."""
+    deployed = Path(week.get("deployed", f"week-{week['week']:02d}/policy"))
+    return deployed if deployed.is_absolute() else folder / deployed
+
+
 def adapt(config: AdaptConfig, resume: bool = False, backend: Backend | None = None) -> dict[str, Any]:
     """Run (or continue) the weekly loop of the module docstring, each week's A/B arms trials of
     ``backend`` (the numbers are the same on every backend); return the report."""
@@ -194,13 +234,19 @@ def _adapt(config: AdaptConfig, folder: Path, backend: Backend) -> dict[str, Any
         TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations),
     )  # fmt: skip
     weeks: list[dict[str, Any]] = []
+    planted = {
+        f"planted-{i}": folder / "planted" / f"planted-{i}" for i in range(1, len(config.candidates) + 1)
+    }
+    for given, out in zip(config.candidates, planted.values(), strict=True):
+        if not (out / "model.zip").is_file():
+            copy_run(Path(given), out)
     start = folder / "week-00" / "done.json"
     if not start.is_file():
         run = initial_policy(config, folder)
         record = {
             "week": 0,
             "day": logs_end,
-            "ab": ab_test({"frozen": run, "static": static}, config, 0, logs_end, backend),
+            "ab": ab_test({"frozen": run, **planted, "static": static}, config, 0, logs_end, backend),
         }
         write_text_atomic(start, json.dumps(record, indent=2) + "\n")
     weeks.append(json.loads(start.read_text()))
@@ -216,14 +262,19 @@ def _adapt(config: AdaptConfig, folder: Path, backend: Backend) -> dict[str, Any
             data = refit_data(folder, week, config.window_weeks)
             last_ctr = folder / f"week-{week - 1:02d}" / "ctr"  # the week ends on logs_end + 7 * week
             tuned = fine_tune(current, data, here / "policy", config, week, last_ctr, logs_end + 7 * week)
-            policies = {"frozen": frozen, "adapted": tuned, "static": static}
-            record = {"week": week, "deploy_day": deploy_day, "day": ab_day, "served": served,
+            guard, deployed = choose(
+                current, {"adapted": tuned, **planted}, config, week, logs_end + 7 * week, backend
+            )
+            policies = {"frozen": frozen, "incumbent": current, "adapted": tuned, "deployed": deployed,
+                        **planted, "static": static}  # fmt: skip
+            record = {"week": week, "deploy_day": deploy_day, "day": ab_day, "served": served, "guard": guard,
+                      "deployed": str(deployed.relative_to(folder)),
                       "ab": ab_test(policies, config, week, ab_day, backend)}  # fmt: skip
             write_text_atomic(done, json.dumps(record, indent=2) + "\n")
             print(row(record), flush=True)
             forget_worlds()  # this week's worlds (the true shop, the served and refitted ones) are not read again
         weeks.append(json.loads(done.read_text()))
-        current = here / "policy"
+        current = _deployed(folder, weeks[-1])
     recovered = recovery(weeks)
     report = {"config": asdict(config), "weeks": weeks, "recovery": recovered}
     write_text_atomic(folder / "adapt.json", json.dumps(report, indent=2) + "\n")

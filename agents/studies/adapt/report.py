@@ -30,6 +30,32 @@ def recovery(weeks: list[dict[str, Any]]) -> dict[str, Any]:
     return {"pre_drift_lift": before, "by_week": shares}
 
 
+ARMS = ("frozen", "adapted", "deployed", "static")
+"""The policies of the table and the plot: week 0's, this week's fine-tuned candidate, the one the
+guard deploys next week, the best static re-ranker."""
+DIFFERENCES = ("adapted_minus_frozen", "deployed_minus_frozen")
+"""The paired differences of the table and the plot."""
+
+
+def guard_cell(week: dict[str, Any]) -> str:
+    """What the guard decided: ``ship NAME`` or ``keep``, after how many canary sessions, with the
+    lower bound it decided on; for pooled seeds, how many shipped."""
+    guard = week.get("guard")
+    if guard is None:
+        return ""
+    if "ship_share" in guard:
+        shipped = [s for s in guard["shipped"] if s]
+        names = ", ".join(f"{n} x{shipped.count(n)}" for n in sorted(set(shipped)))
+        return f"shipped in {len(shipped)} of {len(guard['shipped'])}" + (f" ({names})" if names else "")
+    if guard.get("guard") == "none":
+        return "ship adapted (unguarded)"
+    bound = guard.get("bound")
+    shown = f", bound {bound:+.2f}" if bound is not None else ""
+    return (
+        f"{'ship ' + guard['shipped'] if guard['shipped'] else 'keep'} ({guard['sessions']} sessions{shown})"
+    )
+
+
 def row(week: dict[str, Any]) -> str:
     ab = week["ab"]
 
@@ -39,34 +65,50 @@ def row(week: dict[str, Any]) -> str:
         e = ab[name]
         return f"{e['engagement']:.2f} [{e['ci95'][0]:.2f}, {e['ci95'][1]:.2f}]"
 
-    diff = ab.get("adapted_minus_frozen")
-    paired = f"{diff['mean']:+.2f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}]" if diff else ""
-    return f"| {week['week']} | {week['day']:.1f} | {cell('frozen')} | {cell('adapted')} | {cell('static')} | {paired} |"
+    def paired(name: str) -> str:
+        diff = ab.get(name)
+        return f"{diff['mean']:+.2f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}]" if diff else ""
+
+    cells = [
+        str(week["week"]),
+        f"{week['day']:.1f}",
+        *map(cell, ARMS),
+        *map(paired, DIFFERENCES),
+        guard_cell(week),
+    ]
+    return "| " + " | ".join(cells) + " |"
 
 
 def markdown(weeks: list[dict[str, Any]], recovered: dict[str, Any]) -> str:
     """The per-week table."""
     lines = [
-        "| week | day | frozen | adapted | best static (tuned-weights) | adapted - frozen (paired) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| week | day | frozen | adapted | deployed | best static (tuned-weights) | adapted - frozen (paired) "
+        "| deployed - frozen (paired) | guard |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *[row(week) for week in weeks],
         "",
-        f"Engagement per session in the true shop (95% CIs). Week 0's lift of the policy over the best static "
-        f"re-ranker: {recovered['pre_drift_lift']:+.2f}.",
+        "Engagement per session in the true shop (95% CIs). `adapted`: the week's fine-tuned candidate; "
+        "`deployed`: what the guard serves the next week (the candidate it shipped, or the policy it kept). "
+        f"Week 0's lift of the policy over the best static re-ranker: {recovered['pre_drift_lift']:+.2f}.",
     ]
+    planted = sorted({name for week in weeks for name in week["ab"] if name.startswith("planted-")})
+    for name in planted:
+        values = [f"week {w['week']}: {w['ab'][name]['engagement']:.2f}" for w in weeks if name in w["ab"]]
+        lines.append(f"`{name}` (a planted candidate) in the same A/B: {'; '.join(values)}.")
     return "\n".join(lines) + "\n"
 
 
 def plot(weeks: list[dict[str, Any]], path: Path) -> None:
-    """Left: engagement per week of the frozen, adapted and static policies with their CIs;
-    right: the paired difference adapted - frozen with its CI (what the A/B decides on)."""
+    """Left: engagement per week of the frozen, adapted, deployed and static policies with their
+    CIs; right: the paired differences adapted - frozen and deployed - frozen with their CIs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, (levels, paired) = plt.subplots(1, 2, figsize=(10.0, 3.8))
-    for name, colour in (("frozen", "tab:blue"), ("adapted", "tab:orange"), ("static", "tab:grey")):
+    colours = {"frozen": "tab:blue", "adapted": "tab:orange", "deployed": "tab:green", "static": "tab:grey"}
+    for name, colour in colours.items():
         rows = [(w["week"], w["ab"][name]) for w in weeks if name in w["ab"]]
         if not rows:
             continue
@@ -78,17 +120,28 @@ def plot(weeks: list[dict[str, Any]], path: Path) -> None:
     levels.set_xlabel("simulated week after the logs")
     levels.set_ylabel("engagement per session (true shop)")
     levels.legend(frameon=False)
-    diffs = [(w["week"], w["ab"]["adapted_minus_frozen"]) for w in weeks if "adapted_minus_frozen" in w["ab"]]
-    if diffs:
-        x = np.array([d[0] for d in diffs])
-        mean = np.array([d[1]["mean"] for d in diffs])
-        low, high = np.array([d[1]["ci95"][0] for d in diffs]), np.array([d[1]["ci95"][1] for d in diffs])
-        paired.errorbar(x, mean, yerr=[mean - low, high - mean], marker="o", color="tab:orange", capsize=4)
+    for offset, name in zip((-0.06, 0.06), DIFFERENCES, strict=True):
+        diffs = [(w["week"], w["ab"][name]) for w in weeks if name in w["ab"]]
+        if diffs:
+            x = np.array([d[0] for d in diffs]) + offset
+            mean = np.array([d[1]["mean"] for d in diffs])
+            low, high = np.array([d[1]["ci95"][0] for d in diffs]), np.array([d[1]["ci95"][1] for d in diffs])
+            colour = colours[name.split("_")[0]]
+            paired.errorbar(
+                x,
+                mean,
+                yerr=[mean - low, high - mean],
+                marker="o",
+                color=colour,
+                capsize=4,
+                label=name.split("_")[0],
+            )
     paired.axhline(0.0, color="black", linewidth=0.8)
     for axis in (levels, paired):
         axis.set_xticks([w["week"] for w in weeks])
     paired.set_xlabel("simulated week after the logs")
-    paired.set_ylabel("adapted - frozen (paired, 95% CI)")
+    paired.set_ylabel("policy - frozen (paired, 95% CI)")
+    paired.legend(frameon=False)
     figure.tight_layout()
     save_png(figure, path, dpi=120)
 
