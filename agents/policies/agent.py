@@ -6,6 +6,7 @@ Off-policy evaluation reads an agent as a Plackett-Luce ranking over its scores
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,21 @@ def run_files(folder: str | Path) -> list[Path]:
     for name in RUN_FOLDERS:
         files += [path for path in (folder / name).rglob("*") if path.is_file()]
     return files
+
+
+def copy_model(run: str | Path, out: Path) -> Path:
+    """The files of ``run`` at its top (its model, config, metrics; not its checkpoints, logs or
+    evaluations) copied to the folder ``out``, which they replace whole: a copy killed half-way
+    is never read as a run (it is built beside ``out`` and renamed)."""
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for name in (*RUN_FILES, *EXPORT_FILES):
+        if (Path(run) / name).is_file():
+            shutil.copy2(Path(run) / name, partial / name)
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
+    return out
 
 
 @dataclass

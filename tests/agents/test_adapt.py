@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.studies.adapt.guard import canary
-from agents.studies.adapt.loop import AdaptConfig, ab_test, copy_run
+from agents.studies.adapt.__main__ import main as adapt_main
+from agents.studies.adapt.loop import AdaptConfig, ab_test
 from agents.studies.backend import Backend
 from simulators.datasets.shop import shop_folder
 from simulators.shop.config import ShopDrift
@@ -80,11 +80,6 @@ def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_a
     on_ray = ab_test(arms, config, 1, week["day"], Backend("ray", cpus=2))
     for name in ("frozen", "adapted", "adapted_minus_frozen"):
         assert on_ray[name] == week["ab"][name], name
-    # A candidate that is a copy of the deployed policy is refused: every paired difference is 0.
-    copy = copy_run(seed / "week-00" / "policy", tmp_path / "copy")
-    refusal = canary(seed / "week-00" / "policy", {"copy": copy}, config, 1, week["day"])
-    assert refusal["decision"] == "keep" and refusal["bound"] == 0.0
-    assert all(look["candidates"]["copy"]["mean"] == 0.0 for look in refusal["looks"])
     # The seeds ran as trials (the second on Ray) and are pooled: each seed's A/B as its own run wrote it.
     pooled = json.loads((out / "adapt.json").read_text())
     assert pooled["seeds"] == [0, 1] and pooled["pooled"]["seeds"] == 2
@@ -112,15 +107,46 @@ def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_a
     assert redone["guard"] == killed["guard"] and redone["deployed"] == killed["deployed"]
     refused = run_cli("agents.adapt", "--out", str(out), *flags)  # a new run on a folder holding one
     assert refused.returncode == 2 and "--resume" in refused.stderr
+    # A loop that starts from a trained run, with that same run planted as a candidate: the copy
+    # is never shipped (every paired difference in its canary is 0), and the week-0 A/B shows it.
+    start = out / "seed-0" / "week-00" / "policy"
+    mine = tmp_path / "mine"
+    planted = run_cli(
+        "agents.adapt",
+        "--out",
+        str(mine),
+        *TINY,
+        "--data",
+        data,
+        "--policy",
+        str(start),
+        "--candidates",
+        str(start),
+    )
+    assert planted.returncode == 0, planted.stderr[-3000:]
+    week0, week1 = json.loads((mine / "adapt.json").read_text())["weeks"]
+    assert week0["ab"]["planted-1"] == week0["ab"]["frozen"]  # the same policy on the same users
+    assert (mine / "week-00" / "policy" / "model.zip").read_bytes() == (start / "model.zip").read_bytes()
+    assert not (mine / "week-00" / "policy" / "checkpoints").exists()
+    guard = week1["guard"]
+    assert guard["shipped"] != "planted-1" and guard["candidates"]["planted-1"].endswith("planted/planted-1")
+    assert all(look["candidates"]["planted-1"]["mean"] == 0.0 for look in guard["looks"])
+    assert all(look["candidates"]["planted-1"]["lower"] == 0.0 for look in guard["looks"])
+    assert "`planted-1` (a planted candidate)" in (mine / "adapt.md").read_text()
 
 
-def test_adapt_refuses_bad_options_before_any_work(tmp_path: Path) -> None:
+def test_adapt_refuses_bad_options_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for flags, message in ((["--data", "movielens"], "true shop"), (["--weeks", "0"], "--weeks"),
                            (["--temperature", "0.001"], "--temperature"), (["--seeds", "0"], "--seeds"),
                            (["--backend", "ray", "--cpus", "0"], "--cpus"), (["--guard", "trust"], "--guard"),
                            (["--canary-sessions", "3"], "--canary-sessions"), (["--guard-alpha", "0.7"], "--guard-alpha"),
                            (["--guard", "none", "--candidates", str(tmp_path)], "--candidates"),
                            (["--policy", str(tmp_path / "nowhere")], "--policy")):  # fmt: skip
-        bad = run_cli("agents.adapt", "--out", str(tmp_path / "x"), *flags)
-        assert bad.returncode == 2 and message in bad.stderr, bad.stderr[-500:]
+        with pytest.raises(SystemExit) as exit_code:
+            adapt_main(["--out", str(tmp_path / "x"), *flags])
+        assert exit_code.value.code == 2 and message in capsys.readouterr().err
         assert not (tmp_path / "x").exists()
+    bad = run_cli("agents.adapt", "--out", str(tmp_path / "x"), "--weeks", "0")  # the command itself
+    assert bad.returncode == 2 and "--weeks" in bad.stderr and "Traceback" not in bad.stderr

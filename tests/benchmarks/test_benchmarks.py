@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from benchmarks.ope_accuracy import click_noise_floor
+from benchmarks.temperature import main
 from tests.conftest import run_cli
 
 
@@ -202,3 +203,19 @@ def test_counterfactual_fidelity_of_logs_without_a_truth_scores_the_two_halves(t
     assert set(row) >= {"fit", "half 1", "half 2"} and "truth" not in row
     assert "Two halves" in out.with_suffix(".md").read_text()
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_temperature_benchmark_serves_the_same_users_at_each_temperature(
+    tmp_path: Path, tiny_ppo_run: Path
+) -> None:
+    out = tmp_path / "temperature.json"
+    main(["--run", str(tiny_ppo_run), "--json", str(out), "--sessions", "24", "--temperatures", "1", "0"])
+    rows = json.loads(out.read_text())["rows"]
+    greedy, sampled = rows  # sorted by temperature
+    assert greedy["temperature"] == 0 and greedy["minus_temperature_0"] == {"mean": 0.0, "ci95": [0.0, 0.0]}
+    assert greedy["first_slot_probability"] == 1.0 and 0 < sampled["first_slot_probability"] < 1
+    assert sampled["engagement"] == pytest.approx(sampled["clicks"] + sampled["purchases"])
+    assert "What exploring costs" in out.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit):  # a bad temperature is refused before any serving
+        main(["--run", str(tiny_ppo_run), "--json", str(tmp_path / "x.json"), "--temperatures", "0.01"])
+    assert not (tmp_path / "x.json").exists()

@@ -68,7 +68,14 @@ def pool(reports: list[dict[str, Any]]) -> dict[str, Any]:
     weeks = []
     for rows in zip(*(r["weeks"] for r in reports), strict=True):
         ab: dict[str, Any] = {}
-        for name in ("frozen", "adapted", "deployed", "static"):
+        arms = [
+            "frozen",
+            "adapted",
+            "deployed",
+            *sorted(n for n in rows[0]["ab"] if n.startswith("planted-")),
+            "static",
+        ]
+        for name in arms:
             if name in rows[0]["ab"]:
                 values = np.array([row["ab"][name]["engagement"] for row in rows])
                 mean, low, high = seed_ci95(values)
@@ -88,4 +95,41 @@ def pool(reports: list[dict[str, Any]]) -> dict[str, Any]:
                 "sessions": [row["guard"]["sessions"] for row in rows],
             }
         weeks.append(pooled_week)
-    return {"weeks": weeks, "recovery": recovery(weeks), "seeds": len(reports)}
+    return {
+        "weeks": weeks,
+        "recovery": recovery(weeks),
+        "seeds": len(reports),
+        "guard": guard_summary(reports),
+    }
+
+
+def guard_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """The guard's record over every week of every seed: its decisions and ships, each ship with
+    the A/B's paired gain of the shipped policy over the one it replaced (other users than the
+    canary's), the ships the A/B does not find better (mean <= 0) or finds worse (CI below 0),
+    and the weeks whose deployed policy the A/B finds worse than the frozen one (CI below 0)."""
+    ships, decisions, worse_weeks = [], 0, []
+    for seed, report in enumerate(reports):
+        for week in report["weeks"][1:]:
+            guard, ab = week.get("guard"), week["ab"]
+            if guard is None:
+                continue
+            decisions += 1
+            if guard["decision"] == "ship":
+                gain = ab.get("deployed_minus_incumbent", {"mean": None, "ci95": [None, None]})
+                ships.append(
+                    {"seed": seed, "week": week["week"], "shipped": guard["shipped"], "ab_gain": gain}
+                )
+            if ab["deployed_minus_frozen"]["ci95"][1] < 0:
+                worse_weeks.append({"seed": seed, "week": week["week"], **ab["deployed_minus_frozen"]})
+    measured = [s["ab_gain"] for s in ships if s["ab_gain"]["mean"] is not None]
+    return {
+        "alpha": reports[0]["config"]["guard_alpha"]
+        if reports and "guard_alpha" in reports[0]["config"]
+        else None,
+        "decisions": decisions,
+        "ships": ships,
+        "ships_not_better_in_ab": sum(g["mean"] <= 0 for g in measured),
+        "ships_worse_in_ab": sum(g["ci95"][1] < 0 for g in measured),
+        "weeks_deployed_worse_than_frozen": worse_weeks,
+    }

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.evaluation.tuning import TuningBudget, load_or_tune
-from agents.policies.agent import TrainedAgent
+from agents.policies.agent import TrainedAgent, copy_model
 from agents.serve.logbook import Logbook
 from agents.serve.ranker import Ranker
 from agents.serve.service import Service
@@ -38,11 +38,7 @@ def initial_policy(config: AdaptConfig, folder: Path) -> Path:
     the policy trained in the simulator fitted to the logs (the main job's recipe)."""
     out = folder / "week-00" / "policy"
     if config.policy is not None:
-        shutil.rmtree(out, ignore_errors=True)
-        shutil.copytree(
-            config.policy, out, ignore=shutil.ignore_patterns("checkpoints", "tb", "eval", "best")
-        )
-        return out
+        return copy_model(config.policy, out)
     env = {
         "data": config.data,
         "action_mode": DEFAULT_ACTION_MODE[config.algorithm],
@@ -56,16 +52,6 @@ def initial_policy(config: AdaptConfig, folder: Path) -> Path:
         ),
         overwrite=True,
     )  # fmt: skip
-    return out
-
-
-def copy_run(run: Path, out: Path) -> Path:
-    """``run``'s model and config copied to ``out`` (not its checkpoints, logs or evaluations)."""
-    partial = out.with_name(out.name + ".partial")  # a copy killed half-way is never read as a run
-    shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(run, partial, ignore=shutil.ignore_patterns("checkpoints", "tb", "eval", "best"))
-    shutil.rmtree(out, ignore_errors=True)
-    partial.rename(out)
     return out
 
 
@@ -239,7 +225,7 @@ def _adapt(config: AdaptConfig, folder: Path, backend: Backend) -> dict[str, Any
     }
     for given, out in zip(config.candidates, planted.values(), strict=True):
         if not (out / "model.zip").is_file():
-            copy_run(Path(given), out)
+            copy_model(Path(given), out)
     start = folder / "week-00" / "done.json"
     if not start.is_file():
         run = initial_policy(config, folder)

@@ -147,6 +147,25 @@ def plot(weeks: list[dict[str, Any]], path: Path) -> None:
 
 
 def pooled_markdown(pooled: dict[str, Any]) -> str:
-    """The per-week table of the pooled seeds."""
+    """The per-week table of the pooled seeds, and the guard's record over all of them."""
     head = markdown(pooled["weeks"], pooled["recovery"])
-    return head.replace("(95% CIs)", f"(mean of {pooled['seeds']} seeds, Student-t 95% CIs across seeds)")
+    head = head.replace("(95% CIs)", f"(mean of {pooled['seeds']} seeds, Student-t 95% CIs across seeds)")
+    guard = pooled.get("guard")
+    if not guard or not guard["decisions"]:
+        return head
+    ships = guard["ships"]
+    shipped = ", ".join(
+        f"seed {s['seed']} week {s['week']}: {s['shipped']}"
+        + (f" ({s['ab_gain']['mean']:+.2f} [{s['ab_gain']['ci95'][0]:+.2f}, {s['ab_gain']['ci95'][1]:+.2f}])"
+           if s["ab_gain"]["mean"] is not None else "")
+        for s in ships
+    )  # fmt: skip
+    worse = guard["weeks_deployed_worse_than_frozen"]
+    alpha = f" at alpha {guard['alpha']}" if guard["alpha"] is not None else ""
+    return head + (
+        f"\nThe guard{alpha}: {guard['decisions']} decisions (seeds x weeks), {len(ships)} ships"
+        + (f" ({shipped}: the shipped policy - the one it replaced, in the same week's A/B)" if ships else "")
+        + f". Ships the A/B does not find better: {guard['ships_not_better_in_ab']}; finds worse (CI below 0): "
+        f"{guard['ships_worse_in_ab']}. Seed-weeks whose deployed policy the A/B finds worse than the frozen one "
+        f"(CI below 0): {len(worse)}.\n"
+    )
