@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from agents.studies.adapt.__main__ import main as adapt_main
@@ -109,6 +110,7 @@ def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_a
     assert refused.returncode == 2 and "--resume" in refused.stderr
     # A loop that starts from a trained run, with that same run planted as a candidate: the copy
     # is never shipped (every paired difference in its canary is 0), and the week-0 A/B shows it.
+    # Its refit reads the starting logs beside the served week's, in their shared columns.
     start = out / "seed-0" / "week-00" / "policy"
     mine = tmp_path / "mine"
     planted = run_cli(
@@ -133,6 +135,14 @@ def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_a
     assert all(look["candidates"]["planted-1"]["mean"] == 0.0 for look in guard["looks"])
     assert all(look["candidates"]["planted-1"]["lower"] == 0.0 for look in guard["looks"])
     assert "`planted-1` (a planted candidate)" in (mine / "adapt.md").read_text()
+    refit = mine / "week-01" / "data" / "interactions"
+    logs, served = pd.read_parquet(refit / "logs.parquet"), pd.read_parquet(refit / "w01-part-000000.parquet")
+    assert list(logs.columns) == list(served.columns) and served["session_id"].nunique() == 60
+    assert len(logs) == len(pd.read_parquet(Path(data) / "interactions.parquet"))
+    assert (
+        logs["session_id"].str.startswith("logs-").all()
+        and not served["session_id"].str.startswith("logs-").any()
+    )
 
 
 def test_adapt_refuses_bad_options_before_any_work(

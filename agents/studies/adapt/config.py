@@ -19,6 +19,8 @@ AB_SEED = 50_000
 CANARY_SEED = 60_000
 """The canary users of week ``w`` in the loop of seed ``s`` come from ``(CANARY_SEED, s, w)``:
 fresh for each loop and week, and disjoint from the A/B users."""
+REFIT_LOGS = ("served", "pooled")
+"""What a week's refit reads (:attr:`AdaptConfig.refit_logs`)."""
 GUARDS = ("canary", "none")
 """``canary``: ship a candidate only when the canary shows it better than the deployed policy
 (:mod:`agents.studies.adapt.guard`); ``none``: ship every fine-tuned candidate."""
@@ -50,6 +52,9 @@ class AdaptConfig:
     """Sampling temperature of the deployed policy (its exploration, so the log has support)."""
     window_weeks: int = 2
     """Weeks of served logs each refit reads (the most recent)."""
+    refit_logs: str = "served"
+    """What each week's refit reads: the last ``window_weeks`` of served logs (``served``), or
+    those and the logs the loop started from (``pooled``)."""
     n_envs: int = 16
     """Parallel users while training and fine-tuning."""
     tuning_sessions: int = 256
@@ -92,6 +97,8 @@ class AdaptConfig:
             raise ConfigError(f"--algorithm must be ppo, a2c or dqn, got {self.algorithm!r}")
         if not (self.temperature == 0 or 0.05 <= self.temperature <= 100):
             raise ConfigError(f"--temperature must be 0 or lie in [0.05, 100], got {self.temperature}")
+        if self.refit_logs not in REFIT_LOGS:
+            raise ConfigError(f"--refit-logs must be one of {REFIT_LOGS}, got {self.refit_logs!r}")
         if self.guard not in GUARDS:
             raise ConfigError(f"--guard must be one of {GUARDS}, got {self.guard!r}")
         if not 0 < self.guard_alpha < 0.5:

@@ -10,6 +10,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from agents.evaluation.tuning import TuningBudget, load_or_tune
 from agents.policies.agent import TrainedAgent, copy_model
 from agents.serve.logbook import Logbook
@@ -30,7 +32,7 @@ from envs.sb3 import make_sb3_env
 from envs.world import build_world, forget_worlds
 from simulators.core.errors import ConfigError
 from simulators.core.storage import claim_folder, release_folder, write_text_atomic
-from simulators.datasets import resolve_data
+from simulators.datasets import LoggedData, resolve_data
 
 
 def initial_policy(config: AdaptConfig, folder: Path) -> Path:
@@ -76,16 +78,32 @@ def deploy(run: Path, log_dir: Path, config: AdaptConfig, week: int, day: float)
     }
 
 
-def refit_data(folder: Path, week: int, window: int) -> Path:
-    """The folder of the last ``window`` weeks' served logs (the catalog and users of the first)."""
+def refit_data(folder: Path, week: int, window: int, logs: LoggedData | None = None) -> Path:
+    """The folder of the last ``window`` weeks' served logs (the catalog and users of the first)
+    and, given ``logs`` (``--refit-logs pooled``), the logs the loop started from beside them, all
+    in the columns they share (session and slate ids as text, so the two never collide)."""
     data = folder / f"week-{week:02d}" / "data"
     shutil.rmtree(data, ignore_errors=True)
     (data / "interactions").mkdir(parents=True)
     for name in ("items.parquet", "users.parquet"):
         shutil.copy2(folder / f"week-{week:02d}" / "logs" / name, data / name)
-    for w in range(max(1, week - window + 1), week + 1):
-        for part in sorted((folder / f"week-{w:02d}" / "logs" / "interactions").glob("part-*.parquet")):
-            shutil.copy2(part, data / "interactions" / f"w{w:02d}-{part.name}")
+    parts = {
+        f"w{w:02d}-{part.name}": part
+        for w in range(max(1, week - window + 1), week + 1)
+        for part in sorted((folder / f"week-{w:02d}" / "logs" / "interactions").glob("part-*.parquet"))
+    }
+    if logs is None:
+        for name, part in parts.items():
+            shutil.copy2(part, data / "interactions" / name)
+        return data
+    table = logs.interactions
+    old = table.assign(
+        session_id="logs-" + table["session_id"].astype(str), slate_id="logs-" + table["slate_id"].astype(str),
+        timestamp=table["timestamp"].astype(float),
+    )  # fmt: skip
+    old.to_parquet(data / "interactions" / "logs.parquet", index=False)
+    for name, part in parts.items():
+        pd.read_parquet(part)[list(old.columns)].to_parquet(data / "interactions" / name, index=False)
     return data
 
 
@@ -245,7 +263,8 @@ def _adapt(config: AdaptConfig, folder: Path, backend: Backend) -> dict[str, Any
         if not done.is_file():
             deploy_day, ab_day = logs_end + 7 * (week - 1) + 3.5, logs_end + 7 * week + 3.5
             served = deploy(current, here / "logs", config, week, deploy_day)
-            data = refit_data(folder, week, config.window_weeks)
+            pooled = resolve_data(config.data).logs if config.refit_logs == "pooled" else None
+            data = refit_data(folder, week, config.window_weeks, pooled)
             last_ctr = folder / f"week-{week - 1:02d}" / "ctr"  # the week ends on logs_end + 7 * week
             tuned = fine_tune(current, data, here / "policy", config, week, last_ctr, logs_end + 7 * week)
             guard, deployed = choose(
