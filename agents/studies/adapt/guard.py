@@ -8,7 +8,7 @@ per-session differences ``d_i = R^cand_i - R^deployed_i`` after each ``n / looks
 
     lower_k = mean(d_1..n_k) - z(1 - a) sd(d_1..n_k) / sqrt(n_k),   a = alpha / (looks x candidates)
 
-(``upper_k`` likewise). A candidate whose ``lower_k > 0`` ships at look ``k`` (of several, the one
+(``upper_k`` likewise). A candidate whose ``lower_k > 0`` ships at look ``k`` (if several do, the one
 with the highest bound) and the canary stops; one whose ``upper_k < 0`` leaves the canary (it
 can no longer ship, which spends none of the error budget); the canary also stops when none is
 left. Each test runs at ``a``, so by the union bound over looks and candidates the chance of
@@ -18,12 +18,16 @@ boundaries, and valid for any number of looks; Jennison & Turnbull, *Group Seque
 with Applications to Clinical Trials*, 2000, ch. 2). A candidate identical to the deployed policy
 has ``d = 0`` everywhere, a bound of exactly 0, and never ships.
 
-Why a canary and not an off-policy bound on the served logs: the served sessions are ~12 slates
-of a stateful policy, so whole-session importance weights of a deterministic candidate vanish
-(PDIS and WPDIS kept an effective sample size of 0 of 20,000 logged sessions when valuing a
-trained agent on the shop's logs), and the per-slot estimators that survive are biased for such
-a policy (``agents.ope``: IIPS 1.96 [1.89, 2.02] against a true 1.67 clicks per slate). A bound
-built on them would hold at no stated confidence.
+Why a canary and not an off-policy bound on the served logs: the guard must value a whole
+session under the candidate's own trajectory (what it shows moves boredom, interest and
+leaving), and a session is ~12 slates of a stateful policy. Whole-session importance weights of
+a deterministic candidate are products of ~12 indicator-over-propensity terms: on the shop's
+logs every weight of a trained agent was 0 on every log of 10,000 sessions (PDIS, WPDIS and WDR
+"not available" in the session track of ``benchmarks/results/ope_accuracy.json``), and served at temperature 1 the
+policy's first slot alone has a logged probability of about 0.05 (``benchmarks.temperature``).
+The per-slate estimators that do work there (IIPS within 1% of the truth) value the next slate
+in the logged states: a myopic proxy, blind to exactly the session effects a fine-tuned policy
+is meant to change. A bound built on either would not hold at a stated confidence.
 """
 
 from __future__ import annotations
