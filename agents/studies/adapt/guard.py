@@ -23,11 +23,12 @@ session under the candidate's own trajectory (what it shows moves boredom, inter
 leaving), and a session is ~12 slates of a stateful policy. Whole-session importance weights of
 a deterministic candidate are products of ~12 indicator-over-propensity terms: on the shop's
 logs every weight of a trained agent was 0 on every log of 10,000 sessions (PDIS, WPDIS and WDR
-"not available" in the session track of ``benchmarks/results/ope_accuracy.json``), and served at temperature 1 the
-policy's first slot alone has a logged probability of about 0.05 (``benchmarks.temperature``).
-The per-slate estimators that do work there (IIPS within 1% of the truth) value the next slate
-in the logged states: a myopic proxy, blind to exactly the session effects a fine-tuned policy
-is meant to change. A bound built on either would not hold at a stated confidence.
+"not available" in the session track of ``benchmarks/results/ope_accuracy.json``), and served at
+temperature 1 the policy's first slot alone has a logged probability of about 0.05
+(``benchmarks.temperature``). The per-slate estimators that do work there (IIPS within 1% of the
+truth) value the next slate in the logged states: a myopic proxy, blind to exactly the session
+effects a fine-tuned policy is meant to change. A bound built on either would not hold at a
+stated confidence.
 """
 
 from __future__ import annotations
