@@ -1,0 +1,129 @@
+"""How users come back: the gaps between a user's sessions in real logs, and what a session
+changes about the next visit (the measurements a cross-session retention world starts from).
+
+``python -m benchmarks.returns --json FILE [--data movielens]``
+
+On the logs' sessions (:func:`simulators.fit.returns.session_gaps`; on MovieLens-100K a session
+is the loader's: ratings less than an hour apart), reported:
+
+- the return curve: the Kaplan-Meier estimate of returning within 1, 7 and 28 days of a
+  session's end, and the median gap, with the censoring at the log's end counted;
+- the Weibull proportional-hazards fit (:func:`simulators.fit.returns.fit_returns`) with the
+  user means beside each covariate (within-user effects), and without them (pooled): each
+  covariate's hazard ratio per standard deviation with its 95% CI;
+- the fit's own check: the largest distance between the Kaplan-Meier curve and the fitted
+  model's marginal return curve (the mean of each session's fitted survival), on a grid of days.
+
+Writes the JSON, its tables (``.md``) and the two return curves (``.png``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.tables import report_markdown
+from simulators.core.cli import ArgumentParser, cli_entry
+from simulators.core.plots import save_png
+from simulators.core.storage import check_output_file, write_text_atomic
+from simulators.datasets import load_logs
+from simulators.fit.returns import ReturnModel, design, fit_returns, kaplan_meier, session_gaps
+
+DAYS = np.array([1.0, 7.0, 28.0])
+"""The return horizons reported (day 1, week 1, the month)."""
+GRID = np.geomspace(1.0 / 24, 365.0, 200)
+"""Days at which the fitted and the Kaplan-Meier curves are compared (an hour to a year)."""
+
+
+def effects(model: ReturnModel, x: np.ndarray) -> list[dict[str, Any]]:
+    """Each covariate's hazard ratio per standard deviation of it, with its 95% CI."""
+    rows = []
+    for j, name in enumerate(model.names):
+        sd = float(x[:, j].std())
+        b, se = model.beta[j], model.se[2 + j]
+        rows.append({
+            "covariate": name, "beta": b, "se": se, "sd": sd, "hazard_ratio_per_sd": float(np.exp(b * sd)),
+            "ci95": [float(np.exp((b - 1.96 * se) * sd)), float(np.exp((b + 1.96 * se) * sd))],
+        })  # fmt: skip
+    return rows
+
+
+def measure(data: str = "movielens") -> dict[str, Any]:
+    """The figures of the module docstring on ``data``."""
+    logs = load_logs(data)
+    topic = logs.items.set_index("item_id")["provider"] if "provider" in logs.items.columns else None
+    sessions = session_gaps(logs.interactions, topic)
+    gaps, observed = sessions["gap"].to_numpy(), sessions["observed"].to_numpy()
+    km = kaplan_meier(gaps, observed, DAYS)
+    curve = kaplan_meier(gaps, observed, GRID)
+    report: dict[str, Any] = {
+        "data": data,
+        "sessions": len(sessions),
+        "users": int(sessions["user_id"].nunique()),
+        "observed_gaps": int(observed.sum()),
+        "return_within_days": {f"{d:g}": float(1 - s) for d, s in zip(DAYS, km, strict=True)},
+        "median_gap_days": float(GRID[np.argmax(curve <= 0.5)]) if (curve <= 0.5).any() else None,
+        "session_covariates": {
+            name: {"mean": float(sessions[name].mean()), "sd": float(sessions[name].std())}
+            for name in ("like_rate", "log_length", "topic_repeat", "log_sessions_before")
+        },
+    }
+    for label, within in (("within_user", True), ("pooled", False)):
+        x, names = design(sessions, within)
+        model = fit_returns(gaps, observed, x, names)
+        fitted = np.array([model.survival(np.full(len(x), t), x).mean() for t in GRID])
+        report[label] = {
+            "shape": model.shape, "scale_days": model.scale, "log_likelihood": model.log_likelihood,
+            "effects": effects(model, x), "curve_distance": float(np.abs(fitted - curve).max()),
+        }  # fmt: skip
+        report.setdefault("_curves", {})[label] = fitted
+    report["_curves"]["kaplan_meier"] = curve
+    return report
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """The Kaplan-Meier return curve and the two fits' marginal curves, against days."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.0, 3.8))
+    curves = report["_curves"]
+    axis.step(GRID, 1 - curves["kaplan_meier"], where="post", color="black", label="logs (Kaplan-Meier)")
+    for label, colour in (("within_user", "tab:orange"), ("pooled", "tab:blue")):
+        axis.plot(GRID, 1 - curves[label], color=colour, label=f"Weibull PH, {label.replace('_', ' ')}")
+    axis.set_xscale("log")
+    axis.set_xlabel("days since the session ended")
+    axis.set_ylabel("share of users back")
+    axis.set_title(f"Return curve ({report['data']})")
+    axis.legend(frameon=False)
+    figure.tight_layout()
+    save_png(figure, path, dpi=120)
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    """Measure and write the JSON, its tables and the plot."""
+    parser = ArgumentParser(prog="python -m benchmarks.returns", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, required=True, help="where to write the figures (JSON)")
+    parser.add_argument(
+        "--data", default="movielens", help="logs with sessions over time (default: movielens)"
+    )
+    args = parser.parse_args(argv)
+    check_output_file(args.json, "--json", beside=(".md", ".png"))
+    report = measure(args.data)
+    plot(report, args.json.with_suffix(".png"))
+    del report["_curves"]
+    write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
+    write_text_atomic(
+        args.json.with_suffix(".md"), report_markdown("How users come back (benchmarks.returns)", report)
+    )
+    print(json.dumps({k: v for k, v in report.items() if k not in ("within_user", "pooled")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
