@@ -56,6 +56,13 @@ def guard_cell(week: dict[str, Any]) -> str:
     )
 
 
+def guard_mark(guard: dict[str, Any]) -> str:
+    """The guard's decision in a few characters (the plot's label of a week)."""
+    if "ship_share" in guard:
+        return f"shipped {sum(1 for s in guard['shipped'] if s)}/{len(guard['shipped'])}"
+    return f"ship {guard['shipped']}" if guard["decision"] == "ship" else "kept"
+
+
 def row(week: dict[str, Any]) -> str:
     ab = week["ab"]
 
@@ -100,7 +107,8 @@ def markdown(weeks: list[dict[str, Any]], recovered: dict[str, Any]) -> str:
 
 def plot(weeks: list[dict[str, Any]], path: Path) -> None:
     """Left: engagement per week of the frozen, adapted, deployed and static policies with their
-    CIs; right: the paired differences adapted - frozen and deployed - frozen with their CIs."""
+    CIs; right: the paired differences adapted - frozen and deployed - frozen with their CIs, and
+    the guard's decision under each week."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,6 +145,12 @@ def plot(weeks: list[dict[str, Any]], path: Path) -> None:
                 label=name.split("_")[0],
             )
     paired.axhline(0.0, color="black", linewidth=0.8)
+    for week in weeks:  # the guard's decision under each week's points
+        if week.get("guard"):
+            paired.annotate(
+                guard_mark(week["guard"]), (week["week"], 0.03), xycoords=("data", "axes fraction"),
+                ha="center", fontsize=8, color="tab:green",
+            )  # fmt: skip
     for axis in (levels, paired):
         axis.set_xticks([w["week"] for w in weeks])
     paired.set_xlabel("simulated week after the logs")
