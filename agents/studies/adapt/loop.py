@@ -157,9 +157,8 @@ def choose(
     on ``day``, the start of the next week), and the policy to serve next: the shipped one or
     ``current``. ``--guard none`` ships the fine-tuned candidate unseen."""
     if config.guard == "none":
-        return {"decision": "ship", "shipped": "adapted", "guard": "none", "sessions": 0}, candidates[
-            "adapted"
-        ]
+        unguarded = {"guard": "none", "decision": "ship", "shipped": "adapted", "sessions": 0}
+        return unguarded, candidates["adapted"]
     record = canary(current, candidates, config, week, day, backend)
     record["guard"] = "canary"
     return record, candidates[record["shipped"]] if record["shipped"] else current
