@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from agents.studies.adapt.__main__ import main as adapt_main
-from agents.studies.adapt.loop import AdaptConfig, ab_test
+from agents.studies.adapt.loop import AdaptConfig, ab_test, choose, deployed_next
 from agents.studies.backend import Backend
 from simulators.datasets.shop import shop_folder
 from simulators.shop.config import ShopDrift
@@ -160,3 +160,19 @@ def test_adapt_refuses_bad_options_before_any_work(
         assert not (tmp_path / "x").exists()
     bad = run_cli("agents.adapt", "--out", str(tmp_path / "x"), "--weeks", "0")  # the command itself
     assert bad.returncode == 2 and "--weeks" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_unguarded_loop_ships_every_candidate_and_old_records_deploy_their_fine_tuned_policy(
+    tmp_path: Path,
+) -> None:
+    config = AdaptConfig(out=str(tmp_path / "x"), data=str(small_drifting_shop()), guard="none")
+    record, deployed = choose(tmp_path / "a", {"adapted": tmp_path / "b"}, config, 1, 40.0, Backend())
+    assert deployed == tmp_path / "b" and record == {
+        "guard": "none",
+        "decision": "ship",
+        "shipped": "adapted",
+        "sessions": 0,
+    }
+    # A week written before the guard names no deployed policy: it served its fine-tuned one.
+    assert deployed_next(tmp_path, {"week": 2}) == tmp_path / "week-02" / "policy"
+    assert deployed_next(tmp_path, {"week": 2, "deployed": "week-00/policy"}) == tmp_path / "week-00" / "policy"

@@ -164,7 +164,7 @@ def choose(
     return record, candidates[record["shipped"]] if record["shipped"] else current
 
 
-def _deployed(folder: Path, week: dict[str, Any]) -> Path:
+def deployed_next(folder: Path, week: dict[str, Any]) -> Path:
     """The policy a finished week deploys next (its guard's choice; the fine-tuned one in records
     from before the guard)."""
     deployed = Path(week.get("deployed", f"week-{week['week']:02d}/policy"))
@@ -278,7 +278,7 @@ def _adapt(config: AdaptConfig, folder: Path, backend: Backend) -> dict[str, Any
             print(row(record), flush=True)
             forget_worlds()  # this week's worlds (the true shop, the served and refitted ones) are not read again
         weeks.append(json.loads(done.read_text()))
-        current = _deployed(folder, weeks[-1])
+        current = deployed_next(folder, weeks[-1])
     recovered = recovery(weeks)
     report = {"config": asdict(config), "weeks": weeks, "recovery": recovered}
     write_text_atomic(folder / "adapt.json", json.dumps(report, indent=2) + "\n")
