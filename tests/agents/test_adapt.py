@@ -113,10 +113,7 @@ def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_a
     # Its refit reads the starting logs beside the served week's, in their shared columns.
     start = out / "seed-0" / "week-00" / "policy"
     mine = tmp_path / "mine"
-    planted = run_cli(
-        "agents.adapt",
-        "--out",
-        str(mine),
+    planted_flags = [
         *TINY,
         "--data",
         data,
@@ -124,8 +121,18 @@ def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_a
         str(start),
         "--candidates",
         str(start),
-    )
+        "--refit-logs",
+        "pooled",
+    ]
+    planted = run_cli("agents.adapt", "--out", str(mine), *planted_flags)
     assert planted.returncode == 0, planted.stderr[-3000:]
+    # Resumable with its own flags (the candidates a tuple on the command line, a list in JSON), and
+    # from a config.json written before an option existed (its default then holds).
+    saved = json.loads((mine / "config.json").read_text())
+    del saved["guard_alpha"]  # not among the flags: its default is what the run had
+    (mine / "config.json").write_text(json.dumps(saved))
+    again = run_cli("agents.adapt", "--out", str(mine), *planted_flags, "--resume")
+    assert again.returncode == 0, again.stderr[-3000:]
     week0, week1 = json.loads((mine / "adapt.json").read_text())["weeks"]
     assert week0["ab"]["planted-1"] == week0["ab"]["frozen"]  # the same policy on the same users
     assert (mine / "week-00" / "policy" / "model.zip").read_bytes() == (start / "model.zip").read_bytes()
@@ -175,4 +182,6 @@ def test_the_unguarded_loop_ships_every_candidate_and_old_records_deploy_their_f
     }
     # A week written before the guard names no deployed policy: it served its fine-tuned one.
     assert deployed_next(tmp_path, {"week": 2}) == tmp_path / "week-02" / "policy"
-    assert deployed_next(tmp_path, {"week": 2, "deployed": "week-00/policy"}) == tmp_path / "week-00" / "policy"
+    assert (
+        deployed_next(tmp_path, {"week": 2, "deployed": "week-00/policy"}) == tmp_path / "week-00" / "policy"
+    )

@@ -82,6 +82,7 @@ class AdaptConfig:
     ``--backend`` in ``DIR/seed-S/``; the report pools them (Student-t CIs across seeds)."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "candidates", tuple(self.candidates))  # a list when read back from JSON
         check_seed("--seed", self.seed)
         for name in ("weeks", "seeds", "initial_timesteps", "finetune_timesteps", "sessions_per_week", "eval_sessions",
                      "window_weeks", "n_envs", "tuning_sessions", "tuning_generations", "train_eval_episodes",

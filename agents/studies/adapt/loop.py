@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, replace
+from dataclasses import MISSING, asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +218,10 @@ def _replicated(config: AdaptConfig, folder: Path, backend: Backend) -> dict[str
 
 def _check_folder(config: AdaptConfig, folder: Path, resume: bool) -> None:
     saved = folder / "config.json"
-    if saved.is_file() and json.loads(saved.read_text()) != asdict(config):
+    # A run's options as JSON holds them, with the defaults of options added since it was written.
+    defaults = {f.name: f.default for f in fields(AdaptConfig) if f.default is not MISSING}
+    wanted = json.loads(json.dumps(asdict(config)))
+    if saved.is_file() and {**defaults, **json.loads(saved.read_text())} != wanted:
         if not resume:
             raise ConfigError(f"--out {folder}: holds another adapt run; choose another --out or --resume it")
         raise ConfigError(f"--resume {folder}: its run had other options ({saved}); pass the same ones")
