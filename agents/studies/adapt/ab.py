@@ -86,6 +86,8 @@ def pool(reports: list[dict[str, Any]]) -> dict[str, Any]:
             if name in rows[0]["ab"]:
                 diffs = np.array([row["ab"][name]["mean"] for row in rows])
                 mean, low, high = seed_ci95(diffs)
+                if np.all(diffs == diffs[0]):  # the same two policies for every seed: their users' CI
+                    low, high = rows[0]["ab"][name]["ci95"]
                 ab[name] = {"mean": mean, "ci95": [low, high], "by_seed": diffs.tolist()}
         pooled_week: dict[str, Any] = {"week": rows[0]["week"], "day": rows[0]["day"], "ab": ab}
         if "guard" in rows[0]:
