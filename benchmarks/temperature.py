@@ -13,7 +13,9 @@ exploration: the mean logged probability of the served slate's first item (1 at 
 
 Why it matters: ``agents.adapt`` serves at ``--temperature`` 1 so the week's log covers more than
 the policy's own top slates for the refit and for off-policy estimates; the guard's canary does
-not need it (its arms play their deterministic policies).
+not need it (its arms play their deterministic policies). The serving path applies a policy's
+one-per-topic rule only at temperature 0 (``Ranker._choose``): above 0 every slate is sampled
+from the scores alone, so the cost measured here is mostly the rule's, at any temperature.
 """
 
 from __future__ import annotations
