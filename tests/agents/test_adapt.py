@@ -11,8 +11,12 @@ import pandas as pd
 import pytest
 
 from agents.studies.adapt.__main__ import main as adapt_main
-from agents.studies.adapt.loop import AdaptConfig, ab_test, choose, deployed_next
+from agents.studies.adapt.__main__ import parser as adapt_parser
+from agents.studies.adapt.__main__ import resumed
+from agents.studies.adapt.loop import AdaptConfig, ab_test, check_folder, choose, deployed_next, refit_data
 from agents.studies.backend import Backend
+from simulators.core.cli import config_kwargs
+from simulators.datasets import load_logs
 from simulators.datasets.shop import shop_folder
 from simulators.shop.config import ShopDrift
 from tests.conftest import SMALL_SHOP, run_cli
@@ -110,29 +114,11 @@ def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_a
     assert refused.returncode == 2 and "--resume" in refused.stderr
     # A loop that starts from a trained run, with that same run planted as a candidate: the copy
     # is never shipped (every paired difference in its canary is 0), and the week-0 A/B shows it.
-    # Its refit reads the starting logs beside the served week's, in their shared columns.
     start = out / "seed-0" / "week-00" / "policy"
     mine = tmp_path / "mine"
-    planted_flags = [
-        *TINY,
-        "--data",
-        data,
-        "--policy",
-        str(start),
-        "--candidates",
-        str(start),
-        "--refit-logs",
-        "pooled",
-    ]
+    planted_flags = [*TINY, "--data", data, "--policy", str(start), "--candidates", str(start)]
     planted = run_cli("agents.adapt", "--out", str(mine), *planted_flags)
     assert planted.returncode == 0, planted.stderr[-3000:]
-    # Resumable with its own flags (the candidates a tuple on the command line, a list in JSON), and
-    # from a config.json written before an option existed (its default then holds).
-    saved = json.loads((mine / "config.json").read_text())
-    del saved["guard_alpha"]  # not among the flags: its default is what the run had
-    (mine / "config.json").write_text(json.dumps(saved))
-    again = run_cli("agents.adapt", "--out", str(mine), *planted_flags, "--resume")
-    assert again.returncode == 0, again.stderr[-3000:]
     week0, week1 = json.loads((mine / "adapt.json").read_text())["weeks"]
     assert week0["ab"]["planted-1"] == week0["ab"]["frozen"]  # the same policy on the same users
     assert (mine / "week-00" / "policy" / "model.zip").read_bytes() == (start / "model.zip").read_bytes()
@@ -142,7 +128,15 @@ def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_a
     assert all(look["candidates"]["planted-1"]["mean"] == 0.0 for look in guard["looks"])
     assert all(look["candidates"]["planted-1"]["lower"] == 0.0 for look in guard["looks"])
     assert "`planted-1` (a planted candidate)" in (mine / "adapt.md").read_text()
-    refit = mine / "week-01" / "data" / "interactions"
+    # Resumable with its own flags (the candidates a tuple on the command line, a list in JSON), and
+    # from a config.json written before an option existed (its default then holds).
+    saved = json.loads((mine / "config.json").read_text())
+    del saved["guard_alpha"]  # not among the flags: its default is what the run had
+    (mine / "config.json").write_text(json.dumps(saved))
+    given = config_kwargs(adapt_parser().parse_args(["--out", str(mine), *planted_flags]), AdaptConfig)
+    check_folder(resumed(given), mine, resume=True)
+    # --refit-logs pooled: the starting logs beside the served week's, in their shared columns.
+    refit = refit_data(mine, 1, 2, load_logs(data)) / "interactions"
     logs, served = pd.read_parquet(refit / "logs.parquet"), pd.read_parquet(refit / "w01-part-000000.parquet")
     assert list(logs.columns) == list(served.columns) and served["session_id"].nunique() == 60
     assert len(logs) == len(pd.read_parquet(Path(data) / "interactions.parquet"))

@@ -38,18 +38,24 @@ def resumed(given: dict[str, Any]) -> AdaptConfig:
     return saved
 
 
+def parser() -> ArgumentParser:
+    """The flags of ``python -m agents.adapt``: every :class:`AdaptConfig` field, ``--resume`` and
+    the backend's."""
+    flags = ArgumentParser(
+        prog="python -m agents.adapt", description=(ADAPT_DOC or "").strip().splitlines()[0]
+    )
+    add_config_arguments(flags, AdaptConfig)
+    flags.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last finished week"
+    )
+    add_backend_arguments(flags)
+    return flags
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Check the options, then run (or resume) the weekly loop."""
-    parser = ArgumentParser(
-        prog="python -m agents.adapt", description=(ADAPT_DOC or "").strip().splitlines()[0]
-    )
-    add_config_arguments(parser, AdaptConfig)
-    parser.add_argument(
-        "--resume", action="store_true", help="continue the run in --out from its last finished week"
-    )
-    add_backend_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     given = config_kwargs(args, AdaptConfig)
     config = resumed(given) if args.resume else AdaptConfig(**given)
     backend = backend_of(args)

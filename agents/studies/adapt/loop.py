@@ -178,7 +178,7 @@ def adapt(config: AdaptConfig, resume: bool = False, backend: Backend | None = N
     backend = backend or Backend()
     handle = claim_folder(folder, f"--out {folder}: another agents.adapt run is using this folder")
     try:
-        _check_folder(config, folder, resume)  # before Ray starts
+        check_folder(config, folder, resume)  # before Ray starts
         if config.seeds == 1:
             with backend.running():
                 return _adapt(config, folder, backend)
@@ -216,7 +216,8 @@ def _replicated(config: AdaptConfig, folder: Path, backend: Backend) -> dict[str
     return report
 
 
-def _check_folder(config: AdaptConfig, folder: Path, resume: bool) -> None:
+def check_folder(config: AdaptConfig, folder: Path, resume: bool) -> None:
+    """Refuse, before any work, a folder that holds another run, or a run without ``--resume``."""
     saved = folder / "config.json"
     # A run's options as JSON holds them, with the defaults of options added since it was written.
     defaults = {f.name: f.default for f in fields(AdaptConfig) if f.default is not MISSING}
