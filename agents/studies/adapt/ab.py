@@ -37,27 +37,38 @@ def play_arm(
     return result.returns, result.fairness.get("protected_exposure_share")
 
 
+def play_distinct(
+    policies: dict[str, Any], config: AdaptConfig, week: int, day: float, backend: Backend | None = None,
+    seed: int | None = None, sessions: int | None = None,
+) -> dict[str, tuple[np.ndarray, float | None]]:  # fmt: skip
+    """:func:`play_arm` for each name, each distinct policy played once as a trial of
+    ``backend`` (names for the same run folder share its arm)."""
+    key = {name: policy.resolve() if isinstance(policy, Path) else name for name, policy in policies.items()}
+    distinct: dict[Any, Any] = {}
+    for name, policy in policies.items():
+        distinct.setdefault(key[name], policy)
+    played = (backend or Backend()).map(
+        play_arm,
+        [(policy, config, week, day, seed, sessions) for policy in distinct.values()],
+        first_here=False,
+    )
+    arms = dict(zip(distinct, played, strict=True))
+    return {name: arms[key[name]] for name in policies}
+
+
 def ab_test(
     policies: dict[str, Any], config: AdaptConfig, week: int, day: float, backend: Backend | None = None
 ) -> dict[str, Any]:
-    """Each policy (a run folder or a re-ranker) on the same true-shop sessions of ``day``, each
-    distinct policy an arm and a trial of ``backend`` (names for the same run folder share it):
-    engagement with CIs, and the paired differences of :data:`PAIRS`."""
-    arms = {name: policy.resolve() if isinstance(policy, Path) else name for name, policy in policies.items()}
-    unique = list(dict.fromkeys(arms.values()))
-    first = {arm: next(n for n in policies if arms[n] == arm) for arm in unique}
-    played = dict(zip(unique, (backend or Backend()).map(
-        play_arm, [(policies[first[arm]], config, week, day) for arm in unique], first_here=False
-    ), strict=True))  # fmt: skip
+    """Each policy (a run folder or a re-ranker) on the same true-shop sessions of ``day``
+    (:func:`play_distinct`): engagement with CIs, and the paired differences of :data:`PAIRS`."""
+    played = play_distinct(policies, config, week, day, backend)
     results: dict[str, Any] = {}
-    engagement = {name: played[arms[name]][0] for name in policies}
-    for name in policies:
-        returns, protected = played[arms[name]]
+    for name, (returns, protected) in played.items():
         mean, low, high = mean_ci95(returns)
         results[name] = {"engagement": mean, "ci95": [low, high], "protected_exposure_share": protected}
     for a, b in PAIRS:
-        if a in engagement and b in engagement:
-            mean, low, high = mean_ci95(engagement[a] - engagement[b])
+        if a in played and b in played:
+            mean, low, high = mean_ci95(played[a][0] - played[b][0])
             results[f"{a}_minus_{b}"] = {"mean": mean, "ci95": [low, high]}
     return results
 
@@ -126,9 +137,7 @@ def guard_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
                 worse_weeks.append({"seed": seed, "week": week["week"], **ab["deployed_minus_frozen"]})
     measured = [s["ab_gain"] for s in ships if s["ab_gain"]["mean"] is not None]
     return {
-        "alpha": reports[0]["config"]["guard_alpha"]
-        if reports and "guard_alpha" in reports[0]["config"]
-        else None,
+        "alpha": reports[0]["config"].get("guard_alpha") if reports else None,
         "decisions": decisions,
         "ships": ships,
         "ships_not_better_in_ab": sum(g["mean"] <= 0 for g in measured),

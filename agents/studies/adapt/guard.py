@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.studies.adapt.ab import play_arm
+from agents.studies.adapt.ab import play_distinct
 from agents.studies.adapt.config import CANARY_SEED, AdaptConfig
 from agents.studies.backend import Backend
 
@@ -111,14 +111,12 @@ def canary(
     shop on ``day`` (each arm a trial of ``backend``) and decide with :func:`sequential_test`. A
     candidate that is the deployed run itself is not played again: its differences are zero."""
     seed = canary_seed(config.seed, week)
-    unique = list(dict.fromkeys(p.resolve() for p in (deployed, *candidates.values())))
-    played = (backend or Backend()).map(
-        play_arm, [(p, config, week, day, seed, config.canary_sessions) for p in unique], first_here=False
+    played = play_distinct(
+        {"deployed": deployed, **candidates}, config, week, day, backend, seed, config.canary_sessions
     )
-    returns = {path: arm[0] for path, arm in zip(unique, played, strict=True)}
-    base = returns[deployed.resolve()]
+    base = played["deployed"][0]
     order = np.random.default_rng(seed).permutation(len(base))  # one order, every arm
-    differences = {name: (returns[path.resolve()] - base)[order] for name, path in candidates.items()}
+    differences = {name: (played[name][0] - base)[order] for name in candidates}
     record = sequential_test(differences, config.guard_alpha, config.guard_looks)
     record["canary_sessions"] = len(base)
     record["canary_seed"] = seed
