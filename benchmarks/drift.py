@@ -23,7 +23,7 @@ import numpy as np
 
 from benchmarks.tables import report_markdown
 from simulators.core.cli import ArgumentParser, cli_entry
-from simulators.core.storage import check_output_file, write_text_atomic
+from simulators.core.storage import check_output_file, input_files, write_text_atomic
 from simulators.datasets import load_logs
 
 WEEKS_PER_YEAR = 365.25 / 7
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         "--data", default="movielens", help="logs with timestamps over weeks (default: movielens)"
     )
     args = parser.parse_args(argv)
-    check_output_file(args.json, "--json", beside=(".md", ".png"))
+    check_output_file(args.json, "--json", inputs=input_files(args.data), beside=(".md", ".png"))
     report = measure(args.data)
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     write_text_atomic(

@@ -28,7 +28,7 @@ import numpy as np
 from benchmarks.tables import report_markdown
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.plots import save_png
-from simulators.core.storage import check_output_file, write_text_atomic
+from simulators.core.storage import check_output_file, input_files, write_text_atomic
 from simulators.datasets import load_logs
 from simulators.fit.returns import ReturnModel, design, fit_returns, kaplan_meier, session_gaps
 
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         "--data", default="movielens", help="logs with sessions over time (default: movielens)"
     )
     args = parser.parse_args(argv)
-    check_output_file(args.json, "--json", beside=(".md", ".png"))
+    check_output_file(args.json, "--json", inputs=input_files(args.data), beside=(".md", ".png"))
     report = measure(args.data)
     plot(report, args.json.with_suffix(".png"))
     del report["_curves"]

@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from agents.policies.agent import run_files
 from agents.serve.logbook import Logbook
 from agents.serve.ranker import Ranker
 from agents.serve.service import Service
@@ -35,7 +36,7 @@ from benchmarks.tables import report_markdown
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.metrics import mean_ci95
-from simulators.core.storage import check_output_file, write_text_atomic
+from simulators.core.storage import check_output_file, input_files, write_text_atomic
 
 
 def served(run: Path, sessions: int, seed: int, temperature: float, data: str | None) -> pd.DataFrame:
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> None:
         raise ConfigError(f"--temperatures must each be 0 or lie in [0.05, 100], got {args.temperatures}")
     if not (args.run / "config.json").is_file():
         raise ConfigError(f"--run {args.run}: not a trained run folder (no config.json)")
-    check_output_file(args.json, "--json", beside=(".md",))
+    check_output_file(
+        args.json, "--json", inputs=[*run_files(args.run), *input_files(args.data)], beside=(".md",)
+    )
     report = measure(args.run, args.sessions, sorted(args.temperatures), args.seed, args.data)
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     write_text_atomic(

@@ -219,3 +219,7 @@ def test_temperature_benchmark_serves_the_same_users_at_each_temperature(
     with pytest.raises(SystemExit):  # a bad temperature is refused before any serving
         main(["--run", str(tiny_ppo_run), "--json", str(tmp_path / "x.json"), "--temperatures", "0.01"])
     assert not (tmp_path / "x.json").exists()
+    metrics = (tiny_ppo_run / "metrics.json").read_bytes()
+    with pytest.raises(SystemExit):  # nor written over the run it serves
+        main(["--run", str(tiny_ppo_run), "--json", str(tiny_ppo_run / "metrics.json"), "--sessions", "2"])
+    assert (tiny_ppo_run / "metrics.json").read_bytes() == metrics

@@ -91,3 +91,12 @@ def test_returns_benchmark_on_movielens(tmp_path: Path) -> None:
         out.with_suffix(".png").stat().st_size > 0
         and "How users come back" in out.with_suffix(".md").read_text()
     )
+
+
+def test_returns_benchmark_never_writes_over_its_input(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "interactions.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        returns_main(["--data", str(logs), "--json", str(logs / "interactions.json")])
+    assert (logs / "interactions.json").read_text() == "{}"
