@@ -102,7 +102,7 @@ def train_point(name: str, env: EnvConfig, seed: int, plan: FairnessPlan, folder
     """One trial: PPO at one point of the sweep and ``seed``; its run folder."""
     out = folder / "runs" / f"{name.replace(' ', '-').replace('=', '')}-s{seed}"
     config = TrainConfig(
-        "ppo", timesteps=plan.timesteps, seed=seed, env_options=env, eval_episodes=100,
+        "ppo", timesteps=plan.timesteps, seed=seed, env_options=env, eval_episodes=100, curve_episodes=100,
         eval_freq=max(plan.timesteps // 4, 512), out=str(out), n_envs=plan.n_envs,
         tuning_sessions=plan.tuning_sessions, tuning_generations=plan.tuning_generations,
     )  # fmt: skip

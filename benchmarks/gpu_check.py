@@ -44,7 +44,13 @@ def train_on(algorithm: str, device: str, timesteps: int, out: Path) -> dict[str
     from agents.training.train import train
 
     config = TrainConfig(
-        algorithm, timesteps=timesteps, device=device, eval_episodes=200, eval_freq=timesteps, out=str(out)
+        algorithm,
+        timesteps=timesteps,
+        device=device,
+        eval_episodes=200,
+        eval_freq=timesteps,
+        curve_episodes=200,
+        out=str(out),
     )
     start = time.perf_counter()
     report = train(config, overwrite=True)  # its own scratch folder

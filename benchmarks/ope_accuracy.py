@@ -86,7 +86,11 @@ def quick_agents(folder: Path) -> list[Path]:
     runs = []
     for algorithm in ("ppo", "dqn"):
         out = folder / algorithm
-        train(TrainConfig(algorithm, timesteps=4_096, eval_episodes=32, eval_freq=4_096, out=str(out)))
+        train(
+            TrainConfig(
+                algorithm, timesteps=4_096, eval_episodes=32, eval_freq=4_096, curve_episodes=32, out=str(out)
+            )
+        )
         runs.append(out)
     return runs
 

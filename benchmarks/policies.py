@@ -122,7 +122,7 @@ def row_config(name: str, algorithm: str, warm: str, seed: int, plan: Plan, fold
     return TrainConfig(
         algorithm, timesteps=plan.timesteps, seed=seed, warm_start=warm, env_options=env,
         eval_episodes=plan.eval_episodes, eval_freq=max(plan.timesteps // 6, 512),
-        out=str(folder / "runs" / f"{name}-s{seed}"), tuning_sessions=plan.tuning_sessions,
+        curve_episodes=plan.eval_episodes, out=str(folder / "runs" / f"{name}-s{seed}"), tuning_sessions=plan.tuning_sessions,
         tuning_generations=plan.tuning_generations, n_envs=plan.n_envs,
     )  # fmt: skip
 

@@ -7,8 +7,8 @@ parallel users, beside the batched env's own speed.
 Each row builds the main job's model (the ``RankingExtractor``, warm start ``static``, the fairness
 weight priced on the logs), then times ``model.learn(timesteps)`` alone: no evaluation, no
 checkpoint, one torch thread, after the world and the tuned re-rankers are cached (an untimed
-first build). ``ppo-frozen-towers`` is PPO with the user and item towers frozen after the warm
-start (their backward pass skipped). The ``env`` row steps the batched env under the tuned-weights
+first build). ``ALGO-frozen-towers`` trains with ``--frozen-towers`` (the towers keep the warm
+start's weights; their catalog tables are cached, :mod:`agents.training.networks`). The ``env`` row steps the batched env under the tuned-weights
 action for as many user-steps: the most any learner could reach. Rates are ratios of one run on
 one machine; compare rows of the same run only.
 """
@@ -29,8 +29,8 @@ from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry,
 from simulators.core.errors import ConfigError
 from simulators.core.storage import atomic_path, check_output_file, write_text_atomic
 
-LEARNERS = ("ppo", "a2c", "dqn", "ppo-frozen-towers")
-"""What a row can time (``ppo-frozen-towers``: PPO with the CTR towers frozen after the warm start)."""
+LEARNERS = ("ppo", "a2c", "dqn", "ppo-frozen-towers", "a2c-frozen-towers", "dqn-frozen-towers")
+"""What a row can time (``ALGO-frozen-towers``: ``ALGO`` with ``--frozen-towers``)."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class SpeedPlan:
 
     algorithms: tuple[str, ...] = LEARNERS
     """Learners to time (:data:`LEARNERS`)."""
-    n_envs: tuple[int, ...] = (16, 64)
+    n_envs: tuple[int, ...] = (16, 64, 256)
     """Parallel users in the training env, one row per value."""
     timesteps: int = 20_480
     """Env steps each row learns for (rounded up to whole rollouts by SB3)."""
@@ -49,6 +49,9 @@ class SpeedPlan:
     """Sessions per candidate when the static re-rankers (the warm start) are tuned: the main job's."""
     tuning_generations: int = 5
     """CEM generations of ``tuned-weights``: the main job's."""
+    torch_threads: int = 1
+    """Torch's threads (1: one process per core, as a study's trials run; 2 uses both of a
+    2-core machine for one run)."""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.algorithms) - set(LEARNERS))
@@ -56,6 +59,8 @@ class SpeedPlan:
             raise ConfigError(f"--algorithms must name some of {LEARNERS}, got {unknown or 'none'}")
         if not self.n_envs or min(self.n_envs) < 1 or max(self.n_envs) > 4_096:
             raise ConfigError(f"--n-envs must be between 1 and 4096, got {self.n_envs}")
+        if not 1 <= self.torch_threads <= 256:
+            raise ConfigError(f"--torch-threads must be between 1 and 256, got {self.torch_threads}")
         if min(self.tuning_sessions, self.tuning_generations) < 1:
             raise ConfigError("--tuning-sessions and --tuning-generations must be >= 1")
         if not 1 <= self.timesteps <= 10**8:
@@ -73,7 +78,8 @@ def _config(plan: SpeedPlan, learner: str, n_envs: int) -> Any:
     # (the config's own budget is never trained: each row passes plan.timesteps to learn)
     config, _ = priced_config(
         TrainConfig(algorithm, n_envs=n_envs, timesteps=10**8, env_options={"data": plan.data},
-                    tuning_sessions=plan.tuning_sessions, tuning_generations=plan.tuning_generations)
+                    tuning_sessions=plan.tuning_sessions, tuning_generations=plan.tuning_generations,
+                    frozen_towers=learner.endswith("-frozen-towers"))
     )  # fmt: skip
     return config
 
@@ -89,10 +95,6 @@ def time_learner(plan: SpeedPlan, learner: str, n_envs: int) -> dict[str, Any]:
     venv.seed(0)
     model = build_model(config, venv, venv.world)
     warm_start(model, config, venv.world)
-    if learner == "ppo-frozen-towers":
-        extractor = model.policy.features_extractor
-        for tower in (extractor.user_tower, extractor.item_tower):
-            tower.requires_grad_(False)
     start = time.perf_counter()
     model.learn(plan.timesteps)
     seconds = time.perf_counter() - start
@@ -112,6 +114,7 @@ def time_env(plan: SpeedPlan, n_envs: int) -> dict[str, Any]:
     action = np.tile(np.asarray(weights, np.float32), (n_envs, 1))
     env = make_vector_env(config.options, n_envs)
     env.reset(seed=0)
+    env.step(action)  # untimed: the compiled step's first call compiles it
     steps, start = 0, time.perf_counter()
     while steps < plan.timesteps:
         env.step(action)
@@ -123,7 +126,7 @@ def time_env(plan: SpeedPlan, n_envs: int) -> dict[str, Any]:
 
 def run(plan: SpeedPlan) -> dict[str, Any]:
     """Every row of ``plan``; each learner's rate also as a share of the env's at its width."""
-    torch.set_num_threads(1)
+    torch.set_num_threads(plan.torch_threads)
     from agents.training.train import prepare_caches
 
     prepare_caches(_config(plan, "ppo", plan.n_envs[0]))  # untimed: the world and the tuned re-rankers
@@ -136,7 +139,7 @@ def run(plan: SpeedPlan) -> dict[str, Any]:
             row["share_of_env"] = round(row["steps_per_s"] / env["steps_per_s"], 5)
             rows.append(row)
             print(f"{learner:18s} n_envs {n_envs:5d}: {row['steps_per_s']:9.1f} steps/s", flush=True)
-    return {"plan": asdict(plan), "torch_threads": 1, "rows": rows}
+    return {"plan": asdict(plan), "torch_threads": plan.torch_threads, "rows": rows}
 
 
 def plot(report: dict[str, Any], path: Path) -> None:

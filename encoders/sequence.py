@@ -57,8 +57,18 @@ class LSTMUserEncoder(nn.Module):
         """Rows of the frozen item table."""
         return int(self.item_table.shape[0])
 
-    def forward(self, item_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``item_ids (batch, H)`` int, ``mask (batch, H)`` bool -> ``(batch, out_dim)``."""
+    def projected_table(self) -> torch.Tensor:
+        """``(n_items, projection_dim)``: every catalog row through the projection."""
+        return self.project(self.item_table)
+
+    def forward(
+        self, item_ids: torch.Tensor, mask: torch.Tensor, projected: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``item_ids (batch, H)`` int, ``mask (batch, H)`` bool -> ``(batch, out_dim)``.
+
+        ``projected``: the whole catalog already through the projection, ``(n_items,
+        projection_dim)`` (what :meth:`projected_table` returns), to look rows up instead of
+        projecting them again: a frozen encoder's saving."""
         if item_ids.shape != mask.shape or item_ids.ndim != 2:
             raise ConfigError(
                 f"item_ids and mask must both be (batch, H), got {tuple(item_ids.shape)} and {tuple(mask.shape)}"
@@ -71,7 +81,9 @@ class LSTMUserEncoder(nn.Module):
         key = (~mask).long() * width + torch.arange(width, device=mask.device)[None, :]
         order = torch.topk(key, k=width, dim=1, largest=False, sorted=True).indices
         ids = torch.gather(item_ids.long(), 1, order).clamp(0, self.n_items - 1)
-        vectors = self.project(self.item_table[ids])  # (batch, H, projection_dim)
+        vectors = (
+            self.project(self.item_table[ids]) if projected is None else projected[ids]
+        )  # (batch, H, proj)
         # The last layer's output at step length - 1 is the packed sequence's final state (the LSTM
         # runs forward only, so padding after it never reaches it); no data-dependent branch, so the
         # same graph traces to ONNX (agents.export).

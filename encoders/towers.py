@@ -109,9 +109,16 @@ class UserTower(nn.Module):
         self.history = LSTMUserEncoder(item_table, projection_dim=dim, hidden_dim=dim)
         self.features = nn.Linear(n_user_features, dim) if n_user_features else None
 
-    def forward(self, history: torch.Tensor, mask: torch.Tensor, user_features: torch.Tensor) -> torch.Tensor:
-        """``(B, dim)`` from ``history (B, H)`` item rows, ``mask (B, H)`` and ``user_features (B, F)``."""
-        vector = self.history(history, mask)
+    def forward(
+        self,
+        history: torch.Tensor,
+        mask: torch.Tensor,
+        user_features: torch.Tensor,
+        projected: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``(B, dim)`` from ``history (B, H)`` item rows, ``mask (B, H)`` and ``user_features (B, F)``
+        (``projected``: the history encoder's projected catalog, :meth:`LSTMUserEncoder.projected_table`)."""
+        vector = self.history(history, mask, projected)
         if self.features is not None:
             vector = vector + self.features(user_features)
         return vector

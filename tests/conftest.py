@@ -78,7 +78,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
-TINY = ["--timesteps", "512", "--n-envs", "4", "--eval-episodes", "16", "--eval-freq", "256",
+TINY = ["--timesteps", "512", "--n-envs", "4", "--eval-episodes", "16", "--curve-episodes", "16", "--eval-freq", "256",
         "--tuning-sessions", "8", "--tuning-generations", "1"]  # fmt: skip
 """The smallest training budget that runs every stage of ``agents.train`` (smoke runs)."""
 

@@ -91,7 +91,9 @@ def comparison_table(report: dict[str, Any]) -> str:
     if not report.get("kept", {}).get("last", True):
         lines.append(
             f"kept: the curve's point at step {kept:,} of {report['timesteps']:,}"
-            f"{' (the warm start)' if kept == 0 else ''}: the last earned less than the start on the learning "
+            f"{' (the warm start)' if kept == 0 else ''}"
+            f"{' (taken before the final update)' if kept == report['timesteps'] else ''}"
+            ": the model at the end of training earned less than the start on the learning "
             f"curve's {report['kept']['curve_sessions']} sessions, so the run keeps the best point there "
             "(best/best_model.zip)"
         )

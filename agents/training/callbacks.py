@@ -44,7 +44,10 @@ class AtomicCheckpointCallback(CheckpointCallback):
     """:class:`CheckpointCallback` whose files are complete or absent, never truncated.
 
     The replay buffer (DQN) is written before the model, so a model checkpoint on disk always
-    has its buffer beside it: the model file marks a complete checkpoint.
+    has its buffer beside it: the model file marks a complete checkpoint. Only the latest
+    checkpoint's buffer is kept (each is as large as the buffer, gigabytes for a long run; a
+    resume starts from the latest checkpoint); the older buffers are removed once the new
+    checkpoint is complete.
     """
 
     def _on_step(self) -> bool:
@@ -55,6 +58,10 @@ class AtomicCheckpointCallback(CheckpointCallback):
             path = Path(self._checkpoint_path("replay_buffer_", extension="pkl"))
             _save_atomic(self.model.save_replay_buffer, path)  # type: ignore[attr-defined]
         save_model_atomic(self.model, Path(self._checkpoint_path(extension="zip")))
+        if self.save_replay_buffer and buffer is not None:
+            for old in Path(self.save_path).glob(f"{self.name_prefix}_replay_buffer_*_steps.pkl"):
+                if old != path:
+                    old.unlink(missing_ok=True)
         return True
 
 

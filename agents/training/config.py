@@ -33,11 +33,13 @@ ALGORITHM_KWARGS: dict[str, dict[str, Any]] = {
     "a2c": {"learning_rate": 1e-4, "n_steps": 8, "gae_lambda": 0.9},
     "dqn": {"learning_rate": 5e-4, "buffer_size": 30_000, "learning_starts": 1_000, "batch_size": 64, "train_freq": 1,
             "gradient_steps": 2, "target_update_interval": 1_000, "exploration_fraction": 0.3,
-            "exploration_final_eps": 0.05},
+            "exploration_final_eps": 0.05, "n_steps": 10},
 }  # fmt: skip
-"""Hyperparameters per algorithm (sessions are short: gamma 0.95 for all)."""
+"""Hyperparameters per algorithm (sessions are short: gamma 0.95 for all). DQN's targets sum
+``n_steps`` rewards before they bootstrap (:mod:`agents.training.replay`: with one-step targets
+it ranks the strategies by their immediate reward)."""
 
-TRAIN_LIMITS = {"timesteps": 10**9, "n_envs": 65_536, "eval_episodes": 10**6, "eval_freq": 10**9,
+TRAIN_LIMITS = {"timesteps": 10**9, "n_envs": 65_536, "eval_episodes": 10**6, "eval_freq": 10**9, "curve_episodes": 10**6,
                 "checkpoint_freq": 10**9, "tuning_sessions": 10**6, "tuning_generations": 1_000}  # fmt: skip
 """The largest value of each count (a billion steps is days of training; beyond the others memory runs out)."""
 ENV_FLAGS_SKIPPED = ("data_path", "render_mode")
@@ -70,10 +72,23 @@ class TrainConfig:
     head), ``bc`` (``ctr`` plus behaviour cloning) or ``none``."""
     n_envs: int = 16
     """Parallel users in the training vector env."""
+    hyperparameters: tuple[str, ...] = ()
+    """The algorithm's SB3 arguments over RecGym's (``ALGORITHM_KWARGS``), each as NAME=VALUE,
+    VALUE a number or true/false: ``n_steps=16 batch_size=1024 n_epochs=2``."""
+    frozen_towers: bool = True
+    """Keep the user and item towers as the warm start loaded them (the CTR model's) and train
+    the rest: the towers' tables are computed once, not per minibatch (2.3x the steps per second
+    of PPO; the same return over 3 seeds, ``benchmarks/results/train_speed.md``). Off by itself
+    with ``--warm-start none`` (the towers would stay random) and the ``embedding``
+    observation (no towers)."""
     eval_episodes: int = 500
     """Sessions per policy in the final comparison."""
     eval_freq: int = 5_000
     """Environment steps between evaluations (learning curve)."""
+    curve_episodes: int = 500
+    """Sessions per point of the learning curve (the same sessions at every point). The run
+    keeps its last model unless that one earned less than the start on them (then the curve's
+    best point): with 96 sessions a DQN run kept a last model 2.3 per session below its start."""
     checkpoint_freq: int = 10_000
     """Environment steps between checkpoints (for ``--resume``)."""
     tuning_sessions: int = 256
@@ -118,8 +133,8 @@ class TrainConfig:
         # an explicit ``data`` wins; the default one stands for the env's own logs
         data = options.data if options.data != EnvConfig().data else default_data
         object.__setattr__(self, "env_options", replace(options, data=data, data_path=options.data_path))
-        names = ("timesteps", "n_envs", "eval_episodes", "eval_freq", "checkpoint_freq", "tuning_sessions",
-                 "tuning_generations")  # fmt: skip
+        names = ("timesteps", "n_envs", "eval_episodes", "eval_freq", "curve_episodes", "checkpoint_freq",
+                 "tuning_sessions", "tuning_generations")  # fmt: skip
         check_at_least_one(self, names, "--")
         for name, most in TRAIN_LIMITS.items():
             if getattr(self, name) > most:
@@ -128,9 +143,17 @@ class TrainConfig:
                 )
         if self.warm_start not in WARM_STARTS:
             raise ConfigError(f"warm start must be one of {WARM_STARTS}, got {self.warm_start!r}")
+        if not isinstance(self.frozen_towers, bool):
+            raise ConfigError(f"frozen_towers must be true or false, got {self.frozen_towers!r}")
+        if isinstance(self.hyperparameters, list):  # (as config.json holds it)
+            object.__setattr__(self, "hyperparameters", tuple(self.hyperparameters))
+        parse_hyperparameters(self.algorithm, self.hyperparameters)
+        if self.warm_start == "none" or self.options.obs_mode != "ids":  # no trained towers to keep
+            object.__setattr__(self, "frozen_towers", False)
         if self.device.split(":")[0] not in DEVICE_CHOICES:
             raise ConfigError(f"device must be one of {DEVICE_CHOICES}, got {self.device!r}")
-        rollout = ALGORITHM_KWARGS[self.algorithm].get("n_steps", 0) * self.n_envs
+        on_policy = self.algorithm != "dqn"  # (DQN's n_steps is its targets' horizon, not a rollout)
+        rollout = self.algorithm_kwargs.get("n_steps", 0) * self.n_envs * on_policy
         if self.timesteps < rollout:
             raise ConfigError(
                 f"timesteps ({self.timesteps}) is less than one rollout of {self.algorithm} "
@@ -150,6 +173,14 @@ class TrainConfig:
             )
         if self.algorithm != "dqn" and mode == "discrete":
             raise ConfigError(f"{self.algorithm} trains on 'scores' or 'weights', not 'discrete'")
+
+    @property
+    def algorithm_kwargs(self) -> dict[str, Any]:
+        """The algorithm's SB3 arguments: RecGym's, then ``hyperparameters`` over them."""
+        return {
+            **ALGORITHM_KWARGS[self.algorithm],
+            **parse_hyperparameters(self.algorithm, self.hyperparameters),
+        }
 
     @property
     def options(self) -> EnvConfig:
@@ -185,6 +216,60 @@ class TrainConfig:
             return cls(**values)
         except TypeError as err:
             raise ConfigError(f"run config: {err}") from None
+
+
+RESERVED_HYPERPARAMETERS = ("policy", "env", "seed", "device", "verbose", "tensorboard_log", "policy_kwargs",
+                            "replay_buffer_class", "replay_buffer_kwargs", "rollout_buffer_class",
+                            "rollout_buffer_kwargs", "_init_setup_model", "gamma",
+                            "optimize_memory_usage")  # fmt: skip
+"""SB3 arguments ``--hyperparameters`` may not set: RecGym sets them from the run's other options
+(classes and objects are no NAME=VALUE; ``gamma`` 0.95 is part of the task: sessions are short;
+``optimize_memory_usage`` is refused by the n-step replay buffers DQN trains with)."""
+
+
+def parse_hyperparameters(algorithm: str, pairs: Sequence[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs as SB3 keyword arguments of ``algorithm``: each NAME one of its
+    constructor's, VALUE an int, a float or true/false; :class:`ConfigError` names the first
+    that is not."""
+    if not pairs:
+        return {}
+    import inspect
+
+    from agents.policies.agent import ALGORITHMS
+
+    accepted = set(inspect.signature(ALGORITHMS[algorithm].__init__).parameters) - {
+        "self",
+        *RESERVED_HYPERPARAMETERS,
+    }
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = str(pair).partition("=")
+        if not sep or not name or not text:
+            raise ConfigError(f"--hyperparameters takes NAME=VALUE pairs, got {pair!r}")
+        if name not in accepted:
+            raise ConfigError(
+                f"--hyperparameters: {algorithm} has no argument {name!r} RecGym lets you set; choose from {sorted(accepted)}"
+            )
+        if text.lower() in ("true", "false"):
+            parsed[name] = text.lower() == "true"
+            continue
+        parsed[name] = _number(name, text)
+    return parsed
+
+
+def _number(name: str, text: str) -> int | float:
+    """``text`` as an int, else as a finite float (for ``--hyperparameters``)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--hyperparameters: {name} must be a number or true/false, got {text!r}") from None
+    if not np.isfinite(value):
+        raise ConfigError(f"--hyperparameters: {name} must be finite, got {text!r}")
+    return value
 
 
 def main_job_env_options(algorithm: str) -> dict[str, Any]:

@@ -8,6 +8,12 @@ output is ``[scores (N), state (hidden)]``: the ``scores`` action mode reads the
 columns as the action mean (:class:`RankingPolicy`), the ``weights`` mode and DQN's Q-values
 read the whole vector through a small head.
 
+Frozen towers (``frozen_towers=True``): the towers keep the weights the warm start gave them and
+run without gradients; the catalog's item vectors and the history encoder's projected catalog
+are computed once and looked up (recomputed whenever a tower's weights are loaded anew), so a
+minibatch pays for the LSTM's forward pass alone, not for projecting every candidate and history
+item forward and backward.
+
 Warm start (:func:`load_ctr_towers`, :func:`start_at_greedy_ctr`): the CTR model's towers load
 through ``state_dict`` and the action head starts at the greedy-pCTR ranking, so the untrained
 policy *is* the static CTR baseline (deterministically) instead of a random ranker.
@@ -46,10 +52,16 @@ class RankingExtractor(BaseFeaturesExtractor):
         item_table: ``(n_items, text_dim)`` frozen BERT embeddings of the catalog.
         dim: size of user and item vectors (the CTR model's ``dim`` for a warm start).
         hidden: width of the candidate scorer and of the pooled state.
+        frozen_towers: the user and item towers are not trained (their tables cached, above).
     """
 
     def __init__(
-        self, observation_space: spaces.Dict, item_table: np.ndarray, dim: int = 32, hidden: int = 64
+        self,
+        observation_space: spaces.Dict,
+        item_table: np.ndarray,
+        dim: int = 32,
+        hidden: int = 64,
+        frozen_towers: bool = False,
     ):
         boxes: dict[str, Any] = dict(observation_space.spaces)
         n_candidates, n_features = boxes["candidate_features"].shape
@@ -73,13 +85,41 @@ class RankingExtractor(BaseFeaturesExtractor):
         self.pctr_skip = nn.Parameter(torch.zeros(()))
         """Weight of a direct path from the standardised pCTR to the score (the warm start's 0.5)."""
         self.state_head = nn.Sequential(nn.Linear(hidden + dim + n_context, hidden), nn.ReLU())
+        self.frozen_towers = frozen_towers
+        if frozen_towers:
+            self.item_tower.requires_grad_(False)
+            self.user_tower.requires_grad_(False)
+        self._tables: tuple[tuple[int, ...], torch.Tensor, torch.Tensor] | None = None
+
+    def frozen_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frozen towers' catalog tables: every item's vector ``(n_items, dim)`` and the history
+        encoder's projected catalog. Kept until a tower weight changes (a load writes in place,
+        which bumps the tensor's version counter; a move to another device changes its storage)."""
+        weights = [*self.item_tower.parameters(), *self.user_tower.parameters()]
+        key = tuple(v for w in weights for v in (w.data_ptr(), w._version))
+        if self._tables is None or self._tables[0] != key:
+            with torch.no_grad():
+                items = self.item_tower.catalog()
+                projected = self.user_tower.history.projected_table()
+            self._tables = (key, items, projected)
+        return self._tables[1], self._tables[2]
+
+    def _towers(self, observations: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, dim)`` user vectors and ``(B, N, dim)`` candidate vectors."""
+        history = observations["history"].long()
+        mask = observations["history_mask"] > 0.5
+        candidates = observations["candidates"].long().clamp(0, self.item_tower.n_items - 1)
+        if not self.frozen_towers:
+            user = self.user_tower(history, mask, observations["user_features"])
+            return user, self.item_tower(candidates)
+        items, projected = self.frozen_tables()
+        with torch.no_grad():
+            user = self.user_tower(history, mask, observations["user_features"], projected)
+        return user, items[candidates]
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(B, N + hidden)``: candidate scores then the pooled state."""
-        history = observations["history"].long()
-        user = self.user_tower(history, observations["history_mask"] > 0.5, observations["user_features"])
-        candidates = observations["candidates"].long().clamp(0, self.item_tower.n_items - 1)
-        item = self.item_tower(candidates)
+        user, item = self._towers(observations)
         features = observations["candidate_features"]
         raw = torch.clamp(features, -10.0, 10.0)
         context = observations["context"]

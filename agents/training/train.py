@@ -15,6 +15,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CallbackList
 
@@ -30,9 +31,10 @@ from agents.training.callbacks import (
     last_checkpoint,
     save_model_atomic,
 )
-from agents.training.config import ALGORITHM_KWARGS, TrainConfig, parse_train_config, priced_config
+from agents.training.config import TrainConfig, parse_train_config, priced_config
 from agents.training.curves import plot_curve, read_curve
 from agents.training.networks import RankingExtractor, RankingPolicy
+from agents.training.replay import DictNStepReplayBuffer
 from agents.training.run_folder import checkpoint_prefix, own_run_folder
 from agents.training.warm_start import warm_start
 from encoders.device import deterministic_torch, resolve_device
@@ -43,8 +45,6 @@ from simulators.core.cli import cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.storage import check_output_folder, input_files, write_text_atomic
 
-EVAL_CURVE_EPISODES = 96
-"""Sessions per point of the learning curve (the same sessions at every point)."""
 CURVE_SEED = 30_000
 """The learning curve's sessions are those of seed ``seed + CURVE_SEED`` (no other evaluation's)."""
 
@@ -52,7 +52,7 @@ CURVE_SEED = 30_000
 def build_model(config: TrainConfig, venv: Any, world: RankingWorld) -> BaseAlgorithm:
     """The SB3 algorithm: RecGym's extractor and scorer (``ids``) or a plain MLP (``embedding``)."""
     common = {"seed": config.seed, "device": resolve_device(config.device), "verbose": 0, "gamma": 0.95,
-              "tensorboard_log": str(config.folder / "tb"), **ALGORITHM_KWARGS[config.algorithm]}  # fmt: skip
+              "tensorboard_log": str(config.folder / "tb"), **config.algorithm_kwargs}  # fmt: skip
     dqn = config.algorithm == "dqn"
     policy: Any
     if config.options.obs_mode == "embedding":
@@ -62,10 +62,15 @@ def build_model(config: TrainConfig, venv: Any, world: RankingWorld) -> BaseAlgo
         dim = world.ctr.config.dim if world.ctr is not None else 32
         policy = "MultiInputPolicy" if dqn else RankingPolicy
         kwargs = {"features_extractor_class": RankingExtractor,
-                  "features_extractor_kwargs": {"item_table": world.item_table, "dim": dim},
+                  "features_extractor_kwargs": {"item_table": world.item_table, "dim": dim,
+                                                "frozen_towers": config.frozen_towers},
                   "net_arch": [64] if dqn else {"pi": [], "vf": [64]}}  # fmt: skip
     if not dqn:
         kwargs["log_std_init"] = -1.0
+    elif isinstance(venv.observation_space, spaces.Dict):  # SB3's n-step replay takes flat observations only
+        n_steps = common.pop("n_steps", 1)
+        common["replay_buffer_class"] = DictNStepReplayBuffer
+        common["replay_buffer_kwargs"] = {"n_steps": n_steps, "gamma": common["gamma"]}
     return ALGORITHMS[config.algorithm](policy, venv, policy_kwargs=kwargs, **common)
 
 
@@ -183,7 +188,7 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
         def curve_point(current: Any) -> tuple[np.ndarray, np.ndarray]:
             agent = TrainedAgent(current, config.algorithm, config.env, asdict(config.options))
             played = _play(
-                agent, config, CURVE_SEED + config.seed, EVAL_CURVE_EPISODES, config.options.obs_mode
+                agent, config, CURVE_SEED + config.seed, config.curve_episodes, config.options.obs_mode
             )
             return played.returns, played.lengths
 
@@ -218,7 +223,7 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
     report["kept"] = {
         "last": kept is None,
         "timesteps": trained_steps if kept is None else kept,
-        "curve_sessions": EVAL_CURVE_EPISODES,
+        "curve_sessions": config.curve_episodes,
     }
     report.update(priced)
     logs = world.logs
@@ -227,7 +232,7 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
     write_text_atomic(folder / "metrics.json", json.dumps(report, indent=2) + "\n")
     reference = report["paired"]["reference"]
     reranker = tuned_rerankers(config).get(reference) or make_baseline(reference)
-    static = _play(reranker, config, CURVE_SEED + config.seed, EVAL_CURVE_EPISODES)
+    static = _play(reranker, config, CURVE_SEED + config.seed, config.curve_episodes)
     plot_curve(
         config.algorithm.upper(),
         read_curve(folder),

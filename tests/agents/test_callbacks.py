@@ -77,6 +77,21 @@ def test_a_checkpoint_that_dies_half_way_leaves_the_last_complete_one(
     algorithm.load(folder / "rl_model_10_steps.zip")  # the survivor is a loadable model
 
 
+def test_only_the_latest_replay_buffer_is_kept(tmp_path: Path) -> None:
+    """Each buffer is as large as the replay memory (gigabytes in a long run): a new complete
+    checkpoint removes the older buffers; the model files stay."""
+    folder = tmp_path / "checkpoints"
+    model = DQN("MlpPolicy", cartpole(), seed=0, buffer_size=100)
+    callback = AtomicCheckpointCallback(1, str(folder), save_replay_buffer=True)
+    callback.init_callback(model)
+    for steps in (10, 20, 30):
+        checkpoint_at(callback, model, steps)
+    assert visible_files(folder) == sorted(
+        ["rl_model_10_steps.zip", "rl_model_20_steps.zip", "rl_model_30_steps.zip",
+         "rl_model_replay_buffer_30_steps.pkl"]
+    )  # fmt: skip
+
+
 def fixed_sessions(returns: list[float], lengths: list[int]) -> Any:
     """An ``evaluate`` for :class:`PairedEvalCallback`: the same sessions' returns every time."""
     return lambda model: (np.array(returns), np.array(lengths))

@@ -100,3 +100,31 @@ def test_the_table_says_when_the_fairness_penalty_dominates_the_reward() -> None
         "fairness: fairness_lambda 3.3 = price 2.419 x 1.379 engagement per step of greedy CTR on these logs "
         "(--fairness-lambda fixes it instead)"
     ]
+
+
+def test_hyperparameters_override_recgyms_and_are_checked() -> None:
+    config = parse_train_config(["ppo", "--hyperparameters", "n_steps=16", "batch_size=1024", "n_epochs=2",
+                                 "normalize_advantage=false", "learning_rate=1e-4"])[0]  # fmt: skip
+    kwargs = config.algorithm_kwargs
+    assert (kwargs["n_steps"], kwargs["batch_size"], kwargs["n_epochs"]) == (16, 1024, 2)
+    assert kwargs["normalize_advantage"] is False and kwargs["learning_rate"] == 1e-4
+    assert kwargs["gae_lambda"] == 0.9  # RecGym's own where not named
+    again = TrainConfig.from_json(json.loads(json.dumps(config.to_json())))  # config.json's form: a list
+    assert again.hyperparameters == config.hyperparameters and again.algorithm_kwargs == kwargs
+    # the rollout check reads the overridden n_steps: 16 x 4 users = 64 steps
+    TrainConfig("ppo", timesteps=64, n_envs=4, hyperparameters=("n_steps=16",))
+    with pytest.raises(ConfigError, match="n_steps 16"):
+        TrainConfig("ppo", timesteps=63, n_envs=4, hyperparameters=("n_steps=16",))
+    for pairs, message in [
+        (("n_steps",), "NAME=VALUE"),
+        (("gamma=0.5",), "no argument 'gamma'"),
+        (("buffer_size=10",), "no argument 'buffer_size'"),  # a DQN argument, not PPO's
+        (("learning_starts=-",), "no argument 'learning_starts'"),
+        (("n_steps=many",), "number or true/false"),
+        (("learning_rate=nan",), "finite"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            TrainConfig("ppo", hyperparameters=pairs)
+    assert TrainConfig("dqn", hyperparameters=("buffer_size=10",)).algorithm_kwargs["buffer_size"] == 10
+    with pytest.raises(ConfigError, match="no argument 'optimize_memory_usage'"):  # n-step buffers refuse it
+        TrainConfig("dqn", hyperparameters=("optimize_memory_usage=true",))

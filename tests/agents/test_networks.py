@@ -102,3 +102,52 @@ def test_candidate_scores_are_permutation_equivariant() -> None:
         scores2, state2 = extractor(shuffled).split([N, 16], dim=1)
     torch.testing.assert_close(scores2, scores[:, order])
     torch.testing.assert_close(state2, state)
+
+
+def _batch(env: HiddenSignalEnv, seeds: range) -> dict[str, torch.Tensor]:
+    rows = [env.reset(seed=s)[0] for s in seeds]
+    return {k: torch.as_tensor(np.stack([r[k] for r in rows])).float() for k in rows[0]}
+
+
+def test_frozen_towers_compute_what_the_towers_compute_and_follow_a_load() -> None:
+    """The frozen path looks the catalog up in cached tables: the same output as running the
+    towers; loading new tower weights (a warm start) refreshes the tables."""
+    env = HiddenSignalEnv()
+    table = np.random.default_rng(0).normal(size=(N_ITEMS, 16)).astype(np.float32)
+    torch.manual_seed(0)
+    live = RankingExtractor(env.observation_space, table, dim=8, hidden=16)
+    frozen = RankingExtractor(env.observation_space, table, dim=8, hidden=16, frozen_towers=True)
+    frozen.load_state_dict(live.state_dict())
+    batch = _batch(env, range(6))
+    with torch.no_grad():
+        torch.testing.assert_close(frozen(batch), live(batch))
+        # a warm start writes the towers in place: the cached tables must not serve stale vectors
+        torch.manual_seed(1)
+        other = RankingExtractor(env.observation_space, table, dim=8, hidden=16)
+        for model in (live, frozen):
+            model.user_tower.load_state_dict(other.user_tower.state_dict())
+            model.item_tower.text.load_state_dict(other.item_tower.text.state_dict())
+        torch.testing.assert_close(frozen(batch), live(batch))
+    assert not any(p.requires_grad for p in frozen.user_tower.parameters())
+    assert not any(p.requires_grad for p in frozen.item_tower.parameters())
+
+
+def test_ppo_with_frozen_towers_trains_the_scorer_and_leaves_the_towers() -> None:
+    table = np.random.default_rng(0).normal(size=(N_ITEMS, 16)).astype(np.float32)
+    venv = DummyVecEnv([HiddenSignalEnv for _ in range(4)])
+    model = PPO(
+        RankingPolicy, venv, n_steps=32, batch_size=64, n_epochs=2, seed=0, device="cpu",
+        policy_kwargs={"features_extractor_class": RankingExtractor,
+                       "features_extractor_kwargs": {"item_table": table, "dim": 8, "hidden": 16,
+                                                     "frozen_towers": True},
+                       "net_arch": {"pi": [], "vf": [16]}},
+    )  # fmt: skip
+    extractor = model.policy.features_extractor
+    before = {k: v.clone() for k, v in extractor.state_dict().items()}
+    model.learn(256)
+    after = extractor.state_dict()
+    towers = [k for k in before if k.startswith(("user_tower.", "item_tower."))]
+    rest = [k for k in before if k not in towers]
+    assert towers and rest
+    assert all(torch.equal(before[k], after[k]) for k in towers)
+    assert any(not torch.equal(before[k], after[k]) for k in rest)

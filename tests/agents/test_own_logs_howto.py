@@ -17,7 +17,7 @@ import pytest
 from simulators.datasets import load_logs
 from tests.conftest import REPO, SMALL_SHOP, run_cli
 
-TINY_TRAINING = ["--timesteps", "2048", "--n-envs", "8", "--eval-episodes", "60", "--eval-freq", "1024",
+TINY_TRAINING = ["--timesteps", "2048", "--n-envs", "8", "--eval-episodes", "60", "--curve-episodes", "16", "--eval-freq", "1024",
                  "--tuning-sessions", "16", "--tuning-generations", "1"]  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from simulators.data.logs import LoggedData
 from simulators.datasets.shop import shop_folder
 from tests.conftest import SMALL_SHOP
 
-TINY = ["--timesteps", "512", "--n-envs", "4", "--eval-episodes", "8", "--eval-freq", "256",
+TINY = ["--timesteps", "512", "--n-envs", "4", "--eval-episodes", "8", "--curve-episodes", "16", "--eval-freq", "256",
         "--tuning-sessions", "4", "--tuning-generations", "1", "--candidates", "popularity"]  # fmt: skip
 
 

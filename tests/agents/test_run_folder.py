@@ -55,7 +55,7 @@ def test_resume_reads_only_its_own_checkpoints(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_second_training_run_on_the_same_folder_is_refused(tmp_path: Path) -> None:
     args = ["agents.train", "ppo", "--timesteps", "512", "--n-envs", "4", "--eval-episodes", "8",
-            "--eval-freq", "512", "--checkpoint-freq", "256", "--tuning-sessions", "8",
+            "--curve-episodes", "16", "--eval-freq", "512", "--checkpoint-freq", "256", "--tuning-sessions", "8",
             "--tuning-generations", "1", "--out", str(tmp_path / "run")]  # fmt: skip
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr[-2000:]

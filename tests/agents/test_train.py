@@ -21,7 +21,13 @@ from tests.conftest import REPO, TINY, run_cli
 
 @pytest.mark.parametrize(
     "args",
-    [["sac"], ["ppo", "--env", "nope-v0"], ["ppo", "--timesteps", "-1"], ["ppo", "--device", "tpu"]],
+    [
+        ["sac"],
+        ["ppo", "--env", "nope-v0"],
+        ["ppo", "--timesteps", "-1"],
+        ["ppo", "--device", "tpu"],
+        ["ppo", "--hyperparameters", "gamma=0.5"],
+    ],
 )
 def test_train_cli_bad_input_is_one_line_exit_2(args: list[str], tmp_path: Path) -> None:
     result = run_cli("agents.train", *args, "--out", str(tmp_path / "run"))
@@ -108,7 +114,7 @@ def test_evaluate_rejects_a_file_that_is_not_a_model(tmp_path: Path) -> None:
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "run"
     command = [sys.executable, "-m", "agents.train", "ppo", "--timesteps", "200000", "--n-envs", "4",
-               "--checkpoint-freq", "512", "--eval-freq", "100000", "--eval-episodes", "16", "--out", str(out)]  # fmt: skip
+               "--checkpoint-freq", "512", "--curve-episodes", "16", "--eval-freq", "100000", "--eval-episodes", "16", "--out", str(out)]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -49,6 +49,7 @@ def initial_policy(config: AdaptConfig, folder: Path) -> Path:
         TrainConfig(
             config.algorithm, timesteps=config.initial_timesteps, seed=config.seed, env_options=env, out=str(out),
             n_envs=config.n_envs, eval_episodes=config.train_eval_episodes,
+            curve_episodes=min(config.train_eval_episodes, 500),
             eval_freq=max(config.initial_timesteps // 4, 512), tuning_sessions=config.tuning_sessions,
             tuning_generations=config.tuning_generations,
         ),
