@@ -8,11 +8,18 @@ is the loader's: ratings less than an hour apart), reported:
 
 - the return curve: the Kaplan-Meier estimate of returning within 1, 7 and 28 days of a
   session's end, and the median gap, with the censoring at the log's end counted;
-- the Weibull proportional-hazards fit (:func:`simulators.fit.returns.fit_returns`) with the
-  user means beside each covariate (within-user effects), and without them (pooled): each
-  covariate's hazard ratio per standard deviation with its 95% CI;
+- the Weibull proportional-hazards fit (:func:`simulators.fit.returns.fit_returns`, truncated at
+  the hour below which no gap can be) with the user means beside each covariate (within-user
+  effects), and without them (pooled): each covariate's hazard ratio per standard deviation with
+  its 95% CI;
 - the fit's own check: the largest distance between the Kaplan-Meier curve and the fitted
-  model's marginal return curve (the mean of each session's fitted survival), on a grid of days.
+  model's marginal return curve (the mean of each session's fitted survival), on a grid of days;
+- the model the simulators use (``frailty``): the session's covariates and a gamma frailty shared
+  by each user's gaps (:func:`simulators.fit.returns.fit_sessions_process`), and how it predicts
+  gaps it never saw (``held_out``): fitted on the first two thirds of the log's days, against the
+  curve of the sessions that start in the last third
+  (:func:`simulators.fit.returns.held_out_distance`, the KS statistic with censoring);
+- on a shop (``--data shop:returns``), the true return model beside the fits (``truth``).
 
 Writes the JSON, its tables (``.md``) and the two return curves (``.png``).
 """
@@ -30,7 +37,17 @@ from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.plots import save_png
 from simulators.core.storage import check_output_file, input_files, write_text_atomic
 from simulators.datasets import load_logs
-from simulators.fit.returns import ReturnModel, design, fit_returns, kaplan_meier, session_gaps
+from simulators.datasets.shop import truth_of
+from simulators.fit.returns import (
+    ReturnModel,
+    design,
+    fit_returns,
+    fit_sessions_process,
+    held_out_distance,
+    kaplan_meier,
+    session_gaps,
+)
+from simulators.retention import COVARIATES, MIN_GAP_DAYS
 
 DAYS = np.array([1.0, 7.0, 28.0])
 """The return horizons reported (day 1, week 1, the month)."""
@@ -54,7 +71,8 @@ def effects(model: ReturnModel, x: np.ndarray) -> list[dict[str, Any]]:
 def measure(data: str = "movielens") -> dict[str, Any]:
     """The figures of the module docstring on ``data``."""
     logs = load_logs(data)
-    topic = logs.items.set_index("item_id")["provider"] if "provider" in logs.items.columns else None
+    column = next((c for c in ("category", "provider") if c in logs.items.columns), None)
+    topic = logs.items.set_index("item_id")[column] if column is not None else None
     sessions = session_gaps(logs.interactions, topic)
     gaps, observed = sessions["gap"].to_numpy(), sessions["observed"].to_numpy()
     km = kaplan_meier(gaps, observed, DAYS)
@@ -73,7 +91,7 @@ def measure(data: str = "movielens") -> dict[str, Any]:
     }
     for label, within in (("within_user", True), ("pooled", False)):
         x, names = design(sessions, within)
-        model = fit_returns(gaps, observed, x, names)
+        model = fit_returns(gaps, observed, x, names, MIN_GAP_DAYS)
         fitted = np.array([model.survival(np.full(len(x), t), x).mean() for t in GRID])
         report[label] = {
             "shape": model.shape, "scale_days": model.scale, "log_likelihood": model.log_likelihood,
@@ -81,6 +99,28 @@ def measure(data: str = "movielens") -> dict[str, Any]:
         }  # fmt: skip
         report.setdefault("_curves", {})[label] = fitted
     report["_curves"]["kaplan_meier"] = curve
+    # the model the simulators use: the session's covariates and a gamma frailty per user
+    centred = sessions[list(COVARIATES)].to_numpy() - sessions[list(COVARIATES)].mean().to_numpy()
+    users = sessions["user_id"].to_numpy()
+    model = fit_returns(gaps, observed, centred, COVARIATES, MIN_GAP_DAYS, users=users)
+    ids = np.unique(users)
+    process = fit_sessions_process(sessions, ids)
+    raw, rows = sessions[list(COVARIATES)].to_numpy(), np.searchsorted(ids, users)
+    fitted = np.array([process.survival(np.full(len(raw), t), raw, rows).mean() for t in GRID])
+    report["frailty"] = {
+        "shape": model.shape, "scale_days": model.scale, "frailty_variance": model.frailty_variance,
+        "log_likelihood": model.log_likelihood, "effects": effects(model, centred),
+        "curve_distance": float(np.abs(fitted - curve).max()),
+    }  # fmt: skip
+    report["_curves"]["frailty"] = fitted
+    report["held_out"] = held_out_distance(sessions, GRID, logs.users["user_id"])
+    truth = truth_of(logs)
+    if truth is not None:
+        process = truth.return_process()
+        report["truth"] = {
+            "returns_enabled": truth.config.returns.enabled, "shape": process.shape, "scale_days": process.scale,
+            "min_gap_days": process.min_gap, "beta": dict(zip(COVARIATES, map(float, process.beta), strict=True)),
+        }  # fmt: skip
     return report
 
 
@@ -94,7 +134,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     figure, axis = plt.subplots(figsize=(6.0, 3.8))
     curves = report["_curves"]
     axis.step(GRID, 1 - curves["kaplan_meier"], where="post", color="black", label="logs (Kaplan-Meier)")
-    for label, colour in (("within_user", "tab:orange"), ("pooled", "tab:blue")):
+    for label, colour in (("within_user", "tab:orange"), ("pooled", "tab:blue"), ("frailty", "tab:green")):
         axis.plot(GRID, 1 - curves[label], color=colour, label=f"Weibull PH, {label.replace('_', ' ')}")
     axis.set_xscale("log")
     axis.set_xlabel("days since the session ended")

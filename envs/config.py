@@ -44,6 +44,18 @@ CONTEXT_LOW = (-1.0, -1.0, 0.0, 0.0, 0.0, 0.0)
 CONTEXT_HIGH_PER_SLATE = (1.0, 1.0, 1.0, None, 1.0, 1.0)
 """Upper bounds (``None``: the slate size, the most clicks a step can get)."""
 
+RETURN_CONTEXT = ("horizon_fraction", "log_sessions", "days_since_last", "last_clicks_per_step")
+"""What the retention env (``horizon_days > 0``) adds to ``context``, in order: the days elapsed
+over the horizon, the log of 1 + the user's earlier sessions in the episode, the days between
+the last session's end and this session's start over the horizon (at most 1; 1 for the
+episode's first session) and the last session's clicks per step (0 for the first)."""
+MAX_EPISODE_SESSIONS = 10_000
+"""Sessions an episode of the retention env holds at most (the bound of ``log_sessions``)."""
+RETURN_CONTEXT_LOW = (0.0, 0.0, 0.0, 0.0)
+RETURN_CONTEXT_HIGH_PER_SLATE = (1.0, float(np.log1p(MAX_EPISODE_SESSIONS)), 1.0, None)
+MAX_HORIZON_DAYS = 366.0
+"""The longest retention episode (a year)."""
+
 
 ID_DTYPE = np.int32
 """Item ids in observations (``history``, ``candidates``): int32 halves the bytes every step
@@ -196,8 +208,25 @@ class EnvConfig:
     """Session cap: ``truncated`` after this many steps."""
     history_length: int = 20
     """Clicked items kept in the observation."""
+    horizon_days: float = 0.0
+    """0: one session is one episode. > 0: the retention env: an episode is one user's sessions
+    over this many days. When a session ends, the user comes back after a gap drawn from the
+    world's return model (:mod:`simulators.retention`: the true shop's, or the one fitted from
+    the logs' gaps) given what the session passed on, and the next session starts in the same
+    episode; when the next visit would fall beyond the horizon, the episode ends (``terminated``).
+    ``context`` gains :data:`RETURN_CONTEXT`."""
+    return_bonus: float = 0.0
+    """Reward added at a session's end when the user comes back within the horizon, in engagement
+    units: a return term like RLUR's (Cai et al., WWW 2023), whose reward is the return time.
+    0 = the reward is engagement alone; needs ``horizon_days > 0``."""
     render_mode: str | None = None
     """``ansi`` or ``None``."""
+
+    @property
+    def context_names(self) -> tuple[str, ...]:
+        """The entries of the observation's ``context``: :data:`CONTEXT`, then
+        :data:`RETURN_CONTEXT` in the retention env."""
+        return CONTEXT + RETURN_CONTEXT if self.horizon_days > 0 else CONTEXT
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -271,6 +300,19 @@ class EnvConfig:
             raise ConfigError(
                 f"user_fairness_lambda must be a finite number in [0, {MAX_WEIGHT:g}], got {self.user_fairness_lambda}"
             )
+        if not (np.isfinite(self.horizon_days) and 0 <= self.horizon_days <= MAX_HORIZON_DAYS):
+            raise ConfigError(
+                f"horizon_days must be a number of days in [0, {MAX_HORIZON_DAYS:g}] (0: one session per episode), "
+                f"got {self.horizon_days}"
+            )
+        if not (np.isfinite(self.return_bonus) and 0 <= self.return_bonus <= MAX_WEIGHT):
+            raise ConfigError(
+                f"return_bonus must be a finite number in [0, {MAX_WEIGHT:g}], got {self.return_bonus}"
+            )
+        if self.return_bonus > 0 and self.horizon_days == 0:
+            raise ConfigError(
+                "return_bonus rewards a user's return: it needs horizon_days > 0 (the retention env)"
+            )
         if self.render_mode not in (None, "ansi"):
             raise ConfigError(f"render_mode must be 'ansi' or None, got {self.render_mode!r}")
 
@@ -282,7 +324,7 @@ def embedding_layout(config: EnvConfig, dim: int) -> dict[str, tuple[int, int]]:
     sizes["user"] = dim
     sizes["candidate_vectors"] = n * dim
     sizes["candidate_features"] = n * len(FEATURES)
-    sizes["context"] = len(CONTEXT)
+    sizes["context"] = len(config.context_names)
     layout, start = {}, 0
     for name, size in sizes.items():
         layout[name] = (start, start + size)

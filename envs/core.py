@@ -11,7 +11,6 @@ from gymnasium import spaces
 
 from envs import engine
 from envs.config import (
-    CONTEXT,
     CONTEXT_HIGH_PER_SLATE,
     CONTEXT_LOW,
     EMBEDDING_CLIP,
@@ -22,6 +21,8 @@ from envs.config import (
     FEATURES,
     ID_DTYPE,
     MAX_WEIGHT,
+    RETURN_CONTEXT_HIGH_PER_SLATE,
+    RETURN_CONTEXT_LOW,
     STRATEGIES,
     TOPIC_EXPOSURE_RETENTION,
     WEIGHTS,
@@ -31,6 +32,7 @@ from envs.config import (
 )
 from envs.engine import context_kernel, engine_params
 from envs.fairness import ExposureLedger, position_weights
+from envs.retention import ReturnClock
 from envs.world import RankingWorld, build_world
 from simulators.core.errors import ConfigError
 from simulators.dynamics import SessionState
@@ -84,7 +86,13 @@ class SessionCore:
         """``(B,)`` ... and the clicks they got."""
         self._topic_counts = np.zeros((batch, world.n_topics))
         self.state = SessionState.fresh(batch, world.n_topics)
-        self.cumulative_weights = np.cumsum(world.user_weight)
+        self.clock = ReturnClock(config, world, batch) if config.horizon_days > 0 else None
+        """The retention env's clock (``horizon_days > 0``; ``None`` otherwise)."""
+        # A session is a user's in proportion to their logged sessions; a retention episode (a
+        # user's horizon) is any user's who has one.
+        self.cumulative_weights = np.cumsum(
+            world.user_weight if self.clock is None else world.user_weight > 0
+        )
         k = config.slate_size
         self.last_slate = np.zeros((batch, k), dtype=np.int64)
         self.last_click = np.zeros((batch, k), dtype=np.int8)
@@ -106,7 +114,7 @@ class SessionCore:
 
         self.user_features = np.zeros((batch, world.user_features.shape[1]), dtype=np.float32)
         """``(B, D)`` features of each slot's user, set when a session starts."""
-        self.context = np.zeros((batch, len(CONTEXT)), dtype=np.float32)
+        self.context = np.zeros((batch, len(config.context_names)), dtype=np.float32)
         self.history_mask = np.zeros((batch, config.history_length), dtype=np.int8)
         self.item_topic = np.ascontiguousarray(world.simulator.item_topic, dtype=np.int64)
         self.slot_bias = np.ascontiguousarray(world.simulator.slot_bias(k), dtype=np.float64)
@@ -149,6 +157,13 @@ class SessionCore:
             [*FEATURE_HIGH[:-1], cfg.slate_size / (1 - TOPIC_EXPOSURE_RETENTION)], dtype=np.float32
         )
         n_user = self.world.user_features.shape[1]
+        low_context: tuple[float, ...] = CONTEXT_LOW
+        high_context: tuple[float | None, ...] = CONTEXT_HIGH_PER_SLATE
+        if self.clock is not None:
+            low_context, high_context = (
+                low_context + RETURN_CONTEXT_LOW,
+                high_context + RETURN_CONTEXT_HIGH_PER_SLATE,
+            )
         return spaces.Dict(
             {
                 "history": spaces.Box(-1, n_items - 1, (cfg.history_length,), ID_DTYPE),
@@ -161,10 +176,8 @@ class SessionCore:
                 ),
                 "user_features": spaces.Box(-FEATURE_CLIP, FEATURE_CLIP, (n_user,), np.float32),
                 "context": spaces.Box(
-                    np.array(CONTEXT_LOW, dtype=np.float32),
-                    np.array(
-                        [cfg.slate_size if h is None else h for h in CONTEXT_HIGH_PER_SLATE], dtype=np.float32
-                    ),
+                    np.array(low_context, dtype=np.float32),
+                    np.array([cfg.slate_size if h is None else h for h in high_context], dtype=np.float32),
                     dtype=np.float32,
                 ),
             }
@@ -188,6 +201,28 @@ class SessionCore:
             len(self.world.user_weight) - 1,
         )
         self.start_users(index, users, draws[:, 1].astype(np.uint64))
+        if self.clock is not None:
+            self.clock.begin(index, self.key[index])
+
+    @property
+    def episode_keys(self) -> np.ndarray:
+        """``(B,)`` each slot's episode key: its session's, or in the retention env its first session's."""
+        return self.key if self.clock is None else self.clock.episode_key
+
+    def come_back(self, index: np.ndarray) -> np.ndarray:
+        """The retention env: the sessions of slots ``index`` ended. The users whose next session
+        falls within the horizon start it in their slot, with the clicked history they had
+        (:mod:`envs.retention`). Returns ``(len,)`` bool: came back."""
+        if self.clock is None:
+            raise ConfigError("come_back is the retention env's (horizon_days > 0)")
+        back, keys = self.clock.end_sessions(
+            index, self.user[index], self.step_count[index], self.session_clicks[index]
+        )
+        slots = index[back]
+        history = self.history[slots].copy()
+        self.start_users(slots, self.user[slots].copy(), keys[back])
+        self.history[slots] = history
+        return back
 
     def start_users(self, index: np.ndarray, users: np.ndarray, keys: np.ndarray) -> None:
         """Start sessions of ``users`` with session ``keys`` (uint64) in batch slots ``index``."""
@@ -242,6 +277,8 @@ class SessionCore:
             ledger.tail_target, self.step_count, self.config.max_steps, self.session_clicks, self.repeat_shown,
             self.repeat_clicks, self.history, self.item_topic, self._topic_counts, self.context, self.history_mask,
         )  # fmt: skip
+        if self.clock is not None:
+            self.clock.fill(self.context)
         return {
             "history": self.history.copy() if copy else self.history,
             "history_mask": self.history_mask.copy() if copy else self.history_mask,
@@ -316,6 +353,8 @@ class SessionCore:
             self.stats, self._taken, self._used, self._draw if observed is None else observed,
         )  # fmt: skip
         items, stats, ledger = self.last_slate, self.stats, self.ledger
+        if self.clock is not None:
+            self.clock.record(self.item_topic[items])
         self.repeat_shown += stats[:, engine.S_REPEAT_SHOWN]
         self.repeat_clicks += stats[:, engine.S_REPEAT_CLICKS]
         any_done = engine.finish_kernel(
@@ -384,6 +423,8 @@ class SessionCore:
         target.state.interest_drift[...] = self.state.interest_drift[rows]
         target.state.boredom[...] = self.state.boredom[rows]
         target.key[...] = keys
+        if self.clock is not None and target.clock is not None:
+            self.clock.clone_into(target.clock, rows)
         target.ledger_rows = np.ascontiguousarray(self.ledger_rows[rows])
         source = ledger or self.ledger
         if target.ledger.n_rows != source.n_rows:

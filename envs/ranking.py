@@ -58,11 +58,20 @@ class RankingEnv(gym.Env[dict[str, np.ndarray], Any]):
             raise ActionError("call reset() before step()")
         batch_action = self.core.check_actions(as_action_array(action)[None, ...])
         reward, terminated, truncated, terms = self.core.step(batch_action, copy=False)  # read at once
-        if terminated[0] or truncated[0]:
-            self._started = False
-        info = {name: float(value[0]) for name, value in terms.items()}
+        info: dict[str, Any] = {name: float(value[0]) for name, value in terms.items()}
         info["slate"] = self.core.last_slate[0].copy()
-        return _first(self.core.observe()), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+        value, ended, capped = float(reward[0]), bool(terminated[0]), bool(truncated[0])
+        if self.core.clock is not None:  # the retention env (envs.retention)
+            came = ended or capped
+            if came:
+                came = bool(self.core.come_back(np.array([0]))[0])
+            info["returned"] = float(came)
+            info["gap_days"] = float(self.core.clock.gap[0]) if ended or capped else 0.0
+            value += self.config.return_bonus if came else 0.0
+            ended, capped = (ended or capped) and not came, False
+        if ended or capped:
+            self._started = False
+        return _first(self.core.observe()), value, ended, capped, info
 
     def render(self) -> str | None:
         """``ansi``: the last slate and the response."""

@@ -76,12 +76,34 @@ class RankingVectorEnv(VectorEnv):
         reward, terminated, truncated, terms = self.core.step(self.core.check_actions(actions))
         info: dict[str, Any] = dict(terms)
         done = terminated | truncated
+        if (
+            self.core.clock is not None
+        ):  # the retention env: a session's end is an episode's only if the user stays away
+            terminated = self._come_back(done, reward, info)
+            truncated = np.zeros_like(done)
+            done = terminated
         if done.any():
             info["final_obs"] = self._final_observations(done)
             info["_final_obs"] = done.copy()
             index = np.flatnonzero(done)
             self.core.start(index, self._session_draws(index))
         return self.core.observe(self.copy), reward, terminated, truncated, info
+
+    def _come_back(self, ended: np.ndarray, reward: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        """The retention env after a step whose sessions ``ended``: the users who come back within
+        the horizon go on in their slot (``reward`` gains ``return_bonus``); the others' episodes
+        end. ``info`` gains ``returned`` and ``gap_days`` (0 where no session ended). Returns the
+        episodes that ended."""
+        clock = self.core.clock
+        assert clock is not None
+        came = np.zeros(self.num_envs, dtype=np.bool_)
+        index = np.flatnonzero(ended)
+        if len(index):
+            came[index] = self.core.come_back(index)
+        reward[came] += self.config.return_bonus
+        info["returned"] = came
+        info["gap_days"] = np.where(ended, clock.gap, 0.0)
+        return ended & ~came
 
     def _final_observations(self, done: np.ndarray) -> Any:
         """Gymnasium's layout: batched arrays holding the last observation where ``done`` and

@@ -28,7 +28,9 @@ from simulators.datasets import DataSource, forget_data, resolve_data
 from simulators.fit.cache import load_or_fit, simulator_key
 from simulators.fit.config import FitConfig
 from simulators.fit.mixed import MixedSimulator, parse_parts
+from simulators.fit.returns import fit_return_process
 from simulators.response import ResponseTables, UserSimulator
+from simulators.retention import ReturnProcess
 
 if TYPE_CHECKING:  # torch loads only when a CTR model is used
     from encoders.ctr.embedder import CTREmbedder
@@ -92,6 +94,15 @@ class RankingWorld:
     """The generator behind ``candidates``, to score other items or histories (the serving path)."""
     embedder: CTREmbedder | None = None
     """The CTR model's frozen encoders (built on first use by ``obs_mode="embedding"``)."""
+    load_returns: Callable[[], ReturnProcess] | None = None
+    """Returns how the users come back between sessions, memoised: the true shop's with
+    ``simulator="true"``, else fitted from the logs' gaps (the retention env reads it)."""
+
+    def return_process(self) -> ReturnProcess:
+        """How this world's users come back (:class:`~simulators.retention.ReturnProcess`)."""
+        if self.load_returns is None:
+            raise ConfigError("this world has no return model")
+        return self.load_returns()
 
     @property
     def logs(self) -> LoggedData:
@@ -268,6 +279,11 @@ def build_world(config: EnvConfig) -> RankingWorld:
         source=source,
         key=key,
         candidate_source=generator,
+        load_returns=cache(
+            truth.return_process
+            if truth is not None and config.simulator == "true"
+            else partial(fit_return_process, logs, fitted.item_topic)
+        ),
     )
     _WORLDS[key] = world
     return world

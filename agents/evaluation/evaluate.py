@@ -47,7 +47,7 @@ class EvaluateConfig:
     json: str
     """Where to write the results (JSON)."""
     env: str = "ecommerce-v0"
-    """Registered env id (ecommerce-v0, movielens-v0)."""
+    """Registered env id (ecommerce-v0, movielens-v0, ecommerce-retention-v0)."""
     simulator: str = "fitted"
     """Where the sessions are played: the simulator fitted to the logs, or the shop's ground truth."""
     episodes: int = 500
@@ -94,7 +94,14 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         if config.fairness_lambda is not None
         else float(own.get("fairness_lambda", 0.0))
     )
-    env = EnvConfig(data=data, fairness_lambda=fairness_lambda, simulator=config.simulator)
+    env = EnvConfig(
+        **{
+            **envs.env_options(config.env),
+            "data": data,
+            "fairness_lambda": fairness_lambda,
+            "simulator": config.simulator,
+        }
+    )
     logs = data_source(env).logs  # a bad name or folder is one clear error before any work
     for spec, agent in agents.items():
         trained_on = data_source(EnvConfig(**known_options(agent.env_options))).logs  # type: ignore[attr-defined]
@@ -107,7 +114,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     reports: dict[str, dict[str, Any]] = {}
     for spec in config.policy:
         policy: Policy = agents.get(spec) or load_policy(spec, env=env, planner=config.planner)
-        options = {**known_options(policy_env_options(policy)), "data": data}
+        options = {**envs.env_options(config.env), **known_options(policy_env_options(policy)), "data": data}
         played = EnvConfig(**{**options, "fairness_lambda": fairness_lambda, "simulator": config.simulator})
         results[spec] = run_sessions(policy, played, config.episodes, config.seed)
         reports[spec] = metrics(results[spec], config.env, spec, config.seed) | {

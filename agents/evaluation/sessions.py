@@ -41,7 +41,13 @@ class EvaluationResult:
     episodes meets the same users in the same order (paired comparisons)."""
     keys: np.ndarray | None = None
     """``(episodes,)`` uint64 each session's key (its counter-based randomness), in the same order:
-    the same user and key is the same session for every policy (``agents.evaluation.paired``)."""
+    the same user and key is the same session for every policy (``agents.evaluation.paired``).
+    In the retention env, an episode's first session's key."""
+    sessions: np.ndarray | None = None
+    """The retention env: ``(episodes,)`` sessions in each episode (``None`` elsewhere)."""
+    gaps: np.ndarray | None = None
+    """The retention env: the days from each played session's end to its user's next visit,
+    drawn whether or not it falls within the horizon."""
 
 
 def run_sessions(
@@ -58,7 +64,9 @@ def run_sessions(
         bind(env.core)  # a policy that reads the sessions' state (the planner), through the core's interface
     obs, _ = env.reset(seed=seed)
     rng = np.random.default_rng(seed)
-    totals = np.zeros((slots, 5))  # return, clicks, purchases, length, penalty
+    totals = np.zeros((slots, 6))  # return, clicks, purchases, length, penalty, sessions
+    returning = env.core.clock is not None
+    gaps: list[np.ndarray] = []
     finished: list[np.ndarray] = []
     users: list[int] = []
     keys: list[int] = []
@@ -68,11 +76,15 @@ def run_sessions(
         while (played < quota).any():
             actions = policy.act(obs, rng)
             playing = env.core.user.copy()  # a finished session's slot restarts with another user
-            playing_keys = env.core.key.copy()
+            playing_keys = env.core.episode_keys.copy()
             obs, reward, terminated, truncated, info = env.step(actions)
+            back = info.get("returned", np.zeros(slots))
             totals += np.column_stack(
-                [reward, info["clicks"], info["purchases"], np.ones(slots), info["fairness_penalty"]]
+                [reward, info["clicks"], info["purchases"], np.ones(slots), info["fairness_penalty"], back]
             )
+            if returning:
+                counted = (info["gap_days"] > 0) & (played < quota)
+                gaps.append(info["gap_days"][counted])
             for slot in np.flatnonzero(terminated | truncated):
                 if played[slot] < quota[slot]:
                     finished.append(totals[slot].copy())
@@ -95,6 +107,8 @@ def run_sessions(
         env.config.slate_size,
         np.array(users, dtype=np.int64)[rank],
         np.array(keys, dtype=np.uint64)[rank],
+        sessions=table[:, 5] + 1 if returning else None,
+        gaps=np.concatenate(gaps) if returning else None,
     )
 
 
@@ -120,4 +134,19 @@ def metrics(result: EvaluationResult, env_id: str, policy: str, seed: int) -> di
         "user_group_gap": result.fairness["user_group_gap"],
         "tail_exposure_share": result.fairness["tail_exposure_share"],
         "provider_groups": bool(result.fairness.get("provider_groups", True)),
+    } | ({"retention": retention_metrics(result)} if result.sessions is not None else {})
+
+
+def retention_metrics(result: EvaluationResult) -> dict[str, float]:
+    """The retention env's figures: sessions per user over the horizon, the mean gap to the next
+    visit, and the shares of sessions followed by a visit within 1 and 7 days (the return model's
+    draws, censored by nothing)."""
+    sessions, gaps = result.sessions, result.gaps
+    assert sessions is not None and gaps is not None
+    return {
+        "sessions_per_user": float(sessions.mean()),
+        "engagement_per_user": float(result.returns.mean()),
+        "mean_gap_days": float(gaps.mean()) if len(gaps) else float("nan"),
+        "return_day1": float((gaps <= 1.0).mean()) if len(gaps) else float("nan"),
+        "return_day7": float((gaps <= 7.0).mean()) if len(gaps) else float("nan"),
     }

@@ -129,9 +129,12 @@ def tune_mmr(
 
 def _cache_file(name: str, config: EnvConfig, budget: TuningBudget) -> Path:
     """The cache entry of ``name`` tuned for ``config``'s world (its key, :func:`envs.world.world_key`),
-    the options that change a session's reward (slate, cap, weights) and the budget."""
+    the options that change a session's reward (slate, cap, weights; in the retention env its
+    horizon and return bonus: the re-rankers are then tuned for a user's horizon) and the budget."""
     env = tuning_env(config)
     session = {k: v for k, v in asdict(env).items() if k in SESSION_OPTIONS}
+    if env.horizon_days > 0:  # tuned for a user's horizon, not a session (keys without it stay as they were)
+        session |= {"horizon_days": env.horizon_days, "return_bonus": env.return_bonus}
     key = content_key("tuned", TUNING_VERSION, world_key(env), name, session, asdict(budget))
     return cache_dir("baselines") / f"{key}.json"
 

@@ -125,10 +125,15 @@ class TrainConfig:
             np.isfinite(self.fairness_price) and self.fairness_price >= 0
         ):
             raise ConfigError(f"--fairness-price must be a finite number >= 0, got {self.fairness_price}")
+        registered = {
+            k: v for k, v in envs.env_options(self.env).items() if k != "data"
+        }  # the id's own options
         options = (
             self.env_options
             if isinstance(self.env_options, EnvConfig)
-            else env_config(**{**main_job_env_options(self.algorithm), **(self.env_options or {})})
+            else env_config(
+                **{**main_job_env_options(self.algorithm), **registered, **(self.env_options or {})}
+            )
         )
         # an explicit ``data`` wins; the default one stands for the env's own logs
         data = options.data if options.data != EnvConfig().data else default_data

@@ -9,7 +9,7 @@ from pathlib import Path
 from simulators.core.errors import DataError
 from simulators.core.storage import MANIFEST, cache_dir, load_or_build
 from simulators.data.logs import LoggedData
-from simulators.shop.config import ShopConfig, ShopDrift, UserVariety
+from simulators.shop.config import ShopConfig, ShopDrift, ShopReturns, UserVariety
 from simulators.shop.files import read_shop_config, write_shop
 from simulators.shop.world import ShopWorld
 
@@ -90,18 +90,23 @@ def load(
     (default :class:`ShopConfig`, overridden by ``seed``/``n_users``/``n_items``/``n_sessions``)
     and cached under ``$RECGYM_CACHE/shop/``. ``spec="homogeneous"`` (``load_logs("shop:homogeneous")``)
     gives every user the population mean (``UserVariety(enabled=False)``); ``spec="drift"`` turns on
-    the drift of tastes over the logged days (:class:`~simulators.shop.world.ShopDrift`)."""
+    the drift of tastes over the logged days (:class:`~simulators.shop.world.ShopDrift`);
+    ``spec="returns"`` makes users come back after gaps that depend on their last session
+    (:class:`~simulators.shop.config.ShopReturns`)."""
     if path is not None:
         return read_folder(Path(path))
-    if spec not in (None, "", "homogeneous", "drift"):
+    if spec not in (None, "", "homogeneous", "drift", "returns"):
         raise DataError(
-            f"shop takes only the ':homogeneous' or ':drift' suffix, got ':{spec}'; pass seed=... or a folder"
+            f"shop takes only the ':homogeneous', ':drift' or ':returns' suffix, got ':{spec}'; "
+            "pass seed=... or a folder"
         )
     config = config or ShopConfig()
     if spec == "homogeneous":  # every user at the population mean: the shop before users differed
         config = replace(config, variety=UserVariety(enabled=False))
     if spec == "drift":
         config = replace(config, drift=ShopDrift(enabled=True))
+    if spec == "returns":
+        config = replace(config, returns=ShopReturns(enabled=True))
     config = replace(
         config,
         seed=config.seed if seed is None else seed,

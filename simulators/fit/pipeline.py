@@ -16,6 +16,7 @@ from simulators.data.logs import LoggedData
 from simulators.datasets.shop import truth_of
 from simulators.fit.config import FitConfig
 from simulators.fit.report import fidelity_report, shop_ground_truth
+from simulators.fit.returns import return_fidelity
 from simulators.fit.simulator import FittedSimulator
 from simulators.fit.train import train_simulator
 
@@ -58,4 +59,5 @@ def fit_and_report(logs: LoggedData, config: FitConfig) -> tuple[FittedSimulator
     truth = truth_of(logs)
     if truth is not None:
         report |= shop_ground_truth(logs, truth, report, config, simulator)
+    report |= return_fidelity(logs, simulator.item_topic, None if truth is None else truth.return_process())
     return simulator, report

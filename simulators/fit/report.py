@@ -204,6 +204,7 @@ def fidelity_markdown(report: dict[str, Any]) -> str:
         ("purchase AUC (held-out)", "purchase_auc", "purchase_auc_ground_truth"),
         ("click calibration error (ECE)", "calibration_error", "calibration_error_ground_truth"),
         ("session-length KS distance", "session_length_ks", "session_length_ks_ground_truth"),
+        ("return-gap KS distance (last third of the days)", "return_gap_ks", "return_gap_ks_ground_truth"),
     ]
     lines = [
         f"# Simulator fidelity: {report.get('data', '')}",
@@ -212,6 +213,8 @@ def fidelity_markdown(report: dict[str, Any]) -> str:
         "| --- | --- | --- |",
     ]
     for name, fitted, truth in rows:
+        if fitted not in report:  # (logs where no user comes back have no return figures)
+            continue
         value = report.get(fitted)
         gt = report.get(truth)
         lines.append(f"| {name} | {_fmt(value)} | {_fmt(gt) if gt is not None else 'n/a'} |")

@@ -20,6 +20,7 @@ import pandas as pd
 from simulators.data.logs import LoggedData
 from simulators.dynamics import DynamicsParams, SessionState, sigmoid
 from simulators.response import Response, ResponseTables, respond
+from simulators.retention import COVARIATES, ReturnProcess, visit_scale
 from simulators.shop.catalog import draw_catalog, item_texts, items_table
 from simulators.shop.config import ShopConfig
 from simulators.shop.drift import category_drift
@@ -53,6 +54,7 @@ class ShopWorld:
         """``(K,)`` examination probability per slot (used up to the logs' slate size)."""
         self.day = 0.0
         """The day (since the logs began) the shop's tastes are at (:meth:`at`)."""
+        self._returns: ReturnProcess | None = None
         self.logging_policy = logging_policy(config, self.prior_popularity)
         """The policy that wrote the logs (:func:`~simulators.shop.logger.logging_policy`)."""
 
@@ -189,6 +191,31 @@ class ShopWorld:
             "user_gender": self.user_gender,
             "user_age_group": self.user_age_group,
         }
+
+    def return_process(self) -> ReturnProcess:
+        """How users come back after a session: :class:`~simulators.shop.config.ShopReturns` when
+        on (each user's offset the log of their activity over the mean); otherwise today's shop,
+        whose sessions fall on each user as a Poisson process at ``n_sessions`` x their activity
+        share over the logged days (shape 1, no covariate moves it; offsets the log activity)."""
+        if self._returns is None:
+            self._returns = self._return_process()
+        return self._returns
+
+    def _return_process(self) -> ReturnProcess:
+        cfg, returns = self.config, self.config.returns
+        offset = np.log(self.user_activity)
+        if returns.enabled:  # the frailty: activity over its mean
+            offset = offset - np.log(self.user_activity.mean())
+            beta, centre = np.array(returns.beta), np.array(returns.centre)
+            scale = returns.scale_days
+            if scale is None:  # today's traffic (a stream of its own)
+                rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x5CA1E]))
+                scale = visit_scale(returns.shape, beta, centre, offset, cfg.days, cfg.n_sessions, rng)
+            return ReturnProcess(returns.shape, scale, beta, centre, offset)
+        scale = cfg.days * float(self.user_activity.sum()) / cfg.n_sessions
+        return ReturnProcess(
+            1.0, scale, np.zeros(len(COVARIATES)), np.zeros(len(COVARIATES)), offset, min_gap=0.0
+        )
 
     # ------------------------------------------------------------------------------- logs
     def simulate_logs(self, n_sessions: int | None = None, log_seed: int | None = None) -> LoggedData:

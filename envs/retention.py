@@ -1,0 +1,108 @@
+"""Users who come back: the clock of the retention env (``EnvConfig.horizon_days > 0``).
+
+An episode is one user over ``horizon_days`` days made of sessions; the step is still a slate.
+When a session ends (the user leaves, or the session cap), the world's return model
+(:class:`~simulators.retention.ReturnProcess`) draws the gap to the user's next session from
+what the session passed on (its events, clicks, most common topic and the user's sessions so
+far: :data:`~simulators.retention.COVARIATES`). The next session starts at once in the same
+slot, the same user with the clicked history they had, when it falls within the horizon;
+otherwise the episode ends. A session's slates are 30 s apart, as in the shop's logs.
+
+Randomness is counter-based, keyed by the episode's first session key: the ``j``-th session's
+end draws its gap and the next session's key from :func:`~envs.engine.splitmix_uniform` of (that
+key, ``RETURN_STEP + j``, column 0 and 1). The env's own stream only picks each episode's user and
+first key, so every policy meets the same users in the same slots, with common dice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.config import MAX_EPISODE_SESSIONS, EnvConfig
+from envs.engine import counter_uniforms
+from envs.world import RankingWorld
+from simulators.retention import session_covariates
+
+SECONDS_PER_STEP = 30.0
+"""Time between a session's slates (the shop's logs)."""
+SECONDS_PER_DAY = 86_400.0
+RETURN_STEP = 2**40
+"""The counter of a session's end draws starts here, far past any step of a session's own dice."""
+
+
+class ReturnClock:
+    """Each slot's place in its user's horizon: the day, the sessions so far and what the last
+    one left, ``(B,)`` arrays; and the topics the current session has shown, ``(B, n_topics)``."""
+
+    def __init__(self, config: EnvConfig, world: RankingWorld, batch: int):
+        self.horizon = config.horizon_days
+        self.slate_size = config.slate_size
+        self.process = world.return_process()
+        self.day = np.zeros(batch)
+        """Days from the episode's first session's start to the current session's start."""
+        self.sessions = np.zeros(batch, dtype=np.int64)
+        """The user's sessions before the current one in this episode."""
+        self.since_last = np.full(batch, np.inf)
+        """Days between the last session's end and the current one's start (inf: none yet)."""
+        self.last_clicks_per_step = np.zeros(batch)
+        self.topic_counts = np.zeros((batch, world.n_topics))
+        """Items the current session has shown per topic."""
+        self.gap = np.zeros(batch)
+        """The gap drawn at each slot's last session end, in days."""
+        self.episode_key = np.zeros(batch, dtype=np.uint64)
+        """The key of each slot's episode (its first session's)."""
+
+    def begin(self, index: np.ndarray, keys: np.ndarray) -> None:
+        """New episodes in slots ``index`` whose first sessions have ``keys``: day 0, no session before."""
+        self.episode_key[index] = keys
+        self.day[index] = 0.0
+        self.sessions[index] = 0
+        self.since_last[index] = np.inf
+        self.last_clicks_per_step[index] = 0.0
+        self.topic_counts[index] = 0.0
+
+    def record(self, slate_topics: np.ndarray) -> None:
+        """After a step: count the topics of every slot's slate ``(B, K)``."""
+        rows = np.repeat(np.arange(len(slate_topics)), slate_topics.shape[1])
+        np.add.at(self.topic_counts, (rows, slate_topics.ravel()), 1.0)
+
+    def end_sessions(
+        self, index: np.ndarray, users: np.ndarray, steps: np.ndarray, clicks: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The sessions of slots ``index`` ended after ``steps`` slates and ``clicks``: draw each
+        user's gap and move the clock to the next session's start. Returns ``(len(index),)`` bool,
+        the next session starts within the horizon, and ``(len(index),)`` uint64, its key."""
+        x = session_covariates(
+            self.slate_size * steps, clicks, self.topic_counts[index].max(axis=1), self.sessions[index]
+        )
+        draws = counter_uniforms(self.episode_key[index], RETURN_STEP + self.sessions[index], 2)
+        gap = self.process.gaps(x, users, 1.0 - draws[:, 0])
+        keys = np.floor(draws[:, 1] * 2.0**53).astype(np.uint64)
+        duration = SECONDS_PER_STEP * np.maximum(steps - 1, 0) / SECONDS_PER_DAY
+        self.gap[index] = gap
+        self.day[index] += duration + gap
+        self.sessions[index] += 1
+        self.since_last[index] = gap
+        self.last_clicks_per_step[index] = clicks / np.maximum(steps, 1)
+        self.topic_counts[index] = 0.0
+        return self.day[index] < self.horizon, keys
+
+    def clone_into(self, target: ReturnClock, rows: np.ndarray) -> None:
+        """Copy slots ``rows (R,)`` into the ``R`` slots of ``target`` (a planner's copies)."""
+        for name in (
+            "day",
+            "sessions",
+            "since_last",
+            "last_clicks_per_step",
+            "topic_counts",
+            "gap",
+            "episode_key",
+        ):
+            getattr(target, name)[...] = getattr(self, name)[rows]
+
+    def fill(self, context: np.ndarray) -> None:
+        """Write :data:`~envs.config.RETURN_CONTEXT` into the last four columns of ``context (B, C)``."""
+        context[:, -4] = np.minimum(self.day / self.horizon, 1.0)
+        context[:, -3] = np.log1p(np.minimum(self.sessions, MAX_EPISODE_SESSIONS))
+        context[:, -2] = np.minimum(self.since_last / self.horizon, 1.0)
+        context[:, -1] = self.last_clicks_per_step

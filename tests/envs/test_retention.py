@@ -1,0 +1,194 @@
+"""The retention env (``ecommerce-retention-v0``, ``horizon_days > 0``): the registered id through
+both checkers, determinism and pickling; episodes that span a user's sessions; gaps drawn from
+the world's return model (a known answer); the same users for every policy; bad input."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import envs
+from agents.evaluation.sessions import run_sessions
+from agents.policies.baselines import make_baseline
+from envs.config import ACTION_MODES, CONTEXT, RETURN_CONTEXT, EnvConfig
+from envs.ranking import RankingEnv
+from envs.vector import RankingVectorEnv
+from simulators.core.errors import ConfigError
+from simulators.datasets.shop import shop_folder
+from simulators.retention import MIN_GAP_DAYS
+from simulators.shop.config import ShopReturns
+from simulators.shop.world import ShopWorld
+from tests.conftest import SMALL_SHOP, TINY, run_cli
+
+RETURNING = replace(SMALL_SHOP, returns=ShopReturns(enabled=True))
+"""The small shop whose users come back."""
+SMALL = {"candidates": "popularity"}
+"""No CTR model to train: the tests' worlds build in seconds."""
+
+
+@pytest.fixture(scope="module")
+def data() -> str:
+    return str(shop_folder(RETURNING))
+
+
+def _trace(env: gym.Env, seed: int, steps: int) -> tuple[list[Any], int]:
+    """Rewards, flags, the context and returns of ``steps`` seeded random steps; returns seen."""
+    env.action_space.seed(0)
+    env.reset(seed=seed)
+    trace, returns = [], 0
+    for _ in range(steps):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        trace.append((reward, terminated, truncated, obs["context"].tobytes(), info["gap_days"]))
+        returns += int(info["returned"])
+        if terminated or truncated:
+            env.reset()
+    return trace, returns
+
+
+@pytest.mark.parametrize("mode", ACTION_MODES)
+def test_registered_retention_env_passes_checkers_and_is_deterministic(data: str, mode: str) -> None:
+    env = gym.make("ecommerce-retention-v0", data=data, action_mode=mode, **SMALL)
+    assert env.unwrapped.config.horizon_days == 28.0 and "ecommerce-retention-v0" in envs.ENV_IDS
+    assert env.observation_space["context"].shape == (len(CONTEXT) + len(RETURN_CONTEXT),)
+    gym_check_env(env.unwrapped, skip_render_check=True)
+    sb3_check_env(
+        gym.make("ecommerce-retention-v0", data=data, action_mode=mode, **SMALL).unwrapped, warn=False
+    )
+    first, returns = _trace(gym.make("ecommerce-retention-v0", data=data, action_mode=mode, **SMALL), 7, 150)
+    second, _ = _trace(gym.make("ecommerce-retention-v0", data=data, action_mode=mode, **SMALL), 7, 150)
+    assert first == second and returns > 0  # episodes span sessions
+    assert (
+        first != _trace(gym.make("ecommerce-retention-v0", data=data, action_mode=mode, **SMALL), 8, 150)[0]
+    )
+
+
+def test_pickle_round_trip_after_a_return_continues_identically(data: str) -> None:
+    env = RankingEnv(data=data, horizon_days=28.0, **SMALL)
+    env.reset(seed=3)
+    action = np.zeros(env.action_space.shape, dtype=np.float32)
+    returned = False
+    while not returned:
+        _, _, terminated, _, info = env.step(action)
+        returned = bool(info["returned"])
+        if terminated:
+            env.reset()
+    copy = pickle.loads(pickle.dumps(env))
+    for _ in range(40):
+        a, b = env.step(action), copy.step(action)
+        assert a[1:4] == b[1:4] and np.array_equal(a[0]["context"], b[0]["context"])
+        if a[2]:
+            env.reset()
+            copy.reset()
+
+
+def test_the_vector_env_meets_the_single_env_s_users_and_dice(data: str) -> None:
+    vector = RankingVectorEnv(3, data=data, horizon_days=28.0, **SMALL)
+    singles = [RankingEnv(data=data, horizon_days=28.0, **SMALL) for _ in range(3)]
+    vector.reset(seed=11)
+    for i, env in enumerate(singles):
+        env.reset(seed=11 + i)
+    action = np.zeros(vector.single_action_space.shape, dtype=np.float32)
+    for _ in range(120):
+        _, reward, terminated, truncated, info = vector.step(np.stack([action] * 3))
+        assert not truncated.any()
+        for i, env in enumerate(singles):
+            _, r, term, _, single_info = env.step(action)
+            assert (r, term, single_info["returned"]) == (
+                reward[i],
+                terminated[i],
+                float(info["returned"][i]),
+            )
+            if term:
+                env.reset()
+
+
+def test_an_episode_is_one_user_s_sessions_until_they_stay_away(data: str) -> None:
+    env = RankingVectorEnv(8, data=data, horizon_days=28.0, **SMALL)
+    plain = RankingVectorEnv(8, data=data, horizon_days=28.0, return_bonus=2.5, **SMALL)
+    obs, _ = env.reset(seed=1)
+    plain.reset(seed=1)
+    action = np.zeros((8, *env.single_action_space.shape), dtype=np.float32)
+    sessions, ended = np.zeros(8), 0
+    log_sessions = list(CONTEXT + RETURN_CONTEXT).index("log_sessions")
+    for _ in range(400):
+        user = env.core.user.copy()
+        obs, reward, terminated, truncated, info = env.step(action)
+        _, bonus_reward, _, _, _ = plain.step(action)
+        back = info["returned"]
+        assert np.allclose(
+            bonus_reward - reward, 2.5 * back
+        )  # the return bonus, exactly where users came back
+        assert np.array_equal(env.core.user[back], user[back])  # the same user, the next session
+        assert (info["gap_days"][back] >= MIN_GAP_DAYS).all() and (env.core.clock.day[back] < 28).all()
+        sessions[back] += 1
+        assert np.allclose(obs["context"][back, log_sessions], np.log1p(sessions[back]))
+        assert not truncated.any()
+        ended += int(terminated.sum())
+        sessions[terminated] = 0
+    assert ended > 10 and sessions.max() >= 1
+
+
+def test_the_gaps_follow_the_return_model(tmp_path: Path) -> None:
+    # exponential gaps past the hour, no covariate effect: (gap - 1 h) x the user's hazard ratio has mean `scale`
+    exponential = ShopReturns(enabled=True, shape=1.0, scale_days=5.0, beta=(0.0, 0.0, 0.0, 0.0))
+    folder = shop_folder(replace(SMALL_SHOP, seed=5, returns=exponential))
+    env = RankingVectorEnv(64, data=str(folder), simulator="true", horizon_days=28.0, **SMALL)
+    offset = ShopWorld(replace(SMALL_SHOP, seed=5, returns=exponential)).return_process().user_offset
+    env.reset(seed=0)
+    action = np.zeros((64, *env.single_action_space.shape), dtype=np.float32)
+    scaled = []
+    for _ in range(600):
+        user = env.core.user.copy()
+        _, _, _, _, info = env.step(action)
+        ended = info["gap_days"] > 0
+        scaled.extend((info["gap_days"][ended] - MIN_GAP_DAYS) * np.exp(offset[user[ended]]))
+    scaled_gaps = np.array(scaled)
+    assert len(scaled_gaps) > 1_000
+    mean, se = scaled_gaps.mean(), scaled_gaps.std() / np.sqrt(len(scaled_gaps))
+    assert abs(mean - 5.0) < 4 * se, (mean, se)
+
+
+def test_every_policy_meets_the_same_users(data: str) -> None:
+    config = EnvConfig(data=data, horizon_days=28.0, action_mode="discrete", **SMALL)
+    first = run_sessions(make_baseline("random"), config, 24, seed=2, progress=False)
+    second = run_sessions(make_baseline("popularity"), config, 24, seed=2, progress=False)
+    assert np.array_equal(first.users, second.users) and np.array_equal(first.keys, second.keys)
+    assert not np.array_equal(first.lengths, second.lengths)  # other slates, other months
+    assert first.sessions is not None and first.sessions.min() >= 1 and first.gaps is not None
+    assert len(first.gaps) == first.sessions.sum()  # every session's end drew a gap
+
+
+def test_bad_retention_options_are_one_clear_error() -> None:
+    with pytest.raises(ConfigError, match="horizon_days"):
+        EnvConfig(horizon_days=-1.0)
+    with pytest.raises(ConfigError, match="horizon_days"):
+        EnvConfig(horizon_days=float("nan"))
+    with pytest.raises(ConfigError, match="needs horizon_days"):
+        EnvConfig(return_bonus=1.0)
+
+
+@pytest.mark.slow
+def test_train_cli_on_the_retention_env(data: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = run_cli(
+        "agents.train", "ppo", "--env", "ecommerce-retention-v0", "--data", data, "--candidates", "popularity",
+        *TINY, "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["env_options"]["horizon_days"] == 28.0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["paired"]["reference"] and np.isfinite(metrics["policy"]["return_mean"])
+    retention = metrics["policy"]["retention"]
+    assert (
+        retention["sessions_per_user"] >= 1 and 0 <= retention["return_day1"] <= retention["return_day7"] <= 1
+    )
