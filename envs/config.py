@@ -219,6 +219,11 @@ class EnvConfig:
     """Reward added at a session's end when the user comes back within the horizon, in engagement
     units: a return term like RLUR's (Cai et al., WWW 2023), whose reward is the return time.
     0 = the reward is engagement alone; needs ``horizon_days > 0``."""
+    return_effects: bool = True
+    """False: what a session passes on (its like rate, length and topic repetition) does not move
+    the gap to the user's next visit (those effects of the return model set to 0; the users' own
+    offsets and the sessions so far kept): the what-if in which nothing a policy does carries
+    across sessions. Needs ``horizon_days > 0``."""
     render_mode: str | None = None
     """``ansi`` or ``None``."""
 
@@ -312,6 +317,10 @@ class EnvConfig:
         if self.return_bonus > 0 and self.horizon_days == 0:
             raise ConfigError(
                 "return_bonus rewards a user's return: it needs horizon_days > 0 (the retention env)"
+            )
+        if not self.return_effects and self.horizon_days == 0:
+            raise ConfigError(
+                "return_effects=False switches the return model's effects off: it needs horizon_days > 0"
             )
         if self.render_mode not in (None, "ansi"):
             raise ConfigError(f"render_mode must be 'ansi' or None, got {self.render_mode!r}")

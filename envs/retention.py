@@ -16,16 +16,20 @@ first key, so every policy meets the same users in the same slots, with common d
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from envs.config import MAX_EPISODE_SESSIONS, EnvConfig
 from envs.engine import counter_uniforms
 from envs.world import RankingWorld
-from simulators.retention import session_covariates
+from simulators.retention import COVARIATES, session_covariates
 
 SECONDS_PER_STEP = 30.0
 """Time between a session's slates (the shop's logs)."""
 SECONDS_PER_DAY = 86_400.0
+SESSION_OUTCOMES = ("like_rate", "log_length", "topic_repeat")
+"""The covariates a policy moves (``EnvConfig.return_effects=False`` sets their effects to 0)."""
 RETURN_STEP = 2**40
 """The counter of a session's end draws starts here, far past any step of a session's own dice."""
 
@@ -37,7 +41,12 @@ class ReturnClock:
     def __init__(self, config: EnvConfig, world: RankingWorld, batch: int):
         self.horizon = config.horizon_days
         self.slate_size = config.slate_size
-        self.process = world.return_process()
+        process = world.return_process()
+        if not config.return_effects:  # the session's own outcome carries nothing to the next visit
+            beta = process.beta.copy()
+            beta[[COVARIATES.index(name) for name in SESSION_OUTCOMES]] = 0.0
+            process = replace(process, beta=beta)
+        self.process = process
         self.day = np.zeros(batch)
         """Days from the episode's first session's start to the current session's start."""
         self.sessions = np.zeros(batch, dtype=np.int64)

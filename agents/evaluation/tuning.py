@@ -135,6 +135,8 @@ def _cache_file(name: str, config: EnvConfig, budget: TuningBudget) -> Path:
     session = {k: v for k, v in asdict(env).items() if k in SESSION_OPTIONS}
     if env.horizon_days > 0:  # tuned for a user's horizon, not a session (keys without it stay as they were)
         session |= {"horizon_days": env.horizon_days, "return_bonus": env.return_bonus}
+        if not env.return_effects:
+            session["return_effects"] = False
     key = content_key("tuned", TUNING_VERSION, world_key(env), name, session, asdict(budget))
     return cache_dir("baselines") / f"{key}.json"
 

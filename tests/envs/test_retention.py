@@ -174,6 +174,21 @@ def test_bad_retention_options_are_one_clear_error() -> None:
         EnvConfig(horizon_days=float("nan"))
     with pytest.raises(ConfigError, match="needs horizon_days"):
         EnvConfig(return_bonus=1.0)
+    with pytest.raises(ConfigError, match="needs horizon_days"):
+        EnvConfig(return_effects=False)
+
+
+def test_the_return_effects_switch_keeps_only_the_users_and_their_sessions_so_far(data: str) -> None:
+    on = RankingVectorEnv(2, data=data, simulator="true", horizon_days=28.0, **SMALL).core.clock
+    off = RankingVectorEnv(
+        2, data=data, simulator="true", horizon_days=28.0, return_effects=False, **SMALL
+    ).core.clock
+    assert on is not None and off is not None and on.process.beta[:3].any()
+    assert not off.process.beta[:3].any() and off.process.beta[3] == on.process.beta[3]
+    assert (
+        np.array_equal(off.process.user_offset, on.process.user_offset)
+        and off.process.scale == on.process.scale
+    )
 
 
 @pytest.mark.slow
@@ -192,3 +207,29 @@ def test_train_cli_on_the_retention_env(data: str, tmp_path: Path) -> None:
     assert (
         retention["sessions_per_user"] >= 1 and 0 <= retention["return_day1"] <= retention["return_day7"] <= 1
     )
+
+
+@pytest.mark.slow
+def test_retention_benchmark_plays_every_policy_in_every_world(data: str, tmp_path: Path) -> None:
+    out = tmp_path / "retention.json"
+    result = run_cli(
+        "benchmarks.retention", "--json", str(out), "--out", str(tmp_path / "runs"), "--data", data,
+        "--candidates", "popularity", "--seeds", "1", "--users", "32", "--timesteps", "512", "--n-envs", "4",
+        "--train-eval-episodes", "16", "--tuning-sessions", "8", "--tuning-generations", "1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert set(report["worlds"]) == {"true", "fitted", "true, no return effects"}
+    for rows in report["worlds"].values():
+        assert {
+            "tuned-weights",
+            "best-fixed",
+            "tuned-weights (per session)",
+            "ctr",
+            "ppo-s1",
+            "ppo (1 seeds)",
+        } == set(rows)
+        assert (
+            rows["ctr"]["minus_tuned-weights"]["n"] == 32 and rows["tuned-weights"]["sessions_per_user"] >= 1
+        )
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG" and out.with_suffix(".md").is_file()
