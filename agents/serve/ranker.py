@@ -113,6 +113,11 @@ class Ranker:
             raise ConfigError(
                 f"{self.run_dir}: only agents of obs_mode 'ids' serve (this one reads 'embedding')"
             )
+        if float(options.get("horizon_days", 0.0)) > 0:
+            raise ConfigError(
+                f"{self.run_dir}: a retention agent (horizon_days > 0) reads each user's visits across sessions, "
+                "which the serving path does not keep yet; serve an agent trained on one-session episodes"
+            )
         self.policy: Any = OnnxPolicy.load(self.run_dir) if self.backend == "onnx" else self.agent
         day = {} if self.catalog_day is None else {"catalog_day": self.catalog_day}
         self.config = EnvConfig(**(known_options(options) | day))

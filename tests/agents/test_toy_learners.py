@@ -8,6 +8,9 @@
 - PPO, two phases: the first two steps of a session reward ranking by ``similarity``, the last
   two by its opposite; the phase is in the context. Any fixed weight vector wins one phase and
   loses the other. PPO with RecGym's extractor and ``weights`` action must learn the switch.
+- PPO, a user's month (the retention env's shape): repeats of a shown topic pay more now and
+  make the user less likely to come back after the session; PPO must give up the repeats
+  (14.0 a month) where ranking by what pays now (greedy) keeps about 4.4.
 """
 
 from __future__ import annotations
@@ -170,3 +173,90 @@ def test_ppo_learns_to_switch_between_phases(one_thread: Any) -> None:
     assert early > 0.9 and late > 0.9
     early, late = train_two_phases(0.0)  # the same pipeline, learning off: one phase is lost
     assert min(early, late) < 0.5
+
+
+PCTR, REPEATS = FEATURES.index("pctr"), FEATURES.index("session_topic_exposure")
+STEPS_PER_SESSION, MONTH = 4, 5
+
+
+class ReturnTrap(gym.Env[dict[str, np.ndarray], np.ndarray]):
+    """A user's month of up to five four-step sessions. Each step offers four candidates: items of
+    a topic the user was shown before (``session_topic_exposure`` 1) pay 1.0 when ranked first,
+    fresh ones 0.7 (``pctr`` says so, so greedy ranking takes the repeats). After a session the
+    user comes back with probability ``exp(-0.6 x repeats shown first)``; the context holds the
+    step, the sessions so far and the last session's repeats, as the retention env's does. Always
+    fresh earns 14.0 a month; greedy (always repeats) about 4.4."""
+
+    def __init__(self) -> None:
+        self.observation_space = TwoPhases().observation_space
+        self.action_space = spaces.Box(-1, 1, (len(FEATURES),), np.float32)
+        self.t = self.sessions = self.repeats = self.last = 0
+        self.obs: dict[str, np.ndarray] = {}
+
+    def draw(self) -> dict[str, np.ndarray]:
+        rng = self.np_random
+        features = np.zeros((N, len(FEATURES)), np.float32)
+        features[:, REPEATS] = rng.permutation([1.0, 1.0, 0.0, 0.0])
+        features[:, PCTR] = np.where(features[:, REPEATS] > 0, 1.0, 0.7) + rng.normal(0, 0.02, N)
+        self.obs = {
+            "history": rng.integers(0, N_ITEMS, H),
+            "history_mask": np.ones(H, np.int8),
+            "candidates": rng.choice(N_ITEMS, N, replace=False),
+            "candidate_features": features,
+            "user_features": np.zeros(2, np.float32),
+            "context": np.array([self.t / STEPS_PER_SESSION, self.sessions / MONTH], np.float32),
+        }
+        return self.obs
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        self.t = self.sessions = self.repeats = 0
+        return self.draw(), {}
+
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        features = self.obs["candidate_features"]
+        top = int(np.argmax(standardise(features[None])[0] @ action))
+        repeat = bool(features[top, REPEATS] > 0)
+        self.repeats += repeat
+        self.t += 1
+        reward, left = (1.0 if repeat else 0.7), False
+        if self.t == STEPS_PER_SESSION:  # the session ends: does the user come back this month?
+            self.sessions += 1
+            left = self.sessions == MONTH or bool(self.np_random.random() >= np.exp(-0.6 * self.repeats))
+            self.t = self.repeats = 0
+        return self.draw(), reward, left, False, {}
+
+
+def month_return(act: Any, episodes: int = 200) -> float:
+    """Mean return of ``act(observation)`` over fresh months."""
+    env, totals = ReturnTrap(), []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=60_000 + episode)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, done, _, _ = env.step(act(obs))
+            total += reward
+        totals.append(total)
+    return float(np.mean(totals))
+
+
+@pytest.mark.slow
+def test_ppo_learns_to_keep_users_coming_back(one_thread: Any) -> None:
+    table = np.random.default_rng(0).normal(size=(N_ITEMS, 8)).astype(np.float32)
+    venv = DummyVecEnv([ReturnTrap for _ in range(8)])
+    venv.seed(0)
+    model = PPO(
+        RankingPolicy, venv, learning_rate=3e-3, n_steps=64, batch_size=128, n_epochs=8, gamma=0.97,
+        seed=0, device="cpu", policy_kwargs={"features_extractor_class": RankingExtractor,
+        "features_extractor_kwargs": {"item_table": table, "dim": 8, "hidden": 16},
+        "net_arch": {"pi": [], "vf": [16]}, "log_std_init": -0.5},
+    )  # fmt: skip
+    greedy = np.zeros(len(FEATURES), np.float32)
+    greedy[PCTR] = 1.0
+    myopic = month_return(lambda obs: greedy)
+    assert myopic < 6.0  # the trap: ranking by what pays now loses the user
+    model.learn(12_000)
+    learned = month_return(lambda obs: model.predict(obs, deterministic=True)[0])
+    assert learned > 12.0, (learned, myopic)

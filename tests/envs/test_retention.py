@@ -19,6 +19,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import envs
 from agents.evaluation.sessions import run_sessions
 from agents.policies.baselines import make_baseline
+from agents.serve.ranker import Ranker
 from envs.config import ACTION_MODES, CONTEXT, RETURN_CONTEXT, EnvConfig
 from envs.ranking import RankingEnv
 from envs.vector import RankingVectorEnv
