@@ -208,6 +208,8 @@ def test_train_cli_on_the_retention_env(data: str, tmp_path: Path) -> None:
     assert (
         retention["sessions_per_user"] >= 1 and 0 <= retention["return_day1"] <= retention["return_day7"] <= 1
     )
+    with pytest.raises(ConfigError, match="retention agent"):  # one clear error, not a shape mismatch
+        Ranker(out, "torch")
 
 
 @pytest.mark.slow
