@@ -425,6 +425,7 @@ class SessionCore:
         target.key[...] = keys
         if self.clock is not None and target.clock is not None:
             self.clock.clone_into(target.clock, rows)
+            target.clock.episode_key[...] = keys  # a copy's returns draw from its own dice, not the episode's
         target.ledger_rows = np.ascontiguousarray(self.ledger_rows[rows])
         source = ledger or self.ledger
         if target.ledger.n_rows != source.n_rows:

@@ -12,6 +12,10 @@ deviation is played only when it clears ``gate`` standard errors. A rollout poli
 what its base policy earns (in the model, up to that noise), so with the true model it measures a
 floor under what adapting can earn: the ceiling row of the benchmarks.
 
+In the retention env the futures go on into the user's next sessions within the horizon
+(``across_sessions``), so what a slate does to the user's coming back counts, up to ``depth`` steps
+(the truncated horizon of the lookahead).
+
 The futures never reuse the real session's key: the env's randomness is counter-based, so a copy
 that kept it would foresee the session's own dice (``clairvoyant=True`` shows how much that
 would "gain"; it is never a planner to compare with). The planner reads the session state through
@@ -80,6 +84,11 @@ class PlannerConfig:
     kappa: float = 0.0
     """Pessimism with an ensemble: a deviation's gain counts minus ``kappa`` times the members'
     standard deviation of it (the penalty of MOPO, Yu et al., NeurIPS 2020); 0 = their mean."""
+    across_sessions: bool = True
+    """In the retention env (``horizon_days > 0``): the futures go on into the user's next sessions
+    within the horizon (and ``depth``), each return drawn by the model's return model with the
+    future's own dice, so a deviation's effect on the user's coming back counts. False: each
+    future ends with its session (a per-session planner, blind to returns)."""
     clairvoyant: bool = False
     """True: the futures reuse the real session's key, so they foresee its own dice. Never a planner
     to compare with: it shows what a leak of the env's randomness would be worth."""
@@ -318,6 +327,9 @@ class RolloutPlanner:
         )
         total += reward
         alive = ~(terminated | truncated)
+        returns = self.config.across_sessions and futures.clock is not None
+        if returns:
+            self._come_back(futures, ~alive, alive, total, index, model)
         steps = 1
         base = replace(model, action_mode=self.base.action_mode)
         while alive.any() and (self.config.depth == 0 or steps < self.config.depth):
@@ -333,9 +345,26 @@ class RolloutPlanner:
             )
             reward, terminated, truncated, _ = futures.step_scores(scores, diverse, copy=False)
             np.add.at(total, index[alive], reward[alive])
-            alive &= ~(terminated | truncated)
+            ended = alive & (terminated | truncated)
+            alive &= ~ended
+            if returns:
+                self._come_back(futures, ended, alive, total, index, model)
             steps += 1
         return total
+
+    @staticmethod
+    def _come_back(
+        futures: SessionCore, ended: np.ndarray, alive: np.ndarray, total: np.ndarray, index: np.ndarray,
+        model: EnvConfig,
+    ) -> None:  # fmt: skip
+        """The retention env's futures whose sessions ``ended``: those whose user comes back within
+        the horizon go on (``alive`` again, the return bonus added to their ``total``)."""
+        slots = np.flatnonzero(ended)
+        if not len(slots):
+            return
+        back = slots[futures.come_back(slots)]
+        alive[back] = True
+        np.add.at(total, index[back], model.return_bonus)
 
     def _follow(self, core: SessionCore) -> list[SessionCore]:
         """The beliefs: each model world's own state of each of ``core``'s sessions, the last
@@ -351,6 +380,11 @@ class RolloutPlanner:
         if len(fresh):
             for belief in self._beliefs:
                 belief.start_users(fresh, core.user[fresh], core.key[fresh])
+                belief.history[fresh] = core.history[fresh]  # a returning user's clicks so far
+        if core.clock is not None:  # the retention env's clock is what the user's visits show
+            for belief in self._beliefs:
+                if belief.clock is not None:
+                    core.clock.clone_into(belief.clock, np.arange(core.batch))
         self._shown_candidates = core.candidates.copy()
         return self._beliefs
 

@@ -19,6 +19,7 @@ from envs.core import SessionCore, action_scores
 from envs.world import build_world
 from simulators.core.errors import ConfigError
 from simulators.datasets.shop import shop_folder
+from simulators.shop.config import ShopReturns
 from tests.conftest import SMALL_SHOP
 
 
@@ -161,3 +162,35 @@ def test_an_ensemble_planner_counts_its_members_disagreement_against_a_deviation
         PlannerConfig(rollouts=5, ensemble=2)
     with pytest.raises(ConfigError, match="needs --planner-ensemble"):
         PlannerConfig(kappa=1.0)
+
+
+def test_in_the_retention_env_the_futures_go_on_into_the_user_s_next_sessions() -> None:
+    returning = replace(SMALL_SHOP, returns=ShopReturns(enabled=True))
+    month = EnvConfig(data=str(shop_folder(returning)), candidates="popularity", simulator="true",
+                      max_steps=12, horizon_days=28.0)  # fmt: skip
+    base = base_policy(month)
+    world = build_world(month)
+    real = SessionCore(replace(month, action_mode="weights"), world, batch=32)
+    real.start(np.arange(32), np.random.default_rng(3).random((32, 2)) * [1.0, 2.0**53])
+    first = real.slates(*action_scores(
+        replace(month, action_mode="weights"), base.act(real.observe_ids(), np.random.default_rng(0)),
+        real.observe_ids()["candidate_features"], real.key, real.step_count,
+    ))  # fmt: skip
+    keys = np.arange(32, dtype=np.uint64) + 101
+    totals = {}
+    for across in (True, False):
+        planner = RolloutPlanner(base, month, PlannerConfig(rollouts=2, across_sessions=across, depth=60))
+        planner.bind(real)
+        totals[across] = planner._play(
+            real,
+            real.ledger,
+            np.arange(32),
+            keys,
+            first,
+            np.random.default_rng(1),
+            planner.model,
+            planner.world,
+        )
+    # the same futures up to each session's end (same keys), then the users who come back go on
+    assert (totals[True] >= totals[False] - 1e-9).all() and (totals[True] > totals[False]).any()
+    assert real.clock is not None and (real.clock.sessions == 0).all()  # the real sessions were only read
