@@ -1,7 +1,7 @@
 """Is there anything to gain across sessions? Re-rankers tuned for a user's month, the one tuned
 per session, greedy CTR and PPO trained in the fitted retention world, on the same users' months.
 
-``python -m benchmarks.retention --json FILE [--seeds 5] [--users 2000] [--timesteps 30000]``
+``python -m benchmarks.retention --json FILE --out DIR [--seeds 5] [--users 2000] [--planner-users 500]``
 
 The retention env (``ecommerce-retention-v0``: ``shop:returns``, 28 days; :mod:`envs.retention`)
 with the engagement reward alone (``fairness_lambda`` 0: the question is retention, not fairness).
@@ -21,8 +21,14 @@ one with the return effects off (``return_effects=False``: a session's outcome d
 next visit, so nothing a policy does carries across sessions). Reported per world and policy:
 engagement per user-month with its 95% CI, the paired difference to ``tuned-weights`` (the same
 users and dice), sessions per user and the day-1 and day-7 return rates; and for PPO the pooled
-difference over its seeds (each user's mean over the seeds, then the CI over users). Writes the
-JSON, its tables (``.md``) and the paired differences (``.png``).
+difference over its seeds (each user's mean over the seeds, then the CI over users).
+
+The ceiling (``ceiling``, in the two true worlds): the rollout planner with the true model over
+``tuned-weights`` (:mod:`agents.policies.planner`), its futures going on into the user's next
+sessions within ``--planner-depth`` steps (``month``) or ending with the session (``per
+session``), on ``--planner-users`` user-months: what adapting can earn, and how much of it
+comes from across sessions (``month minus per session``, paired). Writes the JSON, its tables
+(``.md``) and the paired differences (``.png``).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from agents.evaluation.paired import paired_difference
 from agents.evaluation.sessions import EvaluationResult, retention_metrics, run_sessions
 from agents.evaluation.tuning import TuningBudget, load_or_tune
 from agents.policies.baselines import make_baseline
+from agents.policies.planner import PlannerConfig, RolloutPlanner
 from agents.policies.protocol import Policy
 from agents.training.config import TrainConfig, priced_config
 from agents.training.train import train
@@ -83,10 +90,16 @@ class RetentionPlan:
     """The env's candidate generator (``popularity`` for a quick run without the CTR model)."""
     seed: int = 50_000
     """The evaluation's users and dice."""
+    planner_users: int = 500
+    """User-months the ceiling's planners play in each true world (0: no ceiling)."""
+    planner_rollouts: int = 16
+    """Futures per candidate action and decision of the ceiling's planners."""
+    planner_depth: int = 20
+    """Steps each future is played for (the lookahead's truncated horizon)."""
 
     def __post_init__(self) -> None:
         for name in ("seeds", "users", "timesteps", "n_envs", "train_eval_episodes", "tuning_sessions",
-                     "tuning_generations"):  # fmt: skip
+                     "tuning_generations", "planner_rollouts", "planner_depth"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
 
@@ -136,16 +149,35 @@ def world_rows(results: dict[str, EvaluationResult]) -> dict[str, Any]:
     return rows
 
 
+def ceiling(plan: RetentionPlan, played: EnvConfig, reference: Policy) -> dict[str, Any]:
+    """The rollout planner with the true model over ``reference`` in the true world ``played``,
+    its futures going on into the user's next sessions (``month``) or ending with the session
+    (``per session``), on the same ``planner_users`` user-months as ``reference``."""
+    results = {REFERENCE: run_sessions(reference, played, plan.planner_users, plan.seed)}
+    for label, across in (("month", True), ("per session", False)):
+        config = PlannerConfig(
+            rollouts=plan.planner_rollouts, depth=plan.planner_depth, across_sessions=across
+        )
+        planner = RolloutPlanner(reference, played, config, name=f"planner:true ({label})")
+        results[planner.name] = run_sessions(planner, played, plan.planner_users, plan.seed)
+    rows = world_rows(results)
+    difference = paired_difference(results["planner:true (month)"], results["planner:true (per session)"])
+    rows["month minus per session"] = difference.as_json()
+    return rows
+
+
 def run(plan: RetentionPlan, folder: Path) -> dict[str, Any]:
-    """Every policy in every world (the module docstring)."""
+    """Every policy in every world, and the ceiling in the true ones (the module docstring)."""
     env, chosen = policies(plan, folder)
-    report: dict[str, Any] = {"plan": asdict(plan), "env": asdict(env), "worlds": {}}
+    report: dict[str, Any] = {"plan": asdict(plan), "env": asdict(env), "worlds": {}, "ceiling": {}}
     for world, options in WORLDS.items():
         played = replace(env, **options)
         results = {
             name: run_sessions(policy, played, plan.users, plan.seed) for name, policy in chosen.items()
         }
         report["worlds"][world] = world_rows(results)
+        if plan.planner_users and played.simulator == "true":
+            report["ceiling"][world] = ceiling(plan, played, chosen[REFERENCE])
     return report
 
 

@@ -219,6 +219,7 @@ def test_retention_benchmark_plays_every_policy_in_every_world(data: str, tmp_pa
         "benchmarks.retention", "--json", str(out), "--out", str(tmp_path / "runs"), "--data", data,
         "--candidates", "popularity", "--seeds", "1", "--users", "32", "--timesteps", "512", "--n-envs", "4",
         "--train-eval-episodes", "16", "--tuning-sessions", "8", "--tuning-generations", "1",
+        "--planner-users", "8", "--planner-rollouts", "2", "--planner-depth", "6",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
@@ -235,4 +236,7 @@ def test_retention_benchmark_plays_every_policy_in_every_world(data: str, tmp_pa
         assert (
             rows["ctr"]["minus_tuned-weights"]["n"] == 32 and rows["tuned-weights"]["sessions_per_user"] >= 1
         )
+    assert set(report["ceiling"]) == {"true", "true, no return effects"}
+    for rows in report["ceiling"].values():
+        assert rows["planner:true (month)"]["minus_tuned-weights"]["n"] == 8 and "month minus per session" in rows
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG" and out.with_suffix(".md").is_file()
