@@ -238,5 +238,8 @@ def test_retention_benchmark_plays_every_policy_in_every_world(data: str, tmp_pa
         )
     assert set(report["ceiling"]) == {"true", "true, no return effects"}
     for rows in report["ceiling"].values():
-        assert rows["planner:true (month)"]["minus_tuned-weights"]["n"] == 8 and "month minus per session" in rows
+        assert (
+            rows["planner:true (month)"]["minus_tuned-weights"]["n"] == 8
+            and "month minus per session" in rows
+        )
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG" and out.with_suffix(".md").is_file()
