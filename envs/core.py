@@ -472,11 +472,20 @@ class SessionCore:
 
 def pessimism_members(config: EnvConfig) -> list[EnvConfig]:
     """The env configs of the fits whose disagreement ``config.pessimism`` charges (none when off):
-    ``fit_sample`` 1..``pessimism_members``, the penalty itself off."""
+    ``fit_sample`` 1..``pessimism_members``, the penalty itself off (and no retention clock: a
+    member follows the env's sessions and prices one step, never a return)."""
     if config.pessimism <= 0:
         return []
     return [
-        replace(config, fit_sample=k, pessimism=0.0, render_mode=None)
+        replace(
+            config,
+            fit_sample=k,
+            pessimism=0.0,
+            render_mode=None,
+            horizon_days=0.0,
+            return_bonus=0.0,
+            return_effects=True,
+        )
         for k in range(1, config.pessimism_members + 1)
     ]
 

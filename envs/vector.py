@@ -72,13 +72,12 @@ class RankingVectorEnv(VectorEnv):
     def step(
         self, actions: Any
     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every env; finished sessions restart in the same call."""
+        """Step every env; finished episodes restart in the same call (in the retention env a
+        finished session goes on as the user's next one when they come back: ``_come_back``)."""
         reward, terminated, truncated, terms = self.core.step(self.core.check_actions(actions))
         info: dict[str, Any] = dict(terms)
         done = terminated | truncated
-        if (
-            self.core.clock is not None
-        ):  # the retention env: a session's end is an episode's only if the user stays away
+        if self.core.clock is not None:  # the retention env: an episode ends only when the user stays away
             terminated = self._come_back(done, reward, info)
             truncated = np.zeros_like(done)
             done = terminated
