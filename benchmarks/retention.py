@@ -182,30 +182,31 @@ def run(plan: RetentionPlan, folder: Path) -> dict[str, Any]:
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
-    """Each policy's paired difference to the reference, with its 95% CI, per world."""
+    """Each policy's paired difference to the reference with its 95% CI, per world, the ceiling's
+    planners beside them in the true worlds (greedy CTR, far below, is left to the table)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    key = "minus_" + REFERENCE
     worlds = list(report["worlds"])
-    figure, axes = plt.subplots(1, len(worlds), figsize=(4.2 * len(worlds), 3.8), sharey=True)
+    figure, axes = plt.subplots(1, len(worlds), figsize=(4.6 * len(worlds), 4.2), sharey=True)
+    names = [n for n in report["worlds"][worlds[0]] if n not in (REFERENCE, "ctr")]
+    names += [n for n in next(iter(report["ceiling"].values()), {}) if n.startswith("planner:")]
     for axis, world in zip(np.atleast_1d(axes), worlds, strict=True):
-        rows = {
-            k: v["minus_" + REFERENCE]
-            for k, v in report["worlds"][world].items()
-            if "minus_" + REFERENCE in v
-        }
-        names = list(rows)
-        means = np.array([rows[n]["mean"] for n in names])
-        errors = np.array(
-            [[m - rows[n]["ci95"][0], rows[n]["ci95"][1] - m] for n, m in zip(names, means, strict=True)]
-        )
-        axis.errorbar(means, np.arange(len(names)), xerr=errors.T, fmt="o", color="tab:blue", capsize=3)
+        rows = {**report["worlds"][world], **report["ceiling"].get(world, {})}
+        for y, name in enumerate(names):
+            if name not in rows or key not in rows[name]:
+                continue
+            mean, (low, high) = rows[name][key]["mean"], rows[name][key]["ci95"]
+            colour = "tab:red" if name.startswith("planner:") else "tab:blue"
+            axis.errorbar(mean, y, xerr=[[mean - low], [high - mean]], fmt="o", color=colour, capsize=3)
         axis.axvline(0.0, color="black", linewidth=0.8)
         axis.set_yticks(np.arange(len(names)), names)
         axis.set_title(world)
-        axis.set_xlabel(f"engagement per user-month minus {REFERENCE}")
+        axis.set_xlabel(f"minus {REFERENCE}, per user-month")
+    figure.suptitle("Engagement over a user's month, paired (the planners on their own 500 users)")
     figure.tight_layout()
     save_png(figure, path, dpi=120)
 
