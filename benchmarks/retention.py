@@ -224,6 +224,10 @@ def main(argv: list[str] | None = None) -> None:
     plan = RetentionPlan(**config_kwargs(args, RetentionPlan))
     check_output_file(args.json, "--json", inputs=input_files(plan.data), beside=(".md", ".png"))
     check_output_folder(args.out, "--out")
+    if (args.out / "runs").exists() and any((args.out / "runs").iterdir()):
+        raise ConfigError(
+            f"--out {args.out}: already holds PPO runs (one study per folder); name a new folder"
+        )
     report = run(plan, args.out)
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     write_text_atomic(

@@ -148,8 +148,6 @@ class TrainConfig:
                 )
         if self.warm_start not in WARM_STARTS:
             raise ConfigError(f"warm start must be one of {WARM_STARTS}, got {self.warm_start!r}")
-        if not isinstance(self.frozen_towers, bool):
-            raise ConfigError(f"frozen_towers must be true or false, got {self.frozen_towers!r}")
         if isinstance(self.hyperparameters, list):  # (as config.json holds it)
             object.__setattr__(self, "hyperparameters", tuple(self.hyperparameters))
         parse_hyperparameters(self.algorithm, self.hyperparameters)

@@ -53,12 +53,16 @@ _TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "st
 
 def check_field_types(config: object) -> None:
     """Raise :class:`ConfigError` for an option of the wrong type (a string ``"0.5"`` for a number,
-    ``2.5`` for a count): each dataclass field's annotation, ``int``, ``float`` or ``str``, or
-    ``X | None``; an int given for a float is stored as that float."""
+    ``2.5`` for a count, ``1`` for a switch): each dataclass field's annotation, ``int``, ``float``,
+    ``str`` or ``bool``, or ``X | None``; an int given for a float is stored as that float."""
     for f in fields(config):  # type: ignore[arg-type]
         value = getattr(config, f.name)
         expected, optional = str(f.type).removesuffix(" | None"), str(f.type).endswith("| None")
         if value is None and optional:
+            continue
+        if expected == "bool":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{f.name} must be true or false, got {value!r} ({type(value).__name__})")
             continue
         allowed = _TYPES.get(expected)
         if allowed is None:

@@ -93,6 +93,21 @@ N_ITEMS, N, H = 30, 4, 3
 SIMILARITY = FEATURES.index("similarity")
 
 
+def toy_observation(
+    rng: np.random.Generator, features: np.ndarray, context: list[float]
+) -> dict[str, np.ndarray]:
+    """A toy's observation in the env's ``ids`` layout: random history and candidates, the given
+    candidate features and context, no user features."""
+    return {
+        "history": rng.integers(0, N_ITEMS, H),
+        "history_mask": np.ones(H, np.int8),
+        "candidates": rng.choice(N_ITEMS, N, replace=False),
+        "candidate_features": features,
+        "user_features": np.zeros(2, np.float32),
+        "context": np.array(context, np.float32),
+    }
+
+
 class TwoPhases(gym.Env[dict[str, np.ndarray], np.ndarray]):
     """Four steps a session; reward 1 when the top item has the highest ``similarity`` (steps
     0-1) or the lowest (steps 2-3). The context holds the phase; the other features are 0."""
@@ -117,14 +132,7 @@ class TwoPhases(gym.Env[dict[str, np.ndarray], np.ndarray]):
         late = float(self.t >= 2)
         features = np.zeros((N, len(FEATURES)), np.float32)
         features[:, SIMILARITY] = rng.normal(size=N)
-        self.obs = {
-            "history": rng.integers(0, N_ITEMS, H),
-            "history_mask": np.ones(H, np.int8),
-            "candidates": rng.choice(N_ITEMS, N, replace=False),
-            "candidate_features": features,
-            "user_features": np.zeros(2, np.float32),
-            "context": np.array([late, 1.0 - late], np.float32),
-        }
+        self.obs = toy_observation(rng, features, [late, 1.0 - late])
         return self.obs
 
     def reset(
@@ -198,14 +206,7 @@ class ReturnTrap(gym.Env[dict[str, np.ndarray], np.ndarray]):
         features = np.zeros((N, len(FEATURES)), np.float32)
         features[:, REPEATS] = rng.permutation([1.0, 1.0, 0.0, 0.0])
         features[:, PCTR] = np.where(features[:, REPEATS] > 0, 1.0, 0.7) + rng.normal(0, 0.02, N)
-        self.obs = {
-            "history": rng.integers(0, N_ITEMS, H),
-            "history_mask": np.ones(H, np.int8),
-            "candidates": rng.choice(N_ITEMS, N, replace=False),
-            "candidate_features": features,
-            "user_features": np.zeros(2, np.float32),
-            "context": np.array([self.t / STEPS_PER_SESSION, self.sessions / MONTH], np.float32),
-        }
+        self.obs = toy_observation(rng, features, [self.t / STEPS_PER_SESSION, self.sessions / MONTH])
         return self.obs
 
     def reset(

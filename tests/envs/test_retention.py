@@ -236,6 +236,10 @@ def test_retention_benchmark_plays_every_policy_in_every_world(data: str, tmp_pa
         assert (
             rows["ctr"]["minus_tuned-weights"]["n"] == 32 and rows["tuned-weights"]["sessions_per_user"] >= 1
         )
+    again = run_cli(
+        "benchmarks.retention", "--json", str(tmp_path / "again.json"), "--out", str(tmp_path / "runs")
+    )
+    assert again.returncode == 2 and "one study per folder" in again.stderr  # refused before any work
     assert set(report["ceiling"]) == {"true", "true, no return effects"}
     for rows in report["ceiling"].values():
         assert (

@@ -923,7 +923,10 @@ GYM_MAKE_PARAMETERS = set(inspect.signature(gym.make).parameters)
 
 
 def _is(value: Any, kind: str) -> bool:
-    """Whether ``value`` is of an annotation's base type (``int``, ``float``, ``str``); no bools."""
+    """Whether ``value`` is of an annotation's base type (``int``, ``float``, ``str``: no bools;
+    ``bool``: a Python bool)."""
+    if kind == "bool":
+        return isinstance(value, bool)
     if isinstance(value, (bool, np.bool_)):
         return False
     allowed: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str}
