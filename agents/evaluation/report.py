@@ -27,16 +27,23 @@ def best_static(report: dict[str, Any]) -> str:
 
 def gain_line(name: str, diff: dict[str, Any], baseline: dict[str, Any]) -> str:
     """``+0.12 [-0.20, +0.44] per session (paired, 500 sessions), +0.4% of its return; paired 95%
-    CI includes 0``: a difference in the return's own units, its relative size only where the
-    baseline's return is positive (a percentage of a negative return reads backwards)."""
+    CI includes 0``: a difference in the return's own units (per ``user-month`` in the retention
+    env), its relative size only where the baseline's return is positive (a percentage of a
+    negative return reads backwards)."""
     lo, hi = diff["ci95"]
     verdict = "above 0" if lo > 0 else "below 0" if hi < 0 else "includes 0"
     base = baseline["return_mean"]
     relative = f", {100 * diff['mean'] / base:+.1f}% of its return" if base > 0 else ""
+    unit = episode_unit(baseline)
     return (
-        f"{name}: {diff['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}] per session (paired, {diff['n']} sessions)"
+        f"{name}: {diff['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}] per {unit} (paired, {diff['n']} {unit}s)"
         f"{relative}; paired 95% CI {verdict}"
     )
+
+
+def episode_unit(metrics: dict[str, Any]) -> str:
+    """What an episode of these metrics is: a ``session``, or in the retention env a ``user-month``."""
+    return "user-month" if "retention" in metrics else "session"
 
 
 SHARE_TOLERANCE = 0.02
@@ -142,7 +149,7 @@ def penalty_lines(report: dict[str, Any]) -> list[str]:
             else ""
         )
         lines.append(
-            f"fairness: the penalty costs {name} {cost:.2f} of its {engagement:.2f} engagement per session{why}"
+            f"fairness: the penalty costs {name} {cost:.2f} of its {engagement:.2f} engagement per {episode_unit(m)}{why}"
         )
     return lines
 

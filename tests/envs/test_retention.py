@@ -200,6 +200,7 @@ def test_train_cli_on_the_retention_env(data: str, tmp_path: Path) -> None:
         *TINY, "--out", str(out),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "per user-month (paired" in result.stdout  # an episode is a user's month, and the report says so
     config = json.loads((out / "config.json").read_text())
     assert config["env_options"]["horizon_days"] == 28.0
     metrics = json.loads((out / "metrics.json").read_text())
