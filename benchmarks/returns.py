@@ -100,12 +100,11 @@ def measure(data: str = "movielens") -> dict[str, Any]:
         report.setdefault("_curves", {})[label] = fitted
     report["_curves"]["kaplan_meier"] = curve
     # the model the simulators use: the session's covariates and a gamma frailty per user
-    centred = sessions[list(COVARIATES)].to_numpy() - sessions[list(COVARIATES)].mean().to_numpy()
     users = sessions["user_id"].to_numpy()
-    model = fit_returns(gaps, observed, centred, COVARIATES, MIN_GAP_DAYS, users=users)
     ids = np.unique(users)
-    process = fit_sessions_process(sessions, ids)
+    process, model = fit_sessions_process(sessions, ids)
     raw, rows = sessions[list(COVARIATES)].to_numpy(), np.searchsorted(ids, users)
+    centred = raw - process.centre
     fitted = np.array([process.survival(np.full(len(raw), t), raw, rows).mean() for t in GRID])
     report["frailty"] = {
         "shape": model.shape, "scale_days": model.scale, "frailty_variance": model.frailty_variance,

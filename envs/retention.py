@@ -23,6 +23,7 @@ import numpy as np
 from envs.config import MAX_EPISODE_SESSIONS, EnvConfig
 from envs.engine import counter_uniforms
 from envs.world import RankingWorld
+from simulators.dynamics import slate_category_counts
 from simulators.retention import COVARIATES, session_covariates
 
 SECONDS_PER_STEP = 30.0
@@ -72,8 +73,9 @@ class ReturnClock:
 
     def record(self, slate_topics: np.ndarray) -> None:
         """After a step: count the topics of every slot's slate ``(B, K)``."""
-        rows = np.repeat(np.arange(len(slate_topics)), slate_topics.shape[1])
-        np.add.at(self.topic_counts, (rows, slate_topics.ravel()), 1.0)
+        self.topic_counts += slate_category_counts(
+            slate_topics, np.ones(slate_topics.shape), self.topic_counts.shape[1]
+        )
 
     def end_sessions(
         self, index: np.ndarray, users: np.ndarray, steps: np.ndarray, clicks: np.ndarray

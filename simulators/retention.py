@@ -120,11 +120,13 @@ def visit_scale(
     elapsed, first = rng.uniform(0, days, n), 1.0 - rng.random(n)
     later = 1.0 - rng.random((64, n))  # the uniforms of up to 64 further visits per user
 
+    users = np.arange(n)
+
     def visits(scale: float) -> float:
+        process = ReturnProcess(shape, scale, beta, centre, offset, min_gap)
         x = np.tile(centre, (n, 1))
         x[:, 3] = 0.0
-        eta = (x - centre) @ beta + offset
-        at = sample_gaps(shape, scale, eta, first, elapsed)
+        at = sample_gaps(shape, scale, process.eta(x, users), first, elapsed)
         count = np.zeros(n)
         for j in range(later.shape[0]):
             inside = at < days
@@ -132,8 +134,7 @@ def visit_scale(
                 break
             count += inside
             x[:, 3] = np.log1p(j + 1)
-            eta = (x - centre) @ beta + offset
-            at = at + truncated_gaps(shape, scale, eta, later[j], min_gap)
+            at = at + process.gaps(x, users, later[j])
         return float(count.sum())
 
     low, high = np.log(1e-3), np.log(1e5)

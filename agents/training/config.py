@@ -125,9 +125,8 @@ class TrainConfig:
             np.isfinite(self.fairness_price) and self.fairness_price >= 0
         ):
             raise ConfigError(f"--fairness-price must be a finite number >= 0, got {self.fairness_price}")
-        registered = {
-            k: v for k, v in envs.env_options(self.env).items() if k != "data"
-        }  # the id's own options
+        # the id's own options (its horizon); its data is settled below
+        registered = {k: v for k, v in envs.env_options(self.env).items() if k != "data"}
         options = (
             self.env_options
             if isinstance(self.env_options, EnvConfig)

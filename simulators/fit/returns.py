@@ -260,17 +260,25 @@ def fit_return_process(logs: LoggedData, item_topic: np.ndarray) -> ReturnProces
     """The return model of ``logs`` as a :class:`~simulators.retention.ReturnProcess` for their
     users (:func:`fit_sessions_process` on :func:`session_gaps`, topics from ``item_topic``, the
     simulator's, by catalog row)."""
-    topic = pd.Series(np.asarray(item_topic)[: logs.n_items], index=logs.items["item_id"].to_numpy())
-    return fit_sessions_process(session_gaps(logs.interactions, topic), logs.users["user_id"])
+    return fit_sessions_process(
+        session_gaps(logs.interactions, topic_of(logs, item_topic)), logs.users["user_id"]
+    )[0]
 
 
-def fit_sessions_process(sessions: pd.DataFrame, user_ids: pd.Series | np.ndarray) -> ReturnProcess:
+def topic_of(logs: LoggedData, item_topic: np.ndarray) -> pd.Series:
+    """Each of the logs' items' topic by item id, from ``item_topic`` by catalog row."""
+    return pd.Series(np.asarray(item_topic)[: logs.n_items], index=logs.items["item_id"].to_numpy())
+
+
+def fit_sessions_process(
+    sessions: pd.DataFrame, user_ids: pd.Series | np.ndarray
+) -> tuple[ReturnProcess, ReturnModel]:
     """A :class:`~simulators.retention.ReturnProcess` for the users ``user_ids`` (in that order)
     fitted on :func:`session_gaps` rows: the session's covariates about their mean, a gamma
     frailty shared by each user's gaps (:func:`fit_returns` with ``users``), truncated at
     :data:`~simulators.retention.MIN_GAP_DAYS`. A user's offset is the log of their posterior
     mean frailty (:func:`frailty_posterior`), so the process keeps who comes back often; a user
-    without a session has the prior's, 0."""
+    without a session has the prior's, 0. Also the fitted model itself (its effects' errors)."""
     centre = sessions[list(COVARIATES)].mean().to_numpy()
     x = sessions[list(COVARIATES)].to_numpy() - centre
     gaps, observed, users = (
@@ -283,7 +291,7 @@ def fit_sessions_process(sessions: pd.DataFrame, user_ids: pd.Series | np.ndarra
     offset = np.zeros(len(user_ids))
     rows = pd.Index(np.asarray(user_ids)).get_indexer(codes)
     offset[rows[rows >= 0]] = np.log(shape / rate)[rows >= 0]
-    return ReturnProcess(model.shape, model.scale, np.array(model.beta), centre, offset, MIN_GAP_DAYS)
+    return ReturnProcess(model.shape, model.scale, np.array(model.beta), centre, offset, MIN_GAP_DAYS), model
 
 
 def held_out_distance(
@@ -310,7 +318,7 @@ def held_out_distance(
         back = early["end"] + early["gap"]
         early["observed"] = early["observed"] & (back < cut)
         early["gap"] = np.where(early["observed"], early["gap"], np.maximum(cut - early["end"], MIN_GAP_DAYS))
-        process = fit_sessions_process(early, ids.to_numpy())
+        process = fit_sessions_process(early, ids.to_numpy())[0]
     rows = ids.get_indexer(late["user_id"].to_numpy())
     if (rows < 0).any():
         raise DataError("held_out_distance: a session's user is not among user_ids")
@@ -335,8 +343,7 @@ def return_fidelity(
     fitted on the logs' first two thirds (``return_gap_ks``), and of ``truth`` (the shop's true
     model, ``return_gap_ks_ground_truth``) on the same sessions; empty for logs where no user
     comes back."""
-    topic = pd.Series(np.asarray(item_topic)[: logs.n_items], index=logs.items["item_id"].to_numpy())
-    sessions = session_gaps(logs.interactions, topic)
+    sessions = session_gaps(logs.interactions, topic_of(logs, item_topic))
     try:
         fitted = held_out_distance(sessions, RETURN_GRID, logs.users["user_id"])
     except DataError:

@@ -150,8 +150,9 @@ class ShopReturns:
             object.__setattr__(self, "centre", tuple(self.centre))
         if len(self.beta) != 4 or len(self.centre) != 4:
             raise ConfigError("ShopReturns.beta and .centre hold one value per covariate (4)")
-        values = (self.shape, 1.0 if self.scale_days is None else self.scale_days, *self.beta, *self.centre)
-        if not all(np.isfinite(v) for v in values) or self.shape <= 0 or min(values[1], 1.0) <= 0:
+        scale = 1.0 if self.scale_days is None else self.scale_days  # (None: set by the traffic)
+        values = (self.shape, scale, *self.beta, *self.centre)
+        if not all(np.isfinite(v) for v in values) or self.shape <= 0 or scale <= 0:
             raise ConfigError(
                 f"ShopReturns needs a finite shape and scale_days > 0 and finite beta and centre, got {self}"
             )

@@ -13,6 +13,7 @@ import pandas as pd
 from simulators.core.errors import ConfigError
 from simulators.data.logs import LoggedData
 from simulators.data.plackett_luce import PlackettLuceSlates, mixed_weights
+from simulators.dynamics import slate_category_counts
 from simulators.retention import ReturnProcess, sample_gaps, session_covariates
 from simulators.rollout import rollout
 from simulators.shop.config import EPOCH, ShopConfig
@@ -137,7 +138,9 @@ def returning_sessions(shop: LoggedShop, rng: np.random.Generator) -> LoggedData
             rows = chunk[0]
             steps[rows] = chunk[1] + 1
             clicks[rows] += chunk[3].sum(axis=1)
-            np.add.at(topics, (np.repeat(rows, k), item_category[chunk[2]].ravel()), 1.0)
+            topics[rows] += slate_category_counts(
+                item_category[chunk[2]], np.ones(chunk[2].shape), cfg.n_categories
+            )
             chunks.append((index[rows], *chunk[1:]))
         x = session_covariates(k * steps, clicks, topics.max(axis=1), before[round_user])
         before[round_user] += 1
