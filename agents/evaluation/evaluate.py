@@ -81,6 +81,11 @@ class EvaluateConfig:
             raise ConfigError(f"--simulator must be one of {list(SIMULATORS)}, got {self.simulator!r}")
         if self.reference and self.reference not in self.policy:
             raise ConfigError(f"--reference {self.reference!r} is not one of the policies evaluated")
+        if self.planner.ensemble and "planner:true" in self.policy:
+            raise ConfigError(
+                "--planner-ensemble plans in fits of the logs, so it applies to planner:fitted only: "
+                "evaluate planner:true in a call without it"
+            )
 
 
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
@@ -112,8 +117,11 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
             )
     results: dict[str, EvaluationResult] = {}
     reports: dict[str, dict[str, Any]] = {}
-    for spec in config.policy:
-        policy: Policy = agents.get(spec) or load_policy(spec, env=env, planner=config.planner)
+    # Every policy built before any is played: a policy that cannot be built fails the call at once.
+    policies: dict[str, Policy] = {
+        spec: agents.get(spec) or load_policy(spec, env=env, planner=config.planner) for spec in config.policy
+    }
+    for spec, policy in policies.items():
         options = {**envs.env_options(config.env), **known_options(policy_env_options(policy)), "data": data}
         played = EnvConfig(**{**options, "fairness_lambda": fairness_lambda, "simulator": config.simulator})
         results[spec] = run_sessions(policy, played, config.episodes, config.seed)

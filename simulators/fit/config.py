@@ -60,6 +60,17 @@ class FitConfig:
     whole logged sessions, drift and boredom with retentions of their own:
     :mod:`simulators.fit.sessions`) or ``steps`` (step-wise: a click calibration with one shared
     retention, then a leave regression; the fit before the counterfactual-fidelity study)."""
+    random_effects: bool = True
+    """With ``dynamics_fit="sessions"``: each user's interest in each topic beyond the static
+    logits and each user's leave offset are random effects integrated out of the sessions'
+    likelihood (:mod:`simulators.fit.sessions`), their posterior means the simulator's (False: no
+    interests, and the offsets of :func:`~simulators.fit.traits.fit_patience` held fixed, the fit
+    before FIT_VERSION 13)."""
+    cross_fit_folds: int = 2
+    """With ``dynamics_fit="sessions"``: folds of the training sessions whose clicks also score the
+    dynamics, each with the static logits of a response network trained on the other folds
+    (cross-fitting: logits honest on sessions their network never saw). 0: the validation
+    sessions alone score the click part (the fit before FIT_VERSION 13)."""
     valid_fraction: float = 0.1
     """Share of sessions (by end time) for early stopping, calibration and dynamics."""
     test_fraction: float = 0.1
@@ -81,6 +92,8 @@ class FitConfig:
             raise ConfigError(f"text_encoder must be one of {TEXT_ENCODERS}, got {self.text_encoder!r}")
         if self.history_length < 1 or self.n_topics < 1:
             raise ConfigError("history_length and n_topics must be >= 1")
+        if self.cross_fit_folds < 0 or self.cross_fit_folds == 1:
+            raise ConfigError(f"cross_fit_folds must be 0 (off) or >= 2, got {self.cross_fit_folds}")
         if self.sample < 0:
             raise ConfigError(f"sample must be >= 0 (0: every session), got {self.sample}")
         if self.dynamics_fit not in DYNAMICS_FITS:

@@ -7,6 +7,7 @@ The fidelity report is :mod:`simulators.fit.report`; the whole pipeline
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -116,6 +117,28 @@ def static_logits(net: ResponseNet, data: dict[str, torch.Tensor]) -> tuple[np.n
     return np.concatenate(clicks), np.concatenate(buys)
 
 
+def cross_fitted_logits(
+    make_net: Callable[[], ResponseNet],
+    train: StepTable,
+    tensors: dict[str, torch.Tensor],
+    valid: dict[str, torch.Tensor],
+    config: FitConfig,
+) -> list[tuple[np.ndarray, StepTable]]:
+    """Each of ``config.cross_fit_folds`` folds of the training sessions (drawn with
+    ``config.seed``) with its static click logits from a fresh network (``make_net``) trained on
+    the other folds, early-stopped on ``valid``: ``[(static (S_f, K), steps_f), ...]``."""
+    rng = np.random.default_rng([config.seed, 31])
+    fold_of = rng.permutation(train.n_sessions) % config.cross_fit_folds
+    folds = []
+    for f in range(config.cross_fit_folds):
+        rows = torch.from_numpy(fold_of[train.session] == f)
+        net = make_net()
+        train_response_net(net, {k: v[~rows] for k, v in tensors.items()}, valid, config.net)
+        static, _ = static_logits(net, {k: v[rows] for k, v in tensors.items()})
+        folds.append((static, train.subset_sessions(fold_of == f)))
+    return folds
+
+
 @dataclass
 class FitResult:
     """A trained simulator and what its fidelity report reads."""
@@ -168,7 +191,11 @@ def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
     }
     theta = position_bias_em(train, logs.n_items)
     side = item_feature_matrix(logs, split.train)
-    net = ResponseNet(embeddings, side, logs.n_users, user_features.shape[1], theta, config.net)
+
+    def make_net() -> ResponseNet:
+        return ResponseNet(embeddings, side, logs.n_users, user_features.shape[1], theta, config.net)
+
+    net = make_net()
     training = train_response_net(net, tensors["train"], tensors["valid"], config.net)
     valid_static, _ = static_logits(net, tensors["valid"])
     calibrations = [
@@ -198,16 +225,30 @@ def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
     if config.dynamics_fit == "sessions" and leave is not None:
         # Every coefficient at once, from the step-wise fit and the users' patience under it;
         # then the patience again under the new coefficients (a second round moves them little).
+        folds = (
+            cross_fitted_logits(make_net, train, tensors["train"], tensors["valid"], config)
+            if config.cross_fit_folds
+            else []
+        )
         session_fit = fit_session_dynamics(
             valid_static, theta, valid, train, topics, cap, boredom_only.boredom_scale, patience.offsets,
-            params, best.scale, best.offset,
+            params, best.scale, best.offset, config.random_effects, folds,
         )  # fmt: skip
         if session_fit is not None:  # else the step-wise fit stands
             params = session_fit.params
             best = replace(best, scale=session_fit.scale, offset=session_fit.offset)
-            patience = fit_patience(train, valid, topics, params, cap, boredom_only)
-    traits = UserTraits(boredom_only.boredom_scale, patience.offsets)
-    simulator = _export(net, logs, embeddings, topics, user_features, theta, best, params, traits, config)
+            if session_fit.leave_offsets is None:
+                patience = fit_patience(train, valid, topics, params, cap, boredom_only)
+    interests = None if session_fit is None else session_fit.interests
+    offsets = (
+        patience.offsets
+        if session_fit is None or session_fit.leave_offsets is None
+        else session_fit.leave_offsets
+    )
+    traits = UserTraits(boredom_only.boredom_scale, offsets)
+    simulator = _export(
+        net, logs, embeddings, topics, user_features, theta, best, params, traits, config, interests
+    )
     info = {
         "data": logs.source,
         "training": training,
@@ -228,7 +269,7 @@ def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
             else {"click": round(session_fit.click_nll, 6), "leave": round(session_fit.leave_nll, 6)},
         },
         "calibration": {"scale": best.scale, "offset": best.offset},
-        "user_traits": traits_report(beta, breadth_nll, patience),
+        "user_traits": traits_report(beta, breadth_nll, patience, session_fit),
     }
     return FitResult(simulator, net, tensors["test"], test, theta, best, cap, info)
 
@@ -244,8 +285,11 @@ def _export(
     params: DynamicsParams,
     traits: UserTraits,
     config: FitConfig,
+    interests: np.ndarray | None = None,
 ) -> FittedSimulator:
-    """Static logits for every (user, item), users reading their last logged clicks."""
+    """Static logits for every (user, item), users reading their last logged clicks, plus each
+    user's estimated interest in the item's topic (``interests (n_users, n_topics)``, click-logit
+    units) when the fit has them."""
     history, _ = logs.padded_histories(config.history_length)
     with torch.no_grad():
         user_vec = net.user_vectors(
@@ -261,7 +305,9 @@ def _export(
         pd.Index(logs.users["user_id"]).get_indexer(sessions), minlength=logs.n_users
     ).astype(np.float64)
     arrays = {
-        "click_logit": (cal.scale * click.numpy() + cal.offset).astype(np.float32),
+        "click_logit": (
+            cal.scale * click.numpy() + cal.offset + (0 if interests is None else interests[:, topics])
+        ).astype(np.float32),
         "purchase_logit": purchase.numpy().astype(np.float32),
         "position_bias": theta,
         "item_topic": topics,

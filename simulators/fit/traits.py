@@ -10,7 +10,9 @@ Two covariates the logs reveal:
 - *their own sessions*: a per-user random intercept of the leave hazard, ``b_u ~ N(0, tau^2)``,
   estimated by penalised Newton steps on the user's training sessions; ``tau`` is chosen by the
   held-out (validation) likelihood of leaving, ``tau = 0`` (no offsets) included
-  (:func:`fit_patience`).
+  (:func:`fit_patience`). These offsets start the whole-session fit; by default
+  (``FitConfig.random_effects``) it integrates the offsets out and fits their spread itself,
+  and the simulator plays its posterior means instead (:mod:`simulators.fit.sessions`).
 
 One approximation: the calibration scales only the view term of boredom; the simulator scales
 every boredom increment, clicks' too, by the same factor.
@@ -27,6 +29,7 @@ from simulators.data.steps import StepTable
 from simulators.dynamics import DynamicsParams, UserTraits, sigmoid
 from simulators.fit.calibration import Calibration, fit_calibration
 from simulators.fit.leave import leave_design
+from simulators.fit.sessions import SessionFit
 
 BREADTH_GRID = (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0)
 """Slopes of log boredom scale on (breadth - mean breadth) tried with the calibration."""
@@ -154,12 +157,29 @@ def fit_patience(
     return PatienceFit(fits[tau], tau, {f"{t:g}": round(s, 6) for t, s in scores.items()})
 
 
-def traits_report(beta: float, breadth_nll: dict[str, float], patience: PatienceFit) -> dict[str, Any]:
-    """What the fit chose, for ``fidelity.json``."""
-    return {
+def traits_report(
+    beta: float, breadth_nll: dict[str, float], patience: PatienceFit, session_fit: SessionFit | None = None
+) -> dict[str, Any]:
+    """What the fit chose, for ``fidelity.json``: with the whole-session fit's random effects,
+    their fitted spreads and the spread of their posterior means (the offsets the simulator
+    plays)."""
+    report: dict[str, Any] = {
         "breadth_boredom_slope": beta,
         "breadth_search_valid_nll": breadth_nll,
         "patience_prior_sd": patience.tau,
         "patience_search_valid_nll": patience.valid_nll,
         "leave_offset_sd": round(float(patience.offsets.std()), 4),
     }
+    if (
+        session_fit is not None
+        and session_fit.leave_offsets is not None
+        and session_fit.interests is not None
+    ):
+        report |= {
+            "patience_prior_sd": round(float(session_fit.patience_sd or 0.0), 4),
+            "patience_search_valid_nll": {},
+            "leave_offset_sd": round(float(session_fit.leave_offsets.std()), 4),
+            "interest_prior_sd": round(float(session_fit.interest_sd or 0.0), 4),
+            "interest_sd": round(float(session_fit.interests.std()), 4),
+        }
+    return report

@@ -66,6 +66,18 @@ def test_evaluate_cli_writes_the_contract(tmp_path: Path) -> None:
         (["--policy", "nowhere.zip", "--env", "ecommerce-v0"], "no such file"),
         (["--policy", "ctr", "--env", "cartpole-v9"], "unknown env"),
         (["--policy", "ctr", "--env", "ecommerce-v0", "--episodes", "-3"], "--episodes must lie in [1,"),
+        (  # refused before planner:fitted is played, not after
+            [
+                "--policy",
+                "planner:fitted",
+                "planner:true",
+                "--planner-ensemble",
+                "2",
+                "--env",
+                "ecommerce-v0",
+            ],
+            "applies to planner:fitted only",
+        ),
     ],
 )
 def test_evaluate_cli_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulators.core.errors import DataWarning
+from simulators.core.errors import ConfigError, DataWarning
 from simulators.data.steps import build_steps
 from simulators.datasets import load_logs
 from simulators.fit.cache import load_or_fit
@@ -106,3 +106,40 @@ def test_fit_cli_bad_data_is_one_line(tmp_path: Path) -> None:
     result = run_cli("simulators.fit", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "unknown dataset" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_cross_fitting_scores_each_training_session_once_with_a_network_that_never_saw_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The whole-session fit's extra click parts are the folds of the training sessions: each
+    session in exactly one fold, its logits from a network trained on the other folds' rows only."""
+    import simulators.fit.train as train_module
+
+    with pytest.raises(ConfigError, match="cross_fit_folds"):
+        FitConfig(cross_fit_folds=1)  # one fold would train on nothing
+    logs = load_logs("shop", config=replace(SMALL_SHOP, n_sessions=3000))
+    config = replace(FAST, cross_fit_folds=3)
+    trained_on: list[int] = []
+    parts: list[list[tuple[np.ndarray, object]]] = []
+    real_train, real_fit = train_module.train_response_net, train_module.fit_session_dynamics
+
+    def recording_train(net, train, valid, cfg):
+        trained_on.append(len(train["user"]))
+        return real_train(net, train, valid, cfg)
+
+    def recording_fit(*args, **kwargs):
+        parts.append(list(args[-1]))
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_response_net", recording_train)
+    monkeypatch.setattr(train_module, "fit_session_dynamics", recording_fit)
+    fit_simulator(logs, config)
+    split = logs.split_by_time(config.valid_fraction, config.test_fraction)
+    train = build_steps(split.train, config.history_length, history_from=logs)
+    (folds,) = parts
+    assert len(folds) == 3 and len(trained_on) == 4  # the main network, then one per fold
+    fold_rows = [len(static) for static, _ in folds]
+    assert sum(fold_rows) == len(train.user)  # every training step in exactly one fold
+    assert sum(steps.n_sessions for _, steps in folds) == train.n_sessions  # type: ignore[attr-defined]
+    assert trained_on[1:] == [len(train.user) - rows for rows in fold_rows]  # never its own fold
+    assert all(np.isfinite(static).all() for static, _ in folds)

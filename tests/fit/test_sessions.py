@@ -12,7 +12,7 @@ from simulators.data.steps import build_steps
 from simulators.datasets import resolve_data
 from simulators.dynamics import DynamicsParams, SessionState
 from simulators.fit.config import FitConfig
-from simulators.fit.sessions import fit_session_dynamics
+from simulators.fit.sessions import SessionFit, fit_session_dynamics
 from simulators.fit.train import item_topics
 
 
@@ -56,3 +56,55 @@ def test_the_whole_session_fit_recovers_the_true_dynamics() -> None:
     assert got.leave_per_boredom == pytest.approx(true.leave_per_boredom / weight, abs=0.25)
     assert got.leave_if_no_click == pytest.approx(true.leave_if_no_click, abs=0.3)
     assert fit.scale == pytest.approx(1.0, abs=0.05)  # the true logits need no calibration
+
+
+def test_random_effects_tell_interest_the_static_logits_miss_from_drift() -> None:
+    """Static logits that miss part of each user's interest in each topic (the truth's, minus a
+    planted ``N(0, 0.6^2)`` per user and topic) and unknown leave offsets: without random effects
+    the fit reads the missed interest as drift that never fades (spurious state dependence) and
+    gets boredom's pull on leaving wrong in sign; with them the memories and the leave bias are the
+    truth's, the spreads the planted ones, and the posterior means track the planted effects. (A
+    click's drift and its boredom still trade off against each other and against boredom's leave
+    coefficient: those three are not asserted here.)"""
+    source = resolve_data("shop")
+    logs, truth = source.logs, source.truth
+    assert truth is not None
+    config = FitConfig()
+    train = build_steps(
+        logs.split_by_time(config.valid_fraction, config.test_fraction).train, history_from=logs
+    )
+    topics = item_topics(logs, np.zeros((logs.n_items, 1)), config)
+    items = np.maximum(train.items, 0)
+    missed = np.random.default_rng(5).normal(0.0, 0.6, (logs.n_users, int(topics.max()) + 1))
+    static = (
+        truth.relevance(train.user, items, SessionState.fresh(len(train.user), truth.config.n_categories))
+        - missed[train.user[:, None], topics[items]]
+    )
+    traits = truth.user_traits
+    unknown = np.zeros(logs.n_users)
+
+    def fit(random_effects: bool) -> SessionFit:
+        result = fit_session_dynamics(
+            static, truth.slot_bias(5), train, train, topics, truth.config.max_steps, traits.boredom_scale,
+            unknown, truth.dynamics, random_effects=random_effects,
+        )  # fmt: skip
+        assert result is not None
+        return result
+
+    true = truth.dynamics
+    plain, mixed = fit(False), fit(True)
+    # Without random effects the missed interest is read as drift that never fades, and the
+    # offsets' spread leaves boredom with a leave coefficient of the wrong sign.
+    assert plain.params.drift_retention > 0.99 and plain.params.leave_per_boredom < 0
+    assert mixed.params.drift_retention == pytest.approx(true.drift_retention, abs=0.05)
+    assert mixed.params.boredom_retention == pytest.approx(true.boredom_retention, abs=0.1)
+    assert mixed.params.leave_per_boredom > 0
+    assert mixed.params.leave_bias == pytest.approx(true.leave_bias, abs=0.3)
+    assert mixed.interest_sd == pytest.approx(0.6, abs=0.1)  # the planted spread
+    assert mixed.patience_sd == pytest.approx(float(traits.leave_offset.std()), abs=0.15)
+    assert mixed.interests is not None and mixed.leave_offsets is not None
+    seen = np.unique(train.user[:, None] * missed.shape[1] + topics[items]).astype(np.int64)
+    assert (
+        np.corrcoef(mixed.interests.ravel()[seen], missed.ravel()[seen])[0, 1] > 0.15
+    )  # most seen once or twice
+    assert np.corrcoef(mixed.leave_offsets, traits.leave_offset)[0, 1] > 0.3
