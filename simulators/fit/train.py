@@ -223,8 +223,9 @@ def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
     patience = fit_patience(train, valid, topics, params, cap, boredom_only)
     session_fit = None
     if config.dynamics_fit == "sessions" and leave is not None:
-        # Every coefficient at once, from the step-wise fit and the users' patience under it;
-        # then the patience again under the new coefficients (a second round moves them little).
+        # Every coefficient at once, from the step-wise fit and the users' patience under it.
+        # With random effects the fit returns the users' offsets itself; without, the patience is
+        # estimated again under the new coefficients (a second round moves them little).
         folds = (
             cross_fitted_logits(make_net, train, tensors["train"], tensors["valid"], config)
             if config.cross_fit_folds

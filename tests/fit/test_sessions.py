@@ -8,15 +8,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulators.data.steps import build_steps
+from simulators.data.logs import LoggedData
+from simulators.data.steps import StepTable, build_steps
 from simulators.datasets import resolve_data
 from simulators.dynamics import DynamicsParams, SessionState
 from simulators.fit.config import FitConfig
 from simulators.fit.sessions import SessionFit, fit_session_dynamics
 from simulators.fit.train import item_topics
+from simulators.shop.world import ShopWorld
 
 
-def test_the_whole_session_fit_recovers_the_true_dynamics() -> None:
+def shop_training_steps() -> tuple[LoggedData, ShopWorld, StepTable, np.ndarray, np.ndarray]:
+    """The default shop's logs, its truth, the fit's training steps, the items' topics and the
+    truth's static click logits of those steps."""
     source = resolve_data("shop")
     logs, truth = source.logs, source.truth
     assert truth is not None
@@ -25,10 +29,14 @@ def test_the_whole_session_fit_recovers_the_true_dynamics() -> None:
         logs.split_by_time(config.valid_fraction, config.test_fraction).train, history_from=logs
     )
     topics = item_topics(logs, np.zeros((logs.n_items, 1)), config)
-    items = np.maximum(train.items, 0)
     static = truth.relevance(
-        train.user, items, SessionState.fresh(len(train.user), truth.config.n_categories)
+        train.user, np.maximum(train.items, 0), SessionState.fresh(len(train.user), truth.config.n_categories)
     )
+    return logs, truth, train, topics, static
+
+
+def test_the_whole_session_fit_recovers_the_true_dynamics() -> None:
+    _, truth, train, topics, static = shop_training_steps()
     traits = truth.user_traits
     start = DynamicsParams(  # where the step-wise fit put them on these logs
         drift_per_click=1.425,
@@ -66,20 +74,10 @@ def test_random_effects_tell_interest_the_static_logits_miss_from_drift() -> Non
     truth's, the spreads the planted ones, and the posterior means track the planted effects. (A
     click's drift and its boredom still trade off against each other and against boredom's leave
     coefficient: those three are not asserted here.)"""
-    source = resolve_data("shop")
-    logs, truth = source.logs, source.truth
-    assert truth is not None
-    config = FitConfig()
-    train = build_steps(
-        logs.split_by_time(config.valid_fraction, config.test_fraction).train, history_from=logs
-    )
-    topics = item_topics(logs, np.zeros((logs.n_items, 1)), config)
+    logs, truth, train, topics, true_static = shop_training_steps()
     items = np.maximum(train.items, 0)
     missed = np.random.default_rng(5).normal(0.0, 0.6, (logs.n_users, int(topics.max()) + 1))
-    static = (
-        truth.relevance(train.user, items, SessionState.fresh(len(train.user), truth.config.n_categories))
-        - missed[train.user[:, None], topics[items]]
-    )
+    static = true_static - missed[train.user[:, None], topics[items]]
     traits = truth.user_traits
     unknown = np.zeros(logs.n_users)
 
