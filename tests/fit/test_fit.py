@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from simulators.core.errors import ConfigError, DataWarning
-from simulators.data.steps import build_steps
+from simulators.data.steps import StepTable, build_steps
 from simulators.datasets import load_logs
 from simulators.fit.cache import load_or_fit
 from simulators.fit.config import FitConfig, ResponseNetConfig
@@ -120,7 +120,7 @@ def test_cross_fitting_scores_each_training_session_once_with_a_network_that_nev
     logs = load_logs("shop", config=SMALL_SHOP)
     config = replace(FAST, cross_fit_folds=3)
     trained_on: list[int] = []
-    parts: list[list[tuple[np.ndarray, object]]] = []
+    parts: list[list[tuple[np.ndarray, StepTable]]] = []
     real_train, real_fit = train_module.train_response_net, train_module.fit_session_dynamics
 
     def recording_train(net, train, valid, cfg):
@@ -141,6 +141,6 @@ def test_cross_fitting_scores_each_training_session_once_with_a_network_that_nev
     assert len(folds) == 3 and len(trained_on) == 4  # the main network, then one per fold
     fold_rows = [len(static) for static, _ in folds]
     assert sum(fold_rows) == len(train.user)  # every training step in exactly one fold
-    assert sum(steps.n_sessions for _, steps in folds) == train.n_sessions  # type: ignore[attr-defined]
+    assert sum(steps.n_sessions for _, steps in folds) == train.n_sessions
     assert trained_on[1:] == [len(train.user) - rows for rows in fold_rows]  # never its own fold
     assert all(np.isfinite(static).all() for static, _ in folds)
