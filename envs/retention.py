@@ -16,7 +16,8 @@ first key, so every policy meets the same users in the same slots, with common d
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -113,7 +114,88 @@ class ReturnClock:
 
     def fill(self, context: np.ndarray) -> None:
         """Write :data:`~envs.config.RETURN_CONTEXT` into the last four columns of ``context (B, C)``."""
-        context[:, -4] = np.minimum(self.day / self.horizon, 1.0)
-        context[:, -3] = np.log1p(np.minimum(self.sessions, MAX_EPISODE_SESSIONS))
-        context[:, -2] = np.minimum(self.since_last / self.horizon, 1.0)
-        context[:, -1] = self.last_clicks_per_step
+        context[:, -4:] = return_context(
+            self.day, self.sessions, self.since_last, self.last_clicks_per_step, self.horizon
+        )
+
+
+def return_context(
+    day: np.ndarray,
+    sessions: np.ndarray,
+    since_last: np.ndarray,
+    last_clicks_per_step: np.ndarray,
+    horizon: float,
+) -> np.ndarray:
+    """``(B, 4)`` :data:`~envs.config.RETURN_CONTEXT` of ``(B,)`` users' places in their horizons:
+    the current session's start ``day`` since the horizon's first session, the ``sessions``
+    before it, the days ``since_last`` session ended (``inf`` for the first) and that session's
+    clicks per step; ``horizon`` in days. The env's clock and the serving path
+    (:class:`envs.session.VisibleVisits`) both write it here."""
+    return np.stack(
+        [
+            np.minimum(np.asarray(day, dtype=np.float64) / horizon, 1.0),
+            np.log1p(np.minimum(sessions, MAX_EPISODE_SESSIONS)),
+            np.minimum(np.asarray(since_last, dtype=np.float64) / horizon, 1.0),
+            np.asarray(last_clicks_per_step, dtype=np.float64),
+        ],
+        axis=1,
+    )
+
+
+class SessionProgress(Protocol):
+    """What :class:`VisibleVisits` reads of a session (:class:`envs.session.VisibleSession` has it)."""
+
+    step: int
+    """Slates shown so far."""
+    clicks: float
+    """Clicks fed back so far."""
+    history: np.ndarray
+    """The user's clicked items so far."""
+
+
+@dataclass
+class VisibleVisits:
+    """One user's place in their horizon as the serving path sees it, from the times of the
+    slates it showed them: the arithmetic of :class:`ReturnClock` for a single user in wall-clock
+    seconds. A horizon starts at a session's start; every session that starts within
+    ``horizon_days`` of it belongs to it, and the first one that does not starts the next (the
+    env's episode). A session ends at its last slate."""
+
+    horizon_days: float
+    start: float = 0.0
+    """Seconds: the horizon's first session's start."""
+    session_start: float = 0.0
+    """Seconds: the current session's start."""
+    last_seen: float = 0.0
+    """Seconds: the current session's last slate."""
+    sessions: int = 0
+    """The user's sessions in the horizon before the current one."""
+    since_last: float = np.inf
+    """Days between the last session's end and the current one's start (inf: none yet)."""
+    last_clicks_per_step: float = 0.0
+    """The last session's clicks per slate (0 for the horizon's first)."""
+    current: SessionProgress | None = field(default=None, repr=False)
+    """The current session's state, read when it ends (so clicks fed back late still count)."""
+
+    def visit(self, now: float, session: SessionProgress) -> None:
+        """A slate of ``session`` is shown at ``now`` (seconds): the current session goes on, or
+        ``session`` starts a new one (in this horizon, or the next)."""
+        if session is self.current:
+            self.last_seen = now
+            return
+        previous = self.current
+        if previous is not None and (now - self.start) / SECONDS_PER_DAY < self.horizon_days:
+            self.sessions += 1
+            self.since_last = max(now - self.last_seen, 0.0) / SECONDS_PER_DAY
+            self.last_clicks_per_step = float(previous.clicks) / max(int(previous.step), 1)
+        else:
+            self.start, self.sessions, self.since_last, self.last_clicks_per_step = now, 0, np.inf, 0.0
+        self.current, self.session_start, self.last_seen = session, now, now
+
+    def context(self) -> np.ndarray:
+        """``(1, 4)`` float32 :data:`~envs.config.RETURN_CONTEXT` of the current session."""
+        day = (self.session_start - self.start) / SECONDS_PER_DAY
+        return return_context(
+            np.array([day]), np.array([self.sessions]), np.array([self.since_last]),
+            np.array([self.last_clicks_per_step]), self.horizon_days,
+        ).astype(np.float32)  # fmt: skip

@@ -95,17 +95,22 @@ def main(argv: list[str] | None = None) -> None:
 
     from agents.serve.app import Limits, create_app
     from agents.serve.ranker import Ranker
-    from simulators.datasets.tabular import table_parts
+    from simulators.datasets.tabular import read_table, table_parts
 
     restarts = len(table_parts(log_dir / "interactions")) if (log_dir / "interactions").is_dir() else 0
     ranker = Ranker(args.run_dir, config.backend, config.seed, config.max_sessions, stream=restarts)
     logbook = Logbook(log_dir, ranker.logs, config.flush_rows, config.feedback_timeout_s, claimed)
+    recalled = ""
+    if ranker.config.horizon_days > 0 and table_parts(log_dir / "interactions"):
+        # a retention agent reads each user's visits: a restart recalls them from the log so far
+        slates = ranker.recall(read_table(log_dir / "interactions"))
+        recalled = f"; users' visits recalled from its {slates:,} slates"
     limits = Limits(config.max_body_bytes, config.flush_interval_s, config.feedback_timeout_s)
     app = create_app(ranker, logbook, limits)
     host, port = listener.getsockname()[:2]
     print(
         f"serving {args.run_dir} ({config.backend}, policy {ranker.version}) on http://{host}:{port} "
-        f"(docs: /docs); logging to {log_dir}",
+        f"(docs: /docs); logging to {log_dir}{recalled}",
         flush=True,
     )
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))

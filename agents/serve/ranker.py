@@ -13,18 +13,27 @@ it, a draw from the Plackett-Luce of the policy's scores standardised over the r
 candidates, divided by the temperature, with each slot's probability given the slots above.
 The draw leaves out the diversity switch on purpose: every slate of the candidates keeps a
 positive probability, so any Plackett-Luce target over them is supported by the log.
+
+A retention agent (``horizon_days > 0``) also reads where the user is in their horizon: the
+ranker keeps each user's visits (:class:`~envs.retention.VisibleVisits`: the horizon's start, the
+sessions so far, the days since the last one ended and its clicks per slate) from the times of
+the slates it showed them, and a restarted server recalls them from its log (:meth:`Ranker.recall`).
+Every request that starts a session (a new ``session_id``, a named session past the cap, or a
+request without one) starts one of the user's visits.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from agents.policies.agent import TrainedAgent
 from agents.policies.onnx import OnnxPolicy
@@ -39,6 +48,7 @@ from envs.config import (
 )
 from envs.core import action_scores, standardise
 from envs.fairness import ExposureLedger
+from envs.retention import VisibleVisits
 from envs.session import VisibleSession
 from envs.world import RankingWorld, build_world
 from simulators.core.errors import ConfigError, DataError
@@ -113,11 +123,6 @@ class Ranker:
             raise ConfigError(
                 f"{self.run_dir}: only agents of obs_mode 'ids' serve (this one reads 'embedding')"
             )
-        if float(options.get("horizon_days", 0.0)) > 0:
-            raise ConfigError(
-                f"{self.run_dir}: a retention agent (horizon_days > 0) reads each user's visits across sessions, "
-                "which the serving path does not keep yet; serve an agent trained on one-session episodes"
-            )
         self.policy: Any = OnnxPolicy.load(self.run_dir) if self.backend == "onnx" else self.agent
         day = {} if self.catalog_day is None else {"catalog_day": self.catalog_day}
         self.config = EnvConfig(**(known_options(options) | day))
@@ -135,6 +140,8 @@ class Ranker:
             1, len(self.world.protected), self.world.n_user_groups, self.config.fairness_target
         )
         self.sessions = OrderedDict()
+        self.visits: OrderedDict[int, VisibleVisits] = OrderedDict()
+        """A retention agent's users' visits, by user row (``max_sessions`` kept, least recent dropped first)."""
         self.requests = 0
         run_id = json.loads((Path(self.run_dir) / "config.json").read_text()).get("run_id") or "run"
         self.version = f"{run_id}-{file_digest(Path(self.run_dir) / 'model.zip')[:8]}"
@@ -170,8 +177,10 @@ class Ranker:
         slate_size: int | None = None,
         temperature: float = 0.0,
         session_id: str | None = None,
+        now: float | None = None,
     ) -> Ranked:
-        """Answer one request (see the module docstring); raise :class:`RequestError` for a bad one."""
+        """Answer one request (see the module docstring) shown at ``now`` (seconds since the
+        epoch; default: the clock's); raise :class:`RequestError` for a bad one."""
         cfg, world = self.config, self.world
         user = self.user_of(user_id)
         k = cfg.slate_size if slate_size is None else int(slate_size)
@@ -203,6 +212,8 @@ class Ranker:
                 ("slate_size",), f"slate_size must lie in [1, {offered}] (the candidates offered), got {k}"
             )
         session = self._session(session_id, user)
+        if self.config.horizon_days > 0:
+            self._visits_of(user).visit(time.time() if now is None else now, session)
         if history is not None:
             rows = self.items_of(history, "history")[-cfg.history_length :]
             past = np.full(cfg.history_length, -1, dtype=ID_DTYPE)
@@ -253,12 +264,70 @@ class Ranker:
             if found.step < self.config.max_steps:
                 return found
         key = int(np.random.default_rng([self.seed, self.stream, self.requests, 0x5E55]).integers(0, 2**53))
-        session = VisibleSession(user, self.world.history[user], np.zeros(self.world.n_topics), key)
+        session = VisibleSession(user, self._history_of(user), np.zeros(self.world.n_topics), key)
         if session_id is not None:
             self.sessions[session_id] = session
             while len(self.sessions) > self.max_sessions:
                 self.sessions.popitem(last=False)
         return session
+
+    def _history_of(self, user: int) -> np.ndarray:
+        """A new session's history: the logs' (as the env starts every session, and every
+        episode of the retention env), or for a retention agent the user's history at the end of
+        their last session it served (their clicks there included: a returning user's history in
+        the retention env)."""
+        visits = self.visits.get(user) if self.config.horizon_days > 0 else None
+        if visits is not None and visits.current is not None:
+            return np.asarray(visits.current.history)
+        return self.world.history[user]
+
+    def _visits_of(self, user: int) -> VisibleVisits:
+        """The user's visits (new ones on first sight), the most recently used last."""
+        visits = self.visits.get(user)
+        if visits is None:
+            visits = self.visits[user] = VisibleVisits(self.config.horizon_days)
+            while len(self.visits) > self.max_sessions:
+                self.visits.popitem(last=False)
+        self.visits.move_to_end(user)
+        return visits
+
+    def recall(self, interactions: pd.DataFrame) -> int:
+        """A retention agent's users' visits and named sessions from a served log's
+        ``interactions`` (the columns of :mod:`agents.serve.logbook`), its slates replayed in
+        time order: each session's slates, the clicks fed back and the histories they grew, a
+        named session past the cap starting a new one as in :meth:`rank`. Rows of users the
+        policy does not know are skipped. Returns the slates read (0, reading nothing, when the
+        agent is not a retention agent). Call it before the first request."""
+        if self.config.horizon_days <= 0 or interactions.empty:
+            return 0
+        rows = interactions.sort_values(["timestamp", "slate_id", "position"], kind="stable")
+        slate = rows["slate_id"].astype(str).to_numpy()
+        starts = np.flatnonzero(np.r_[True, slate[1:] != slate[:-1]])
+        ends = np.r_[starts[1:], len(slate)]
+        item_rows = np.array([self.item_row.get(v) for v in rows["item_id"].tolist()], dtype=object)
+        clicks = rows["click"].to_numpy()
+        users, named = rows["user_id"].tolist(), rows["session_id"].astype(str).to_numpy()
+        stamps = rows["timestamp"].to_numpy(dtype=np.float64)
+        running: dict[str, VisibleSession] = {}
+        for first, last in zip(starts, ends, strict=True):
+            user, shown = self.user_row.get(users[first]), item_rows[first:last]
+            if user is None or any(row is None for row in shown):
+                continue  # a user or item of other logs: this policy cannot serve them anyway
+            session_id = named[first]
+            session = running.get(session_id)
+            if session is None or session.step >= self.config.max_steps:
+                session = running[session_id] = VisibleSession(
+                    user, self._history_of(user), np.zeros(self.world.n_topics)
+                )
+                if session_id != slate[first]:  # a named session (an unnamed one is its own event)
+                    self.sessions[session_id] = session
+            self._visits_of(user).visit(float(stamps[first]), session)
+            items = shown.astype(np.int64)
+            repeat = session.record_slate(self.item_topic[items])
+            session.record_clicks(items, clicks[first:last].astype(np.int64), repeat)
+        while len(self.sessions) > self.max_sessions:
+            self.sessions.popitem(last=False)
+        return len(starts)
 
     def _offer(
         self, user: int, history: np.ndarray, given: np.ndarray | None
@@ -288,6 +357,8 @@ class Ranker:
         features[0, :, :-1] = static
         features[0, :, -1] = session.topic_exposure[self.item_topic[items]]
         context, mask = session.context(self.ledger, self.item_topic, cfg.max_steps, history)
+        if cfg.horizon_days > 0:
+            context = np.concatenate([context, self._visits_of(user).context()], axis=1)
         return {
             "history": np.ascontiguousarray(history[None], dtype=ID_DTYPE),
             "history_mask": mask,

@@ -48,13 +48,13 @@ class Service:
         """Rank, hold the slate's rows until its feedback, and answer the API's ``/rank`` object.
         Raises :class:`~agents.serve.ranker.RequestError` for a bad request."""
         ranker = self.ranker
-        ranked = ranker.rank(user_id, history, candidates, slate_size, temperature, session_id)
-        self.answered += 1
-        event_id = f"{self.token}-{self.answered}"
         now = max(
             time.time(), self._last_time + 1e-6
         )  # strictly increasing: a session's steps keep their order
+        ranked = ranker.rank(user_id, history, candidates, slate_size, temperature, session_id, now)
         self._last_time = now
+        self.answered += 1
+        event_id = f"{self.token}-{self.answered}"
         k = len(ranked.items)
         prefix = np.cumprod(ranked.slot_propensity)
         slate = ranker.item_ids[ranked.items].tolist()

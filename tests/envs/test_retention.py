@@ -8,9 +8,11 @@ import json
 import pickle
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gymnasium as gym
+import httpx
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
@@ -18,13 +20,19 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
 from agents.evaluation.sessions import run_sessions
+from agents.policies.agent import TrainedAgent
 from agents.policies.baselines import make_baseline
+from agents.serve.logbook import Logbook
 from agents.serve.ranker import Ranker
+from agents.serve.service import Service
+from agents.serve.traffic import start_server
 from envs.config import ACTION_MODES, CONTEXT, RETURN_CONTEXT, EnvConfig
 from envs.ranking import RankingEnv
+from envs.retention import SECONDS_PER_DAY, SECONDS_PER_STEP, VisibleVisits
 from envs.vector import RankingVectorEnv
 from simulators.core.errors import ConfigError
 from simulators.datasets.shop import shop_folder
+from simulators.datasets.tabular import read_table
 from simulators.retention import MIN_GAP_DAYS
 from simulators.shop.config import ShopReturns
 from simulators.shop.world import ShopWorld
@@ -192,25 +200,125 @@ def test_the_return_effects_switch_keeps_only_the_users_and_their_sessions_so_fa
     )
 
 
-@pytest.mark.slow
-def test_train_cli_on_the_retention_env(data: str, tmp_path: Path) -> None:
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def retention_run(data: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny PPO agent trained on the small returning shop's retention env by the CLI."""
+    out = tmp_path_factory.mktemp("retention") / "run"
     result = run_cli(
         "agents.train", "ppo", "--env", "ecommerce-retention-v0", "--data", data, "--candidates", "popularity",
         *TINY, "--out", str(out),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "per user-month (paired" in result.stdout  # an episode is a user's month, and the report says so
-    config = json.loads((out / "config.json").read_text())
+    return out
+
+
+@pytest.mark.slow
+def test_train_cli_on_the_retention_env(retention_run: Path) -> None:
+    config = json.loads((retention_run / "config.json").read_text())
     assert config["env_options"]["horizon_days"] == 28.0
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = json.loads((retention_run / "metrics.json").read_text())
     assert metrics["paired"]["reference"] and np.isfinite(metrics["policy"]["return_mean"])
     retention = metrics["policy"]["retention"]
     assert (
         retention["sessions_per_user"] >= 1 and 0 <= retention["return_day1"] <= retention["return_day7"] <= 1
     )
-    with pytest.raises(ConfigError, match="retention agent"):  # one clear error, not a shape mismatch
-        Ranker(out, "torch")
+
+
+def test_the_serving_path_s_visits_give_the_env_s_return_context(data: str) -> None:
+    """:class:`VisibleVisits` fed the times of the env's slates (its clock's days, 30 s a step)
+    and the clicks of its sessions reads the context the env gives, session after session."""
+    env = RankingVectorEnv(4, data=data, horizon_days=28.0, **SMALL)
+    obs, _ = env.reset(seed=3)
+    clock = env.core.clock
+    assert clock is not None
+    action = np.zeros((4, *env.single_action_space.shape), dtype=np.float32)
+    visits = [VisibleVisits(28.0) for _ in range(4)]
+    sessions = [SimpleNamespace(step=0, clicks=0.0, history=np.zeros(0)) for _ in range(4)]
+    offset = np.zeros(4)  # seconds: each slot's next episode starts long after its last one
+    returns = 0
+    for _ in range(300):
+        for i in range(4):
+            now = offset[i] + clock.day[i] * SECONDS_PER_DAY + SECONDS_PER_STEP * env.core.step_count[i]
+            visits[i].visit(float(now), sessions[i])
+            np.testing.assert_allclose(visits[i].context()[0], obs["context"][i, -4:], atol=1e-5)
+        obs, _, terminated, _, info = env.step(action)
+        for i in range(4):
+            sessions[i].step += 1
+            sessions[i].clicks += float(info["clicks"][i])
+            if info["returned"][i] or terminated[i]:
+                sessions[i] = SimpleNamespace(step=0, clicks=0.0, history=np.zeros(0))
+            if terminated[i]:
+                offset[i] += 1_000 * SECONDS_PER_DAY
+        returns += int(info["returned"].sum())
+    assert returns >= 10
+
+
+@pytest.mark.slow
+def test_greedy_serving_of_a_retention_agent_shows_what_it_shows_in_the_env(retention_run: Path) -> None:
+    """Named sessions at the env's times, fed its clicks, get the env's own slates over a user's
+    month: the served observation carries the user's visits and history across sessions."""
+    ranker = Ranker(retention_run, "torch")
+    seen: list[dict[str, np.ndarray]] = []  # the observations the served policy was given
+    act = ranker.policy.act
+    ranker.policy.act = lambda obs, rng: seen.append(obs) or act(obs, rng)
+    agent = TrainedAgent.load(retention_run, device="cpu")
+    env = RankingVectorEnv(1, **{k: v for k, v in agent.env_options.items() if k != "render_mode"})
+    observation, _ = env.reset(seed=5)
+    core, rng, clock = env.core, np.random.default_rng(0), env.core.clock
+    assert clock is not None
+    sessions, returned, offset = 0, 0, 0.0
+    for _ in range(120):
+        user = int(core.user[0])
+        now = offset + clock.day[0] * SECONDS_PER_DAY + SECONDS_PER_STEP * core.step_count[0]
+        ranked = ranker.rank(ranker.user_ids[user].item(), session_id=f"s{sessions}", now=float(now))
+        np.testing.assert_allclose(seen[-1]["context"][0, -4:], observation["context"][0, -4:], atol=1e-5)
+        np.testing.assert_array_equal(seen[-1]["history"], observation["history"])
+        observation, _, terminated, _, info = env.step(agent.act(observation, rng))
+        np.testing.assert_array_equal(ranked.items, core.last_slate[0])
+        ranker.feedback(ranked, core.last_click[0].astype(np.int64))
+        if info["returned"][0] or terminated[0]:
+            sessions += 1
+            returned += int(info["returned"][0])
+        if terminated[0]:  # the env's next episode is a new user-month from the logs
+            ranker.visits.pop(user, None)
+            offset += 1_000 * SECONDS_PER_DAY
+    assert returned >= 2
+
+
+@pytest.mark.slow
+def test_a_restarted_server_recalls_its_users_visits_from_its_log(
+    retention_run: Path, tmp_path: Path
+) -> None:
+    ranker = Ranker(retention_run, "torch")
+    book = Logbook(tmp_path / "served", ranker.logs, flush_rows=1, feedback_timeout_s=60.0)
+    service = Service(ranker, book)
+    users = ranker.user_ids[:3].tolist()
+    for visit in range(3):
+        for user in users:
+            for _ in range(2):
+                answer = service.rank(user, session_id=f"{user}-{visit}")
+                assert service.feedback(answer["event_id"], [1] + [0] * (len(answer["slate"]) - 1)) is None
+        service.rank(users[0])  # a session of one slate, never reported
+    book.close()
+    again = Ranker(retention_run, "torch")
+    assert again.recall(read_table(tmp_path / "served" / "interactions")) == 3 * (3 * 2 + 1)
+    fields = ("start", "session_start", "last_seen", "sessions", "since_last", "last_clicks_per_step")
+    for user in map(ranker.user_of, users):
+        live, recalled = ranker.visits[user], again.visits[user]
+        assert [getattr(recalled, f) for f in fields] == pytest.approx([getattr(live, f) for f in fields])
+        assert live.current is not None and recalled.current is not None
+        np.testing.assert_array_equal(recalled.current.history, live.current.history)
+    assert ranker.visits[ranker.user_of(users[1])].sessions == 2  # two sessions before the third
+    assert list(again.sessions) == list(ranker.sessions)
+    # the server does the same at its start, on the log it appends to
+    process, url = start_server(retention_run, tmp_path / "served", "--backend", "torch")
+    try:
+        response = httpx.post(f"{url}/rank", json={"user_id": users[0], "session_id": "later"}, timeout=30)
+        assert response.status_code == 200, response.text
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 @pytest.mark.slow
