@@ -26,12 +26,15 @@ check-install: $(STAMP)
 demo: install
 	$(PY) -m agents.train ppo --env ecommerce-v0 --out runs/demo --overwrite
 
+# Two workers (pytest-xdist), each test file on one, one thread each (tests/conftest.py); they share
+# the test cache. JOBS=1 runs serially.
+JOBS ?= 2
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile
 
-# The unit tier: everything not marked slow (about two minutes).
+# The unit tier: everything not marked slow.
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile -m "not slow"
 
 lint: install
 	$(PY) -m ruff check .

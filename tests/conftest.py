@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # parallel workers (make test): one thread each, as Ray trials
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[variable] = "1"  # before torch and numba load; the CLIs the tests start inherit it
 import shutil
 import subprocess
 import sys
@@ -11,11 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 from simulators.data.logs import LoggedData
 from simulators.shop.config import ShopConfig
 
 REPO = Path(__file__).resolve().parents[1]
+settings.register_profile("recgym", deadline=None, database=None)
+settings.load_profile("recgym")  # no per-example deadline: a busy machine (or a parallel worker) is not a bug
 SMALL_SHOP = ShopConfig(seed=3, n_users=300, n_items=200, n_sellers=30, n_sessions=600)
 """A shop small enough for unit tests (about a second to generate)."""
 
@@ -32,8 +39,15 @@ def _point_cache_at(folder: Path) -> Iterator[Path]:
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Point ``$RECGYM_CACHE`` at a fresh folder so tests never read a user's cache."""
-    yield from _point_cache_at(tmp_path_factory.mktemp("recgym-cache"))
+    """Point ``$RECGYM_CACHE`` at a fresh folder so tests never read a user's cache. Parallel
+    workers (``pytest -n``) share one: an entry two of them ask for at once is built once (the
+    cache's lock), as it is for Ray trials."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent / "recgym-cache"  # the run's, above each worker's
+        shared.mkdir(exist_ok=True)
+        yield from _point_cache_at(shared)
+    else:
+        yield from _point_cache_at(tmp_path_factory.mktemp("recgym-cache"))
 
 
 @pytest.fixture(scope="module")
