@@ -1,5 +1,6 @@
 """The Gymnasium interface of RecGym: ``gym.make("ecommerce-v0")``, ``gym.make("movielens-v0")``,
-``gym.make("ecommerce-retention-v0")`` (one user's month of sessions: :mod:`envs.retention`).
+``gym.make("ecommerce-retention-v0")`` and ``gym.make("movielens-retention-v0")`` (one user's month
+of sessions: :mod:`envs.retention`).
 
 Each id also has a natively batched twin: ``gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``.
 Modules: ``config`` (options and vocabularies), ``candidates``, ``world``, ``engine`` (the
@@ -16,13 +17,15 @@ import gymnasium as gym
 
 from simulators.core.errors import ConfigError
 
-ENV_IDS = ("ecommerce-v0", "movielens-v0", "ecommerce-retention-v0")
+ENV_IDS = ("ecommerce-v0", "movielens-v0", "ecommerce-retention-v0", "movielens-retention-v0")
 
 _OPTIONS: dict[str, dict[str, Any]] = {
     "ecommerce-v0": {"data": "shop"},
     "movielens-v0": {"data": "movielens"},
     # one user's month: the shop whose users come back after gaps that depend on their last session
     "ecommerce-retention-v0": {"data": "shop:returns", "horizon_days": 28.0},
+    # MovieLens-100K's users over a month: the return model fitted from their rating sessions' gaps
+    "movielens-retention-v0": {"data": "movielens", "horizon_days": 28.0},
 }
 
 for _env_id, _options in _OPTIONS.items():

@@ -47,7 +47,7 @@ class EvaluateConfig:
     json: str
     """Where to write the results (JSON)."""
     env: str = "ecommerce-v0"
-    """Registered env id (ecommerce-v0, movielens-v0, ecommerce-retention-v0)."""
+    """Registered env id (ecommerce-v0, movielens-v0, ecommerce-retention-v0, movielens-retention-v0)."""
     simulator: str = "fitted"
     """Where the sessions are played: the simulator fitted to the logs, or the shop's ground truth."""
     episodes: int = 500

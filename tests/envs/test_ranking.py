@@ -25,11 +25,11 @@ REGISTERED = [
         env_id,
         marks=[
             pytest.mark.skipif(
-                env_id == "movielens-v0" and installed_recbole_folder() is None,
+                env_id.startswith("movielens") and installed_recbole_folder() is None,
                 reason="needs recbole's ml-100k",
             ),
             # the first movielens-v0 env fits its simulator (about 25 s), whichever test builds it
-            *([pytest.mark.slow] if env_id == "movielens-v0" else []),
+            *([pytest.mark.slow] if env_id.startswith("movielens") else []),
         ],
     )
     # the retention id passes the same checks on a small returning shop (tests/envs/test_retention.py)
