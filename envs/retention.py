@@ -130,7 +130,7 @@ def return_context(
     the current session's start ``day`` since the horizon's first session, the ``sessions``
     before it, the days ``since_last`` session ended (``inf`` for the first) and that session's
     clicks per step; ``horizon`` in days. The env's clock and the serving path
-    (:class:`envs.session.VisibleVisits`) both write it here."""
+    (:class:`VisibleVisits`) both write it here."""
     return np.stack(
         [
             np.minimum(np.asarray(day, dtype=np.float64) / horizon, 1.0),
@@ -143,7 +143,9 @@ def return_context(
 
 
 class SessionProgress(Protocol):
-    """What :class:`VisibleVisits` reads of a session (:class:`envs.session.VisibleSession` has it)."""
+    """What :class:`VisibleVisits` reads of a session when it ends, and keeps of the last one for
+    the serving ranker (the history a returning user brings); :class:`envs.session.VisibleSession`
+    has it."""
 
     step: int
     """Slates shown so far."""

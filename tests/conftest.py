@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 
+from agents.studies.backend import THREAD_VARIABLES, TRIAL_THREADS  # loads neither torch nor numba
+
 if os.environ.get("PYTEST_XDIST_WORKER"):  # parallel workers (make test): one thread each, as Ray trials
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[variable] = "1"  # before torch and numba load; the CLIs the tests start inherit it
+    # set before torch and numba load; the CLIs the tests start inherit them
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(TRIAL_THREADS)))
 import shutil
 import subprocess
 import sys
