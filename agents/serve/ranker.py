@@ -294,9 +294,9 @@ class Ranker:
     def recall(self, interactions: pd.DataFrame) -> int:
         """A retention agent's users' visits and named sessions from a served log's
         ``interactions`` (the columns of :mod:`agents.serve.logbook`), its slates replayed in
-        time order: each session's slates, the clicks fed back and the histories they grew, a
-        named session past the cap starting a new one as in :meth:`rank`. Rows of users the
-        policy does not know are skipped. Returns the slates read (0, reading nothing, when the
+        time order through the session path of :meth:`rank` (a named session past the cap starts a
+        new one there too), with the clicks fed back and the histories they grew. Rows of users
+        or items the policy does not know are skipped. Returns the slates read (0, reading nothing, when the
         agent is not a retention agent). Call it before the first request."""
         if self.config.horizon_days <= 0 or interactions.empty:
             return 0
@@ -308,25 +308,20 @@ class Ranker:
         clicks = rows["click"].to_numpy()
         users, named = rows["user_id"].tolist(), rows["session_id"].astype(str).to_numpy()
         stamps = rows["timestamp"].to_numpy(dtype=np.float64)
-        running: dict[str, VisibleSession] = {}
         for first, last in zip(starts, ends, strict=True):
             user, shown = self.user_row.get(users[first]), item_rows[first:last]
             if user is None or any(row is None for row in shown):
                 continue  # a user or item of other logs: this policy cannot serve them anyway
-            session_id = named[first]
-            session = running.get(session_id)
-            if session is None or session.step >= self.config.max_steps:
-                session = running[session_id] = VisibleSession(
-                    user, self._history_of(user), np.zeros(self.world.n_topics)
-                )
-                if session_id != slate[first]:  # a named session (an unnamed one is its own event)
-                    self.sessions[session_id] = session
+            # the request's own path; an unnamed request's session id is its event id
+            session_id = None if named[first] == slate[first] else named[first]
+            try:
+                session = self._session(session_id, user)
+            except RequestError:
+                continue  # a session id the log gives to two users: its later user's slates are skipped
             self._visits_of(user).visit(float(stamps[first]), session)
             items = shown.astype(np.int64)
             repeat = session.record_slate(self.item_topic[items])
             session.record_clicks(items, clicks[first:last].astype(np.int64), repeat)
-        while len(self.sessions) > self.max_sessions:
-            self.sessions.popitem(last=False)
         return len(starts)
 
     def _offer(
