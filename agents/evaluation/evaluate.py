@@ -25,6 +25,7 @@ from agents.evaluation.paired import paired_cell, paired_difference, session_cov
 from agents.evaluation.report import protected_cell
 from agents.evaluation.sessions import EvaluationResult, metrics, run_sessions
 from agents.policies.agent import run_files
+from agents.policies.distilled import DistilledPlanner
 from agents.policies.planner import CANDIDATE_KINDS, PlannerConfig, RolloutPlanner
 from agents.policies.protocol import Policy
 from envs.config import SIMULATORS, EnvConfig, known_options
@@ -130,6 +131,8 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         }
         if isinstance(policy, RolloutPlanner):
             reports[spec]["planner"] = policy.report()
+        if isinstance(policy, DistilledPlanner):
+            reports[spec]["distilled"] = policy.report()
     if len(config.policy) == 1:
         return reports[config.policy[0]]
     reference = config.reference or best_static(reports)
@@ -192,6 +195,12 @@ def summary(report: dict[str, Any]) -> str:
             lines.append(
                 f"{name}: {p['decisions']} decisions, {100 * p['deviation_rate']:.1f}% off its base policy, "
                 f"{rate} decisions/s ({p['rollouts']} futures per candidate, model: {p['model']})"
+            )
+        if "distilled" in m:
+            d = m["distilled"]
+            lines.append(
+                f"{name}: a distilled planner, {d['decisions']} decisions, {100 * d['deviation_rate']:.1f}% off its "
+                f"base policy (predicted gain above {d['threshold']:g})"
             )
     return "\n".join(lines)
 

@@ -11,10 +11,11 @@ from typing import Any
 from agents.evaluation.tuning import TuningBudget, load_or_tune
 from agents.policies.agent import TrainedAgent
 from agents.policies.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
+from agents.policies.distilled import DistilledPlanner, is_distilled_run, load_distilled, read_record
 from agents.policies.fair import FAIR_NAMES, make_fair
 from agents.policies.planner import MODELS, PlannerConfig, RolloutPlanner
 from agents.policies.protocol import Policy
-from envs.config import EnvConfig
+from envs.config import EnvConfig, known_options
 from simulators.core.errors import ConfigError
 
 PLANNER_NAMES = tuple(f"planner:{model}" for model in MODELS)
@@ -36,7 +37,11 @@ def load_policy(
 ) -> Policy:
     """A baseline by name (a re-ranker tuned for the world of ``env``, default options), a rollout
     planner (``planner:true`` / ``planner:fitted``, ``planner``'s options, over the tuned
-    ``planner.base``), or a trained agent's run folder (or its ``model.zip``)."""
+    ``planner.base``), a distilled planner's run folder (``python -m agents.distill``; its base
+    tuned for ``env``, by default the env it was distilled in) or a trained agent's run folder
+    (or its ``model.zip``)."""
+    if is_distilled_run(spec):
+        return load_distilled_run(spec, env, budget)
     env = env or EnvConfig()
     if spec in POLICY_NAMES:
         return make_baseline(spec)
@@ -66,6 +71,17 @@ def make_planner(
     day = env.true_day if model == "true" and env.simulator == "true" else None
     model_env = replace(env, simulator=model, true_day=day, pessimism=0.0)  # the planner counts its own
     return RolloutPlanner(base, model_env, config, name=spec)
+
+
+def load_distilled_run(
+    folder: str | Path, env: EnvConfig | None = None, budget: TuningBudget | None = None
+) -> DistilledPlanner:
+    """The distilled planner of ``folder`` over its base re-ranker tuned for ``env`` (default: the
+    logs and options it was distilled with)."""
+    record = read_record(Path(folder))
+    env = env or EnvConfig(**known_options(record["env_options"]))
+    base_name = str(record["planner"]["base"])
+    return load_distilled(folder, load_or_tune(base_name, env, budget))
 
 
 def policy_env_options(policy: Policy) -> dict[str, Any]:

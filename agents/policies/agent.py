@@ -17,13 +17,17 @@ from gymnasium import spaces
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from agents.policies.distilled import DISTILLED_RUN_FILES
 from envs.config import WEIGHTS, EnvConfig, known_options
 from simulators.core.errors import ConfigError
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"a2c": A2C, "dqn": DQN, "ppo": PPO}
 """Algorithm name -> SB3 class."""
-RUN_FILES = ("config.json", "model.zip", "metrics.json", "learning_curve.png", "timing.json")
-"""Files a training run writes at the top of its folder."""
+RUN_FILES = (
+    "config.json", "model.zip", "metrics.json", "learning_curve.png", "timing.json", *DISTILLED_RUN_FILES
+)  # fmt: skip
+"""Files a run writes at the top of its folder (a training run's, or a distillation's:
+:data:`agents.policies.distilled.DISTILLED_RUN_FILES`)."""
 RUN_FOLDERS = ("checkpoints", "eval", "best", "tb")
 """Sub-folders a training run writes."""
 EXPORT_FILES = ("policy.onnx", "policy.check.json")

@@ -48,8 +48,11 @@ with the diversity switch flipped), ``greedy`` (rank by pCTR alone) and ``strate
 discrete strategy). ``perturb`` and ``diversify`` apply to a base acting in ``weights`` mode only."""
 MODELS = ("true", "fitted")
 """The worlds a planner can simulate: the shop's ground truth, or the simulator fitted to the logs."""
-BASES = ("tuned-weights", "best-fixed", "mmr")
-"""The static re-rankers a planner may build on (``agents.policies.baselines.RERANKER_NAMES``)."""
+BASE_MODES = {"tuned-weights": "weights", "best-fixed": "discrete", "mmr": "scores"}
+"""The static re-rankers a planner may build on (``agents.policies.baselines.RERANKER_NAMES``) and
+the action mode each acts in."""
+BASES = tuple(BASE_MODES)
+"""The static re-rankers a planner may build on."""
 MAX_ENSEMBLE = 16
 """Most fits a planner plans in at once."""
 MAX_ROLLOUTS = 4_096
@@ -120,6 +123,62 @@ class PlannerConfig:
             raise ConfigError(f"unknown planner candidates {unknown}; choose from {list(CANDIDATE_KINDS)}")
 
 
+def candidate_actions(
+    base: Policy, config: PlannerConfig, observation: dict[str, np.ndarray], rng: np.random.Generator
+) -> list[tuple[str, np.ndarray]]:
+    """The candidate actions of ``config.candidates`` over ``base``'s, each as ``(action_mode,
+    actions (B, ...))`` (index 0: the base policy's own). The order is fixed by the config, so index
+    ``a`` is the same member of the same family at every decision; the planner and the policy
+    distilled from it (:class:`agents.policies.distilled.DistilledPlanner`) share it."""
+    batch = len(observation["candidate_features"])
+    base_action = np.asarray(base.act(observation, rng))
+    modes: list[tuple[str, np.ndarray]] = [(base.action_mode, base_action)]
+    kinds = set(config.candidates)
+    if base.action_mode != "weights":  # perturbing weights needs weights
+        kinds -= {"perturb", "diversify"}
+    if "perturb" in kinds:
+        for f in range(len(FEATURES)):
+            for sign in (1.0, -1.0):
+                moved = base_action.astype(np.float32).copy()
+                moved[:, f] = np.clip(moved[:, f] + sign * config.perturbation, -1.0, 1.0)
+                modes.append(("weights", moved))
+    if "diversify" in kinds:
+        flipped = base_action.astype(np.float32).copy()
+        flipped[:, -1] = np.where(flipped[:, -1] > 0, -1.0, 1.0)
+        modes.append(("weights", flipped))
+    if "greedy" in kinds:
+        greedy = np.zeros((batch, len(WEIGHTS)), dtype=np.float32)
+        greedy[:, FEATURES.index("pctr")] = 1.0
+        modes.append(("weights", greedy))
+    if "strategies" in kinds:
+        modes += [("discrete", np.full(batch, i, dtype=np.int64)) for i in range(len(STRATEGIES))]
+    return modes
+
+
+def candidate_modes(config: PlannerConfig) -> set[str]:
+    """The action modes of the candidate actions of ``config`` (its base's included)."""
+    kinds = set(config.candidates)
+    base = BASE_MODES[config.base]
+    if base != "weights":
+        kinds -= {"perturb", "diversify"}
+    return {base} | {"discrete" if kind == "strategies" else "weights" for kind in kinds}
+
+
+def candidate_slates(
+    core: SessionCore, observation: dict[str, np.ndarray], actions: list[tuple[str, np.ndarray]]
+) -> np.ndarray:
+    """``(B, A, K)`` the slates of the candidate ``actions`` (:func:`candidate_actions`) in the
+    env's own ranking (candidate positions)."""
+    features = observation["candidate_features"]
+    slates = []
+    for mode, action in actions:
+        scores, diverse = action_scores(
+            replace(core.config, action_mode=mode), action, features, core.key, core.step_count
+        )
+        slates.append(core.slates(scores, diverse))
+    return np.stack(slates, axis=1)
+
+
 @dataclass
 class RolloutPlanner:
     """A rollout planner over ``base`` in the world ``model`` describes (the module docstring).
@@ -144,6 +203,12 @@ class RolloutPlanner:
     """Decisions that played another action than the base policy's."""
     seconds: float = field(default=0.0, init=False)
     """Time spent deciding."""
+    last_slates: np.ndarray | None = field(default=None, init=False)
+    """``(B, A, K)`` the candidate slates of the last decision (:meth:`candidate_slates`)."""
+    last_gains: np.ndarray | None = field(default=None, init=False)
+    """``(B, A)`` each candidate's estimated gain over the base's at the last decision (the mean
+    over its futures, less the ensemble penalty; 0 for the base): what a distilled policy learns
+    to predict (:mod:`agents.training.distill`)."""
 
     def __post_init__(self) -> None:
         self.model = (
@@ -203,7 +268,7 @@ class RolloutPlanner:
             )
         started = time.perf_counter()
         sources = self._follow(core) if self._beliefs else [core]
-        positions = self._candidate_slates(core, observation, rng)  # (B, A, K) in the env's ranking
+        positions = self.candidate_slates(core, observation, rng)  # (B, A, K) in the env's ranking
         m = self.config.rollouts // len(sources)
         gains = []
         for source, model, world in zip(sources, self.models, self.worlds, strict=True):
@@ -215,6 +280,8 @@ class RolloutPlanner:
             np.stack([g.mean(axis=2) for g in gains], axis=2).std(axis=2, ddof=1) if len(gains) > 1 else None
         )
         choice = self.choose(gain, spread)
+        self.last_slates = positions
+        self.last_gains = gain.mean(axis=2) - (0.0 if spread is None else self.config.kappa * spread)
         self.decisions += len(choice)
         self.deviations += int((choice > 0).sum())
         self.seconds += time.perf_counter() - started
@@ -249,41 +316,13 @@ class RolloutPlanner:
         clears = (mean > self.config.gate * se) & (mean > 0)
         return np.where(clears, candidate, 0)
 
-    def _candidate_slates(
+    def candidate_slates(
         self, core: SessionCore, observation: dict[str, np.ndarray], rng: np.random.Generator
     ) -> np.ndarray:
-        """``(B, A, K)`` the slates of every candidate action in the env's own ranking (index 0:
-        the base policy's)."""
-        batch = core.batch
-        base_action = np.asarray(self.base.act(observation, rng))
-        modes: list[tuple[str, np.ndarray]] = [(self.base.action_mode, base_action)]
-        kinds = set(self.config.candidates)
-        if self.base.action_mode != "weights":  # perturbing weights needs weights
-            kinds -= {"perturb", "diversify"}
-        if "perturb" in kinds:
-            for f in range(len(FEATURES)):
-                for sign in (1.0, -1.0):
-                    moved = base_action.astype(np.float32).copy()
-                    moved[:, f] = np.clip(moved[:, f] + sign * self.config.perturbation, -1.0, 1.0)
-                    modes.append(("weights", moved))
-        if "diversify" in kinds:
-            flipped = base_action.astype(np.float32).copy()
-            flipped[:, -1] = np.where(flipped[:, -1] > 0, -1.0, 1.0)
-            modes.append(("weights", flipped))
-        if "greedy" in kinds:
-            greedy = np.zeros((batch, len(WEIGHTS)), dtype=np.float32)
-            greedy[:, FEATURES.index("pctr")] = 1.0
-            modes.append(("weights", greedy))
-        if "strategies" in kinds:
-            modes += [("discrete", np.full(batch, i, dtype=np.int64)) for i in range(len(STRATEGIES))]
-        features = observation["candidate_features"]
-        slates = []
-        for mode, action in modes:
-            scores, diverse = action_scores(
-                replace(core.config, action_mode=mode), action, features, core.key, core.step_count
-            )
-            slates.append(core.slates(scores, diverse))
-        return np.stack(slates, axis=1)
+        """``(B, A, K)`` the slates of the planner's candidate actions (:func:`candidate_actions`)."""
+        return candidate_slates(
+            core, observation, candidate_actions(self.base, self.config, observation, rng)
+        )
 
     def _futures_of(
         self, source: SessionCore, core: SessionCore, positions: np.ndarray, rng: np.random.Generator,

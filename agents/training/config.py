@@ -18,6 +18,8 @@ import numpy as np
 
 import envs
 from agents.evaluation.fairness_scale import FAIRNESS_PRICE, FairnessScale, priced_fairness
+from agents.policies.distilled import is_distilled_run, planner_config, read_record
+from agents.policies.planner import candidate_modes
 from encoders.device import DEVICE_CHOICES
 from envs.config import ACTION_MODES, CANDIDATE_SOURCES, OBS_MODES, SIMULATORS, EnvConfig, env_config
 from simulators.core.cli import ArgumentParser, add_config_arguments, config_kwargs
@@ -25,7 +27,7 @@ from simulators.core.errors import ConfigError, check_at_least_one, check_field_
 
 ALGORITHM_NAMES = ("a2c", "dqn", "ppo")
 """The SB3 algorithms a run can train."""
-WARM_STARTS = ("static", "ctr", "bc", "none")
+WARM_STARTS = ("static", "ctr", "bc", "teacher", "none")
 DEFAULT_ACTION_MODE = {"ppo": "weights", "a2c": "weights", "dqn": "discrete"}
 """Action mode per algorithm unless the env options say otherwise."""
 ALGORITHM_KWARGS: dict[str, dict[str, Any]] = {
@@ -69,7 +71,14 @@ class TrainConfig:
     warm_start: str = "static"
     """``static`` (CTR towers + a head that starts at the best static re-ranker: tuned-weights
     for ``weights`` actions, best-fixed for ``discrete``), ``ctr`` (CTR towers + greedy-pCTR
-    head), ``bc`` (``ctr`` plus behaviour cloning) or ``none``."""
+    head), ``bc`` (``ctr`` plus behaviour cloning of greedy CTR), ``teacher`` (``static`` plus
+    behaviour cloning of the distilled planner ``--teacher``) or ``none``."""
+    teacher: str = ""
+    """A distilled planner's run folder (``python -m agents.distill``) for ``--warm-start teacher``:
+    the head learns its choices on the states it visits, and the agent trains with its fairness
+    weight unless ``--fairness-lambda`` names the same. Its candidate actions must be the agent's:
+    ``--planner-base best-fixed --planner-candidates strategies`` for dqn (``discrete``),
+    ``--planner-base tuned-weights`` with perturb, diversify or greedy for ``weights``."""
     n_envs: int = 16
     """Parallel users in the training vector env."""
     hyperparameters: tuple[str, ...] = ()
@@ -118,6 +127,13 @@ class TrainConfig:
         default_data = envs.env_data(self.env)  # raises for an unknown env id
         if self.env_options is not None and not isinstance(self.env_options, (EnvConfig, dict)):
             raise ConfigError(f"env_options must be an object of env options, got {self.env_options!r}")
+        if self.teacher and is_distilled_run(self.teacher) and not isinstance(self.env_options, EnvConfig):
+            given = dict(self.env_options or {})
+            if "fairness_lambda" not in given:  # the teacher's reward is the agent's
+                given["fairness_lambda"] = read_record(Path(self.teacher))["env_options"].get(
+                    "fairness_lambda", 0.0
+                )
+                object.__setattr__(self, "env_options", given)
         named = isinstance(self.env_options, EnvConfig) or "fairness_lambda" in (self.env_options or {})
         if named:  # the weight the options name stands
             object.__setattr__(self, "fairness_price", None)
@@ -164,7 +180,8 @@ class TrainConfig:
         mode, obs = self.options.action_mode, self.options.obs_mode
         if self.algorithm == "dqn" and mode != "discrete":
             raise ConfigError("dqn needs action_mode 'discrete'")
-        if self.warm_start == "static" and mode == "scores":
+        self._check_teacher()
+        if self.warm_start in ("static", "teacher") and mode == "scores":
             raise ConfigError(
                 "warm start 'static' starts at a re-ranker's action: it needs action_mode 'weights' or "
                 "'discrete' (or use --warm-start ctr)"
@@ -175,6 +192,38 @@ class TrainConfig:
             )
         if self.algorithm != "dqn" and mode == "discrete":
             raise ConfigError(f"{self.algorithm} trains on 'scores' or 'weights', not 'discrete'")
+
+    def _check_teacher(self) -> None:
+        """``--teacher`` names a distilled run whose candidate actions are in the agent's action
+        mode, on the same logs, exactly when ``--warm-start teacher``."""
+        if (self.warm_start == "teacher") != bool(self.teacher):
+            raise ConfigError("--warm-start teacher and --teacher FOLDER go together: pass both or neither")
+        if not self.teacher:
+            return
+        if not is_distilled_run(self.teacher):
+            raise ConfigError(
+                f"--teacher {self.teacher}: not a distilled run (python -m agents.distill writes one)"
+            )
+        record = read_record(Path(self.teacher))
+        modes, mode = candidate_modes(planner_config(record["planner"])), self.options.action_mode
+        if modes != {mode}:
+            raise ConfigError(
+                f"--teacher {self.teacher}: its candidate actions are {sorted(modes)}, the agent acts in {mode!r}: "
+                "distil with --planner-base best-fixed --planner-candidates strategies for discrete actions, "
+                "--planner-base tuned-weights --planner-candidates perturb diversify greedy for weights"
+            )
+        options = record.get("env_options", {})
+        if options.get("data") != self.options.data:
+            raise ConfigError(
+                f"--teacher {self.teacher}: distilled on --data {options.get('data')!r}, the agent trains on "
+                f"{self.options.data!r}"
+            )
+        if options.get("fairness_lambda") != self.options.fairness_lambda:
+            raise ConfigError(
+                f"--teacher {self.teacher}: distilled with fairness_lambda {options.get('fairness_lambda')}, the "
+                f"agent trains with {self.options.fairness_lambda}: the same reward for both, or no --fairness-lambda "
+                "(the teacher's is then taken)"
+            )
 
     @property
     def algorithm_kwargs(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from agents.policies.agent import EXPORT_FILES, RUN_FILES, RUN_FOLDERS
+from agents.policies.distilled import DISTILLED_FILE
 from simulators.core.errors import ConfigError
 
 LOCK_FILE = ".lock"
@@ -23,12 +24,15 @@ LOCK_FILE = ".lock"
 
 
 def run_id_of(folder: Path) -> str | None:
-    """The run id recorded in ``folder/config.json`` (``None`` without one)."""
-    try:
-        value = json.loads((folder / "config.json").read_text()).get("run_id")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return str(value) if value else None
+    """The run id recorded in ``folder/config.json`` (or a distillation's ``distilled.json``;
+    ``None`` without one)."""
+    for name in ("config.json", DISTILLED_FILE):
+        try:
+            value = json.loads((folder / name).read_text()).get("run_id")
+        except (OSError, ValueError, AttributeError):
+            continue
+        return str(value) if value else None
+    return None
 
 
 def holds_a_run(folder: Path) -> bool:
@@ -42,9 +46,11 @@ def checkpoint_prefix(run_id: str | None) -> str:
 
 
 @contextmanager
-def own_run_folder(folder: Path, resume: bool, overwrite: bool) -> Iterator[str | None]:
+def own_run_folder(
+    folder: Path, resume: bool, overwrite: bool, resumable: bool = True
+) -> Iterator[str | None]:
     """Lock ``folder`` for one run and yield its run id: the folder's own when resuming, a new
-    one otherwise. Raises :class:`ConfigError` when another process holds the folder, when a new
+    one otherwise (``resumable``: whether the command can resume a run, for its error's hint). Raises :class:`ConfigError` when another process holds the folder, when a new
     run would land on another run's files without ``overwrite``, or when there is nothing to resume."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / LOCK_FILE).open("a+") as lock:
@@ -69,9 +75,10 @@ def own_run_folder(folder: Path, resume: bool, overwrite: bool) -> Iterator[str 
             if holds_a_run(folder):
                 if not overwrite:
                     previous = run_id_of(folder)
+                    hint = f" or --resume {folder} to continue it" if resumable else ""
                     raise ConfigError(
                         f"--out {folder}: holds another run{f' ({previous})' if previous else ''}; pass --overwrite "
-                        f"to replace it or --resume {folder} to continue it"
+                        f"to replace it{hint}"
                     )
                 for name in (*RUN_FILES, *EXPORT_FILES):  # the replaced run's export would be stale
                     (folder / name).unlink(missing_ok=True)

@@ -1,7 +1,9 @@
 """Warm starts of a new agent from the CTR model: its towers by ``state_dict`` and an action
 head that starts at the best static re-ranker (``static``: the agent begins where the static
 baselines end and learns what adapting adds) or at the greedy-pCTR ranking (``ctr``),
-optionally followed by behaviour cloning of the CTR baseline on the states it visits (``bc``)."""
+optionally followed by behaviour cloning of the CTR baseline on the states it visits (``bc``), or
+of a distilled planner's choices (``teacher``: :mod:`agents.training.distill`; expert iteration's
+apprentice starts at the expert's distilled policy, then learns by RL)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from agents.evaluation.load import load_distilled_run
 from agents.evaluation.tuning import TuningBudget, load_or_tune
 from agents.policies.baselines import make_baseline
+from agents.policies.distilled import DistilledPlanner
 from agents.training.config import TrainConfig
 from agents.training.networks import (
     GREEDY_CTR_WEIGHTS,
@@ -46,68 +50,134 @@ def warm_start(model: BaseAlgorithm, config: TrainConfig, world: RankingWorld) -
         )
         loaded = [name for extractor in extractors for name in load_ctr_towers(extractor, ctr.model)]
     done: dict[str, Any] = {"warm_start": config.warm_start, "ctr_modules_loaded": loaded}
-    if config.warm_start == "static":
+    if config.warm_start in ("static", "teacher"):
         name = "tuned-weights" if config.options.action_mode == "weights" else "best-fixed"
         budget = TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations)
         reranker = load_or_tune(name, config.options, budget)
         action = reranker.weights if config.options.action_mode == "weights" else reranker.strategy
         start_at_action(policy, config.options.action_mode, action)
         done["start_action"] = {"reranker": name, **reranker.knobs}
+        if config.warm_start == "teacher":
+            teacher = load_distilled_run(config.teacher, config.options, budget)
+            done["teacher"] = {"run": config.teacher, **behaviour_clone(model, config, teacher, steps=TEACHER_STEPS,
+                                                                          states=TEACHER_STATES)}  # fmt: skip
         return done
     start_at_greedy_ctr(policy, config.options.action_mode)
     if config.warm_start == "bc":
-        done["bc_loss"] = behaviour_clone(model, config)
+        done["bc_loss"] = behaviour_clone(model, config)["loss"]
     return done
 
 
+TEACHER_STEPS = 2_000
+"""Gradient steps of cloning a teacher (its choices depend on the state; greedy CTR's do not)."""
+TEACHER_STATES = 16_384
+"""States the teacher is cloned on."""
+
+
 def behaviour_clone(
-    model: BaseAlgorithm, config: TrainConfig, steps: int = 300, states: int = 4_096
-) -> list[float]:
-    """Pre-train the policy head toward the static CTR ranking on states the CTR baseline visits:
-    the mean action (PPO/A2C: MSE to the CTR action) or the Q-values (DQN: cross-entropy toward
-    ``greedy_ctr``). Returns the loss at the start and the end."""
-    baseline = make_baseline("ctr")
+    model: BaseAlgorithm, config: TrainConfig, teacher: DistilledPlanner | None = None, steps: int = 300,
+    states: int = 4_096,
+) -> dict[str, Any]:  # fmt: skip
+    """Pre-train the policy head toward a teacher on the states the teacher visits: the static CTR
+    ranking (``teacher`` None) or a distilled planner's choices (each as its candidate's action in
+    the agent's own mode). The mean action (PPO/A2C: MSE to the teacher's action) or the Q-values
+    (DQN: cross-entropy toward the teacher's strategy). Returns the loss at the start and the end,
+    and how often the agent's deterministic action is the teacher's on the last states (held out)."""
+    ctr = make_baseline("ctr")
+    mode = config.options.action_mode
     venv = make_vector_env(replace(config.options, action_mode="scores"), 64)
+    if teacher is not None:
+        teacher.bind(venv.core)
     obs, _ = venv.reset(seed=config.seed + 20_000)
     rng = np.random.default_rng(config.seed)
-    observed, ctr_actions = [], []
+    observed, targets = [], []
     for _ in range(states // 64):
-        action = baseline.act(venv.core.observe_ids(), rng)  # the baseline reads ids in any obs_mode
         observed.append(obs.copy() if isinstance(obs, np.ndarray) else {k: v.copy() for k, v in obs.items()})
-        ctr_actions.append(action)
+        if teacher is None:
+            action = ctr.act(venv.core.observe_ids(), rng)  # the baseline reads ids in any obs_mode
+            targets.append(action if mode == "scores" else _greedy_ctr_targets(mode, len(action)))
+        else:
+            action = teacher.act(venv.core.observe_ids(), rng)
+            targets.append(_teacher_targets(teacher, mode))
         obs, *_ = venv.step(action)
     data: Any = (
         np.concatenate(observed)  # type: ignore[arg-type]
         if isinstance(observed[0], np.ndarray)
         else {k: np.concatenate([b[k] for b in observed]) for k in observed[0]}
     )
-    n = len(ctr_actions) * 64
-    mode = config.options.action_mode
     policy: Any = model.policy
     tensors, _ = policy.obs_to_tensor(data)
-    if mode == "scores":
-        target = torch.as_tensor(np.concatenate(ctr_actions), device=policy.device)
-    elif mode == "weights":
-        target = torch.tensor(GREEDY_CTR_WEIGHTS, device=policy.device).repeat(n, 1)
-    else:
-        target = torch.full((n,), STRATEGIES.index("greedy_ctr"), device=policy.device)
+    target = torch.as_tensor(np.concatenate(targets), device=policy.device)
+    target = target.long() if target.dtype == torch.int64 else target.float()
+    held = len(target) // 8 if teacher is not None else 0  # the last states, to say how well it learnt
+    fit = len(target) - held
+    before = _agreement(policy, tensors, target, fit, mode) if held else None
     optimiser = torch.optim.Adam(policy.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(config.seed)
     losses = []
     for _ in range(steps):
-        index = torch.randint(0, len(target), (256,), generator=generator).to(policy.device)
-        batch = (
-            tensors[index] if isinstance(tensors, torch.Tensor) else {k: v[index] for k, v in tensors.items()}
-        )
-        if mode == "discrete":
-            loss = torch.nn.functional.cross_entropy(policy.q_net(batch), target[index])
-        else:
-            mean = policy.get_distribution(batch).distribution.mean
-            loss = torch.nn.functional.mse_loss(mean, target[index])
+        index = torch.randint(0, fit, (256,), generator=generator).to(policy.device)
+        loss = _clone_loss(policy, _rows(tensors, index), target[index], mode)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     if mode == "discrete":
         policy.q_net_target.load_state_dict(policy.q_net.state_dict())
-    return [round(losses[0], 5), round(losses[-1], 5)]
+    done: dict[str, Any] = {"loss": [round(losses[0], 5), round(losses[-1], 5)]}
+    if held:
+        done["held_out"] = {
+            "states": held, "measure": "agreement" if mode == "discrete" else "minus_mse",
+            "before": before, "after": _agreement(policy, tensors, target, fit, mode),
+            "teacher_deviation_rate": teacher.report()["deviation_rate"] if teacher else None,
+        }  # fmt: skip
+    return done
+
+
+def _agreement(policy: Any, tensors: Any, target: torch.Tensor, start: int, mode: str) -> float:
+    """How close the policy's deterministic action is to ``target`` on the rows from ``start`` on:
+    the share of equal strategies (``discrete``) or minus the mean squared error."""
+    index = torch.arange(start, len(target), device=policy.device)
+    with torch.no_grad():
+        batch = _rows(tensors, index)
+        if mode == "discrete":
+            wanted = target[index] if target.dtype == torch.int64 else target[index].argmax(dim=1)
+            return round(float((policy.q_net(batch).argmax(dim=1) == wanted).float().mean()), 4)
+        mean = policy.get_distribution(batch).distribution.mean
+        return round(-float(torch.nn.functional.mse_loss(mean, target[index])), 5)
+
+
+def _rows(tensors: Any, index: torch.Tensor) -> Any:
+    return tensors[index] if isinstance(tensors, torch.Tensor) else {k: v[index] for k, v in tensors.items()}
+
+
+def _teacher_targets(teacher: DistilledPlanner, mode: str) -> np.ndarray:
+    """The teacher's last decision as the agent's targets: in ``discrete`` mode each strategy's
+    predicted gain over the base strategy ``(B, S)`` (the base's own: the threshold, or its
+    candidate's gain if higher), whose argmax is the teacher's choice, so the Q-values learn how
+    much each choice matters, not only which wins; otherwise the chosen candidate's action."""
+    assert teacher.last_choice is not None and teacher.last_gains is not None
+    if mode != "discrete":
+        return np.stack([teacher.last_actions[c][1][b] for b, c in enumerate(teacher.last_choice)])
+    base = teacher.last_actions[0][1].astype(np.int64)  # the base's strategy (best-fixed)
+    strategies = np.stack([action for _, action in teacher.last_actions[1:]], axis=1)  # (B, S)
+    gains = np.full((len(base), len(STRATEGIES)), -np.inf)
+    rows = np.arange(len(base))[:, None]
+    np.maximum.at(gains, (np.broadcast_to(rows, strategies.shape), strategies), teacher.last_gains[:, 1:])
+    gains[np.arange(len(base)), base] = np.maximum(gains[np.arange(len(base)), base], teacher.threshold)
+    return gains.astype(np.float32)
+
+
+def _greedy_ctr_targets(mode: str, n: int) -> np.ndarray:
+    if mode == "weights":
+        return np.tile(np.asarray(GREEDY_CTR_WEIGHTS, dtype=np.float32), (n, 1))
+    return np.full(n, STRATEGIES.index("greedy_ctr"), dtype=np.int64)
+
+
+def _clone_loss(policy: Any, batch: Any, target: torch.Tensor, mode: str) -> torch.Tensor:
+    if mode == "discrete" and target.dtype == torch.int64:  # a strategy to prefer
+        return torch.nn.functional.cross_entropy(policy.q_net(batch), target)
+    if mode == "discrete":  # each strategy's value
+        return torch.nn.functional.mse_loss(policy.q_net(batch), target)
+    mean = policy.get_distribution(batch).distribution.mean
+    return torch.nn.functional.mse_loss(mean, target)

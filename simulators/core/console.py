@@ -18,6 +18,7 @@ from simulators.core.install import ROOT, InstallationError, check_installation
 
 COMMANDS = {
     "train": ("agents.train", "train an SB3 agent and compare it with the static baselines"),
+    "distill": ("agents.distill", "distil a rollout planner into a fast policy"),
     "evaluate": ("agents.evaluate", "evaluate a policy online in a simulator"),
     "ope": ("agents.ope", "off-policy evaluation on logged data"),
     "export": ("agents.export", "export a trained policy to ONNX"),

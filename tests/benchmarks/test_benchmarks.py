@@ -11,7 +11,8 @@ import torch
 
 from benchmarks.ope_accuracy import click_noise_floor
 from benchmarks.temperature import main
-from tests.conftest import run_cli
+from simulators.datasets.shop import shop_folder
+from tests.conftest import SMALL_SHOP, run_cli
 
 
 @pytest.mark.slow
@@ -111,6 +112,30 @@ def test_headroom_benchmark_measures_the_ceiling_at_two_caps(tmp_path: Path) -> 
         assert ceiling["minus_tuned_weights"]["mean"] == pytest.approx(gap)
         assert ceiling["planner"]["decisions"] > 0
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG" and out.with_suffix(".md").is_file()
+
+
+@pytest.mark.slow
+def test_distill_benchmark_plays_each_distilled_planner_beside_its_planner(tmp_path: Path) -> None:
+    out = tmp_path / "distill.json"
+    result = run_cli("benchmarks.distill", "--json", str(out), "--quick", "--data", str(shop_folder(SMALL_SHOP)),
+                     "--thresholds", "0", "1")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    fitted, true = report["worlds"]["fitted"], report["worlds"]["true"]
+    assert set(fitted) == {"tuned-weights", "planner:fitted", "distilled:fitted (threshold 0)",
+                           "distilled:fitted (threshold 1)"}  # fmt: skip
+    assert {"planner:true", "distilled:true (threshold 0)", "distilled:fitted (threshold 1)"} <= set(true)
+    for rows in (fitted, true):
+        for name, row in rows.items():
+            diff = row["minus_tuned_weights"]
+            gap = row["return_mean"] - rows["tuned-weights"]["return_mean"]
+            assert diff is None if name == "tuned-weights" else diff["mean"] == pytest.approx(gap)
+    assert all(0 <= row["deviation_rate"] <= 1 for name, row in true.items() if name != "tuned-weights")
+    assert [h["played_by"] for h in report["labelling"]["true"]] == ["planner", "distilled"]
+    assert (
+        out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+        and "share of its planner" in out.with_suffix(".md").read_text()
+    )
 
 
 def test_report_markdown_turns_scalars_records_and_grids_into_tables() -> None:

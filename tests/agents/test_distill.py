@@ -1,0 +1,209 @@
+"""Distilling the planner: its rows describe each candidate against the base's; a learner that
+predicts no gain anywhere plays the base policy's sessions exactly (DAgger's round plays the
+learner, the planner only labels); a planted gain is learnt and played, and a threshold above it
+keeps the base; the same seed labels the same rows; the run folder round-trips through
+``--policy FOLDER``, refuses a changed scorer and never replaces another run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.evaluation.load import load_policy, make_planner
+from agents.evaluation.sessions import run_sessions
+from agents.policies.distilled import SCORER_FILE, DistilledPlanner, candidate_design
+from agents.policies.planner import PlannerConfig
+from agents.training.distill import DistillConfig, Labeller, fit_scorer, learn
+from envs.config import EnvConfig
+from simulators.core.errors import ConfigError
+from simulators.datasets.shop import shop_folder
+from tests.conftest import SMALL_SHOP, TINY, run_cli
+
+PLANNER = PlannerConfig(rollouts=4)
+
+
+@pytest.fixture(scope="module")
+def data() -> str:
+    return str(shop_folder(SMALL_SHOP))
+
+
+def config_of(data: str, **changes: object) -> DistillConfig:
+    fields = {"data": data, "sessions": 24, "rounds": 2, "eval_episodes": 0, "planner": PLANNER,
+              "max_iter": 40, **changes}  # fmt: skip
+    return DistillConfig(**fields)  # type: ignore[arg-type]
+
+
+class Constant:
+    """A scorer that predicts ``value`` for every row."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.full(len(x), self.value)
+
+
+def test_a_row_describes_its_candidate_against_the_base_slate() -> None:
+    rng = np.random.default_rng(0)
+    observation = {"candidate_features": rng.random((2, 6, 3)), "context": rng.random((2, 4))}
+    slates = np.array([[[0, 1], [1, 0], [2, 3]], [[5, 4], [5, 4], [0, 2]]])
+    topics = np.array([[0, 0, 1, 2, 0, 0], [0, 1, 1, 0, 0, 1]])
+    x = candidate_design(observation, slates, topics)
+    assert x.shape == (2, 3, 4 + 3 * 3 + 1 + 3)
+    np.testing.assert_array_equal(x[:, :, :4], np.repeat(observation["context"][:, None], 3, axis=1))
+    np.testing.assert_array_equal(x[:, 0, 4:-3], 0.0)  # the base against itself
+    np.testing.assert_array_equal(x[1, 1, 4:-3], 0.0)  # the same slate as the base's
+    np.testing.assert_array_equal(x[:, :, -3:], np.broadcast_to(np.eye(3), (2, 3, 3)))
+    assert x[0, 2, 4 + 9] == 1.0  # topics 1 and 2 against the base's one topic
+    np.testing.assert_allclose(
+        x[0, 1, 4:7], 0.0, atol=1e-12
+    )  # the same items in another order: the same mean
+    assert np.abs(x[0, 1, 7:10]).max() > 0  # but another discounted sum
+
+
+def test_a_learner_that_predicts_no_gain_plays_the_base_policy_while_the_planner_labels(data: str) -> None:
+    env = replace_env(data)
+    planner = make_planner("planner:true", env, PLANNER)
+    learner = DistilledPlanner(planner.base, PLANNER, Constant(0.0))
+    labeller = Labeller(planner, learner)
+    labelled = run_sessions(labeller, env, 32, 11, progress=False)
+    alone = run_sessions(planner.base, env, 32, 11, progress=False)
+    np.testing.assert_array_equal(labelled.returns, alone.returns)
+    assert learner.deviations == 0 and planner.deviations > 0  # the planner would have deviated
+    assert planner.decisions >= labelled.lengths.sum()  # a slot past its quota still plays (uncounted)
+    assert sum(len(y) for y in labeller.labels) == planner.decisions * planner.last_slates.shape[1]  # type: ignore[union-attr]
+    assert all(np.isfinite(y).all() for y in labeller.labels)
+
+
+def replace_env(data: str) -> EnvConfig:
+    return EnvConfig(data=data, simulator="true", candidates="popularity", max_steps=12)
+
+
+def test_a_planted_gain_is_learnt_and_played_and_a_higher_threshold_keeps_the_base(data: str) -> None:
+    env = replace_env(data)
+    planner = make_planner("planner:true", env, PLANNER)
+    labeller = Labeller(planner, None)
+    run_sessions(labeller, env, 24, 3, progress=False)
+    x = np.concatenate(labeller.rows)
+    n_candidates = planner.last_slates.shape[1]  # type: ignore[union-attr]
+    which = x[:, -n_candidates:].argmax(axis=1)
+    planted = np.where(which == 5, 1.0, 0.0)  # candidate 5 earns one more per session, the rest nothing
+    scorer = fit_scorer(x, planted, config_of(data))
+    learner = DistilledPlanner(planner.base, PLANNER, scorer, threshold=0.5)
+    labeller = Labeller(planner, learner)
+    run_sessions(labeller, env, 16, 4, progress=False)
+    assert learner.decisions > 0 and learner.deviations == learner.decisions  # always candidate 5
+    cautious = DistilledPlanner(planner.base, PLANNER, scorer, threshold=2.0)
+    run_sessions(cautious, env, 16, 4, progress=False)
+    assert cautious.decisions > 0 and cautious.deviations == 0
+
+
+def test_the_same_seed_labels_the_same_rows_and_dagger_plays_the_learner(data: str) -> None:
+    first, second = learn(config_of(data), progress=False), learn(config_of(data), progress=False)
+    np.testing.assert_array_equal(first.rows, second.rows)
+    np.testing.assert_array_equal(first.labels, second.labels)
+    assert [h["played_by"] for h in first.history] == ["planner", "distilled"]
+    assert set(np.unique(first.rounds)) == {0, 1}
+
+
+def test_the_cli_writes_a_run_that_plays_as_it_was_learnt_and_guards_it(data: str, tmp_path: Path) -> None:
+    out = tmp_path / "distilled"
+    flags = ["--data", data, "--model", "true", "--sessions", "24", "--rounds", "1", "--planner-rollouts", "4",
+             "--max-iter", "40", "--eval-episodes", "32"]  # fmt: skip
+    result = run_cli("agents.distill", *flags, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["evaluation"]["episodes"] == 32 and "paired" in metrics["evaluation"]
+    assert "distilled:true" in result.stdout
+    # the folder plays where any policy is taken, as the run learnt it (the same labels, the same scorer)
+    learnt = learn(config_of(data, model="true", rounds=1), progress=False)
+    env = EnvConfig(data=data, simulator="true")
+    loaded = load_policy(str(out), env=env)
+    assert isinstance(loaded, DistilledPlanner) and loaded.env_options["data"] == data
+    np.testing.assert_array_equal(
+        run_sessions(loaded, env, 32, 9, progress=False).returns,
+        run_sessions(learnt.policy, env, 32, 9, progress=False).returns,
+    )
+    evaluated = run_cli("agents.evaluate", "--policy", str(out), "tuned-weights", "--simulator", "true",
+                        "--episodes", "16", "--json", str(tmp_path / "eval.json"))  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert "a distilled planner" in evaluated.stdout
+    # another run never lands on it, nor an output on its files
+    again = run_cli("agents.distill", *flags, "--out", str(out))
+    assert again.returncode == 2 and "holds another run" in again.stderr and "--resume" not in again.stderr
+    over = run_cli("agents.evaluate", "--policy", str(out), "--json", str(out / "metrics.json"))
+    assert over.returncode == 2 and "one of the command's inputs" in over.stderr
+    # a scorer changed after the run is refused before it is read
+    (out / SCORER_FILE).write_bytes((out / SCORER_FILE).read_bytes() + b"\0")
+    with pytest.raises(ConfigError, match="changed since the run wrote it"):
+        load_policy(str(out), env=env)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--eval-seed", "5001"], "is one of the labelling seeds"),
+        (["--model", "dreamt"], "invalid choice"),
+        (["--sessions", "0"], "--sessions must lie in"),
+        (["--model", "true", "--planner-ensemble", "2"], "needs --model fitted"),
+    ],
+)
+def test_bad_input_is_one_line_before_any_work(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run_cli("agents.distill", *args, "--out", str(tmp_path / "d"))
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "d").exists()
+
+
+def test_dqn_starts_from_a_teacher_over_its_own_strategies_and_refuses_one_over_weights(
+    tmp_path: Path,
+) -> None:
+    teacher = tmp_path / "teacher"
+    flags = [
+        "--sessions",
+        "16",
+        "--rounds",
+        "1",
+        "--planner-rollouts",
+        "4",
+        "--max-iter",
+        "40",
+        "--eval-episodes",
+        "0",
+    ]
+    made = run_cli("agents.distill", *flags, "--planner-base", "best-fixed", "--planner-candidates", "strategies",
+                   "--out", str(teacher))  # fmt: skip
+    assert made.returncode == 0, made.stderr[-2000:]
+    run = tmp_path / "dqn"
+    trained = run_cli(
+        "agents.train", "dqn", *TINY, "--warm-start", "teacher", "--teacher", str(teacher), "--out", str(run)
+    )
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    config = json.loads((run / "config.json").read_text())
+    assert config["env_options"]["fairness_lambda"] == 0.0  # the teacher's reward, not the priced one
+    cloned = config["teacher"]
+    held = cloned[
+        "held_out"
+    ]  # on states the clone did not learn from, it plays the teacher's strategy more often
+    assert cloned["loss"][1] < cloned["loss"][0] and held["after"] > held["before"] + 0.1
+    assert config["start_action"]["reranker"] == "best-fixed"
+    # a teacher whose candidates are weights cannot teach discrete actions; nor a teacher without its warm start
+    weights = tmp_path / "weights"
+    assert (
+        run_cli("agents.distill", *flags, "--planner-candidates", "greedy", "--out", str(weights)).returncode
+        == 0
+    )
+    for args, message in (
+        (["--warm-start", "teacher", "--teacher", str(weights)], "its candidate actions are ['weights']"),
+        (["--teacher", str(teacher)], "go together"),
+        (
+            ["--warm-start", "teacher", "--teacher", str(teacher), "--fairness-lambda", "2"],
+            "distilled with fairness_lambda 0.0",
+        ),
+    ):
+        refused = run_cli("agents.train", "dqn", *TINY, *args, "--out", str(tmp_path / "refused"))
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+        assert not (tmp_path / "refused").exists()
