@@ -190,6 +190,8 @@ def test_dqn_starts_from_a_teacher_over_its_own_strategies_and_refuses_one_over_
     ]  # on states the clone did not learn from, it plays the teacher's strategy more often
     assert cloned["loss"][1] < cloned["loss"][0] and held["after"] > held["before"] + 0.1
     assert config["start_action"]["reranker"] == "best-fixed"
+    check = cloned["check"]  # the clone stays only if it earns at least the static start, paired
+    assert isinstance(check["kept"], bool) and check["kept"] == (check["clone_minus_static"]["mean"] >= 0)
     # a teacher whose candidates are weights cannot teach discrete actions; nor a teacher without its warm start
     weights = tmp_path / "weights"
     assert (
