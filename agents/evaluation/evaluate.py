@@ -25,7 +25,7 @@ from agents.evaluation.paired import paired_cell, paired_difference, session_cov
 from agents.evaluation.report import protected_cell
 from agents.evaluation.sessions import EvaluationResult, metrics, run_sessions
 from agents.policies.agent import run_files
-from agents.policies.distilled import DistilledPlanner
+from agents.policies.distilled import DistilledPlanner, is_distilled_run
 from agents.policies.planner import CANDIDATE_KINDS, PlannerConfig, RolloutPlanner
 from agents.policies.protocol import Policy
 from envs.config import SIMULATORS, EnvConfig, known_options
@@ -120,7 +120,9 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     reports: dict[str, dict[str, Any]] = {}
     # Every policy built before any is played: a policy that cannot be built fails the call at once.
     policies: dict[str, Policy] = {
-        spec: agents.get(spec) or load_policy(spec, env=env, planner=config.planner) for spec in config.policy
+        spec: (None if is_distilled_run(spec) else agents.get(spec))  # a distilled run's base: tuned for env
+        or load_policy(spec, env=env, planner=config.planner)
+        for spec in config.policy
     }
     for spec, policy in policies.items():
         options = {**envs.env_options(config.env), **known_options(policy_env_options(policy)), "data": data}

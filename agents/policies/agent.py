@@ -23,10 +23,8 @@ from simulators.core.errors import ConfigError
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"a2c": A2C, "dqn": DQN, "ppo": PPO}
 """Algorithm name -> SB3 class."""
-RUN_FILES = (
-    "config.json", "model.zip", "metrics.json", "learning_curve.png", "timing.json", *DISTILLED_RUN_FILES
-)  # fmt: skip
-"""Files a run writes at the top of its folder (a training run's, or a distillation's:
+RUN_FILES = ("config.json", "model.zip", "metrics.json", "learning_curve.png", "timing.json")
+"""Files a training run writes at the top of its folder (a distillation's:
 :data:`agents.policies.distilled.DISTILLED_RUN_FILES`)."""
 RUN_FOLDERS = ("checkpoints", "eval", "best", "tb")
 """Sub-folders a training run writes."""
@@ -61,7 +59,11 @@ def run_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return [folder] if folder.is_file() else []
-    files = [folder / name for name in (*RUN_FILES, *EXPORT_FILES) if (folder / name).is_file()]
+    files = [
+        folder / name
+        for name in (*RUN_FILES, *EXPORT_FILES, *DISTILLED_RUN_FILES)
+        if (folder / name).is_file()
+    ]
     for name in RUN_FOLDERS:
         files += [path for path in (folder / name).rglob("*") if path.is_file()]
     return files

@@ -8,8 +8,8 @@ and Tree Search", NeurIPS 2017), with DAgger's data collection (Ross et al., AIS
 slow expert (the planner, tens of decisions per second) labels the states the fast apprentice
 visits, and the apprentice learns the expert's *values* of its candidate actions, not only its
 choice, so it can also refuse a deviation the expert would have played on a noisy estimate. It
-needs no model of the world when it acts: thousands of decisions per second, servable as any
-re-ranker is.
+needs no model of the world when it acts: 5 to 35 times the planner's decisions per second on
+the shop (``benchmarks/results/distill.md``).
 
 A run folder of ``python -m agents.distill`` holds it: ``distilled.json`` (what it was distilled
 from and how, the sha256 of the scorer) and ``scorer.pkl`` (the regressor, pickled by scikit-learn's
@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from agents.policies.baselines import scores_action
-from agents.policies.planner import PlannerConfig, candidate_actions, candidate_slates
+from agents.policies.planner import MODELS, PlannerConfig, candidate_actions, candidate_slates
 from agents.policies.protocol import Policy
 from envs.core import SessionCore
 from simulators.core.errors import ConfigError
@@ -137,13 +137,20 @@ class DistilledPlanner:
             raise ConfigError(
                 "a distilled planner acts for an env's sessions: bind(core) it first (run_sessions does)"
             )
-        actions = candidate_actions(self.base, self.planner, observation, rng)
-        slates = candidate_slates(core, observation, actions)
-        choice = self.choose(observation, slates, core.candidate_topics)
-        self.last_actions, self.last_choice = actions, choice
+        self.last_actions = candidate_actions(self.base, self.planner, observation, rng)
+        slates = candidate_slates(core, observation, self.last_actions)
+        return self.play(observation, slates, core.candidate_topics, core.config.n_candidates)
+
+    def play(
+        self, observation: dict[str, np.ndarray], slates: np.ndarray, topics: np.ndarray, n_candidates: int
+    ) -> np.ndarray:
+        """The ``scores`` actions ``(B, N)`` of the candidate slates ``slates (B, A, K)`` it chooses
+        (:meth:`choose`), counted."""
+        choice = self.choose(observation, slates, topics)
+        self.last_choice = choice
         self.decisions += len(choice)
         self.deviations += int((choice > 0).sum())
-        return scores_action(slates[np.arange(len(choice)), choice], core.config.n_candidates)
+        return scores_action(slates[np.arange(len(choice)), choice], n_candidates)
 
     def predict(
         self, observation: dict[str, np.ndarray], slates: np.ndarray, topics: np.ndarray
@@ -190,15 +197,22 @@ def read_record(folder: Path) -> dict[str, Any]:
         record = json.loads(file.read_text())
         if not isinstance(record, dict):
             raise ValueError("not a JSON object")
-        fmt, digest = record.get("format"), record["scorer_sha256"]
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{file}: not a distilled run's record ({err})") from None
+    if record.get("format") != FORMAT:
+        raise ConfigError(
+            f"{file}: written by another version of RecGym (format {record.get('format')}, this one reads {FORMAT})"
+        )
+    try:
+        digest = str(record["scorer_sha256"])
+        if not isinstance(record["planner"], dict) or not isinstance(record["env_options"], dict):
+            raise ValueError("its planner and env_options must be objects")
         planner_config(record["planner"])
         float(record["threshold"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        if record["planner_model"] not in MODELS:
+            raise ValueError(f"planner_model {record['planner_model']!r} is not one of {list(MODELS)}")
+    except (ValueError, KeyError, TypeError, ConfigError) as err:
         raise ConfigError(f"{file}: not a distilled run's record ({err})") from None
-    if fmt != FORMAT:
-        raise ConfigError(
-            f"{file}: written by another version of RecGym (format {fmt}, this one reads {FORMAT})"
-        )
     scorer = folder / SCORER_FILE
     if not scorer.is_file() or file_digest(scorer) != digest:
         raise ConfigError(

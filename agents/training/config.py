@@ -183,7 +183,7 @@ class TrainConfig:
         self._check_teacher()
         if self.warm_start in ("static", "teacher") and mode == "scores":
             raise ConfigError(
-                "warm start 'static' starts at a re-ranker's action: it needs action_mode 'weights' or "
+                f"warm start '{self.warm_start}' starts at a re-ranker's action: it needs action_mode 'weights' or "
                 "'discrete' (or use --warm-start ctr)"
             )
         if obs == "embedding" and self.warm_start != "none" and mode == "scores":
@@ -205,8 +205,9 @@ class TrainConfig:
                 f"--teacher {self.teacher}: not a distilled run (python -m agents.distill writes one)"
             )
         record = read_record(Path(self.teacher))
-        modes, mode = candidate_modes(planner_config(record["planner"])), self.options.action_mode
-        if modes != {mode}:
+        teaches, mode = planner_config(record["planner"]), self.options.action_mode
+        modes = candidate_modes(teaches)
+        if modes != {mode} or (mode == "discrete" and "strategies" not in teaches.candidates):
             raise ConfigError(
                 f"--teacher {self.teacher}: its candidate actions are {sorted(modes)}, the agent acts in {mode!r}: "
                 "distil with --planner-base best-fixed --planner-candidates strategies for discrete actions, "
@@ -396,6 +397,11 @@ def parse_train_config(argv: Sequence[str] | None) -> tuple[TrainConfig, bool, b
     args = train_parser().parse_args(argv)
     given = {k: v for k, v in config_kwargs(args, TrainConfig).items() if k != "algorithm"}
     env_given = config_kwargs(args, EnvConfig, dest_prefix="env_")
+    if "fairness_price" in given and given.get("teacher"):
+        raise ConfigError(
+            "--fairness-price prices the reward on the logs; with --teacher the agent takes the teacher's "
+            "fairness_lambda (or pass the same --fairness-lambda)"
+        )
     if "fairness_price" in given and "fairness_lambda" in env_given:
         raise ConfigError(
             "--fairness-price sets fairness_lambda from the logs; --fairness-lambda fixes it: pass one"

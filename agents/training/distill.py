@@ -32,8 +32,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 import envs
 from agents.evaluation.load import make_planner
 from agents.evaluation.paired import paired_difference
-from agents.evaluation.sessions import run_sessions
-from agents.policies.baselines import scores_action
+from agents.evaluation.sessions import PARALLEL_SESSIONS, run_sessions
 from agents.policies.distilled import (
     DISTILLED_RUN_FILES,
     LABELS_FILE,
@@ -77,15 +76,17 @@ class DistillConfig:
     threshold: float = 0.0
     """The predicted gain (reward per session) a deviation from the base's slate must clear."""
     seed: int = 5000
-    """Seed of the labelled sessions (round r plays seed + r) and of the regressor."""
+    """Seed of the labelled sessions (round r plays the slot seeds from seed + 32 r: each of the 32
+    parallel sessions draws from its own stream, so rounds meet other users) and of the regressor."""
     eval_episodes: int = 500
     """Sessions of the paired evaluation against the base policy (0: none)."""
     eval_seed: int = 70000
-    """Seed of the evaluation sessions; keep it apart from seed .. seed + rounds - 1."""
+    """Seed of the evaluation sessions (its 32 slot streams must not be the labelling's)."""
     fairness_lambda: float = 0.0
     """Weight of the fairness penalty in the reward the planner maximises and the evaluation counts."""
     max_iter: int = 300
-    """Boosting iterations of the regressor."""
+    """Most boosting iterations of the regressor (scikit-learn's early stopping ends it sooner
+    when the score on a tenth of the labels, held out, stops improving)."""
     learning_rate: float = 0.05
     """The regressor's learning rate."""
     max_leaf_nodes: int = 31
@@ -107,11 +108,15 @@ class DistillConfig:
             raise ConfigError(f"--rounds must lie in [1, 20], got {self.rounds}")
         if not 0 <= self.eval_episodes <= MAX_SESSIONS:
             raise ConfigError(f"--eval-episodes must lie in [0, {MAX_SESSIONS:,}], got {self.eval_episodes}")
-        if self.seed <= self.eval_seed < self.seed + self.rounds:
+        last = self.seed + self.rounds * PARALLEL_SESSIONS
+        if self.eval_episodes and self.seed - PARALLEL_SESSIONS < self.eval_seed < last:
             raise ConfigError(
-                f"--eval-seed {self.eval_seed} is one of the labelling seeds ({self.seed} to "
-                f"{self.seed + self.rounds - 1}): evaluate on other sessions"
+                f"--eval-seed {self.eval_seed}: its sessions' streams ({self.eval_seed} to "
+                f"{self.eval_seed + PARALLEL_SESSIONS - 1}) overlap the labelling's ({self.seed} to {last - 1}): "
+                "evaluate on other sessions"
             )
+        if not (np.isfinite(self.threshold) and self.threshold >= 0):
+            raise ConfigError(f"--threshold must be a number >= 0, got {self.threshold}")
         if not (np.isfinite(self.fairness_lambda) and self.fairness_lambda >= 0):
             raise ConfigError(f"--fairness-lambda must be >= 0, got {self.fairness_lambda}")
         if self.max_iter < 1 or self.max_leaf_nodes < 2:
@@ -167,10 +172,9 @@ class Labeller:
         self.labels.append(gains.reshape(-1).astype(np.float32))
         if self.learner is None:
             return action
-        choice = self.learner.choose(observation, slates, self.core.candidate_topics)
-        self.learner.decisions += len(choice)
-        self.learner.deviations += int((choice > 0).sum())
-        return scores_action(slates[np.arange(len(choice)), choice], self.core.config.n_candidates)
+        return self.learner.play(
+            observation, slates, self.core.candidate_topics, self.core.config.n_candidates
+        )
 
 
 def fit_scorer(x: np.ndarray, y: np.ndarray, config: DistillConfig) -> HistGradientBoostingRegressor:
@@ -215,7 +219,7 @@ def learn(config: DistillConfig, progress: bool = True) -> Distillation:
     for r in range(config.rounds):
         labeller = Labeller(planner, learner)
         planner.decisions = planner.deviations = 0
-        run_sessions(labeller, env, config.sessions, config.seed + r, progress=progress)
+        run_sessions(labeller, env, config.sessions, config.seed + r * PARALLEL_SESSIONS, progress=progress)
         x, y = np.concatenate(labeller.rows), np.concatenate(labeller.labels)
         rows.append(x)
         labels.append(y)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from agents.policies.agent import EXPORT_FILES, RUN_FILES, RUN_FOLDERS
-from agents.policies.distilled import DISTILLED_FILE
+from agents.policies.distilled import DISTILLED_FILE, DISTILLED_RUN_FILES, SCORER_FILE
 from simulators.core.errors import ConfigError
 
 LOCK_FILE = ".lock"
@@ -37,7 +37,10 @@ def run_id_of(folder: Path) -> str | None:
 
 def holds_a_run(folder: Path) -> bool:
     """Whether ``folder`` holds any file or sub-folder a run writes (or its export)."""
-    return any((folder / name).exists() for name in (*RUN_FILES, *RUN_FOLDERS, *EXPORT_FILES))
+    return any(
+        (folder / name).exists()
+        for name in (*RUN_FILES, *RUN_FOLDERS, *EXPORT_FILES, DISTILLED_FILE, SCORER_FILE)
+    )
 
 
 def checkpoint_prefix(run_id: str | None) -> str:
@@ -80,7 +83,11 @@ def own_run_folder(
                         f"--out {folder}: holds another run{f' ({previous})' if previous else ''}; pass --overwrite "
                         f"to replace it{hint}"
                     )
-                for name in (*RUN_FILES, *EXPORT_FILES):  # the replaced run's export would be stale
+                for name in (
+                    *RUN_FILES,
+                    *EXPORT_FILES,
+                    *DISTILLED_RUN_FILES,
+                ):  # the replaced run's export would be stale
                     (folder / name).unlink(missing_ok=True)
                 for name in RUN_FOLDERS:
                     shutil.rmtree(folder / name, ignore_errors=True)

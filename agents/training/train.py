@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> None:
     """Train, evaluate, print the comparison table."""
     config, resume, overwrite = parse_train_config(argv)
     data = [config.options.data, config.options.data_path]
-    check_output_folder(config.folder, "--out", inputs=input_files(*data), writes=(*RUN_FILES, *EXPORT_FILES))
+    inputs = input_files(*data, config.teacher or None)  # a run never lands on its own teacher
+    check_output_folder(config.folder, "--out", inputs=inputs, writes=(*RUN_FILES, *EXPORT_FILES))
     data_source(config.options)  # the logs load (once for the run) before any work: a bad name fails here
     report = train(config, resume, overwrite)
     print(comparison_table(report))

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from agents.evaluation.load import load_policy, make_planner
-from agents.evaluation.sessions import run_sessions
+from agents.evaluation.sessions import PARALLEL_SESSIONS, run_sessions
 from agents.policies.distilled import SCORER_FILE, DistilledPlanner, candidate_design
 from agents.policies.planner import PlannerConfig
+from agents.training import distill as distill_module
 from agents.training.distill import DistillConfig, Labeller, fit_scorer, learn
 from envs.config import EnvConfig
 from simulators.core.errors import ConfigError
@@ -145,7 +147,7 @@ def test_the_cli_writes_a_run_that_plays_as_it_was_learnt_and_guards_it(data: st
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--eval-seed", "5001"], "is one of the labelling seeds"),
+        (["--eval-seed", "5040"], "overlap the labelling's"),
         (["--model", "dreamt"], "invalid choice"),
         (["--sessions", "0"], "--sessions must lie in"),
         (["--model", "true", "--planner-ensemble", "2"], "needs --model fitted"),
@@ -209,3 +211,18 @@ def test_dqn_starts_from_a_teacher_over_its_own_strategies_and_refuses_one_over_
         refused = run_cli("agents.train", "dqn", *TINY, *args, "--out", str(tmp_path / "refused"))
         assert refused.returncode == 2 and message in refused.stderr, refused.stderr
         assert not (tmp_path / "refused").exists()
+
+
+def test_each_round_meets_other_users(data: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    seeds: list[int] = []
+    played = distill_module.run_sessions
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        seeds.append(args[3])
+        return played(*args, **kwargs)
+
+    monkeypatch.setattr(distill_module, "run_sessions", recording)
+    learn(config_of(data, rounds=3, sessions=8), progress=False)
+    # slot i of a vector env draws its users from seed + i: the rounds' slot streams never meet
+    streams = [set(range(seed, seed + PARALLEL_SESSIONS)) for seed in seeds]
+    assert len(seeds) == 3 and all(not (a & b) for i, a in enumerate(streams) for b in streams[i + 1 :])
