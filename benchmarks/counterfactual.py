@@ -29,7 +29,6 @@ the true advantage of every policy (``FILE.png``).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -51,12 +50,11 @@ from agents.evaluation.sessions import EvaluationResult, run_sessions
 from agents.evaluation.tuning import TuningBudget
 from agents.policies.protocol import Policy
 from agents.studies.backend import backend_of
-from benchmarks.plans import parse_plan
+from benchmarks.plans import parse_plan, write_outputs
 from envs.config import MAX_FIT_SAMPLE, MAX_PESSIMISM_MEMBERS, EnvConfig
 from simulators.core.cli import cli_entry
 from simulators.core.errors import ConfigError, check_at_least_one
 from simulators.core.plots import save_png
-from simulators.core.storage import write_text_atomic
 from simulators.data.steps import build_steps
 from simulators.datasets import resolve_data
 from simulators.fit.cache import load_or_fit
@@ -448,10 +446,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     report = measure(plan) | {"seconds": 0.0}
     report["seconds"] = round(time.perf_counter() - started, 1)
-    write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
-    write_text_atomic(args.json.with_suffix(".md"), markdown(report) + "\n")
-    plot(report, args.json.with_suffix(".png"))
-    print(markdown(report))
+    write_outputs(args.json, report, markdown, plot)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ per second. Writes the JSON, a markdown table (``FILE.md``) and the paired gains
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -33,13 +32,12 @@ from agents.policies.planner import PlannerConfig
 from agents.policies.protocol import Policy
 from agents.studies.backend import backend_of
 from agents.training.distill import DistillConfig, learn
-from benchmarks.plans import parse_plan
+from benchmarks.plans import parse_plan, write_outputs
 from envs.config import EnvConfig
 from envs.world import build_world
 from simulators.core.cli import cli_entry
 from simulators.core.errors import ConfigError, check_at_least_one
 from simulators.core.plots import save_png
-from simulators.core.storage import write_text_atomic
 from simulators.datasets import resolve_data
 
 EVAL_SEED = 70_000
@@ -213,10 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     backend_of(args)  # the flags are checked; everything runs in one process, batched
     started = time.perf_counter()
     report = {"plan": asdict(plan), **measure(plan), "seconds": round(time.perf_counter() - started, 1)}
-    write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
-    write_text_atomic(args.json.with_suffix(".md"), markdown(report) + "\n")
-    plot(report, args.json.with_suffix(".png"))
-    print(markdown(report))
+    write_outputs(args.json, report, markdown, plot)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ intervals (``FILE.png``).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -32,13 +31,12 @@ from agents.evaluation.sessions import EvaluationResult, run_sessions
 from agents.evaluation.tuning import TuningBudget, load_or_tune
 from agents.policies.planner import PlannerConfig
 from agents.studies.backend import backend_of
-from benchmarks.plans import parse_plan
+from benchmarks.plans import parse_plan, write_outputs
 from envs.config import MAX_STEPS, EnvConfig
 from envs.world import build_world
 from simulators.core.cli import cli_entry
 from simulators.core.errors import ConfigError, check_at_least_one
 from simulators.core.plots import save_png
-from simulators.core.storage import write_text_atomic
 from simulators.datasets import resolve_data
 
 EVAL_SEED = 70_000
@@ -251,10 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     blocks = [measure_cap(plan, cap, plan.rollouts if cap <= 20 else plan.long_rollouts) for cap in caps]
     report = {"plan": asdict(plan), "cap_shares": shares, "caps": blocks,
               "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
-    write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
-    write_text_atomic(args.json.with_suffix(".md"), markdown(report) + "\n")
-    plot(report, args.json.with_suffix(".png"))
-    print(markdown(report))
+    write_outputs(args.json, report, markdown, plot)
 
 
 if __name__ == "__main__":

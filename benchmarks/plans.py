@@ -5,13 +5,14 @@ flag per plan field and the backend's (``--backend serial|ray``, ``--address``, 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from agents.studies.backend import add_backend_arguments
 from simulators.core.cli import ArgumentParser, add_config_arguments, config_kwargs
-from simulators.core.storage import check_output_file
+from simulators.core.storage import check_output_file, write_text_atomic
 
 P = TypeVar("P")
 
@@ -38,3 +39,15 @@ def parse_plan(
     args = parser.parse_args(argv)
     check_output_file(args.json, "--json", beside=(".md", ".png"))
     return args, plan(**{**(quick if args.quick else {}), **config_kwargs(args, plan)})
+
+
+def write_outputs(
+    path: Path, report: dict[str, Any], markdown: Callable[[dict[str, Any]], str],
+    plot: Callable[[dict[str, Any], Path], None],
+) -> None:  # fmt: skip
+    """Write a benchmark's ``report`` as JSON at ``path``, its tables beside it (``.md``) and its
+    figure (``.png``), each atomically; print the tables."""
+    write_text_atomic(path, json.dumps(report, indent=1) + "\n")
+    write_text_atomic(path.with_suffix(".md"), markdown(report) + "\n")
+    plot(report, path.with_suffix(".png"))
+    print(markdown(report))
