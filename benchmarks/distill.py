@@ -132,9 +132,9 @@ def measure(plan: DistillPlan) -> dict[str, Any]:
                 policy = replace(distilled[model], threshold=threshold)
                 played, seconds = _play(policy, env, plan)
                 row = _row(played, reference, covariates, seconds, policy.report())
-                ceiling = rows[f"planner:{model}"]["minus_tuned_weights"]["mean"]
-                row["share_of_planner"] = (
-                    row["minus_tuned_weights"]["mean"] / ceiling if ceiling > 0 else None
+                ceiling = rows[f"planner:{model}"]["minus_tuned_weights"]
+                row["share_of_planner"] = (  # only where the planner's gain is there: its CI above 0
+                    row["minus_tuned_weights"]["mean"] / ceiling["mean"] if ceiling["ci95"][0] > 0 else None
                 )
                 rows[f"distilled:{model} (threshold {threshold:g})"] = row
         worlds[world] = rows

@@ -8,8 +8,8 @@ and Tree Search", NeurIPS 2017), with DAgger's data collection (Ross et al., AIS
 slow expert (the planner, tens of decisions per second) labels the states the fast apprentice
 visits, and the apprentice learns the expert's *values* of its candidate actions, not only its
 choice, so it can also refuse a deviation the expert would have played on a noisy estimate. It
-needs no model of the world when it acts: 5 to 35 times the planner's decisions per second on
-the shop (``benchmarks/results/distill.md``).
+needs no model of the world when it acts: about sixty times the planner's decisions per second
+on the shop (``benchmarks/results/distill.md``).
 
 A run folder of ``python -m agents.distill`` holds it: ``distilled.json`` (what it was distilled
 from and how, the sha256 of the scorer) and ``scorer.pkl`` (the regressor, pickled by scikit-learn's
