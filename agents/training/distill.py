@@ -249,7 +249,12 @@ def learn(config: DistillConfig, progress: bool = True) -> Distillation:
 def distill(config: DistillConfig, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
     """Distil, evaluate and write the run folder (module docstring); return the metrics."""
     env = config.options
-    _ = data_source(env).logs  # a bad name or folder is one clear error before any work
+    source = data_source(env)  # a bad name or folder is one clear error before any work
+    if config.model == "true" and source.truth is None:
+        raise ConfigError(
+            f"--model true plans in the shop's ground truth, and --data {env.data!r} has none: distil "
+            "planner:fitted (--model fitted)"
+        )
     folder = Path(config.out)
     with own_run_folder(folder, resume=False, overwrite=overwrite, resumable=False) as run_id:
         started = time.perf_counter()

@@ -151,6 +151,7 @@ def test_the_cli_writes_a_run_that_plays_as_it_was_learnt_and_guards_it(data: st
         (["--model", "dreamt"], "invalid choice"),
         (["--sessions", "0"], "--sessions must lie in"),
         (["--model", "true", "--planner-ensemble", "2"], "needs --model fitted"),
+        (["--model", "true", "--data", "movielens"], "has none: distil planner:fitted"),
     ],
 )
 def test_bad_input_is_one_line_before_any_work(tmp_path: Path, args: list[str], message: str) -> None:
