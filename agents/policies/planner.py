@@ -133,9 +133,7 @@ def candidate_actions(
     batch = len(observation["candidate_features"])
     base_action = np.asarray(base.act(observation, rng))
     modes: list[tuple[str, np.ndarray]] = [(base.action_mode, base_action)]
-    kinds = set(config.candidates)
-    if base.action_mode != "weights":  # perturbing weights needs weights
-        kinds -= {"perturb", "diversify"}
+    kinds = candidate_kinds(config, base.action_mode)
     if "perturb" in kinds:
         for f in range(len(FEATURES)):
             for sign in (1.0, -1.0):
@@ -155,12 +153,17 @@ def candidate_actions(
     return modes
 
 
+def candidate_kinds(config: PlannerConfig, base_mode: str) -> set[str]:
+    """The candidate families of ``config`` that apply over a base acting in ``base_mode``
+    (perturbing weights, or flipping their diversity switch, needs a base that acts in weights)."""
+    kinds = set(config.candidates)
+    return kinds if base_mode == "weights" else kinds - {"perturb", "diversify"}
+
+
 def candidate_modes(config: PlannerConfig) -> set[str]:
     """The action modes of the candidate actions of ``config`` (its base's included)."""
-    kinds = set(config.candidates)
     base = BASE_MODES[config.base]
-    if base != "weights":
-        kinds -= {"perturb", "diversify"}
+    kinds = candidate_kinds(config, base)
     return {base} | {"discrete" if kind == "strategies" else "weights" for kind in kinds}
 
 

@@ -78,13 +78,13 @@ def clone_teacher(model: BaseAlgorithm, config: TrainConfig, teacher: DistilledP
     the teacher switches among is neither), and a run must not begin below the static start."""
     policy: Any = model.policy
     static = {name: value.clone() for name, value in policy.state_dict().items()}
-    options = dict(asdict(config.options))
+    agent = TrainedAgent(
+        model, config.algorithm, config.env, asdict(config.options)
+    )  # the model as it stands
     seed, episodes = config.seed + CLONE_CHECK_SEED, config.curve_episodes
-    before = run_sessions(TrainedAgent(model, config.algorithm, config.env, options), config.options, episodes, seed,
-                          progress=False)  # fmt: skip
+    before = run_sessions(agent, config.options, episodes, seed, progress=False)
     cloned = behaviour_clone(model, config, teacher, steps=TEACHER_STEPS, states=TEACHER_STATES)
-    after = run_sessions(TrainedAgent(model, config.algorithm, config.env, options), config.options, episodes, seed,
-                         progress=False)  # fmt: skip
+    after = run_sessions(agent, config.options, episodes, seed, progress=False)
     difference = paired_difference(after, before)
     kept = bool(difference.mean >= 0.0)
     if not kept:
