@@ -180,7 +180,8 @@ class TrainConfig:
         mode, obs = self.options.action_mode, self.options.obs_mode
         if self.algorithm == "dqn" and mode != "discrete":
             raise ConfigError("dqn needs action_mode 'discrete'")
-        self._check_teacher()
+        if (self.warm_start == "teacher") != bool(self.teacher):
+            raise ConfigError("--warm-start teacher and --teacher FOLDER go together: pass both or neither")
         if self.warm_start in ("static", "teacher") and mode == "scores":
             raise ConfigError(
                 f"warm start '{self.warm_start}' starts at a re-ranker's action: it needs action_mode 'weights' or "
@@ -193,11 +194,10 @@ class TrainConfig:
         if self.algorithm != "dqn" and mode == "discrete":
             raise ConfigError(f"{self.algorithm} trains on 'scores' or 'weights', not 'discrete'")
 
-    def _check_teacher(self) -> None:
+    def check_teacher(self) -> None:
         """``--teacher`` names a distilled run whose candidate actions are in the agent's action
-        mode, on the same logs, exactly when ``--warm-start teacher``."""
-        if (self.warm_start == "teacher") != bool(self.teacher):
-            raise ConfigError("--warm-start teacher and --teacher FOLDER go together: pass both or neither")
+        mode, on the same logs and reward. Checked when a run starts (:func:`agents.training.train.train`),
+        not on every reading of a config: a resumed run's clone is done, and its teacher may have moved."""
         if not self.teacher:
             return
         if not is_distilled_run(self.teacher):

@@ -142,6 +142,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
 
     The folder is locked for the run and must not hold another run unless ``overwrite``
     (:func:`agents.run_folder.own_run_folder`)."""
+    if not resume:
+        config.check_teacher()
     with own_run_folder(config.folder, resume, overwrite) as run_id:
         return _train(config, resume, run_id)
 
@@ -166,7 +168,10 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
             buffer = folder / "checkpoints" / f"{prefix}_replay_buffer_{steps}_steps.pkl"
             if config.algorithm == "dqn" and buffer.is_file():
                 model.load_replay_buffer(buffer)  # type: ignore[attr-defined]
-            info = {"resumed_from": path.name}
+            recorded = json.loads((folder / "config.json").read_text())
+            fields = set(config.to_json()) | {"run_id", "resumed_from"}
+            info = {k: v for k, v in recorded.items() if k not in fields}  # what the warm start did
+            info["resumed_from"] = path.name
         else:
             if resume:
                 raise ConfigError(f"--resume {folder}: no checkpoint of this run in {folder / 'checkpoints'}")

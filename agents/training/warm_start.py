@@ -61,7 +61,7 @@ def warm_start(model: BaseAlgorithm, config: TrainConfig, world: RankingWorld) -
         start_at_action(policy, config.options.action_mode, action)
         done["start_action"] = {"reranker": name, **reranker.knobs}
         if config.warm_start == "teacher":
-            done["teacher"] = clone_teacher(
+            done["teacher_clone"] = clone_teacher(
                 model, config, load_distilled_run(config.teacher, config.options, budget)
             )
         return done

@@ -182,12 +182,14 @@ def test_dqn_starts_from_a_teacher_over_its_own_strategies_and_refuses_one_over_
     assert made.returncode == 0, made.stderr[-2000:]
     run = tmp_path / "dqn"
     trained = run_cli(
-        "agents.train", "dqn", *TINY, "--warm-start", "teacher", "--teacher", str(teacher), "--out", str(run)
-    )
+        "agents.train", "dqn", *TINY, "--checkpoint-freq", "256", "--warm-start", "teacher", "--teacher", str(teacher),
+        "--out", str(run),
+    )  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-2000:]
     config = json.loads((run / "config.json").read_text())
     assert config["env_options"]["fairness_lambda"] == 0.0  # the teacher's reward, not the priced one
-    cloned = config["teacher"]
+    assert config["teacher"] == str(teacher)
+    cloned = config["teacher_clone"]
     held = cloned[
         "held_out"
     ]  # on states the clone did not learn from, it plays the teacher's strategy more often
@@ -212,6 +214,13 @@ def test_dqn_starts_from_a_teacher_over_its_own_strategies_and_refuses_one_over_
         refused = run_cli("agents.train", "dqn", *TINY, *args, "--out", str(tmp_path / "refused"))
         assert refused.returncode == 2 and message in refused.stderr, refused.stderr
         assert not (tmp_path / "refused").exists()
+    # the clone is done: a resumed run does not need its teacher where it was
+    teacher.rename(tmp_path / "moved")
+    more = run_cli("agents.train", "dqn", "--resume", str(run), "--timesteps", "768")
+    assert more.returncode == 0, more.stderr[-2000:]
+    resumed = json.loads((run / "config.json").read_text())
+    assert resumed["resumed_from"] and resumed["teacher"] == str(teacher)
+    assert resumed["teacher_clone"] == cloned and resumed["start_action"] == config["start_action"]
 
 
 def test_each_round_meets_other_users(data: str, monkeypatch: pytest.MonkeyPatch) -> None:
