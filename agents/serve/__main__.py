@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents.policies.agent import run_files
+from agents.policies.distilled import is_distilled_run, read_record
 from agents.serve import BACKENDS
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
 from simulators.core.errors import ConfigError
@@ -32,7 +33,7 @@ class ServeConfig:
     """Folder of the serving log (tabular schema; load_logs reads it); empty = RUN_DIR/served."""
     backend: str = "onnx"
     """onnx (the exported graph by onnxruntime: RUN_DIR/policy.onnx, exported on the first serve of a run
-    whose model has no current export) or torch."""
+    whose model has no current export) or torch; a distilled run's scorer runs in scikit-learn either way."""
     seed: int = 0
     """Seed of the slates sampled at temperature > 0."""
     flush_rows: int = 2_000
@@ -69,19 +70,26 @@ def main(argv: list[str] | None = None) -> None:
     """Check the options and the run, build the ranker, then serve until stopped (Ctrl-C / SIGTERM
     flush the log; SIGKILL loses only what was not flushed)."""
     parser = ArgumentParser(prog="python -m agents.serve", description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path, help="a run folder written by agents.train")
+    parser.add_argument(
+        "run_dir", type=Path, help="a run folder written by agents.train, or by agents.distill"
+    )
     add_config_arguments(parser, ServeConfig, choices={"backend": BACKENDS})
     args = parser.parse_args(argv)
     config = ServeConfig(**config_kwargs(args, ServeConfig))
     log_dir = Path(config.log_dir) if config.log_dir else args.run_dir / "served"
     check_output_folder(log_dir, "--log-dir", inputs=run_files(args.run_dir), writes=LOG_FILES)
-    if not (args.run_dir / "config.json").is_file():
-        raise ConfigError(f"{args.run_dir}: not a run folder of agents.train (no config.json)")
+    distilled = is_distilled_run(args.run_dir)
+    if distilled:
+        read_record(args.run_dir)  # checked (its scorer's digest too) before any work
+    elif not (args.run_dir / "config.json").is_file():
+        raise ConfigError(
+            f"{args.run_dir}: not a run folder of agents.train (no config.json) or agents.distill (no distilled.json)"
+        )
     from agents.serve.export import export_is_current, export_run
     from agents.serve.logbook import Logbook, claim
 
     onnx = args.run_dir / "policy.onnx"
-    if config.backend == "onnx" and not export_is_current(args.run_dir, onnx):
+    if config.backend == "onnx" and not distilled and not export_is_current(args.run_dir, onnx):
         why = "from an earlier model" if onnx.is_file() else "none yet"
         check = export_run(args.run_dir, onnx)
         print(

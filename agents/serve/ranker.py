@@ -20,6 +20,11 @@ sessions so far, the days since the last one ended and its clicks per slate) fro
 the slates it showed them, and a restarted server recalls them from its log (:meth:`Ranker.recall`).
 Every request that starts a session (a new ``session_id``, a named session past the cap, or a
 request without one) starts one of the user's visits.
+
+A distilled planner's run (``python -m agents.distill``) serves too: its candidate slates are
+ranked by the env's own rule (a one-row :class:`~envs.core.SessionCore` given the request's
+candidates, session key and step) and its scikit-learn scorer picks one; its action is a
+``scores`` action whose top K is that slate, so the greedy slate is the one it chose.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agents.evaluation.load import load_distilled_run
 from agents.policies.agent import TrainedAgent
+from agents.policies.distilled import SCORER_FILE, DistilledPlanner, is_distilled_run, read_record
 from agents.policies.onnx import OnnxPolicy
 from agents.serve import BACKENDS
 from envs.config import (
@@ -46,7 +53,7 @@ from envs.config import (
     catalog_day_of,
     known_options,
 )
-from envs.core import action_scores, standardise
+from envs.core import SessionCore, action_scores, standardise
 from envs.fairness import ExposureLedger
 from envs.retention import VisibleVisits
 from envs.session import VisibleSession
@@ -111,22 +118,35 @@ class Ranker:
     catalog_day: float | None = None
     """Day whose catalog the candidates come from (a drifting shop's launches: ``agents.adapt``
     serves each week's); ``None`` = the run's own env's."""
-    agent: TrainedAgent = field(init=False, repr=False)
     sessions: OrderedDict[str, VisibleSession] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ConfigError(f"--backend must be one of {BACKENDS}, got {self.backend!r}")
-        self.agent = TrainedAgent.load(self.run_dir, device="cpu")
-        options = self.agent.env_options
-        if options.get("obs_mode", "ids") != "ids":
-            raise ConfigError(
-                f"{self.run_dir}: only agents of obs_mode 'ids' serve (this one reads 'embedding')"
-            )
-        self.policy: Any = OnnxPolicy.load(self.run_dir) if self.backend == "onnx" else self.agent
         day = {} if self.catalog_day is None else {"catalog_day": self.catalog_day}
-        self.config = EnvConfig(**(known_options(options) | day))
+        self.core: SessionCore | None = None
+        """A distilled run's ranking rule of its candidate slates (``None`` for an agent)."""
+        if is_distilled_run(self.run_dir):
+            record = read_record(Path(self.run_dir))
+            # the distilled policy's action is a ``scores`` action: its top K is the slate it chose
+            options = {**known_options(record["env_options"]), "action_mode": "scores", **day}
+            self.config = EnvConfig(**options)
+            self.policy: Any = load_distilled_run(self.run_dir)
+            self.backend = "scikit-learn"  # (its scorer; no network to export)
+            policy_file = Path(self.run_dir) / SCORER_FILE
+        else:
+            agent = TrainedAgent.load(self.run_dir, device="cpu")
+            if agent.env_options.get("obs_mode", "ids") != "ids":
+                raise ConfigError(
+                    f"{self.run_dir}: only agents of obs_mode 'ids' serve (this one reads 'embedding')"
+                )
+            self.policy = OnnxPolicy.load(self.run_dir) if self.backend == "onnx" else agent
+            self.config = EnvConfig(**(known_options(agent.env_options) | day))
+            policy_file = Path(self.run_dir) / "model.zip"
         self.world: RankingWorld = build_world(self.config)
+        if isinstance(self.policy, DistilledPlanner):
+            self.core = SessionCore(self.config, self.world, 1)
+            self.policy.bind(self.core)
         self.world.ctr  # noqa: B018 - loads the CTR model now, not on the first request that needs it
         self.logs: LoggedData = self.world.logs
         self.on_sale = self.logs.on_sale(catalog_day_of(self.config))
@@ -143,9 +163,13 @@ class Ranker:
         self.visits: OrderedDict[int, VisibleVisits] = OrderedDict()
         """A retention agent's users' visits, by user row (``max_sessions`` kept, least recent dropped first)."""
         self.requests = 0
-        run_id = json.loads((Path(self.run_dir) / "config.json").read_text()).get("run_id") or "run"
-        self.version = f"{run_id}-{file_digest(Path(self.run_dir) / 'model.zip')[:8]}"
-        """The policy version every answer and log row carries: run id and model digest."""
+        config_file = Path(self.run_dir) / "config.json"
+        run_id = (json.loads(config_file.read_text()).get("run_id") if config_file.is_file() else None) or (
+            "distilled" if self.core is not None else "run"
+        )
+        self.version = f"{run_id}-{file_digest(policy_file)[:8]}"
+        """The policy version every answer and log row carries: run id and the digest of the model
+        (a distilled run's: ``distilled`` and its scorer's)."""
         self._zero_rows = np.zeros(1, dtype=np.int64)
 
     # ------------------------------------------------------------------------ lookups
@@ -228,6 +252,9 @@ class Ranker:
         observation = self._observe(user, past, items, static, session)
         self.requests += 1
         rng = np.random.default_rng([self.seed, self.stream, self.requests])
+        if self.core is not None:  # the distilled planner's candidate slates: this request's
+            self.core.key[0], self.core.step_count[0] = session.key, session.step
+            self.core.candidates[0], self.core.candidate_topics[0] = items, self.item_topic[items]
         action = np.asarray(self.policy.act(observation, rng))
         key = np.array([session.key], dtype=np.uint64)
         scores, one_per_topic = action_scores(

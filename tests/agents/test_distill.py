@@ -2,7 +2,8 @@
 predicts no gain anywhere plays the base policy's sessions exactly (DAgger's round plays the
 learner, the planner only labels); a planted gain is learnt and played, and a threshold above it
 keeps the base; the same seed labels the same rows; the run folder round-trips through
-``--policy FOLDER``, refuses a changed scorer and never replaces another run."""
+``--policy FOLDER`` and serves (the env's slates, behind its own uvicorn process), refuses a changed
+scorer and never replaces another run."""
 
 from __future__ import annotations
 
@@ -10,17 +11,22 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
-from agents.evaluation.load import load_policy, make_planner
+from agents.evaluation.load import load_distilled_run, load_policy, make_planner
 from agents.evaluation.sessions import PARALLEL_SESSIONS, run_sessions
 from agents.policies.distilled import SCORER_FILE, DistilledPlanner, candidate_design
 from agents.policies.planner import PlannerConfig
+from agents.serve.ranker import Ranker
+from agents.serve.traffic import start_server
 from agents.training import distill as distill_module
 from agents.training.distill import DistillConfig, Labeller, fit_scorer, learn
 from envs.config import EnvConfig
+from envs.factory import make_vector_env
 from simulators.core.errors import ConfigError
+from simulators.datasets import load_logs
 from simulators.datasets.shop import shop_folder
 from tests.conftest import SMALL_SHOP, TINY, run_cli
 
@@ -133,6 +139,33 @@ def test_the_cli_writes_a_run_that_plays_as_it_was_learnt_and_guards_it(data: st
                         "--episodes", "16", "--json", str(tmp_path / "eval.json"))  # fmt: skip
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert "a distilled planner" in evaluated.stdout
+    # it serves: a named session fed the env's clicks gets, step after step, the slate it plays there
+    ranker = Ranker(out)
+    assert ranker.backend == "scikit-learn" and ranker.version.startswith("distilled-")
+    played = load_distilled_run(out)
+    venv = make_vector_env(ranker.config, 1)
+    observation, _ = venv.reset(seed=11)
+    played.bind(venv.core)
+    rng, sessions = np.random.default_rng(0), 0
+    for _ in range(30):
+        ranked = ranker.rank(ranker.user_ids[int(venv.core.user[0])].item(), session_id=f"s{sessions}")
+        observation, _, terminated, truncated, _ = venv.step(played.act(observation, rng))
+        np.testing.assert_array_equal(ranked.items, venv.core.last_slate[0])
+        ranker.feedback(ranked, venv.core.last_click[0].astype(np.int64))
+        sessions += int(terminated[0] or truncated[0])
+    assert sessions >= 1
+    # ... and behind its own uvicorn process, which logs what it shows with the policy's version
+    process, url = start_server(out, tmp_path / "served", "--flush-interval-s", "0.1")
+    try:
+        with httpx.Client(base_url=url) as client:
+            answer = client.post("/rank", json={"user_id": 3, "temperature": 1.0}).json()
+            assert len(answer["slate"]) == 5 and 0 < answer["propensity"] < 1
+            health = client.get("/healthz").json()
+            assert health["backend"] == "scikit-learn" and health["policy_version"] == ranker.version
+    finally:
+        process.terminate()
+        assert process.wait(timeout=60) == 0
+    assert load_logs(tmp_path / "served").interactions["propensity"].between(0, 1).all()
     # another run never lands on it, nor an output on its files
     again = run_cli("agents.distill", *flags, "--out", str(out))
     assert again.returncode == 2 and "holds another run" in again.stderr and "--resume" not in again.stderr
