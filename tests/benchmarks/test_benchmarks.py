@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from agents.evaluation.tuning import TuningBudget, load_or_tune
 from benchmarks.ope_accuracy import click_noise_floor
+from benchmarks.td_signal import SignalPlan, noise_at
 from benchmarks.temperature import main
+from envs.config import EnvConfig
+from envs.factory import make_vector_env
 from simulators.datasets.shop import shop_folder
 from tests.conftest import SMALL_SHOP, run_cli
 
@@ -248,3 +252,29 @@ def test_temperature_benchmark_serves_the_same_users_at_each_temperature(
     with pytest.raises(SystemExit):  # nor written over the run it serves
         main(["--run", str(tiny_ppo_run), "--json", str(tiny_ppo_run / "metrics.json"), "--sessions", "2"])
     assert (tiny_ppo_run / "metrics.json").read_bytes() == metrics
+
+
+def test_td_signal_noise_is_the_dice_s_and_the_cli_writes_signal_and_noise(tmp_path: Path) -> None:
+    """Futures of a state on its own dice are one future (no spread); on fresh dice they spread."""
+    data = str(shop_folder(SMALL_SHOP))
+    env = EnvConfig(data=data, action_mode="discrete")
+    base = load_or_tune("best-fixed", env, TuningBudget(sessions=8, cem_generations=1))
+    venv = make_vector_env(env, 4)
+    venv.reset(seed=3)
+    venv.step(np.asarray(base.act(venv.core.observe_ids(), np.random.default_rng(0))))
+    plan = SignalPlan(data=data, n_steps=5)
+    rng = np.random.default_rng(1)
+    own = noise_at(venv.core, base, plan, np.repeat(venv.core.key, 6), rng)
+    fresh = noise_at(venv.core, base, plan, np.arange(1, 25, dtype=np.uint64), rng)
+    assert own.shape == fresh.shape == (4, 6)
+    assert (own.std(axis=1) == 0).all() and (fresh.std(axis=1) > 0).any()
+    out = tmp_path / "td.json"
+    result = run_cli("benchmarks.td_signal", "--json", str(out), "--quick", "--data", data)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["states"] == 16 * 2 == len(report["distributions"]["within_state_sd"])
+    assert report["noise"]["within_state_sd"]["median"] > 0
+    assert (
+        out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+        and "signal" in out.with_suffix(".md").read_text()
+    )

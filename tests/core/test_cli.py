@@ -277,7 +277,7 @@ CLI_MODULES = (
     "benchmarks.serving", "benchmarks.drift", "agents.studies.adapt.__main__", "benchmarks.ray_scaling",
     "benchmarks.headroom",
     "benchmarks.train_speed", "benchmarks.counterfactual", "benchmarks.temperature", "benchmarks.returns",
-    "benchmarks.retention", "agents.training.distill", "benchmarks.distill",
+    "benchmarks.retention", "agents.training.distill", "benchmarks.distill", "benchmarks.td_signal",
 )  # fmt: skip
 """Every module with a ``@cli_entry`` main (``test_the_cli_list_is_complete`` keeps it complete)."""
 
