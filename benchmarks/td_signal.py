@@ -171,7 +171,9 @@ def plot(report: dict[str, Any], path: Any) -> None:
     figure, axis = plt.subplots(figsize=(7, 4))
     shown = report["distributions"]
     values = np.concatenate([shown["best_gain"], shown["within_state_sd"], [0.0]])
-    bins = np.linspace(values.min(), values.max(), 60)  # (a gain measured on other futures can be < 0)
+    bins = np.linspace(
+        values.min(), values.max(), 60
+    ).tolist()  # (a gain measured on other futures can be < 0)
     axis.hist(shown["best_gain"], bins=bins, alpha=0.6, label="best strategy's gain over best-fixed")
     axis.hist(shown["within_state_sd"], bins=bins, alpha=0.6, label="sd of the TD target's sampled part")
     axis.set_xlabel("return per session, per state")

@@ -10,11 +10,12 @@ estimated by Monte Carlo with Rao-Blackwellisation: sample the k-1 items above, 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from agents.policies.distilled import DistilledPlanner
 from envs.config import FEATURES, EnvConfig
 from envs.core import SessionCore, standardise
 from envs.world import build_world
@@ -233,12 +234,18 @@ def scores_policy(name: str, support: np.ndarray, scores: np.ndarray, n_items: i
 
 
 def agent_policy(agent: Any, n_items: int) -> PLPolicy:
-    """A trained agent's ranking at the start of each user's session, in Plackett-Luce form
-    (its deterministic scores over the env's candidates, see :func:`scores_policy`)."""
+    """A trained agent's (or a distilled planner's) ranking at the start of each user's session, in
+    Plackett-Luce form (its deterministic scores over the env's candidates, see :func:`scores_policy`;
+    a distilled planner's scores put the candidate slate it chose on top)."""
+    distilled = isinstance(agent, DistilledPlanner)
     config = agent.env_config
+    if distilled:
+        config = replace(config, action_mode="scores")
     world = build_world(config)
     users = np.arange(len(world.candidates))
     core = SessionCore(config, world, batch=len(users))
     core.start_users(users, users, np.zeros(len(users), dtype=np.uint64))
+    if distilled:
+        agent.bind(core)
     scores, _ = core.scores(core.check_actions(agent.act(core.observe(), np.random.default_rng(0))))
-    return scores_policy(str(agent.algorithm), world.candidates, scores, n_items)
+    return scores_policy(agent.name if distilled else str(agent.algorithm), world.candidates, scores, n_items)

@@ -30,6 +30,7 @@ import numpy as np
 from agents.policies.baselines import scores_action
 from agents.policies.planner import MODELS, PlannerConfig, candidate_actions, candidate_slates
 from agents.policies.protocol import Policy
+from envs.config import EnvConfig, known_options
 from envs.core import SessionCore
 from simulators.core.errors import ConfigError
 from simulators.core.storage import atomic_path, file_digest, write_text_atomic
@@ -98,6 +99,8 @@ class DistilledPlanner:
         name: how reports name it.
         env_options: the logs and fairness weight it was distilled with (``data``,
             ``fairness_lambda``), which ``agents.evaluate`` plays it on by default.
+        env_config: the whole env it was distilled in (``None``: not known), where the serving
+            path and OPE rebuild its candidates.
     """
 
     base: Policy
@@ -106,6 +109,7 @@ class DistilledPlanner:
     threshold: float = 0.0
     name: str = "distilled"
     env_options: dict[str, Any] = field(default_factory=dict)
+    env_config: EnvConfig | None = None
     decisions: int = field(default=0, init=False)
     """Decisions taken (one per session and step)."""
     deviations: int = field(default=0, init=False)
@@ -239,6 +243,7 @@ def load_distilled(folder: str | Path, base: Policy, threshold: float | None = N
         float(record["threshold"]) if threshold is None else threshold,
         name=f"distilled:{record['planner_model']}",
         env_options={k: options[k] for k in ("data", "fairness_lambda") if k in options},
+        env_config=EnvConfig(**known_options(options)),
     )
 
 
