@@ -20,7 +20,7 @@ per second. Writes the JSON, a markdown table (``FILE.md``) and the paired gains
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -30,9 +30,8 @@ from agents.evaluation.paired import paired_difference, session_covariates
 from agents.evaluation.sessions import EvaluationResult, run_sessions
 from agents.policies.planner import PlannerConfig
 from agents.policies.protocol import Policy
-from agents.studies.backend import backend_of
 from agents.training.distill import DistillConfig, learn
-from benchmarks.plans import parse_plan, write_outputs
+from benchmarks.plans import run_in_process
 from envs.config import EnvConfig
 from envs.world import build_world
 from simulators.core.cli import cli_entry
@@ -205,13 +204,7 @@ QUICK = {"sessions": 16, "rounds": 2, "eval_sessions": 32, "rollouts": 4, "thres
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Measure, write JSON, markdown and PNG."""
-    args, plan = parse_plan(
-        "python -m benchmarks.distill", (__doc__ or "").splitlines()[0], DistillPlan, QUICK, argv
-    )
-    backend_of(args)  # the flags are checked; everything runs in one process, batched
-    started = time.perf_counter()
-    report = {"plan": asdict(plan), **measure(plan), "seconds": round(time.perf_counter() - started, 1)}
-    write_outputs(args.json, report, markdown, plot)
+    run_in_process("python -m benchmarks.distill", __doc__, DistillPlan, QUICK, argv, measure, markdown, plot)
 
 
 if __name__ == "__main__":

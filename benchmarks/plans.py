@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agents.studies.backend import add_backend_arguments
+from agents.studies.backend import add_backend_arguments, backend_of
 from simulators.core.cli import ArgumentParser, add_config_arguments, config_kwargs
 from simulators.core.storage import check_output_file, write_text_atomic
 
@@ -51,3 +53,19 @@ def write_outputs(
     write_text_atomic(path.with_suffix(".md"), markdown(report) + "\n")
     plot(report, path.with_suffix(".png"))
     print(markdown(report))
+
+
+def run_in_process(
+    prog: str, doc: str | None, plan: type[P], quick: Mapping[str, Any], argv: list[str] | None,
+    measure: Callable[[P], dict[str, Any]], markdown: Callable[[dict[str, Any]], str],
+    plot: Callable[[dict[str, Any], Path], None],
+) -> None:  # fmt: skip
+    """A benchmark that runs in this one process (batched): parse its plan (the backend's flags
+    checked, not used), ``measure`` it and write the report (the plan, what ``measure`` returns,
+    the seconds it took) with :func:`write_outputs`."""
+    args, chosen = parse_plan(prog, (doc or "").splitlines()[0], plan, quick, argv)
+    backend_of(args)
+    started = time.perf_counter()
+    report = {"plan": asdict(chosen), **measure(chosen)}  # type: ignore[call-overload]
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    write_outputs(args.json, report, markdown, plot)

@@ -24,8 +24,7 @@ Writes the JSON, a markdown table (``FILE.md``) and both distributions (``FILE.p
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,8 +32,7 @@ import numpy as np
 from agents.evaluation.load import make_planner
 from agents.evaluation.tuning import load_or_tune
 from agents.policies.planner import PlannerConfig
-from agents.studies.backend import backend_of
-from benchmarks.plans import parse_plan, write_outputs
+from benchmarks.plans import run_in_process
 from envs.config import EnvConfig
 from envs.core import SessionCore
 from envs.factory import make_vector_env
@@ -189,13 +187,9 @@ QUICK = {"sessions": 16, "decisions": 2, "replicas": 8, "rollouts": 4}
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     """Measure, write JSON, markdown and PNG."""
-    args, plan = parse_plan(
-        "python -m benchmarks.td_signal", (__doc__ or "").splitlines()[0], SignalPlan, QUICK, argv
+    run_in_process(
+        "python -m benchmarks.td_signal", __doc__, SignalPlan, QUICK, argv, measure, markdown, plot
     )
-    backend_of(args)  # the flags are checked; everything runs in one process, batched
-    started = time.perf_counter()
-    report = {"plan": asdict(plan), **measure(plan), "seconds": round(time.perf_counter() - started, 1)}
-    write_outputs(args.json, report, markdown, plot)
 
 
 if __name__ == "__main__":
