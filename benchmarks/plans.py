@@ -1,6 +1,7 @@
 """The command line of a benchmark run by a plan dataclass: ``--json FILE``, ``--quick``, one
 flag per plan field and the backend's (``--backend serial|ray``, ``--address``, ``--cpus``)
-(``benchmarks.policies``, ``benchmarks.fairness``)."""
+(``policies``, ``fairness``, ``ray_scaling``, ``headroom``, ``counterfactual``, ``distill``,
+``td_signal``), and how a benchmark writes its report."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ Writes the JSON, a markdown table (``FILE.md``) and both distributions (``FILE.p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,12 +33,13 @@ import numpy as np
 from agents.evaluation.load import make_planner
 from agents.evaluation.tuning import load_or_tune
 from agents.policies.planner import PlannerConfig
+from agents.policies.protocol import Policy
 from benchmarks.plans import run_in_process
 from envs.config import EnvConfig
 from envs.core import SessionCore
 from envs.factory import make_vector_env
 from simulators.core.cli import cli_entry
-from simulators.core.errors import check_at_least_one
+from simulators.core.errors import ConfigError, check_at_least_one
 from simulators.core.plots import save_png
 
 SEED = 80_000
@@ -64,11 +66,17 @@ class SignalPlan:
     """Discount (the agents')."""
 
     def __post_init__(self) -> None:
-        check_at_least_one(self, ("sessions", "decisions", "replicas", "rollouts", "n_steps"), "--")
+        check_at_least_one(self, ("sessions", "decisions", "rollouts", "n_steps"), "--")
+        if self.replicas < 2:
+            raise ConfigError(
+                f"--replicas must be at least 2 (a spread needs two futures), got {self.replicas}"
+            )
+        if not 0 < self.gamma <= 1:
+            raise ConfigError(f"--gamma must lie in (0, 1], got {self.gamma}")
 
 
 def noise_at(
-    core: SessionCore, base: Any, plan: SignalPlan, keys: np.ndarray, rng: np.random.Generator
+    core: SessionCore, base: Policy, plan: SignalPlan, keys: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
     """``(B, R)`` the discounted ``n_steps`` sums of rewards of ``R = len(keys) // B`` futures of
     each of ``core``'s sessions, ``base`` playing (a future that ends stops adding); future
@@ -152,14 +160,18 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"Spread of the states' mean targets (learnable, not noise): {noise['between_state_sd']:.2f}.",
-        f"Mean signal / median noise: {report['signal_to_noise']:.3f}; samples of one strategy at one "
-        f"state to tell the mean gain from 0 at two standard errors: "
+        f"Mean signal / median noise: {_figure(report['signal_to_noise'], '.3f')}; samples of one strategy at "
+        f"one state to tell the mean gain from 0 at two standard errors: "
         + (f"{resolve:,.0f}." if resolve is not None else "none (no gain)."),
     ]
     return "\n".join(lines)
 
 
-def plot(report: dict[str, Any], path: Any) -> None:
+def _figure(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
     """The per-state gain of the best strategy beside the per-state noise of the target."""
     import matplotlib
 

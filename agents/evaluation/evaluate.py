@@ -9,7 +9,7 @@ A policy is a Plackett-Luce baseline (``random``, ``popularity``, ``ctr``), a st
 tuned in the fitted simulator (``best-fixed``, ``tuned-weights``, ``mmr``), a fair re-ranker
 (``fair-topk``, ``exposure-lp``, ``fairco``), a rollout planner (``planner:true``, the ceiling where
 the shop's ground truth is known; ``planner:fitted``, planning in the fitted simulator) or a
-trained agent's run folder.
+run folder of a trained agent (``agents.train``) or a distilled planner (``agents.distill``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class EvaluateConfig:
 
     policy: tuple[str, ...]
     """One or more of random, popularity, ctr, best-fixed, tuned-weights, mmr, fair-topk, exposure-lp,
-    fairco (at its default knob), planner:true, planner:fitted, or a trained agent's run folder."""
+    fairco (at its default knob), planner:true, planner:fitted, or a run folder of agents.train or agents.distill."""
     json: str
     """Where to write the results (JSON)."""
     env: str = "ecommerce-v0"

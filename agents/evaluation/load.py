@@ -1,6 +1,6 @@
 """Policies by name: what ``--policy`` takes in ``agents.evaluate``, ``agents.ope`` and the
-benchmarks (a baseline, a tuned re-ranker, a fair re-ranker, a rollout planner, or a trained
-agent's run folder)."""
+benchmarks (a baseline, a tuned re-ranker, a fair re-ranker, a rollout planner, or a run folder
+of a trained agent or a distilled planner)."""
 
 from __future__ import annotations
 

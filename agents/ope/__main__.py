@@ -85,7 +85,7 @@ class OPEConfig:
 
     policy: str
     """The target: a shop policy (logging, near-logging, random, popularity, anti-popularity, ctr),
-    a trained agent's run folder, or on OBD logs obd-bts / obd-random."""
+    a trained agent's or a distilled planner's run folder, or on OBD logs obd-bts / obd-random."""
     data: str
     """The logs (load_logs): shop, a shop folder, obd:POLICY/CAMPAIGN (e.g. obd:random/all), or a folder
     of your own logs (propensities estimated from them when they carry none)."""
@@ -119,7 +119,7 @@ class OPEConfig:
         if kind != "obd" and self.policy not in named and not Path(self.policy).exists():
             raise ConfigError(
                 f"--policy {self.policy!r}: on {'shop' if kind == 'shop' else 'your own'} logs the target is one of "
-                f"{list(named)} or a trained agent's run folder (obd-bts and obd-random are for OBD logs)"
+                f"{list(named)} or a run folder of agents.train or agents.distill (obd-bts and obd-random are for OBD logs)"
             )
         known = {*BANDIT_ESTIMATORS, *SLATE_ESTIMATORS, *SESSION_ESTIMATORS}
         if unknown := sorted(set(self.wanted or ()) - known):

@@ -77,18 +77,20 @@ def estimated_logger(table: np.ndarray, fold_of_user: np.ndarray) -> PLPolicy:
 def target_policy(
     policy: str, named: tuple[str, ...], make_named: Callable[[str], PLPolicy], logs: LoggedData, data: str, where: str
 ) -> PLPolicy:  # fmt: skip
-    """A named target (``make_named(policy)`` for one of ``named``) or a trained agent's run folder,
-    whose agent must have trained on these very logs (its users and items are rows of them)."""
+    """A named target (``make_named(policy)`` for one of ``named``) or a run folder of a trained agent
+    or a distilled planner, which must have learnt on these very logs (its users and items are rows
+    of them)."""
     if policy in named:
         return make_named(policy)
     if not Path(policy).exists():
         raise ConfigError(
-            f"--policy {policy!r}: on {where} logs the target is one of {list(named)} or a trained agent's run folder"
+            f"--policy {policy!r}: on {where} logs the target is one of {list(named)} or a run folder of agents.train "
+            "or agents.distill"
         )
     agent = load_policy(policy)
     if not hasattr(agent, "env_options"):
         raise ConfigError(
-            f"--policy {policy}: OPE on {where} logs takes {list(named)} or an agent's run folder"
+            f"--policy {policy}: OPE on {where} logs takes {list(named)} or a run folder of agents.train or agents.distill"
         )
     trained_on = data_source(EnvConfig(**known_options(agent.env_options))).logs
     if not trained_on.same_catalog(logs):
@@ -114,7 +116,7 @@ def learned_from(policy: str, logs: LoggedData) -> bool:
 
 
 def own_target(policy: str, logs: LoggedData, data: str) -> PLPolicy:
-    """A named catalog policy (:data:`CATALOG_POLICIES`) or a trained agent's run folder."""
+    """A named catalog policy (:data:`CATALOG_POLICIES`) or a run folder (trained agent, distilled planner)."""
     return target_policy(
         policy, CATALOG_POLICIES, lambda name: catalog_policy(name, logs.n_items, logs.popularity(), data, logs.on_sale()), logs,
         data, "your own",

@@ -29,7 +29,7 @@ OPE_LOG_SEED = 20_011
 
 
 def shop_target(policy: str, world: ShopWorld, logs: LoggedData, logs_spec: str) -> PLPolicy:
-    """A named shop policy (:data:`SHOP_POLICIES`) or a trained agent's run folder, as a target."""
+    """A named shop policy (:data:`SHOP_POLICIES`) or a run folder (trained agent, distilled planner), as a target."""
     return target_policy(
         policy, SHOP_POLICIES, lambda name: shop_policy(name, world, logs.popularity(), logs_spec), logs, logs_spec,
         "shop",

@@ -204,7 +204,7 @@ def catalog_policy(
         pctr = env_world.candidate_features[:, :, FEATURES.index("pctr")].astype(np.float64)
         return scores_policy(name, env_world.candidates, np.log(np.maximum(pctr, 1e-9)), n_items)
     raise ConfigError(
-        f"unknown target policy {name!r}; policies: {CATALOG_POLICIES} or an agent's run folder"
+        f"unknown target policy {name!r}; policies: {CATALOG_POLICIES} or a run folder (agents.train, agents.distill)"
     )
 
 
@@ -223,7 +223,7 @@ def shop_policy(
         )
     if name not in CATALOG_POLICIES:
         raise ConfigError(
-            f"unknown target policy {name!r}; shop policies: {SHOP_POLICIES} or an agent's run folder"
+            f"unknown target policy {name!r}; shop policies: {SHOP_POLICIES} or a run folder (agents.train, agents.distill)"
         )
     return catalog_policy(name, n_items, popularity, data, world.launched(world.config.days))
 
@@ -239,6 +239,8 @@ def agent_policy(agent: Any, n_items: int) -> PLPolicy:
     a distilled planner's scores put the candidate slate it chose on top)."""
     distilled = isinstance(agent, DistilledPlanner)
     config = agent.env_config
+    if config is None:
+        raise ConfigError(f"{agent.name}: no env it was distilled in to rebuild its candidates from")
     if distilled:
         config = replace(config, action_mode="scores")
     world = build_world(config)

@@ -99,10 +99,19 @@ def make_baseline(name: str, temperature: float = 0.0, purchase_weight: float = 
     return PlackettLucePolicy(name, temperature, purchase_weight)
 
 
-def scores_action(slates: np.ndarray, n_candidates: int) -> np.ndarray:
-    """``scores`` actions ``(B, N)`` whose top K is ``slates (B, K)`` in order (the rest follow by
-    position)."""
+def scores_action(slates: np.ndarray, n_candidates: int, scores: np.ndarray | None = None) -> np.ndarray:
+    """``scores`` actions ``(B, N)`` within [-1, 1] whose top K is ``slates (B, K)`` in order. The
+    rest follow by position, or, given the ``scores (B, N)`` that chose the slate (the chosen
+    candidate action's own), keep those with the slate's items lifted above every other: a
+    Plackett-Luce draw of the result (serving at a temperature, OPE's form of the policy) is then
+    as sharp as those scores, where rank-spaced scores are nearly uniform over 50 candidates."""
     batch, k = slates.shape
+    if scores is not None:
+        out = scores.astype(np.float64).copy()
+        unit = np.maximum(out.std(axis=1, keepdims=True), 1e-6)
+        lifted = out.max(axis=1, keepdims=True) + unit * (np.arange(k, 0, -1)[None, :] / k)
+        np.put_along_axis(out, slates, lifted, axis=1)
+        return (out / np.abs(out).max(axis=1, keepdims=True)).astype(np.float32)
     rank = np.full((batch, n_candidates), k, dtype=np.float64)
     np.put_along_axis(rank, slates, np.arange(k, dtype=np.float64)[None, :], axis=1)
     order = np.argsort(rank, axis=1, kind="stable")

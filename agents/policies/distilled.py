@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from agents.policies.baselines import scores_action
-from agents.policies.planner import MODELS, PlannerConfig, candidate_actions, candidate_slates
+from agents.policies.planner import MODELS, PlannerConfig, candidate_actions, candidate_rankings
 from agents.policies.protocol import Policy
 from envs.config import EnvConfig, known_options
 from envs.core import SessionCore
@@ -142,19 +142,24 @@ class DistilledPlanner:
                 "a distilled planner acts for an env's sessions: bind(core) it first (run_sessions does)"
             )
         self.last_actions = candidate_actions(self.base, self.planner, observation, rng)
-        slates = candidate_slates(core, observation, self.last_actions)
-        return self.play(observation, slates, core.candidate_topics, core.config.n_candidates)
+        slates, scores = candidate_rankings(core, observation, self.last_actions)
+        return self.play(observation, slates, core.candidate_topics, core.config.n_candidates, scores)
 
     def play(
-        self, observation: dict[str, np.ndarray], slates: np.ndarray, topics: np.ndarray, n_candidates: int
-    ) -> np.ndarray:
+        self, observation: dict[str, np.ndarray], slates: np.ndarray, topics: np.ndarray, n_candidates: int,
+        scores: np.ndarray | None = None,
+    ) -> np.ndarray:  # fmt: skip
         """The ``scores`` actions ``(B, N)`` of the candidate slates ``slates (B, A, K)`` it chooses
-        (:meth:`choose`), counted."""
+        (:meth:`choose`), counted; given each candidate action's ``scores (B, A, N)``, the chosen
+        one's are kept below its slate (:func:`~agents.policies.baselines.scores_action`)."""
         choice = self.choose(observation, slates, topics)
         self.last_choice = choice
         self.decisions += len(choice)
         self.deviations += int((choice > 0).sum())
-        return scores_action(slates[np.arange(len(choice)), choice], n_candidates)
+        rows = np.arange(len(choice))
+        return scores_action(
+            slates[rows, choice], n_candidates, None if scores is None else scores[rows, choice]
+        )
 
     def predict(
         self, observation: dict[str, np.ndarray], slates: np.ndarray, topics: np.ndarray

@@ -172,14 +172,23 @@ def candidate_slates(
 ) -> np.ndarray:
     """``(B, A, K)`` the slates of the candidate ``actions`` (:func:`candidate_actions`) in the
     env's own ranking (candidate positions)."""
+    return candidate_rankings(core, observation, actions)[0]
+
+
+def candidate_rankings(
+    core: SessionCore, observation: dict[str, np.ndarray], actions: list[tuple[str, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`candidate_slates` ``(B, A, K)`` and the scores ``(B, A, N)`` each candidate action
+    gives the candidates (:func:`envs.core.action_scores`)."""
     features = observation["candidate_features"]
-    slates = []
+    slates, scored = [], []
     for mode, action in actions:
         scores, diverse = action_scores(
             replace(core.config, action_mode=mode), action, features, core.key, core.step_count
         )
         slates.append(core.slates(scores, diverse))
-    return np.stack(slates, axis=1)
+        scored.append(scores)
+    return np.stack(slates, axis=1), np.stack(scored, axis=1)
 
 
 @dataclass

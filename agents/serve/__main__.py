@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(ranker, logbook, limits)
     host, port = listener.getsockname()[:2]
     print(
-        f"serving {args.run_dir} ({config.backend}, policy {ranker.version}) on http://{host}:{port} "
+        f"serving {args.run_dir} ({ranker.backend}, policy {ranker.version}) on http://{host}:{port} "
         f"(docs: /docs); logging to {log_dir}{recalled}",
         flush=True,
     )

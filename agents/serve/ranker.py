@@ -24,7 +24,9 @@ request without one) starts one of the user's visits.
 A distilled planner's run (``python -m agents.distill``) serves too: its candidate slates are
 ranked by the env's own rule (a one-row :class:`~envs.core.SessionCore` given the request's
 candidates, session key and step) and its scikit-learn scorer picks one; its action is a
-``scores`` action whose top K is that slate, so the greedy slate is the one it chose.
+``scores`` action whose top K is that slate over the chosen candidate action's own scores, so the
+greedy slate is the one it chose and a draw at a temperature is as sharp as those scores. It
+chooses among slates of all N candidates: a request naming fewer is refused.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import json
 import re
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,7 @@ import pandas as pd
 
 from agents.evaluation.load import load_distilled_run
 from agents.policies.agent import TrainedAgent
-from agents.policies.distilled import SCORER_FILE, DistilledPlanner, is_distilled_run, read_record
+from agents.policies.distilled import DistilledPlanner, is_distilled_run, read_record
 from agents.policies.onnx import OnnxPolicy
 from agents.serve import BACKENDS
 from envs.config import (
@@ -123,17 +125,18 @@ class Ranker:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ConfigError(f"--backend must be one of {BACKENDS}, got {self.backend!r}")
-        day = {} if self.catalog_day is None else {"catalog_day": self.catalog_day}
+        day: dict[str, Any] = {} if self.catalog_day is None else {"catalog_day": self.catalog_day}
         self.core: SessionCore | None = None
         """A distilled run's ranking rule of its candidate slates (``None`` for an agent)."""
         if is_distilled_run(self.run_dir):
             record = read_record(Path(self.run_dir))
-            # the distilled policy's action is a ``scores`` action: its top K is the slate it chose
-            options = {**known_options(record["env_options"]), "action_mode": "scores", **day}
-            self.config = EnvConfig(**options)
             self.policy: Any = load_distilled_run(self.run_dir)
+            assert self.policy.env_config is not None
+            # the distilled policy's action is a ``scores`` action: its top K is the slate it chose
+            self.config = replace(self.policy.env_config, action_mode="scores", **day)
             self.backend = "scikit-learn"  # (its scorer; no network to export)
-            policy_file = Path(self.run_dir) / SCORER_FILE
+            self.version = f"{record.get('run_id') or 'distilled'}-{record['scorer_sha256'][:8]}"
+            """The policy version every answer and log row carries: run id and the digest of the model."""
         else:
             agent = TrainedAgent.load(self.run_dir, device="cpu")
             if agent.env_options.get("obs_mode", "ids") != "ids":
@@ -142,7 +145,8 @@ class Ranker:
                 )
             self.policy = OnnxPolicy.load(self.run_dir) if self.backend == "onnx" else agent
             self.config = EnvConfig(**(known_options(agent.env_options) | day))
-            policy_file = Path(self.run_dir) / "model.zip"
+            run_id = json.loads((Path(self.run_dir) / "config.json").read_text()).get("run_id") or "run"
+            self.version = f"{run_id}-{file_digest(Path(self.run_dir) / 'model.zip')[:8]}"
         self.world: RankingWorld = build_world(self.config)
         if isinstance(self.policy, DistilledPlanner):
             self.core = SessionCore(self.config, self.world, 1)
@@ -163,13 +167,6 @@ class Ranker:
         self.visits: OrderedDict[int, VisibleVisits] = OrderedDict()
         """A retention agent's users' visits, by user row (``max_sessions`` kept, least recent dropped first)."""
         self.requests = 0
-        config_file = Path(self.run_dir) / "config.json"
-        run_id = (json.loads(config_file.read_text()).get("run_id") if config_file.is_file() else None) or (
-            "distilled" if self.core is not None else "run"
-        )
-        self.version = f"{run_id}-{file_digest(policy_file)[:8]}"
-        """The policy version every answer and log row carries: run id and the digest of the model
-        (a distilled run's: ``distilled`` and its scorer's)."""
         self._zero_rows = np.zeros(1, dtype=np.int64)
 
     # ------------------------------------------------------------------------ lookups
@@ -225,6 +222,12 @@ class Ranker:
                 )
             if len(np.unique(given)) != len(given):
                 raise RequestError(("candidates",), "candidates: an item appears twice")
+            if self.core is not None and len(given) < cfg.n_candidates:
+                raise RequestError(
+                    ("candidates",),
+                    f"candidates: a distilled run chooses among slates of all {cfg.n_candidates} candidates; give "
+                    f"{cfg.n_candidates} or none (the generator's), got {len(given)}",
+                )
             if not self.on_sale[given].all():
                 unsold = self.item_ids[given[~self.on_sale[given]][0]]
                 raise RequestError(

@@ -169,8 +169,12 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
             if config.algorithm == "dqn" and buffer.is_file():
                 model.load_replay_buffer(buffer)  # type: ignore[attr-defined]
             recorded = json.loads((folder / "config.json").read_text())
-            fields = set(config.to_json()) | {"run_id", "resumed_from"}
-            info = {k: v for k, v in recorded.items() if k not in fields}  # what the warm start did
+            own = set(config.to_json()) | {
+                "run_id",
+                "resumed_from",
+                "fairness_scale",
+            }  # (the scale: ``priced``)
+            info = {k: v for k, v in recorded.items() if k not in own}  # what the warm start did
             info["resumed_from"] = path.name
         else:
             if resume:

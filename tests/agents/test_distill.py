@@ -14,12 +14,15 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agents.evaluation.load import load_distilled_run, load_policy, make_planner
 from agents.evaluation.sessions import PARALLEL_SESSIONS, run_sessions
+from agents.policies.baselines import scores_action
 from agents.policies.distilled import SCORER_FILE, DistilledPlanner, candidate_design
 from agents.policies.planner import PlannerConfig
-from agents.serve.ranker import Ranker
+from agents.serve.ranker import Ranker, RequestError
 from agents.serve.traffic import start_server
 from agents.training import distill as distill_module
 from agents.training.distill import DistillConfig, Labeller, fit_scorer, learn
@@ -117,6 +120,25 @@ def test_the_same_seed_labels_the_same_rows_and_dagger_plays_the_learner(data: s
     assert set(np.unique(first.rounds)) == {0, 1}
 
 
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6))
+@settings(max_examples=40, deadline=None)
+def test_a_slate_s_scores_action_ranks_it_first_and_keeps_the_scores_that_chose_it(seed: int, k: int) -> None:
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(size=(3, 12))
+    slates = np.stack([rng.permutation(12)[:k] for _ in range(3)])
+    action = scores_action(slates, 12, scores)
+    assert np.abs(action).max() <= 1.0 + 1e-6
+    order = np.argsort(-action, axis=1, kind="stable")
+    np.testing.assert_array_equal(order[:, :k], slates)  # the slate on top, in its order
+    for row in range(3):  # below it, the candidates in the order of the scores that chose it
+        rest = order[row, k:]
+        assert (np.diff(scores[row, rest]) <= 0).all()
+    # rank-spaced scores (no scores given) rank the slate first too
+    np.testing.assert_array_equal(
+        np.argsort(-scores_action(slates, 12), axis=1, kind="stable")[:, :k], slates
+    )
+
+
 def test_the_cli_writes_a_run_that_plays_as_it_was_learnt_and_guards_it(data: str, tmp_path: Path) -> None:
     out = tmp_path / "distilled"
     flags = ["--data", data, "--model", "true", "--sessions", "24", "--rounds", "1", "--planner-rollouts", "4",
@@ -129,6 +151,9 @@ def test_the_cli_writes_a_run_that_plays_as_it_was_learnt_and_guards_it(data: st
     # the folder plays where any policy is taken, as the run learnt it (the same labels, the same scorer)
     learnt = learn(config_of(data, model="true", rounds=1), progress=False)
     env = EnvConfig(data=data, simulator="true")
+    assert (
+        learnt.policy.env_config == config_of(data, model="true").options
+    )  # where OPE rebuilds its candidates
     loaded = load_policy(str(out), env=env)
     assert isinstance(loaded, DistilledPlanner) and loaded.env_options["data"] == data
     np.testing.assert_array_equal(
@@ -141,7 +166,11 @@ def test_the_cli_writes_a_run_that_plays_as_it_was_learnt_and_guards_it(data: st
     assert "a distilled planner" in evaluated.stdout
     # it serves: a named session fed the env's clicks gets, step after step, the slate it plays there
     ranker = Ranker(out)
-    assert ranker.backend == "scikit-learn" and ranker.version.startswith("distilled-")
+    record = json.loads((out / "distilled.json").read_text())
+    assert (
+        ranker.backend == "scikit-learn"
+        and ranker.version == f"{record['run_id']}-{record['scorer_sha256'][:8]}"
+    )
     played = load_distilled_run(out)
     venv = make_vector_env(ranker.config, 1)
     observation, _ = venv.reset(seed=11)
@@ -153,7 +182,11 @@ def test_the_cli_writes_a_run_that_plays_as_it_was_learnt_and_guards_it(data: st
         np.testing.assert_array_equal(ranked.items, venv.core.last_slate[0])
         ranker.feedback(ranked, venv.core.last_click[0].astype(np.int64))
         sessions += int(terminated[0] or truncated[0])
-    assert sessions >= 1
+    assert (
+        sessions >= 1
+    )  # (its candidates are weight vectors: the env's session keys, not the ranker's, never matter)
+    with pytest.raises(RequestError, match="a distilled run chooses among slates of all"):
+        ranker.rank(3, candidates=ranker.item_ids[ranker.world.candidates[2][:3]].tolist())
     # ... and behind its own uvicorn process, which logs what it shows with the policy's version
     process, url = start_server(out, tmp_path / "served", "--flush-interval-s", "0.1")
     try:
