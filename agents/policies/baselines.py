@@ -100,17 +100,29 @@ def make_baseline(name: str, temperature: float = 0.0, purchase_weight: float = 
 
 
 def scores_action(slates: np.ndarray, n_candidates: int, scores: np.ndarray | None = None) -> np.ndarray:
-    """``scores`` actions ``(B, N)`` within [-1, 1] whose top K is ``slates (B, K)`` in order. The
-    rest follow by position, or, given the ``scores (B, N)`` that chose the slate (the chosen
-    candidate action's own), keep those with the slate's items lifted above every other: a
-    Plackett-Luce draw of the result (serving at a temperature, OPE's form of the policy) is then
-    as sharp as those scores, where rank-spaced scores are nearly uniform over 50 candidates."""
+    """``scores`` actions ``(B, N)`` within [-1, 1] whose top K is ``slates (B, K)`` (distinct
+    positions) in order. The rest follow by position, or, given the ``scores (B, N)`` that chose
+    the slate (the chosen candidate action's own), keep those (centred, scaled): each slate item,
+    from the last up, keeps its own score where that already lies above the item below it (the
+    best of the rest, for the last) and is lifted above it otherwise (by a K-th of the scores'
+    spread). A greedy slate of the scores keeps them all, so a Plackett-Luce draw of the
+    result (serving at a temperature, OPE's form of the policy) follows the scores that chose it;
+    rank-spaced scores give 50 candidates logits a 0.07 apart once standardised."""
     batch, k = slates.shape
     if scores is not None:
-        out = scores.astype(np.float64).copy()
-        unit = np.maximum(out.std(axis=1, keepdims=True), 1e-6)
-        lifted = out.max(axis=1, keepdims=True) + unit * (np.arange(k, 0, -1)[None, :] / k)
-        np.put_along_axis(out, slates, lifted, axis=1)
+        if scores.shape != (batch, n_candidates):
+            raise ValueError(f"scores must have shape {(batch, n_candidates)}, got {scores.shape}")
+        out = scores.astype(np.float64) - scores.mean(axis=1, keepdims=True)
+        step = np.maximum(out.std(axis=1), 1e-6) / k
+        rest = np.ones(out.shape, dtype=bool)
+        np.put_along_axis(rest, slates, False, axis=1)
+        below = np.where(rest, out, -np.inf).max(axis=1)  # -inf when the slate holds every candidate
+        rows = np.arange(batch)
+        for j in range(k - 1, -1, -1):
+            own = out[rows, slates[:, j]]
+            value = np.where(own > below + step / 1000, own, below + step)  # (a gap float32 keeps)
+            out[rows, slates[:, j]] = value
+            below = value
         return (out / np.abs(out).max(axis=1, keepdims=True)).astype(np.float32)
     rank = np.full((batch, n_candidates), k, dtype=np.float64)
     np.put_along_axis(rank, slates, np.arange(k, dtype=np.float64)[None, :], axis=1)

@@ -51,7 +51,8 @@ class RankRequest(BaseModel):
         description="Clicked item ids, oldest first; default: the session's (the logged history plus its clicks).",
     )
     candidates: Annotated[list[Id], Field(min_length=1, max_length=10_000)] | None = Field(
-        None, description="Item ids to rank (at most the policy's N); default: the candidate generator's."
+        None,
+        description="Item ids to rank (at most the policy's N; a distilled run's: exactly N); default: the candidate generator's.",
     )
     slate_size: StrictInt | None = Field(None, description="Items to show; default: the policy's K.")
     temperature: float = Field(

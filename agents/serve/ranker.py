@@ -25,7 +25,7 @@ A distilled planner's run (``python -m agents.distill``) serves too: its candida
 ranked by the env's own rule (a one-row :class:`~envs.core.SessionCore` given the request's
 candidates, session key and step) and its scikit-learn scorer picks one; its action is a
 ``scores`` action whose top K is that slate over the chosen candidate action's own scores, so the
-greedy slate is the one it chose and a draw at a temperature is as sharp as those scores. It
+greedy slate is the one it chose and a draw at a temperature follows those scores. It
 chooses among slates of all N candidates: a request naming fewer is refused.
 """
 

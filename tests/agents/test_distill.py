@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from agents.evaluation.load import load_distilled_run, load_policy, make_planner
@@ -26,6 +26,7 @@ from agents.serve.ranker import Ranker, RequestError
 from agents.serve.traffic import start_server
 from agents.training import distill as distill_module
 from agents.training.distill import DistillConfig, Labeller, fit_scorer, learn
+from envs import engine
 from envs.config import EnvConfig
 from envs.factory import make_vector_env
 from simulators.core.errors import ConfigError
@@ -120,23 +121,38 @@ def test_the_same_seed_labels_the_same_rows_and_dagger_plays_the_learner(data: s
     assert set(np.unique(first.rounds)) == {0, 1}
 
 
-@given(st.integers(0, 2**32 - 1), st.integers(1, 6))
-@settings(max_examples=40, deadline=None)
-def test_a_slate_s_scores_action_ranks_it_first_and_keeps_the_scores_that_chose_it(seed: int, k: int) -> None:
+def top_k(action: np.ndarray, k: int) -> np.ndarray:
+    """The env's greedy ranking of a ``scores`` action (its own kernel, no one-per-topic rule)."""
+    out = np.zeros((len(action), k), dtype=np.int64)
+    topics = np.zeros(action.shape, dtype=np.int32)
+    engine.rank_kernel(np.ascontiguousarray(action), topics, k, np.zeros(len(action), dtype=np.bool_), 1, out)
+    return out
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 12), st.sampled_from([0.0, 5.0, 1e4]), st.booleans())
+@settings(max_examples=60, deadline=None)
+@example(seed=0, k=6, offset=5.0, constant=True)
+def test_a_slate_s_scores_action_ranks_it_first_and_keeps_the_scores_that_chose_it(
+    seed: int, k: int, offset: float, constant: bool
+) -> None:
     rng = np.random.default_rng(seed)
-    scores = rng.normal(size=(3, 12))
+    scores = (np.zeros((3, 12)) if constant else rng.normal(size=(3, 12))) + offset
     slates = np.stack([rng.permutation(12)[:k] for _ in range(3)])
-    action = scores_action(slates, 12, scores)
-    assert np.abs(action).max() <= 1.0 + 1e-6
-    order = np.argsort(-action, axis=1, kind="stable")
-    np.testing.assert_array_equal(order[:, :k], slates)  # the slate on top, in its order
-    for row in range(3):  # below it, the candidates in the order of the scores that chose it
-        rest = order[row, k:]
-        assert (np.diff(scores[row, rest]) <= 0).all()
+    action = scores_action(slates, 12, scores.astype(np.float32))
+    assert action.dtype == np.float32 and np.abs(action).max() <= 1.0
+    np.testing.assert_array_equal(top_k(action, k), slates)  # the env shows the slate, in its order
+    for row in range(3):  # the rest keep the scores that chose the slate, up to scale and shift
+        rest = np.setdiff1d(np.arange(12), slates[row])
+        if len(rest) > 2 and not constant:
+            assert np.corrcoef(action[row, rest], scores[row, rest])[0, 1] > 1 - 1e-5
+    # a greedy slate of (untied) scores keeps them all: the action is the scores, centred and scaled
+    spaced = np.stack([rng.permutation(12) for _ in range(3)]).astype(np.float64) + offset
+    greedy = np.argsort(-spaced, axis=1, kind="stable")[:, :k]
+    kept = scores_action(greedy, 12, spaced)
+    for row in range(3):
+        assert np.corrcoef(kept[row], spaced[row])[0, 1] > 1 - 1e-5
     # rank-spaced scores (no scores given) rank the slate first too
-    np.testing.assert_array_equal(
-        np.argsort(-scores_action(slates, 12), axis=1, kind="stable")[:, :k], slates
-    )
+    np.testing.assert_array_equal(top_k(scores_action(slates, 12), k), slates)
 
 
 def test_the_cli_writes_a_run_that_plays_as_it_was_learnt_and_guards_it(data: str, tmp_path: Path) -> None:
