@@ -97,10 +97,8 @@ class DistilledPlanner:
         scorer: the regressor of each candidate's gain (:class:`Scorer`).
         threshold: the predicted gain a deviation must clear (in the reward's units, per session).
         name: how reports name it.
-        env_options: the logs and fairness weight it was distilled with (``data``,
-            ``fairness_lambda``), which ``agents.evaluate`` plays it on by default.
-        env_config: the whole env it was distilled in (``None``: not known), where the serving
-            path and OPE rebuild its candidates.
+        env_config: the env it was distilled in (``None``: not known), where the serving path and
+            OPE rebuild its candidates; its logs and fairness weight are :attr:`env_options`.
     """
 
     base: Policy
@@ -108,7 +106,6 @@ class DistilledPlanner:
     scorer: Scorer
     threshold: float = 0.0
     name: str = "distilled"
-    env_options: dict[str, Any] = field(default_factory=dict)
     env_config: EnvConfig | None = None
     decisions: int = field(default=0, init=False)
     """Decisions taken (one per session and step)."""
@@ -123,6 +120,14 @@ class DistilledPlanner:
         """``(B,)`` the candidate played at the last decision (0: the base's)."""
         self.last_gains: np.ndarray | None = None
         """``(B, A)`` the predicted gains of the last decision's candidates."""
+
+    @property
+    def env_options(self) -> dict[str, Any]:
+        """The logs and fairness weight it was distilled with (``data``, ``fairness_lambda``), which
+        ``agents.evaluate`` plays it on by default (empty when its env is not known)."""
+        if self.env_config is None:
+            return {}
+        return {"data": self.env_config.data, "fairness_lambda": self.env_config.fairness_lambda}
 
     @property
     def action_mode(self) -> str:
@@ -247,7 +252,6 @@ def load_distilled(folder: str | Path, base: Policy, threshold: float | None = N
         scorer,
         float(record["threshold"]) if threshold is None else threshold,
         name=f"distilled:{record['planner_model']}",
-        env_options={k: options[k] for k in ("data", "fairness_lambda") if k in options},
         env_config=EnvConfig(**known_options(options)),
     )
 

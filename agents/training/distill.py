@@ -229,7 +229,6 @@ def learn(config: DistillConfig, progress: bool = True) -> Distillation:
         learner_rate = None if learner is None else learner.report()["deviation_rate"]
         learner = DistilledPlanner(planner.base, config.planner, scorer, config.threshold,
                                    name=f"distilled:{config.model}",
-                                   env_options={"data": env.data, "fairness_lambda": env.fairness_lambda},
                                    env_config=env)  # fmt: skip
         history.append({
             "round": r, "played_by": played_by, "decisions": planner.decisions,
