@@ -11,7 +11,7 @@ import numpy as np
 from simulators.core.errors import ConfigError, RecGymError, check_field_types
 from simulators.fit.mixed import parse_parts
 
-ACTION_MODES = ("scores", "weights", "discrete")
+ACTION_MODES = ("scores", "weights", "discrete", "menu")
 
 
 OBS_MODES = ("ids", "embedding")
@@ -102,6 +102,10 @@ TOPIC_EXPOSURE_RETENTION = 0.8
 """Per-step retention of the agent-visible count of topics shown this session."""
 
 
+MAX_MENU = 256
+"""Most weight vectors of a ``menu`` action."""
+
+
 class ActionError(RecGymError, ValueError):
     """An action of the wrong shape, type or with NaN values."""
 
@@ -190,7 +194,14 @@ class EnvConfig:
     generator's own ranking: without a quota, popularity-led retrieval never offers them. Only a
     catalog that lists launches (a ``launch_day`` column) has such items; 0 = no quota."""
     action_mode: str = "scores"
-    """``scores`` (one per candidate), ``weights`` (over candidate features) or ``discrete``."""
+    """``scores`` (one per candidate), ``weights`` (over candidate features), ``discrete`` (one
+    of :data:`STRATEGIES`) or ``menu`` (one of the weight vectors of ``action_menu``)."""
+    action_menu: tuple[float, ...] = ()
+    """The weight vectors a ``menu`` action picks among, row-major, ``len(WEIGHTS)`` numbers each,
+    in [-1, 1]: action ``i`` ranks as the ``weights`` action ``action_menu[i * W:(i + 1) * W]``
+    does. A categorical policy over a few weight vectors can switch among them from state to
+    state, which a Gaussian mean between them cannot (``agents.train`` fills it with the planner's
+    candidates over ``tuned-weights``). Read in ``menu`` mode only, where an env needs one."""
     obs_mode: str = "ids"
     """``ids``: compact item ids and features (a Dict); ``embedding``: one flat float vector of
     the CTR model's frozen user and item vectors plus the features (:func:`embedding_layout`)."""
@@ -324,6 +335,33 @@ class EnvConfig:
             )
         if self.render_mode not in (None, "ansi"):
             raise ConfigError(f"render_mode must be 'ansi' or None, got {self.render_mode!r}")
+        self._check_menu()
+
+    def _check_menu(self) -> None:
+        if isinstance(self.action_menu, list):  # (as config.json holds it)
+            object.__setattr__(self, "action_menu", tuple(self.action_menu))
+        menu = self.action_menu
+        if not isinstance(menu, tuple) or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) for v in menu
+        ):
+            raise ConfigError(f"action_menu must be a list of numbers, got {menu!r}")
+        width = len(WEIGHTS)
+        if len(menu) % width:
+            raise ConfigError(
+                f"action_menu holds weight vectors of {width} numbers each ({', '.join(WEIGHTS)}); got {len(menu)} numbers"
+            )
+        if not all(-1.0 <= v <= 1.0 for v in menu):  # (NaN compares false)
+            raise ConfigError("action_menu's weights must be numbers in [-1, 1]")
+        if len(menu) > MAX_MENU * width:
+            raise ConfigError(
+                f"action_menu holds at most {MAX_MENU} weight vectors, got {len(menu) // width}"
+            )
+        object.__setattr__(self, "action_menu", tuple(float(v) for v in menu))
+
+    @property
+    def menu(self) -> np.ndarray:
+        """``(M, len(WEIGHTS))`` float32 the weight vectors of ``action_menu``."""
+        return np.asarray(self.action_menu, dtype=np.float32).reshape(-1, len(WEIGHTS))
 
 
 def embedding_layout(config: EnvConfig, dim: int) -> dict[str, tuple[int, int]]:

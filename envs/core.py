@@ -184,13 +184,14 @@ class SessionCore:
         )
 
     def action_space(self) -> spaces.Space[Any]:
-        """Per ``action_mode``: scores Box(N), weights Box(len(WEIGHTS)) or Discrete."""
+        """Per ``action_mode``: scores Box(N), weights Box(len(WEIGHTS)), Discrete(len(STRATEGIES))
+        or Discrete(M) over the M weight vectors of ``action_menu``."""
         cfg = self.config
         if cfg.action_mode == "scores":
             return spaces.Box(-1.0, 1.0, (cfg.n_candidates,), np.float32)
         if cfg.action_mode == "weights":
             return spaces.Box(-1.0, 1.0, (len(WEIGHTS),), np.float32)
-        return spaces.Discrete(len(STRATEGIES))
+        return spaces.Discrete(discrete_actions(cfg))
 
     # ------------------------------------------------------------------------ sessions
     def start(self, index: np.ndarray, draws: np.ndarray) -> None:
@@ -298,13 +299,14 @@ class SessionCore:
         """Validate a batch of actions: shape, dtype and finiteness; raise :class:`ActionError`."""
         cfg = self.config
         array = as_action_array(actions)
-        if cfg.action_mode == "discrete":
+        if cfg.action_mode in ("discrete", "menu"):
             if array.shape != (self.batch,) or not np.issubdtype(array.dtype, np.integer):
                 raise ActionError(
-                    f"discrete actions must be {self.batch} integer(s), got shape {array.shape} {array.dtype}"
+                    f"{cfg.action_mode} actions must be {self.batch} integer(s), got shape {array.shape} {array.dtype}"
                 )
-            if ((array < 0) | (array >= len(STRATEGIES))).any():
-                raise ActionError(f"discrete action must lie in [0, {len(STRATEGIES)}), got {array.tolist()}")
+            count = discrete_actions(cfg)
+            if ((array < 0) | (array >= count)).any():
+                raise ActionError(f"{cfg.action_mode} action must lie in [0, {count}), got {array.tolist()}")
             return array
         width = cfg.n_candidates if cfg.action_mode == "scores" else len(WEIGHTS)
         if array.shape != (self.batch, width):
@@ -497,7 +499,11 @@ def action_scores(
     (B, N, F)``, and which rows rank one item per topic first: ``scores`` actions as they are,
     ``weights`` over the standardised features (the last weight the diversity switch), a
     ``discrete`` strategy's scoring (``explore`` draws counter-based uniforms of the session
-    ``keys (B,)`` uint64 and ``steps (B,)``). The env and the serving path rank by this one function."""
+    ``keys (B,)`` uint64 and ``steps (B,)``), a ``menu`` action as its weight vector's ``weights``
+    action. The env and the serving path rank by this one function."""
+    if config.action_mode == "menu":
+        actions = config.menu[actions.astype(np.int64)]
+        config = replace(config, action_mode="weights")
     if config.action_mode == "scores":  # the kernel ranks float32 or float64 scores as they are
         floats = actions if actions.dtype in (np.float32, np.float64) else actions.astype(np.float64)
         return np.ascontiguousarray(floats), np.zeros(len(actions), dtype=np.bool_)
@@ -530,6 +536,15 @@ def action_scores(
         ],
     )
     return scores, strategy == STRATEGIES.index("one_per_topic")
+
+
+def discrete_actions(config: EnvConfig) -> int:
+    """How many actions a ``discrete`` (the strategies) or ``menu`` (its weight vectors) env has."""
+    if config.action_mode != "menu":
+        return len(STRATEGIES)
+    if not config.action_menu:
+        raise ConfigError("action_mode 'menu' picks among the weight vectors of action_menu: it is empty")
+    return len(config.menu)
 
 
 def slate_scores(positions: np.ndarray, n_candidates: int) -> np.ndarray:

@@ -94,6 +94,17 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
+MENU = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0,  # greedy pCTR
+        1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 1.0,  # pCTR and pCVR, one item per topic first
+        0.0, 0.0, 0.0, 1.0, 0.0, 0.0, -1.0)  # fmt: skip  # popularity
+"""A three-entry ``action_menu`` (weight vectors over ``envs.config.WEIGHTS``) for ``menu`` envs in tests."""
+
+
+def mode_options(mode: str) -> dict[str, object]:
+    """Env options of ``action_mode=mode`` (a ``menu`` env gets :data:`MENU`)."""
+    return {"action_mode": mode, **({"action_menu": MENU} if mode == "menu" else {})}
+
+
 TINY = ["--timesteps", "512", "--n-envs", "4", "--eval-episodes", "16", "--curve-episodes", "16", "--eval-freq", "256",
         "--tuning-sessions", "8", "--tuning-generations", "1"]  # fmt: skip
 """The smallest training budget that runs every stage of ``agents.train`` (smoke runs)."""

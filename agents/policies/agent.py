@@ -19,6 +19,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from agents.policies.distilled import DISTILLED_RUN_FILES
 from envs.config import WEIGHTS, EnvConfig, known_options
+from envs.core import discrete_actions
 from simulators.core.errors import ConfigError
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"a2c": A2C, "dqn": DQN, "ppo": PPO}
@@ -45,8 +46,10 @@ def shape_problem(model: BaseAlgorithm, options: dict[str, Any]) -> str | None:
             if size != value:
                 return f"{name} is {value}, the model's observation has {size}"
     expected = {"scores": config.n_candidates, "weights": len(WEIGHTS)}.get(config.action_mode)
-    if config.action_mode == "discrete" and not isinstance(action, spaces.Discrete):
-        return "action_mode is discrete, the model acts on a Box"
+    if config.action_mode in ("discrete", "menu"):
+        count = discrete_actions(config)
+        if not isinstance(action, spaces.Discrete) or int(action.n) != count:
+            return f"action_mode {config.action_mode} has {count} actions, the model acts on {action}"
     if expected is not None and (not isinstance(action, spaces.Box) or action.shape != (expected,)):
         return f"action_mode {config.action_mode} takes {expected} values, the model acts on {action}"
     return None

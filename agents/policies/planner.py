@@ -134,23 +134,34 @@ def candidate_actions(
     base_action = np.asarray(base.act(observation, rng))
     modes: list[tuple[str, np.ndarray]] = [(base.action_mode, base_action)]
     kinds = candidate_kinds(config, base.action_mode)
-    if "perturb" in kinds:
-        for f in range(len(FEATURES)):
-            for sign in (1.0, -1.0):
-                moved = base_action.astype(np.float32).copy()
-                moved[:, f] = np.clip(moved[:, f] + sign * config.perturbation, -1.0, 1.0)
-                modes.append(("weights", moved))
-    if "diversify" in kinds:
-        flipped = base_action.astype(np.float32).copy()
-        flipped[:, -1] = np.where(flipped[:, -1] > 0, -1.0, 1.0)
-        modes.append(("weights", flipped))
-    if "greedy" in kinds:
-        greedy = np.zeros((batch, len(WEIGHTS)), dtype=np.float32)
-        greedy[:, FEATURES.index("pctr")] = 1.0
-        modes.append(("weights", greedy))
+    modes += [("weights", moved) for moved in weight_candidates(base_action, kinds, config.perturbation)]
     if "strategies" in kinds:
         modes += [("discrete", np.full(batch, i, dtype=np.int64)) for i in range(len(STRATEGIES))]
     return modes
+
+
+def weight_candidates(base: np.ndarray, kinds: set[str], perturbation: float) -> list[np.ndarray]:
+    """The ``weights`` candidates ``(B, len(WEIGHTS))`` float32 of the families ``kinds`` over the
+    base's weights ``base (B, len(WEIGHTS))``, in the planner's fixed order: ``perturb`` (each
+    feature's weight up, then down), ``diversify``, ``greedy`` (``greedy`` needs no base weights:
+    it also comes with a base in another mode). The planner's candidates and a ``menu`` agent's
+    weight vectors (:mod:`agents.training.menu`) are these."""
+    out: list[np.ndarray] = []
+    if "perturb" in kinds:
+        for f in range(len(FEATURES)):
+            for sign in (1.0, -1.0):
+                moved = base.astype(np.float32).copy()
+                moved[:, f] = np.clip(moved[:, f] + sign * perturbation, -1.0, 1.0)
+                out.append(moved)
+    if "diversify" in kinds:
+        flipped = base.astype(np.float32).copy()
+        flipped[:, -1] = np.where(flipped[:, -1] > 0, -1.0, 1.0)
+        out.append(flipped)
+    if "greedy" in kinds:
+        greedy = np.zeros((len(base), len(WEIGHTS)), dtype=np.float32)
+        greedy[:, FEATURES.index("pctr")] = 1.0
+        out.append(greedy)
+    return out
 
 
 def candidate_kinds(config: PlannerConfig, base_mode: str) -> set[str]:

@@ -45,21 +45,26 @@ class DeterministicPolicy(nn.Module):
         space = agent.model.observation_space
         assert isinstance(space, spaces.Dict)
         self.keys = list(space.spaces)
-        self.discrete = agent.algorithm == "dqn"
+        self.q_learning = agent.algorithm == "dqn"
         action_space = agent.model.action_space
-        if not self.discrete:
+        self.categorical = isinstance(action_space, spaces.Discrete) and not self.q_learning
+        if not (self.q_learning or self.categorical):
             assert isinstance(action_space, spaces.Box)
             self.register_buffer("low", torch.as_tensor(action_space.low, dtype=torch.float32))
             self.register_buffer("high", torch.as_tensor(action_space.high, dtype=torch.float32))
 
     def forward(self, *arrays: torch.Tensor) -> Any:
-        """The action (and, for DQN, the Q-values) of a batch of observations."""
+        """The action (and, for DQN, the Q-values; for a categorical head, its logits) of a batch of
+        observations."""
         observation = {key: array.float() for key, array in zip(self.keys, arrays, strict=True)}
-        if self.discrete:
+        if self.q_learning:
             q_values = self.policy.q_net(observation)
             return q_values.argmax(dim=1), q_values
         features = self.policy.extract_features(observation, self.policy.pi_features_extractor)
         latent = self.policy.mlp_extractor.forward_actor(features)
+        if self.categorical:  # (a menu: the most probable weight vector, as predict(deterministic) plays)
+            logits = self.policy.action_net(latent)
+            return logits.argmax(dim=1), logits
         return torch.minimum(torch.maximum(self.policy.action_net(latent), self.low), self.high)
 
 
@@ -67,7 +72,13 @@ def export_onnx(agent: TrainedAgent, observation: dict[str, np.ndarray], path: P
     """Trace the agent on ``observation`` (a batch of the env's observations) into ``path``."""
     module = DeterministicPolicy(agent).eval()
     inputs = tuple(torch.as_tensor(observation[key]) for key in module.keys)
-    outputs = ["action", "q_values"] if module.discrete else ["action"]
+    outputs = (
+        ["action", "q_values"]
+        if module.q_learning
+        else ["action", "logits"]
+        if module.categorical
+        else ["action"]
+    )
     with atomic_path(path) as tmp, torch.no_grad():
         torch.onnx.export(
             module, inputs, str(tmp), input_names=module.keys, output_names=outputs, opset_version=OPSET,

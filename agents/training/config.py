@@ -70,7 +70,7 @@ class TrainConfig:
     """``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
     warm_start: str = "static"
     """``static`` (CTR towers + a head that starts at the best static re-ranker: tuned-weights
-    for ``weights`` actions, best-fixed for ``discrete``), ``ctr`` (CTR towers + greedy-pCTR
+    for ``weights`` actions, best-fixed for ``discrete``, the first weight vector for ``menu``), ``ctr`` (CTR towers + greedy-pCTR
     head), ``bc`` (``ctr`` plus behaviour cloning of greedy CTR), ``teacher`` (``static`` plus
     behaviour cloning of the distilled planner ``--teacher``) or ``none``."""
     teacher: str = ""
@@ -178,21 +178,29 @@ class TrainConfig:
                 f"(n_steps {rollout // self.n_envs} x n-envs {self.n_envs} = {rollout}): raise --timesteps or lower --n-envs"
             )
         mode, obs = self.options.action_mode, self.options.obs_mode
-        if self.algorithm == "dqn" and mode != "discrete":
-            raise ConfigError("dqn needs action_mode 'discrete'")
+        if self.algorithm == "dqn" and mode not in ("discrete", "menu"):
+            raise ConfigError("dqn needs action_mode 'discrete' or 'menu'")
         if (self.warm_start == "teacher") != bool(self.teacher):
             raise ConfigError("--warm-start teacher and --teacher FOLDER go together: pass both or neither")
         if self.warm_start in ("static", "teacher") and mode == "scores":
             raise ConfigError(
-                f"warm start '{self.warm_start}' starts at a re-ranker's action: it needs action_mode 'weights' or "
-                "'discrete' (or use --warm-start ctr)"
+                f"warm start '{self.warm_start}' starts at a re-ranker's action: it needs action_mode 'weights', "
+                "'discrete' or 'menu' (or use --warm-start ctr)"
             )
         if obs == "embedding" and self.warm_start != "none" and mode == "scores":
             raise ConfigError(
-                "a warm start with obs_mode 'embedding' needs action_mode 'weights' or 'discrete'"
+                "a warm start with obs_mode 'embedding' needs action_mode 'weights', 'discrete' or 'menu'"
             )
         if self.algorithm != "dqn" and mode == "discrete":
-            raise ConfigError(f"{self.algorithm} trains on 'scores' or 'weights', not 'discrete'")
+            raise ConfigError(
+                f"{self.algorithm} trains on 'scores', 'weights' or 'menu' (weight vectors to pick among), not "
+                "'discrete'"
+            )
+        if mode == "menu" and self.warm_start in ("ctr", "bc"):
+            raise ConfigError(
+                f"warm start '{self.warm_start}' starts at greedy pCTR, which a menu need not hold: use static, "
+                "teacher or none"
+            )
 
     def check_teacher(self) -> None:
         """``--teacher`` names a distilled run whose candidate actions are in the agent's action
@@ -207,11 +215,13 @@ class TrainConfig:
         record = read_record(Path(self.teacher))
         teaches, mode = planner_config(record["planner"]), self.options.action_mode
         modes = candidate_modes(teaches)
-        if modes != {mode} or (mode == "discrete" and "strategies" not in teaches.candidates):
+        if modes != {"weights" if mode == "menu" else mode} or (
+            mode == "discrete" and "strategies" not in teaches.candidates
+        ):
             raise ConfigError(
                 f"--teacher {self.teacher}: its candidate actions are {sorted(modes)}, the agent acts in {mode!r}: "
                 "distil with --planner-base best-fixed --planner-candidates strategies for discrete actions, "
-                "--planner-base tuned-weights --planner-candidates perturb diversify greedy for weights"
+                "--planner-base tuned-weights --planner-candidates perturb diversify greedy for weights or menu"
             )
         options = record.get("env_options", {})
         if options.get("data") != self.options.data:
@@ -379,8 +389,14 @@ def train_parser() -> argparse.ArgumentParser:
             )
         if action.dest == "env_action_mode":  # its default depends on the algorithm
             action.help = (
-                "scores (one per candidate), weights (over candidate features) or discrete. "
-                "(default: weights for ppo and a2c, discrete for dqn)"
+                "scores (one per candidate), weights (over candidate features), discrete (a strategy) or menu (one "
+                "of --action-menu's weight vectors). (default: weights for ppo and a2c, discrete for dqn)"
+            )
+        if action.dest == "env_action_menu":  # filled when training starts
+            action.help = (
+                "the weight vectors a menu action picks among, row-major, one number per feature and the "
+                "diversify switch for each. (default: tuned-weights and the planner's candidates over it, or with "
+                "--teacher the teacher's candidates)"
             )
     parser.add_argument(
         "--resume", default="", help="continue the run in this folder from its last checkpoint"

@@ -173,14 +173,24 @@ def load_ctr_towers(extractor: RankingExtractor, ctr: CTRModel) -> list[str]:
 def start_at_action(policy: Any, action_mode: str, action: Sequence[float] | int) -> None:
     """Set the action head so the deterministic policy plays ``action`` whatever the state (the
     head's input weights at 0): ``weights``: the mean is the weight vector ``action``;
-    ``discrete``: the Q-values prefer strategy ``action`` by a margin of 1. Training then learns
-    state-dependent departures from it."""
+    ``discrete`` (and DQN's ``menu``): the Q-values prefer action ``action`` by a margin of 1;
+    PPO's and A2C's ``menu``: the logits draw action ``action`` with probability
+    :data:`MENU_START_PROBABILITY`, the others evenly. Training then learns state-dependent
+    departures from it."""
     with torch.no_grad():
         if action_mode == "weights":
             head = policy.action_net
             head.weight.zero_()
             head.bias.copy_(torch.as_tensor(np.asarray(action, dtype=np.float32), dtype=head.bias.dtype))
-        elif action_mode == "discrete":
+        elif action_mode == "menu" and hasattr(policy, "action_net"):
+            head = policy.action_net
+            head.weight.zero_()
+            head.bias.zero_()
+            others = head.bias.shape[0] - 1
+            if others:
+                odds = MENU_START_PROBABILITY / (1.0 - MENU_START_PROBABILITY)
+                head.bias[int(action)] = float(np.log(odds * others))  # type: ignore[arg-type]
+        elif action_mode in ("discrete", "menu"):
             head = policy.q_net.q_net[-1]
             head.weight.zero_()
             head.bias.zero_()
@@ -188,6 +198,11 @@ def start_at_action(policy: Any, action_mode: str, action: Sequence[float] | int
             policy.q_net_target.load_state_dict(policy.q_net.state_dict())
         else:
             raise ConfigError(f"no constant-action start for action_mode {action_mode!r}")
+
+
+MENU_START_PROBABILITY = 0.5
+"""A ``menu`` PPO or A2C agent started at one weight vector draws it with this probability (its
+deterministic play is that vector): the rest is its exploration of the others."""
 
 
 GREEDY_CTR_WEIGHTS = tuple(1.0 if name == "pctr" else 0.0 for name in WEIGHTS)

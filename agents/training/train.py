@@ -33,6 +33,7 @@ from agents.training.callbacks import (
 )
 from agents.training.config import TrainConfig, parse_train_config, priced_config
 from agents.training.curves import plot_curve, read_curve
+from agents.training.menu import with_menu
 from agents.training.networks import RankingExtractor, RankingPolicy
 from agents.training.replay import DictNStepReplayBuffer
 from agents.training.run_folder import checkpoint_prefix, own_run_folder
@@ -153,6 +154,8 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
     prefix = checkpoint_prefix(run_id)
     started = time.perf_counter()
     config, scale = priced_config(config)
+    if not resume:  # (a resumed run's config.json holds its menu)
+        config = with_menu(config)
     priced = {} if scale is None else {"fairness_scale": asdict(scale)}
     if resume and scale is None:  # a resumed run keeps its weight, and the record of how it was set
         recorded = json.loads((folder / "config.json").read_text()).get("fairness_scale")

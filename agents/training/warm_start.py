@@ -54,12 +54,16 @@ def warm_start(model: BaseAlgorithm, config: TrainConfig, world: RankingWorld) -
         loaded = [name for extractor in extractors for name in load_ctr_towers(extractor, ctr.model)]
     done: dict[str, Any] = {"warm_start": config.warm_start, "ctr_modules_loaded": loaded}
     if config.warm_start in ("static", "teacher"):
-        name = "tuned-weights" if config.options.action_mode == "weights" else "best-fixed"
+        mode = config.options.action_mode
         budget = TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations)
-        reranker = load_or_tune(name, config.options, budget)
-        action = reranker.weights if config.options.action_mode == "weights" else reranker.strategy
-        start_at_action(policy, config.options.action_mode, action)
-        done["start_action"] = {"reranker": name, **reranker.knobs}
+        if mode == "menu":  # its first weight vector (agents.training.menu's: tuned-weights)
+            start_at_action(policy, mode, 0)
+            done["start_action"] = {"menu_entry": 0}
+        else:
+            name = "tuned-weights" if mode == "weights" else "best-fixed"
+            reranker = load_or_tune(name, config.options, budget)
+            start_at_action(policy, mode, reranker.weights if mode == "weights" else reranker.strategy)
+            done["start_action"] = {"reranker": name, **reranker.knobs}
         if config.warm_start == "teacher":
             done["teacher_clone"] = clone_teacher(
                 model, config, load_distilled_run(config.teacher, config.options, budget)
@@ -126,7 +130,7 @@ def behaviour_clone(
         teacher.bind(venv.core)
     obs, _ = venv.reset(seed=config.seed + 20_000)
     rng = np.random.default_rng(config.seed)
-    observed, targets = [], []
+    observed, targets, rewards, ended = [], [], [], []
     for _ in range(states // 64):
         observed.append(obs.copy() if isinstance(obs, np.ndarray) else {k: v.copy() for k, v in obs.items()})
         if teacher is None:
@@ -134,8 +138,10 @@ def behaviour_clone(
             targets.append(action if mode == "scores" else _greedy_ctr_targets(mode, len(action)))
         else:
             action = teacher.act(venv.core.observe_ids(), rng)
-            targets.append(_teacher_targets(teacher, mode))
-        obs, *_ = venv.step(action)
+            targets.append(_teacher_targets(teacher, mode, config.algorithm))
+        obs, reward, terminated, truncated, _ = venv.step(action)
+        rewards.append(reward)
+        ended.append(terminated | truncated)
     data: Any = (
         np.concatenate(observed)  # type: ignore[arg-type]
         if isinstance(observed[0], np.ndarray)
@@ -148,37 +154,75 @@ def behaviour_clone(
     held = len(target) // 8 if teacher is not None else 0  # the last states, to say how well it learnt
     fit = len(target) - held
     before = _agreement(policy, tensors, target, fit, mode) if held else None
+    critic = teacher is not None and hasattr(policy, "predict_values")  # an actor-critic's critic
+    if critic:
+        returns, complete = _returns_to_go(np.stack(rewards), np.stack(ended), model.gamma)  # type: ignore[attr-defined]
+        value_target = torch.as_tensor(returns.ravel(), dtype=torch.float32, device=policy.device)
+        value_mask = torch.as_tensor(complete.ravel(), device=policy.device)
+        value_scale = float(value_target[value_mask].var()) or 1.0
+        value_before = _explained(policy, tensors, value_target, value_mask, fit)
     optimiser = torch.optim.Adam(policy.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(config.seed)
     losses = []
     for _ in range(steps):
         index = torch.randint(0, fit, (256,), generator=generator).to(policy.device)
-        loss = _clone_loss(policy, _rows(tensors, index), target[index], mode)
+        batch = _rows(tensors, index)
+        loss = _clone_loss(policy, batch, target[index], mode)
+        if critic:  # the critic learns the teacher's values, so PPO's first advantages are not noise
+            values = policy.predict_values(batch).squeeze(-1)
+            error = (values - value_target[index]) ** 2 * value_mask[index]
+            loss = loss + error.sum() / max(int(value_mask[index].sum()), 1) / value_scale
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         losses.append(loss.item())
-    if mode == "discrete":
+    if hasattr(policy, "q_net_target"):
         policy.q_net_target.load_state_dict(policy.q_net.state_dict())
     done: dict[str, Any] = {"loss": [round(losses[0], 5), round(losses[-1], 5)]}
     if held:
         done["held_out"] = {
-            "states": held, "measure": "agreement" if mode == "discrete" else "minus_mse",
+            "states": held, "measure": "agreement" if mode in ("discrete", "menu") else "minus_mse",
             "before": before, "after": _agreement(policy, tensors, target, fit, mode),
             "teacher_deviation_rate": teacher.report()["deviation_rate"] if teacher else None,
+        }  # fmt: skip
+    if critic:
+        done["held_out"]["value_explained"] = {
+            "before": value_before, "after": _explained(policy, tensors, value_target, value_mask, fit),
         }  # fmt: skip
     return done
 
 
+def _returns_to_go(rewards: np.ndarray, ended: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, B)`` each state's discounted return to its episode's end under the policy that played
+    ``rewards (T, B)`` (``ended (T, B)``: the episode ended with that step), and whether that end
+    lies within the ``T`` steps (the last episodes' returns are cut short: not targets)."""
+    returns, complete = np.zeros(rewards.shape), np.zeros(rewards.shape, dtype=np.bool_)
+    following, seen = np.zeros(rewards.shape[1]), np.zeros(rewards.shape[1], dtype=np.bool_)
+    for t in range(len(rewards) - 1, -1, -1):
+        following = rewards[t] + gamma * following * ~ended[t]
+        seen = ended[t] | seen
+        returns[t], complete[t] = following, seen
+    return returns, complete
+
+
+def _explained(policy: Any, tensors: Any, target: torch.Tensor, mask: torch.Tensor, start: int) -> float:
+    """The share of the returns' variance the critic explains on the rows from ``start`` on."""
+    index = torch.arange(start, len(target), device=policy.device)[mask[start:]]
+    with torch.no_grad():
+        values = policy.predict_values(_rows(tensors, index)).squeeze(-1)
+    wanted = target[index]
+    return round(1.0 - float(((values - wanted) ** 2).mean() / wanted.var()), 4)
+
+
 def _agreement(policy: Any, tensors: Any, target: torch.Tensor, start: int, mode: str) -> float:
     """How close the policy's deterministic action is to ``target`` on the rows from ``start`` on:
-    the share of equal strategies (``discrete``) or minus the mean squared error."""
+    the share of equal actions (``discrete``, ``menu``) or minus the mean squared error."""
     index = torch.arange(start, len(target), device=policy.device)
     with torch.no_grad():
         batch = _rows(tensors, index)
-        if mode == "discrete":
+        if mode in ("discrete", "menu"):
             wanted = target[index] if target.dtype == torch.int64 else target[index].argmax(dim=1)
-            return round(float((policy.q_net(batch).argmax(dim=1) == wanted).float().mean()), 4)
+            return round(float((_preferences(policy, batch).argmax(dim=1) == wanted).float().mean()), 4)
         mean = policy.get_distribution(batch).distribution.mean
         return round(-float(torch.nn.functional.mse_loss(mean, target[index])), 5)
 
@@ -187,12 +231,20 @@ def _rows(tensors: Any, index: torch.Tensor) -> Any:
     return tensors[index] if isinstance(tensors, torch.Tensor) else {k: v[index] for k, v in tensors.items()}
 
 
-def _teacher_targets(teacher: DistilledPlanner, mode: str) -> np.ndarray:
-    """The teacher's last decision as the agent's targets: in ``discrete`` mode each strategy's
-    predicted gain over the base strategy ``(B, S)`` (the base's own: the threshold, or its
-    candidate's gain if higher), whose argmax is the teacher's choice, so the Q-values learn how
-    much each choice matters, not only which wins; otherwise the chosen candidate's action."""
+def _teacher_targets(teacher: DistilledPlanner, mode: str, algorithm: str) -> np.ndarray:
+    """The teacher's last decision as the agent's targets: for DQN each action's predicted gain
+    over the base's ``(B, A)`` (the base's own: the threshold, or its candidate's gain if
+    higher), whose argmax is the teacher's choice, so the Q-values learn how much each choice
+    matters, not only which wins (``discrete``: per strategy; ``menu``: per candidate, which is
+    the menu's entry); for PPO and A2C in ``menu`` mode the candidate it chose (the logits learn
+    it by cross-entropy); otherwise the chosen candidate's action."""
     assert teacher.last_choice is not None and teacher.last_gains is not None
+    if mode == "menu" and algorithm != "dqn":
+        return teacher.last_choice.astype(np.int64)
+    if mode == "menu":
+        gains = teacher.last_gains.astype(np.float32).copy()
+        gains[:, 0] = np.maximum(gains[:, 0], teacher.threshold)
+        return gains
     if mode != "discrete":
         return np.stack([teacher.last_actions[c][1][b] for b, c in enumerate(teacher.last_choice)])
     base = teacher.last_actions[0][1].astype(np.int64)  # the base's strategy (best-fixed)
@@ -210,10 +262,17 @@ def _greedy_ctr_targets(mode: str, n: int) -> np.ndarray:
     return np.full(n, STRATEGIES.index("greedy_ctr"), dtype=np.int64)
 
 
+def _preferences(policy: Any, batch: Any) -> torch.Tensor:
+    """``(B, A)`` a discrete-action policy's Q-values (DQN) or logits (PPO, A2C)."""
+    if hasattr(policy, "q_net"):
+        return policy.q_net(batch)
+    return policy.get_distribution(batch).distribution.logits
+
+
 def _clone_loss(policy: Any, batch: Any, target: torch.Tensor, mode: str) -> torch.Tensor:
-    if mode == "discrete" and target.dtype == torch.int64:  # a strategy to prefer
-        return torch.nn.functional.cross_entropy(policy.q_net(batch), target)
-    if mode == "discrete":  # each strategy's value
-        return torch.nn.functional.mse_loss(policy.q_net(batch), target)
+    if mode in ("discrete", "menu") and target.dtype == torch.int64:  # an action to prefer
+        return torch.nn.functional.cross_entropy(_preferences(policy, batch), target)
+    if mode in ("discrete", "menu"):  # each action's value
+        return torch.nn.functional.mse_loss(_preferences(policy, batch), target)
     mean = policy.get_distribution(batch).distribution.mean
     return torch.nn.functional.mse_loss(mean, target)

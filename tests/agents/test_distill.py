@@ -8,6 +8,7 @@ OPE (against the shop's truth), refuses a changed scorer and never replaces anot
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,12 @@ from hypothesis import strategies as st
 
 from agents.evaluation.load import load_distilled_run, load_policy, make_planner
 from agents.evaluation.sessions import PARALLEL_SESSIONS, run_sessions
+from agents.policies.agent import TrainedAgent
 from agents.policies.baselines import scores_action
 from agents.policies.distilled import SCORER_FILE, DistilledPlanner, candidate_design
-from agents.policies.planner import PlannerConfig
+from agents.policies.onnx import OnnxPolicy
+from agents.policies.planner import PlannerConfig, candidate_actions
+from agents.serve.export import record_observations
 from agents.serve.ranker import Ranker, RequestError
 from agents.serve.traffic import start_server
 from agents.training import distill as distill_module
@@ -329,3 +333,66 @@ def test_each_round_meets_other_users(data: str, monkeypatch: pytest.MonkeyPatch
     # slot i of a vector env draws its users from seed + i: the rounds' slot streams never meet
     streams = [set(range(seed, seed + PARALLEL_SESSIONS)) for seed in seeds]
     assert len(seeds) == 3 and all(not (a & b) for i, a in enumerate(streams) for b in streams[i + 1 :])
+
+
+@pytest.mark.slow
+def test_ppo_over_a_menu_clones_a_teacher_over_weights_exports_serves_and_takes_ope(tmp_path: Path) -> None:
+    """A weights teacher's choices index its candidate weight vectors: a ``menu`` PPO agent picks
+    among the same vectors in the same order, learns the choices by cross-entropy, and its run
+    exports (ONNX agrees with torch), serves (the env's slate at temperature 0) and takes OPE."""
+    teacher = tmp_path / "teacher"
+    flags = [
+        "--sessions",
+        "16",
+        "--rounds",
+        "1",
+        "--planner-rollouts",
+        "4",
+        "--max-iter",
+        "40",
+        "--eval-episodes",
+        "0",
+    ]
+    made = run_cli("agents.distill", *flags, "--planner-candidates", "perturb", "diversify", "greedy",
+                   "--out", str(teacher))  # fmt: skip
+    assert made.returncode == 0, made.stderr[-2000:]
+    run = tmp_path / "ppo"
+    trained = run_cli("agents.train", "ppo", *TINY, "--action-mode", "menu", "--warm-start", "teacher",
+                      "--teacher", str(teacher), "--out", str(run))  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    config = json.loads((run / "config.json").read_text())
+    options = EnvConfig(**{k: v for k, v in config["env_options"].items() if k != "render_mode"})
+    distilled = load_distilled_run(str(teacher), options)
+    env = make_vector_env(replace(options, action_mode="scores"), 2)
+    observation, _ = env.reset(seed=0)
+    candidates = candidate_actions(distilled.base, distilled.planner, observation, np.random.default_rng(0))
+    assert all(mode == "weights" for mode, _ in candidates)
+    np.testing.assert_array_equal(options.menu, np.stack([action[0] for _, action in candidates]))
+    cloned = config["teacher_clone"]
+    assert cloned["loss"][1] < cloned["loss"][0] and cloned["held_out"]["measure"] == "agreement"
+    assert cloned["held_out"]["after"] > cloned["held_out"]["before"]
+    # the export acts as the torch agent
+    exported = run_cli("agents.export", str(run), "--onnx", str(run / "policy.onnx"))
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    agent, onnx = TrainedAgent.load(run, device="cpu"), OnnxPolicy.load(run)
+    seen = record_observations(agent, 200, seed=7)
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(onnx.act(seen, rng), agent.act(seen, rng))
+    # served greedily, a session fed the env's clicks gets the env's slate
+    ranker = Ranker(run, "onnx")
+    served = make_vector_env(agent.env_config, 1)
+    observation, _ = served.reset(seed=11)
+    core = served.core
+    for _ in range(12):
+        ranked = ranker.rank(ranker.user_ids[int(core.user[0])].item(), session_id="s", temperature=0.0)
+        observation, _, terminated, truncated, _ = served.step(agent.act(observation, rng))
+        np.testing.assert_array_equal(ranked.items, core.last_slate[0])
+        ranker.feedback(ranked, core.last_click[0].astype(np.int64))
+        if terminated[0] or truncated[0]:
+            break
+    # OPE takes it as a target: its weight vector's scores in Plackett-Luce form, against the truth
+    ope = run_cli("agents.ope", "--policy", str(run), "--data", "shop", "--bootstrap", "5", "--truth-sessions", "300",
+                  "--json", str(tmp_path / "ope.json"))  # fmt: skip
+    assert ope.returncode == 0, ope.stderr[-2000:]
+    report = json.loads((tmp_path / "ope.json").read_text())
+    assert np.isfinite(report["ground_truth"]) and np.isfinite(report["estimates"]["pbm_dr"]["value"])

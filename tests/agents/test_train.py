@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from agents.evaluation.fairness_scale import SHOP_FAIRNESS_LAMBDA
+from envs.config import WEIGHTS
 from tests.conftest import REPO, TINY, run_cli
 
 
@@ -72,19 +73,36 @@ def test_every_algorithm_trains_writes_the_run_folder_and_evaluates(algorithm: s
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("algorithm", "reranker"), [("ppo", "tuned-weights"), ("dqn", "best-fixed")])
+@pytest.mark.parametrize(
+    ("algorithm", "mode", "reranker"),
+    [
+        ("ppo", "weights", "tuned-weights"),
+        ("dqn", "discrete", "best-fixed"),
+        ("ppo", "menu", "tuned-weights"),
+    ],
+)
 def test_static_warm_start_begins_at_the_best_static_reranker(
-    algorithm: str, reranker: str, tmp_path: Path
+    algorithm: str, mode: str, reranker: str, tmp_path: Path
 ) -> None:
     """The default warm start: before training, the agent plays the tuned re-ranker exactly (the
-    same return on the same evaluation users), so training starts where the static baselines end."""
+    same return on the same evaluation users), so training starts where the static baselines end.
+    A menu agent's menu is tuned-weights and the planner's weight candidates over it."""
     out = tmp_path / algorithm
-    result = run_cli("agents.train", algorithm, *TINY, "--out", str(out))
+    result = run_cli("agents.train", algorithm, *TINY, "--action-mode", mode, "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((out / "metrics.json").read_text())
     assert report["initial_policy"]["return_mean"] == report["baselines"][reranker]["return_mean"]
     config = json.loads((out / "config.json").read_text())
-    assert config["warm_start"] == "static" and config["start_action"]["reranker"] == reranker
+    assert config["warm_start"] == "static"
+    if mode != "menu":
+        assert config["start_action"]["reranker"] == reranker
+        return
+    menu = np.asarray(config["env_options"]["action_menu"]).reshape(-1, len(WEIGHTS))
+    tuned = list(report["tuned_baselines"]["tuned-weights"]["weights"].values())
+    assert config["start_action"] == {"menu_entry": 0} and len(menu) == 15
+    np.testing.assert_allclose(menu[0], tuned, atol=1e-6)  # (float32, as the env ranks)
+    greedy = np.eye(len(WEIGHTS))[WEIGHTS.index("pctr")]
+    np.testing.assert_array_equal(menu[-1], greedy)  # the planner's last candidate: greedy pCTR
 
 
 @pytest.mark.slow

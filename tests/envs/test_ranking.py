@@ -19,6 +19,7 @@ from envs.ranking import RankingEnv
 from envs.vector import RankingVectorEnv
 from simulators.core.errors import ConfigError, DataError
 from simulators.datasets.movielens import installed_recbole_folder
+from tests.conftest import MENU, mode_options
 
 REGISTERED = [
     pytest.param(
@@ -67,13 +68,14 @@ def _rollout(env: gym.Env, seed: int, steps: int, action_seed: int = 0) -> list[
 @pytest.mark.parametrize("mode", ACTION_MODES)
 @pytest.mark.parametrize("env_id", REGISTERED)
 def test_registered_env_passes_checkers_and_is_deterministic(env_id: str, mode: str) -> None:
-    env = gym.make(env_id, action_mode=mode)
+    options = mode_options(mode)
+    env = gym.make(env_id, **options)
     gym_check_env(env.unwrapped, skip_render_check=True)
-    sb3_check_env(gym.make(env_id, action_mode=mode).unwrapped, warn=False)
-    first = _rollout(gym.make(env_id, action_mode=mode), seed=7, steps=60)
-    second = _rollout(gym.make(env_id, action_mode=mode), seed=7, steps=60)
+    sb3_check_env(gym.make(env_id, **options).unwrapped, warn=False)
+    first = _rollout(gym.make(env_id, **options), seed=7, steps=60)
+    second = _rollout(gym.make(env_id, **options), seed=7, steps=60)
     assert first == second
-    assert first != _rollout(gym.make(env_id, action_mode=mode), seed=8, steps=60)
+    assert first != _rollout(gym.make(env_id, **options), seed=8, steps=60)
 
 
 @pytest.mark.parametrize("env_id", REGISTERED)
@@ -100,13 +102,15 @@ def test_pickle_round_trip_continues_identically(env_id: str) -> None:
 def test_greedy_ctr_ranking_is_expressible_in_every_mode() -> None:
     slates = []
     for mode in ACTION_MODES:
-        env = RankingEnv(action_mode=mode)
+        env = RankingEnv(**mode_options(mode))  # type: ignore[arg-type]
         obs, _ = env.reset(seed=5)
         pctr = obs["candidate_features"][:, FEATURES.index("pctr")]
         if mode == "scores":
             action: Any = (2 * pctr / pctr.max() - 1).astype(np.float32)
         elif mode == "weights":
             action = np.eye(len(WEIGHTS), dtype=np.float32)[FEATURES.index("pctr")]
+        elif mode == "menu":
+            action = 0  # the menu's first entry: pCTR alone
         else:
             action = STRATEGIES.index("greedy_ctr")
         slates.append(env.step(action)[4]["slate"])
@@ -227,6 +231,52 @@ def test_bad_actions_are_clear(mode: str, action: Any, message: str) -> None:
     env.reset(seed=0)
     with pytest.raises(ActionError, match=message):
         env.step(action)
+
+
+@pytest.mark.parametrize(
+    ("menu", "message"),
+    [
+        ((0.5,) * 6, "weight vectors of 7 numbers each"),
+        ((0.5,) * 6 + (2.0,), "in [-1, 1]"),
+        ((0.5,) * 6 + (float("nan"),), "in [-1, 1]"),
+        (("a",) * 7, "action_menu must be a list of numbers"),
+        ((0.0,) * 7 * 257, "at most 256 weight vectors"),
+    ],
+)
+def test_bad_menus_are_clear(menu: tuple[Any, ...], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        gym.make("ecommerce-v0", action_mode="menu", action_menu=menu)
+
+
+def test_a_menu_env_needs_a_menu_and_refuses_an_entry_it_lacks() -> None:
+    with pytest.raises(ConfigError, match="action_menu: it is empty"):
+        RankingEnv(action_mode="menu")
+    env = RankingEnv(**mode_options("menu"))  # type: ignore[arg-type]
+    env.reset(seed=0)
+    with pytest.raises(ActionError, match=re.escape("must lie in [0, 3)")):
+        env.step(3)
+
+
+def test_a_menu_action_is_its_weight_vector() -> None:
+    """Entry ``i`` of a menu env plays exactly what the ``weights`` env plays for ``action_menu[i]``:
+    the same slates, rewards and sessions; a config.json's list reads back as the same menu."""
+    options = mode_options("menu")
+    assert RankingEnv(**{**options, "action_menu": list(MENU)}).config.action_menu == MENU  # type: ignore[arg-type]
+    menu = np.asarray(MENU, dtype=np.float32).reshape(-1, len(WEIGHTS))
+    by_entry, by_weights = (
+        RankingVectorEnv(num_envs=4, **options),
+        RankingVectorEnv(num_envs=4, action_mode="weights"),
+    )
+    by_entry.reset(seed=11)
+    by_weights.reset(seed=11)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        entries = rng.integers(0, len(menu), 4)
+        a, b = by_entry.step(entries), by_weights.step(menu[entries])
+        np.testing.assert_array_equal(a[1], b[1])
+        for key in a[0]:
+            np.testing.assert_array_equal(a[0][key], b[0][key])
+        np.testing.assert_array_equal(a[4]["clicks"], b[4]["clicks"])
 
 
 def test_render_ansi_shows_the_slate() -> None:

@@ -36,7 +36,7 @@ from simulators.datasets.tabular import read_table
 from simulators.retention import MIN_GAP_DAYS
 from simulators.shop.config import ShopReturns
 from simulators.shop.world import ShopWorld
-from tests.conftest import SMALL_SHOP, TINY, run_cli
+from tests.conftest import SMALL_SHOP, TINY, mode_options, run_cli
 
 RETURNING = replace(SMALL_SHOP, returns=ShopReturns(enabled=True))
 """The small shop whose users come back."""
@@ -65,18 +65,21 @@ def _trace(env: gym.Env, seed: int, steps: int) -> tuple[list[Any], int]:
 
 @pytest.mark.parametrize("mode", ACTION_MODES)
 def test_registered_retention_env_passes_checkers_and_is_deterministic(data: str, mode: str) -> None:
-    env = gym.make("ecommerce-retention-v0", data=data, action_mode=mode, **SMALL)
+    env = gym.make("ecommerce-retention-v0", data=data, **mode_options(mode), **SMALL)
     assert env.unwrapped.config.horizon_days == 28.0 and "ecommerce-retention-v0" in envs.ENV_IDS
     assert env.observation_space["context"].shape == (len(CONTEXT) + len(RETURN_CONTEXT),)
     gym_check_env(env.unwrapped, skip_render_check=True)
     sb3_check_env(
-        gym.make("ecommerce-retention-v0", data=data, action_mode=mode, **SMALL).unwrapped, warn=False
+        gym.make("ecommerce-retention-v0", data=data, **mode_options(mode), **SMALL).unwrapped, warn=False
     )
-    first, returns = _trace(gym.make("ecommerce-retention-v0", data=data, action_mode=mode, **SMALL), 7, 150)
-    second, _ = _trace(gym.make("ecommerce-retention-v0", data=data, action_mode=mode, **SMALL), 7, 150)
+    first, returns = _trace(
+        gym.make("ecommerce-retention-v0", data=data, **mode_options(mode), **SMALL), 7, 150
+    )
+    second, _ = _trace(gym.make("ecommerce-retention-v0", data=data, **mode_options(mode), **SMALL), 7, 150)
     assert first == second and returns > 0  # episodes span sessions
     assert (
-        first != _trace(gym.make("ecommerce-retention-v0", data=data, action_mode=mode, **SMALL), 8, 150)[0]
+        first
+        != _trace(gym.make("ecommerce-retention-v0", data=data, **mode_options(mode), **SMALL), 8, 150)[0]
     )
 
 

@@ -113,7 +113,7 @@ from simulators.data.logs import (
 from simulators.datasets import load_logs, tabular
 from simulators.datasets.shop import shop_folder
 from simulators.datasets.tabular import UNIT_NAMES
-from tests.conftest import SMALL_SHOP, tiny_logs
+from tests.conftest import MENU, SMALL_SHOP, mode_options, tiny_logs
 
 T = TypeVar("T")
 EXPLORE = bool(os.environ.get("RECGYM_FUZZ_EXPLORE"))
@@ -929,6 +929,8 @@ def _is(value: Any, kind: str) -> bool:
         return isinstance(value, bool)
     if isinstance(value, (bool, np.bool_)):
         return False
+    if kind == "tuple[float, ...]":
+        return isinstance(value, tuple) and all(type(v) is float for v in value)
     allowed: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str}
     return isinstance(value, allowed[kind])
 
@@ -939,6 +941,7 @@ RANGES: dict[str, Callable[[Any, EnvConfig], bool]] = {
     "slate_size": lambda v, c: 1 <= v <= c.n_candidates,
     "n_candidates": lambda v, c: v >= c.slate_size,
     "action_mode": lambda v, c: v in ACTION_MODES,
+    "action_menu": lambda v, c: len(v) % len(WEIGHTS) == 0 and all(-1 <= x <= 1 for x in v),
     "obs_mode": lambda v, c: v in OBS_MODES,
     "fairness_lambda": lambda v, c: math.isfinite(v) and 0 <= v <= MAX_WEIGHT,
     "fairness_target": lambda v, c: v is None or 0 <= v <= 1,
@@ -960,9 +963,11 @@ def assert_valid_config(config: EnvConfig, options: dict[str, Any]) -> None:
         assert RANGES.get(f.name, lambda v, c: True)(value, config), (f.name, value)
     for name, value in options.items():
         kept = getattr(config, name)
-        assert kept is value or (isinstance(value, int) and kept == float(value)), (
-            name
-        )  # ints for floats: floats
+        assert (
+            kept is value
+            or (isinstance(value, int) and kept == float(value))
+            or (isinstance(value, (list, tuple)) and kept == tuple(float(v) for v in value))
+        ), name  # ints for floats: floats; a list for a tuple: a tuple
 
 
 @pytest.mark.parametrize("field", FIELDS)
@@ -1118,10 +1123,11 @@ def action_problem(mode: str, action: Any, width: int, batch: int | None) -> str
     """What is wrong with ``action`` (a word its refusal must contain), or None for a valid one."""
     array = np.asarray(action)
     lead = () if batch is None else (batch,)
-    if mode == "discrete":
+    if mode in ("discrete", "menu"):
         if array.shape != lead or not np.issubdtype(array.dtype, np.integer):
             return "integer"
-        return None if ((array >= 0) & (array < len(STRATEGIES))).all() else "must lie in"
+        count = len(STRATEGIES) if mode == "discrete" else len(MENU) // len(WEIGHTS)
+        return None if ((array >= 0) & (array < count)).all() else "must lie in"
     if array.shape != (*lead, width):
         return "shape"
     if array.dtype.kind not in "fiu" or not np.isfinite(array).all():
@@ -1132,13 +1138,13 @@ def action_problem(mode: str, action: Any, width: int, batch: int | None) -> str
 
 
 def action_width(mode: str, n_candidates: int) -> int:
-    return {"scores": n_candidates, "weights": len(WEIGHTS), "discrete": 1}[mode]
+    return {"scores": n_candidates, "weights": len(WEIGHTS), "discrete": 1, "menu": 1}[mode]
 
 
 @pytest.fixture(scope="module")
 def single_envs(small_data: str) -> dict[str, RankingEnv]:
     """One small env per action mode (one world between them)."""
-    built = {mode: small_env(small_data, action_mode=mode) for mode in ACTION_MODES}
+    built = {mode: small_env(small_data, **mode_options(mode)) for mode in ACTION_MODES}
     for env in built.values():
         env.reset(seed=0)
     return built
@@ -1147,7 +1153,7 @@ def single_envs(small_data: str) -> dict[str, RankingEnv]:
 @pytest.fixture(scope="module")
 def vector_envs(small_data: str) -> dict[str, RankingVectorEnv]:
     built = {
-        mode: RankingVectorEnv(num_envs=2, data=small_data, candidates="popularity", action_mode=mode)
+        mode: RankingVectorEnv(num_envs=2, data=small_data, candidates="popularity", **mode_options(mode))
         for mode in ACTION_MODES
     }
     for env in built.values():
