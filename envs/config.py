@@ -4,6 +4,7 @@ vocabularies they define: candidate features, ranking weights, discrete strategi
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,10 @@ from simulators.core.errors import ConfigError, RecGymError, check_field_types
 from simulators.fit.mixed import parse_parts
 
 ACTION_MODES = ("scores", "weights", "discrete", "menu")
+
+
+DISCRETE_MODES = ("discrete", "menu")
+"""The action modes whose actions are one integer per env (a ``Discrete`` space)."""
 
 
 OBS_MODES = ("ids", "embedding")
@@ -342,7 +347,7 @@ class EnvConfig:
             object.__setattr__(self, "action_menu", tuple(self.action_menu))
         menu = self.action_menu
         if not isinstance(menu, tuple) or any(
-            isinstance(v, bool) or not isinstance(v, (int, float)) for v in menu
+            isinstance(v, (bool, np.bool_)) or not isinstance(v, Real) for v in menu
         ):
             raise ConfigError(f"action_menu must be a list of numbers, got {menu!r}")
         width = len(WEIGHTS)

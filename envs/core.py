@@ -13,6 +13,7 @@ from envs import engine
 from envs.config import (
     CONTEXT_HIGH_PER_SLATE,
     CONTEXT_LOW,
+    DISCRETE_MODES,
     EMBEDDING_CLIP,
     FEATURE_CLIP,
     FEATURE_HIGH,
@@ -299,7 +300,7 @@ class SessionCore:
         """Validate a batch of actions: shape, dtype and finiteness; raise :class:`ActionError`."""
         cfg = self.config
         array = as_action_array(actions)
-        if cfg.action_mode in ("discrete", "menu"):
+        if cfg.action_mode in DISCRETE_MODES:
             if array.shape != (self.batch,) or not np.issubdtype(array.dtype, np.integer):
                 raise ActionError(
                     f"{cfg.action_mode} actions must be {self.batch} integer(s), got shape {array.shape} {array.dtype}"
@@ -501,13 +502,13 @@ def action_scores(
     ``discrete`` strategy's scoring (``explore`` draws counter-based uniforms of the session
     ``keys (B,)`` uint64 and ``steps (B,)``), a ``menu`` action as its weight vector's ``weights``
     action. The env and the serving path rank by this one function."""
-    if config.action_mode == "menu":
-        actions = config.menu[actions.astype(np.int64)]
-        config = replace(config, action_mode="weights")
-    if config.action_mode == "scores":  # the kernel ranks float32 or float64 scores as they are
+    mode = config.action_mode
+    if mode == "menu":  # its entries' weight vectors, ranked as weights actions
+        actions, mode = config.menu[actions.astype(np.int64)], "weights"
+    if mode == "scores":  # the kernel ranks float32 or float64 scores as they are
         floats = actions if actions.dtype in (np.float32, np.float64) else actions.astype(np.float64)
         return np.ascontiguousarray(floats), np.zeros(len(actions), dtype=np.bool_)
-    if config.action_mode == "weights":
+    if mode == "weights":
         weights = np.ascontiguousarray(actions[:, : len(FEATURES)], dtype=np.float32)
         scores = np.empty(features.shape[:2])
         kernel = (

@@ -54,12 +54,15 @@ def run_sessions(
     policy: Policy, config: EnvConfig, episodes: int, seed: int, progress: bool = True
 ) -> EvaluationResult:
     """Play ``episodes`` sessions of ``policy`` in the env ``config`` describes (in the policy's own
-    action mode; a fixed quota per vector slot) and collect their outcomes."""
+    action mode, a ``menu`` agent with its own menu; a fixed quota per vector slot) and collect
+    their outcomes."""
     if episodes < 1:
         raise ConfigError(f"episodes must be >= 1, got {episodes}")
     slots = min(PARALLEL_SESSIONS, episodes)
     quota = np.full(slots, episodes // slots) + (np.arange(slots) < episodes % slots)
-    env = make_vector_env(replace(config, action_mode=policy.action_mode), slots)
+    mode, own = policy.action_mode, getattr(policy, "env_config", None)
+    menu = own.action_menu if mode == "menu" and isinstance(own, EnvConfig) else config.action_menu
+    env = make_vector_env(replace(config, action_mode=mode, action_menu=menu), slots)
     if (bind := getattr(policy, "bind", None)) is not None:
         bind(env.core)  # a policy that reads the sessions' state (the planner), through the core's interface
     obs, _ = env.reset(seed=seed)

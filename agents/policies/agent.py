@@ -18,7 +18,7 @@ from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from agents.policies.distilled import DISTILLED_RUN_FILES
-from envs.config import WEIGHTS, EnvConfig, known_options
+from envs.config import DISCRETE_MODES, WEIGHTS, EnvConfig, known_options
 from envs.core import discrete_actions
 from simulators.core.errors import ConfigError
 
@@ -46,7 +46,7 @@ def shape_problem(model: BaseAlgorithm, options: dict[str, Any]) -> str | None:
             if size != value:
                 return f"{name} is {value}, the model's observation has {size}"
     expected = {"scores": config.n_candidates, "weights": len(WEIGHTS)}.get(config.action_mode)
-    if config.action_mode in ("discrete", "menu"):
+    if config.action_mode in DISCRETE_MODES:
         count = discrete_actions(config)
         if not isinstance(action, spaces.Discrete) or int(action.n) != count:
             return f"action_mode {config.action_mode} has {count} actions, the model acts on {action}"

@@ -128,8 +128,10 @@ def candidate_actions(
 ) -> list[tuple[str, np.ndarray]]:
     """The candidate actions of ``config.candidates`` over ``base``'s, each as ``(action_mode,
     actions (B, ...))`` (index 0: the base policy's own). The order is fixed by the config, so index
-    ``a`` is the same member of the same family at every decision; the planner and the policy
-    distilled from it (:class:`agents.policies.distilled.DistilledPlanner`) share it."""
+    ``a`` is the same member of the same family at every decision; the planner, the policy
+    distilled from it (:class:`agents.policies.distilled.DistilledPlanner`) and a ``menu`` agent
+    taught by it (:func:`agents.training.menu.menu_of`: the base's weights, then
+    :func:`weight_candidates`) share it."""
     batch = len(observation["candidate_features"])
     base_action = np.asarray(base.act(observation, rng))
     modes: list[tuple[str, np.ndarray]] = [(base.action_mode, base_action)]

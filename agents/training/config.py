@@ -21,7 +21,15 @@ from agents.evaluation.fairness_scale import FAIRNESS_PRICE, FairnessScale, pric
 from agents.policies.distilled import is_distilled_run, planner_config, read_record
 from agents.policies.planner import candidate_modes
 from encoders.device import DEVICE_CHOICES
-from envs.config import ACTION_MODES, CANDIDATE_SOURCES, OBS_MODES, SIMULATORS, EnvConfig, env_config
+from envs.config import (
+    ACTION_MODES,
+    CANDIDATE_SOURCES,
+    DISCRETE_MODES,
+    OBS_MODES,
+    SIMULATORS,
+    EnvConfig,
+    env_config,
+)
 from simulators.core.cli import ArgumentParser, add_config_arguments, config_kwargs
 from simulators.core.errors import ConfigError, check_at_least_one, check_field_types, check_seed
 
@@ -78,7 +86,8 @@ class TrainConfig:
     the head learns its choices on the states it visits, and the agent trains with its fairness
     weight unless ``--fairness-lambda`` names the same. Its candidate actions must be the agent's:
     ``--planner-base best-fixed --planner-candidates strategies`` for dqn (``discrete``),
-    ``--planner-base tuned-weights`` with perturb, diversify or greedy for ``weights``."""
+    ``--planner-base tuned-weights`` with perturb, diversify or greedy for ``weights`` and ``menu``
+    (a menu agent picks among the teacher's candidate weight vectors, in its order)."""
     n_envs: int = 16
     """Parallel users in the training vector env."""
     hyperparameters: tuple[str, ...] = ()
@@ -178,7 +187,7 @@ class TrainConfig:
                 f"(n_steps {rollout // self.n_envs} x n-envs {self.n_envs} = {rollout}): raise --timesteps or lower --n-envs"
             )
         mode, obs = self.options.action_mode, self.options.obs_mode
-        if self.algorithm == "dqn" and mode not in ("discrete", "menu"):
+        if self.algorithm == "dqn" and mode not in DISCRETE_MODES:
             raise ConfigError("dqn needs action_mode 'discrete' or 'menu'")
         if (self.warm_start == "teacher") != bool(self.teacher):
             raise ConfigError("--warm-start teacher and --teacher FOLDER go together: pass both or neither")
@@ -196,6 +205,8 @@ class TrainConfig:
                 f"{self.algorithm} trains on 'scores', 'weights' or 'menu' (weight vectors to pick among), not "
                 "'discrete'"
             )
+        if self.options.action_menu and mode != "menu":
+            raise ConfigError(f"--action-menu is the menu action mode's; the agent acts in {mode!r}")
         if mode == "menu" and self.warm_start in ("ctr", "bc"):
             raise ConfigError(
                 f"warm start '{self.warm_start}' starts at greedy pCTR, which a menu need not hold: use static, "
@@ -214,6 +225,11 @@ class TrainConfig:
             )
         record = read_record(Path(self.teacher))
         teaches, mode = planner_config(record["planner"]), self.options.action_mode
+        if mode == "menu" and self.options.action_menu:
+            raise ConfigError(
+                f"--teacher {self.teacher}: its choices index its own candidate weight vectors, which make the "
+                "agent's menu: leave --action-menu out"
+            )
         modes = candidate_modes(teaches)
         if modes != {"weights" if mode == "menu" else mode} or (
             mode == "discrete" and "strategies" not in teaches.candidates

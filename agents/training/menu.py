@@ -11,6 +11,7 @@ agent's action ``a``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,18 +40,16 @@ def menu_of(config: TrainConfig) -> tuple[float, ...]:
     return tuple(float(v) for v in np.concatenate(rows).ravel())
 
 
-def with_menu(config: TrainConfig) -> TrainConfig:
-    """``config`` with its ``action_menu`` filled (a new ``menu`` run that names none); a menu
-    given beside ``--teacher`` must be the teacher's (its choices index it)."""
-    if config.options.action_mode != "menu":
+def with_menu(config: TrainConfig, recorded: Path | None = None) -> TrainConfig:
+    """``config`` with its ``action_menu`` filled: a ``menu`` run that names none gets its default
+    (module docstring), or a resumed one (``recorded``: its ``config.json``) the menu it trained with."""
+    if config.options.action_mode != "menu" or config.options.action_menu:
         return config
-    given = config.options.action_menu
-    if given and not config.teacher:
-        return config
-    menu = menu_of(config)
-    if given and given != menu:
-        raise ConfigError(
-            f"--teacher {config.teacher}: its choices index its candidate weight vectors; --action-menu names "
-            "others: leave --action-menu out"
-        )
+    if recorded is not None:
+        try:
+            menu = tuple(json.loads(recorded.read_text())["env_options"]["action_menu"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"{recorded}: no menu recorded to resume with ({err!r})") from None
+    else:
+        menu = menu_of(config)
     return replace(config, env_options=replace(config.options, action_menu=menu))

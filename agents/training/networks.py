@@ -33,7 +33,7 @@ from torch import nn
 
 from encoders.ctr.model import CTRModel
 from encoders.towers import ItemTower, UserTower, copy_towers
-from envs.config import FEATURE_STD_FLOOR, FEATURES, STRATEGIES, WEIGHTS
+from envs.config import DISCRETE_MODES, FEATURE_STD_FLOOR, FEATURES, STRATEGIES, WEIGHTS
 from simulators.core.errors import ConfigError
 
 
@@ -190,7 +190,7 @@ def start_at_action(policy: Any, action_mode: str, action: Sequence[float] | int
             if others:
                 odds = MENU_START_PROBABILITY / (1.0 - MENU_START_PROBABILITY)
                 head.bias[int(action)] = float(np.log(odds * others))  # type: ignore[arg-type]
-        elif action_mode in ("discrete", "menu"):
+        elif action_mode in DISCRETE_MODES:
             head = policy.q_net.q_net[-1]
             head.weight.zero_()
             head.bias.zero_()

@@ -154,8 +154,7 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
     prefix = checkpoint_prefix(run_id)
     started = time.perf_counter()
     config, scale = priced_config(config)
-    if not resume:  # (a resumed run's config.json holds its menu)
-        config = with_menu(config)
+    config = with_menu(config, folder / "config.json" if resume else None)
     priced = {} if scale is None else {"fairness_scale": asdict(scale)}
     if resume and scale is None:  # a resumed run keeps its weight, and the record of how it was set
         recorded = json.loads((folder / "config.json").read_text()).get("fairness_scale")

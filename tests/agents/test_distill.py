@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from agents.evaluation.load import load_distilled_run, load_policy, make_planner
 from agents.evaluation.sessions import PARALLEL_SESSIONS, run_sessions
+from agents.evaluation.tuning import TuningBudget
 from agents.policies.agent import TrainedAgent
 from agents.policies.baselines import scores_action
 from agents.policies.distilled import SCORER_FILE, DistilledPlanner, candidate_design
@@ -29,7 +30,9 @@ from agents.serve.export import record_observations
 from agents.serve.ranker import Ranker, RequestError
 from agents.serve.traffic import start_server
 from agents.training import distill as distill_module
+from agents.training.config import TrainConfig
 from agents.training.distill import DistillConfig, Labeller, fit_scorer, learn
+from agents.training.menu import with_menu
 from envs import engine
 from envs.config import EnvConfig
 from envs.factory import make_vector_env
@@ -362,12 +365,22 @@ def test_ppo_over_a_menu_clones_a_teacher_over_weights_exports_serves_and_takes_
     assert trained.returncode == 0, trained.stderr[-2000:]
     config = json.loads((run / "config.json").read_text())
     options = EnvConfig(**{k: v for k, v in config["env_options"].items() if k != "render_mode"})
-    distilled = load_distilled_run(str(teacher), options)
+    distilled = load_distilled_run(
+        str(teacher), options, TuningBudget(sessions=8, cem_generations=1)
+    )  # TINY's
     env = make_vector_env(replace(options, action_mode="scores"), 2)
     observation, _ = env.reset(seed=0)
     candidates = candidate_actions(distilled.base, distilled.planner, observation, np.random.default_rng(0))
     assert all(mode == "weights" for mode, _ in candidates)
     np.testing.assert_array_equal(options.menu, np.stack([action[0] for _, action in candidates]))
+    # a resumed run reads its menu back (the Python API's resume too); a menu beside a teacher is refused
+    saved = TrainConfig.from_json(config)
+    bare = replace(saved, env_options=replace(saved.options, action_menu=()))
+    assert with_menu(bare, run / "config.json").options.action_menu == options.action_menu
+    refused = run_cli("agents.train", "ppo", *TINY, "--action-mode", "menu", "--warm-start", "teacher", "--teacher",
+                      str(teacher), "--action-menu", *["0"] * 7, "--out", str(tmp_path / "refused"))  # fmt: skip
+    assert refused.returncode == 2 and "leave --action-menu out" in refused.stderr, refused.stderr
+    assert not (tmp_path / "refused").exists()
     cloned = config["teacher_clone"]
     assert cloned["loss"][1] < cloned["loss"][0] and cloned["held_out"]["measure"] == "agreement"
     assert cloned["held_out"]["after"] > cloned["held_out"]["before"]
@@ -378,6 +391,9 @@ def test_ppo_over_a_menu_clones_a_teacher_over_weights_exports_serves_and_takes_
     seen = record_observations(agent, 200, seed=7)
     rng = np.random.default_rng(0)
     np.testing.assert_array_equal(onnx.act(seen, rng), agent.act(seen, rng))
+    # played where the env options name no menu (the counterfactual study's bare config), it brings its own
+    played = run_sessions(agent, EnvConfig(data="shop"), 8, 0, progress=False)
+    assert played.returns.shape == (8,)
     # served greedily, a session fed the env's clicks gets the env's slate
     ranker = Ranker(run, "onnx")
     served = make_vector_env(agent.env_config, 1)

@@ -28,6 +28,8 @@ from tests.conftest import REPO, TINY, run_cli
         ["ppo", "--timesteps", "-1"],
         ["ppo", "--device", "tpu"],
         ["ppo", "--hyperparameters", "gamma=0.5"],
+        ["ppo", "--action-menu", "1", "0", "0", "0", "0", "0", "0"],
+        ["ppo", "--action-mode", "menu", "--warm-start", "ctr"],
     ],
 )
 def test_train_cli_bad_input_is_one_line_exit_2(args: list[str], tmp_path: Path) -> None:
