@@ -41,6 +41,19 @@ from simulators.datasets import load_logs
 from simulators.datasets.shop import shop_folder
 from tests.conftest import SMALL_SHOP, TINY, run_cli
 
+TINY_TEACHER = [
+    "--sessions",
+    "16",
+    "--rounds",
+    "1",
+    "--planner-rollouts",
+    "4",
+    "--max-iter",
+    "40",
+    "--eval-episodes",
+    "0",
+]
+"""The smallest distillation a teacher warm start can take (its flags beside the candidates and --out)."""
 PLANNER = PlannerConfig(rollouts=4)
 
 
@@ -265,18 +278,7 @@ def test_dqn_starts_from_a_teacher_over_its_own_strategies_and_refuses_one_over_
     tmp_path: Path,
 ) -> None:
     teacher = tmp_path / "teacher"
-    flags = [
-        "--sessions",
-        "16",
-        "--rounds",
-        "1",
-        "--planner-rollouts",
-        "4",
-        "--max-iter",
-        "40",
-        "--eval-episodes",
-        "0",
-    ]
+    flags = TINY_TEACHER
     made = run_cli("agents.distill", *flags, "--planner-base", "best-fixed", "--planner-candidates", "strategies",
                    "--out", str(teacher))  # fmt: skip
     assert made.returncode == 0, made.stderr[-2000:]
@@ -344,18 +346,7 @@ def test_ppo_over_a_menu_clones_a_teacher_over_weights_exports_serves_and_takes_
     among the same vectors in the same order, learns the choices by cross-entropy, and its run
     exports (ONNX agrees with torch), serves (the env's slate at temperature 0) and takes OPE."""
     teacher = tmp_path / "teacher"
-    flags = [
-        "--sessions",
-        "16",
-        "--rounds",
-        "1",
-        "--planner-rollouts",
-        "4",
-        "--max-iter",
-        "40",
-        "--eval-episodes",
-        "0",
-    ]
+    flags = TINY_TEACHER
     made = run_cli("agents.distill", *flags, "--planner-candidates", "perturb", "diversify", "greedy",
                    "--out", str(teacher))  # fmt: skip
     assert made.returncode == 0, made.stderr[-2000:]
