@@ -205,8 +205,10 @@ class EnvConfig:
     """The weight vectors a ``menu`` action picks among, row-major, ``len(WEIGHTS)`` numbers each,
     in [-1, 1]: action ``i`` ranks as the ``weights`` action ``action_menu[i * W:(i + 1) * W]``
     does. A categorical policy over a few weight vectors can switch among them from state to
-    state, which a Gaussian mean between them cannot (``agents.train`` fills it with the planner's
-    candidates over ``tuned-weights``). Read in ``menu`` mode only, where an env needs one."""
+    state, which a Gaussian mean between them cannot. ``agents.train`` fills it: ``tuned-weights``
+    (entry 0), then the planner's weight candidates over it, or with ``--teacher`` the teacher's
+    candidates in its order (:mod:`agents.training.menu`). At most :data:`MAX_MENU` vectors; read
+    in ``menu`` mode only, where an env needs one."""
     obs_mode: str = "ids"
     """``ids``: compact item ids and features (a Dict); ``embedding``: one flat float vector of
     the CTR model's frozen user and item vectors plus the features (:func:`embedding_layout`)."""

@@ -4,7 +4,7 @@ ONNX graph, checked against torch on recorded observations (run by
 
 The graph maps the env's ``ids`` observation (one input per key, batch first) to what the agent's
 ``predict(deterministic=True)`` returns: the action mean clipped to the action space (PPO, A2C)
-or the greedy strategy (DQN, with its Q-values as a second output), or for a categorical head
+or the greedy action (DQN: a strategy or a menu entry, with its Q-values as a second output), or for a categorical head
 (PPO, A2C in ``menu`` mode) the most probable entry, with its logits as a second output. The pattern is SB3's export
 guide's (wrap the policy's features extractor, latent network and action head in one module and
 trace it with ``torch.onnx.export``); the LSTM user tower runs without data-dependent branches,

@@ -87,7 +87,9 @@ class TrainConfig:
     weight unless ``--fairness-lambda`` names the same. Its candidate actions must be the agent's:
     ``--planner-base best-fixed --planner-candidates strategies`` for dqn (``discrete``),
     ``--planner-base tuned-weights`` with perturb, diversify or greedy for ``weights`` and ``menu``
-    (a menu agent picks among the teacher's candidate weight vectors, in its order)."""
+    (a menu agent picks among the teacher's candidate weight vectors, in its order: a new run
+    with ``--teacher`` names no ``action_menu``, so a teacher run's recorded config, which holds
+    its menu, starts a new run only with ``action_menu`` emptied)."""
     n_envs: int = 16
     """Parallel users in the training vector env."""
     hyperparameters: tuple[str, ...] = ()

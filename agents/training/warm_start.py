@@ -203,7 +203,9 @@ def behaviour_clone(
 def _returns_to_go(rewards: np.ndarray, ended: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
     """``(T, B)`` each state's discounted return to its episode's end under the policy that played
     ``rewards (T, B)`` (``ended (T, B)``: the episode ended with that step), and whether that end
-    lies within the ``T`` steps (the last episodes' returns are cut short: not targets)."""
+    lies within the ``T`` steps (the last episodes' returns are cut short: not targets). The
+    session cap ends a return as leaving does (nothing is earned after it), where SB3's PPO adds
+    ``gamma * V(final_obs)`` at a ``TimeLimit.truncated`` step: the two differ near the cap."""
     returns, complete = np.zeros(rewards.shape), np.zeros(rewards.shape, dtype=np.bool_)
     following, seen = np.zeros(rewards.shape[1]), np.zeros(rewards.shape[1], dtype=np.bool_)
     for t in range(len(rewards) - 1, -1, -1):
