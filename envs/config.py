@@ -4,6 +4,7 @@ vocabularies they define: candidate features, ranking weights, discrete strategi
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 from numbers import Real
 from typing import Any
 
@@ -365,10 +366,13 @@ class EnvConfig:
             )
         object.__setattr__(self, "action_menu", tuple(float(v) for v in menu))
 
-    @property
+    @cached_property
     def menu(self) -> np.ndarray:
-        """``(M, len(WEIGHTS))`` float32 the weight vectors of ``action_menu``."""
-        return np.asarray(self.action_menu, dtype=np.float32).reshape(-1, len(WEIGHTS))
+        """``(M, len(WEIGHTS))`` float32 the weight vectors of ``action_menu`` (read-only, built once
+        per config: a menu env reads it every step)."""
+        menu = np.asarray(self.action_menu, dtype=np.float32).reshape(-1, len(WEIGHTS))
+        menu.setflags(write=False)
+        return menu
 
 
 def embedding_layout(config: EnvConfig, dim: int) -> dict[str, tuple[int, int]]:
