@@ -86,6 +86,8 @@ def _config(plan: SpeedPlan, learner: str, n_envs: int) -> Any:
 
 def time_learner(plan: SpeedPlan, learner: str, n_envs: int) -> dict[str, Any]:
     """One row: build and warm-start the main job's model, then time ``learn``."""
+    from stable_baselines3.common.logger import Logger
+
     from agents.training.train import build_model
     from agents.training.warm_start import warm_start
     from envs.sb3 import make_sb3_env
@@ -95,6 +97,7 @@ def time_learner(plan: SpeedPlan, learner: str, n_envs: int) -> dict[str, Any]:
     venv.seed(0)
     model = build_model(config, venv, venv.world)
     warm_start(model, config, venv.world)
+    model.set_logger(Logger(folder=None, output_formats=[]))  # no run folder: it logs nowhere
     start = time.perf_counter()
     model.learn(plan.timesteps)
     seconds = time.perf_counter() - start

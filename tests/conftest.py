@@ -52,6 +52,19 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield from _point_cache_at(tmp_path_factory.mktemp("recgym-cache"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def sb3_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """SB3 models built with no ``tensorboard_log`` log to ``$SB3_LOGDIR``, else a new folder in the
+    system's temp directory per ``learn``: point it at the session's temp folder instead."""
+    previous = os.environ.get("SB3_LOGDIR")
+    os.environ["SB3_LOGDIR"] = str(tmp_path_factory.mktemp("sb3-logs"))
+    yield
+    if previous is None:
+        os.environ.pop("SB3_LOGDIR", None)
+    else:
+        os.environ["SB3_LOGDIR"] = previous
+
+
 @pytest.fixture(scope="module")
 def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A cache of the module's own, for tests that damage entries on purpose: no other test

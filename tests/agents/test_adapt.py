@@ -117,8 +117,11 @@ def test_a_tiny_adapt_run_of_two_seeds_writes_its_weeks_pools_them_and_resumes_a
     start = out / "seed-0" / "week-00" / "policy"
     mine = tmp_path / "mine"
     planted_flags = [*TINY, "--data", data, "--policy", str(start), "--candidates", str(start)]
+    before = {path: path.stat().st_mtime_ns for path in start.rglob("*")}
     planted = run_cli("agents.adapt", "--out", str(mine), *planted_flags)
     assert planted.returncode == 0, planted.stderr[-3000:]
+    # The run it starts from is an input: its fine-tunes log in their own folders, never in its.
+    assert {path: path.stat().st_mtime_ns for path in start.rglob("*")} == before
     week0, week1 = json.loads((mine / "adapt.json").read_text())["weeks"]
     assert week0["ab"]["planted-1"] == week0["ab"]["frozen"]  # the same policy on the same users
     assert (mine / "week-00" / "policy" / "model.zip").read_bytes() == (start / "model.zip").read_bytes()

@@ -129,6 +129,7 @@ def fine_tune(
     venv = make_sb3_env(env, config.n_envs, reset_seed=seed)
     model = agent.model
     model.set_env(venv)
+    model.tensorboard_log = str(out / "tb")  # (it was the input run's own folder, saved with the model)
     with deterministic_torch(seed):
         model.set_random_seed(seed)
         model.learn(total_timesteps=config.finetune_timesteps, reset_num_timesteps=False, progress_bar=True)
