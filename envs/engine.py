@@ -4,10 +4,13 @@ It applies, per user and in this order, exactly the equations of ``simulators.re
 and ``simulators.dynamics`` on a simulator's :class:`~simulators.response.ResponseTables`:
 rank, click / purchase, advance drift and boredom, leave hazard, then the agent-visible
 bookkeeping (history, topic exposure) and the exposure ledger. ``tests/envs/test_engine.py`` checks
-it against the numpy reference. Uniforms come from :func:`splitmix_uniform` of (key, step, j).
+it against the numpy reference. Uniforms come from :func:`splitmix_uniform` of (key, step, j);
+a session's own leave offset from :func:`session_normal` of its key.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit, prange
@@ -20,8 +23,8 @@ from simulators.response import ResponseTables
 P_DRIFT_PER_CLICK, P_DRIFT_RETENTION, P_BOREDOM_PER_VIEW, P_BOREDOM_PER_CLICK = 0, 1, 2, 3
 P_BOREDOM_RETENTION, P_BOREDOM_WEIGHT, P_LEAVE_BIAS, P_LEAVE_PER_BOREDOM = 4, 5, 6, 7
 P_LEAVE_IF_NO_CLICK, P_LEAVE_PER_CLICK, P_PURCHASE_DRIFT, P_EXPOSURE_RETENTION = 8, 9, 10, 11
-P_HAS_PURCHASES = 12
-N_PARAMS = 13
+P_HAS_PURCHASES, P_LEAVE_SESSION_SD = 12, 13
+N_PARAMS = 14
 
 
 def engine_params(dynamics: DynamicsParams, tables: ResponseTables, exposure_retention: float) -> np.ndarray:
@@ -40,6 +43,7 @@ def engine_params(dynamics: DynamicsParams, tables: ResponseTables, exposure_ret
     params[P_PURCHASE_DRIFT] = tables.purchase_drift_weight
     params[P_EXPOSURE_RETENTION] = exposure_retention
     params[P_HAS_PURCHASES] = float(tables.has_purchases)
+    params[P_LEAVE_SESSION_SD] = dynamics.leave_session_sd
     return params
 
 
@@ -66,6 +70,30 @@ def splitmix_uniform(key: np.uint64, step: int, column: int) -> float:
     z = (z ^ (z >> np.uint64(27))) * _MIX2
     z = z ^ (z >> np.uint64(31))
     return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+SESSION_DRAW_STEP = 2**41
+"""The counter step of a session's own draws (:func:`session_normal`): above every step a session
+plays and every :data:`envs.retention.RETURN_STEP` ``+ j``."""
+
+
+@njit(cache=True)
+def session_normal(key: np.uint64) -> float:
+    """A standard normal fixed by a session's key (Box-Muller on two of its uniforms at
+    :data:`SESSION_DRAW_STEP`): the session's own leave offset, in units of
+    ``DynamicsParams.leave_session_sd``."""
+    u1 = 1.0 - splitmix_uniform(key, SESSION_DRAW_STEP, 0)  # (0, 1]
+    u2 = splitmix_uniform(key, SESSION_DRAW_STEP, 1)
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+@njit(cache=True)
+def session_normals(keys: np.ndarray) -> np.ndarray:
+    """``(B,)`` :func:`session_normal` of each key."""
+    out = np.empty(keys.shape[0])
+    for b in range(keys.shape[0]):
+        out[b] = session_normal(keys[b])
+    return out
 
 
 @njit(cache=True)
@@ -252,6 +280,8 @@ def _step(
             + params[P_LEAVE_IF_NO_CLICK] * (n_clicks == 0)
             + params[P_LEAVE_PER_CLICK] * n_clicks
         ) + user_traits[user, 1]
+        if params[P_LEAVE_SESSION_SD] > 0.0:  # the session's own offset, fixed by its key
+            logit += params[P_LEAVE_SESSION_SD] * session_normal(keys[b])
         out_p_leave[b] = _sigmoid(logit)
         out_leave[b] = splitmix_uniform(keys[b], steps[b], 2 * k) < out_p_leave[b]
         out_stats[b, S_CLICKS] = n_clicks

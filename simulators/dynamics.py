@@ -43,13 +43,23 @@ class DynamicsParams:
     """Added to the leave logit when the slate got no click (dissatisfaction)."""
     leave_per_click: float = -0.35
     """Added to the leave logit per click in the slate (satisfaction keeps users)."""
+    leave_session_sd: float = 0.0
+    """Spread of each session's own leave offset, ``N(0, sd^2)`` drawn when the session starts and
+    added to the leave logit with its user's (visits differ in intent beyond who the user is; the
+    fit's random effect per session, :mod:`simulators.fit.sessions`). 0: none."""
 
     def __post_init__(self) -> None:
         for name in ("drift_retention", "boredom_retention"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must lie in [0, 1], got {value}")
-        for name in ("drift_per_click", "boredom_per_view", "boredom_per_click", "boredom_weight"):
+        for name in (
+            "drift_per_click",
+            "boredom_per_view",
+            "boredom_per_click",
+            "boredom_weight",
+            "leave_session_sd",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name, value in asdict(self).items():

@@ -66,6 +66,11 @@ class FitConfig:
     likelihood (:mod:`simulators.fit.sessions`), their posterior means the simulator's (False: no
     interests, and the offsets of :func:`~simulators.fit.traits.fit_patience` held fixed, the fit
     before FIT_VERSION 13)."""
+    session_effects: bool = True
+    """With ``random_effects``: each session's leave logit has a random intercept of its own too,
+    nested in its user's (visits differ in intent: :mod:`simulators.fit.sessions`), and the
+    simulator draws one per session (False: the fit before FIT_VERSION 14, every session of a user
+    with one hazard)."""
     cross_fit_folds: int = 2
     """With ``dynamics_fit="sessions"``: folds of the training sessions whose clicks also score the
     dynamics, each with the static logits of a response network trained on the other folds

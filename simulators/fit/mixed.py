@@ -12,7 +12,8 @@ click      the static click logit of every (user, item) and the position bias
 purchase   the purchase logit of every (user, item) and how much interest drift moves it
 drift      ``drift_per_click``, ``drift_retention``
 boredom    ``boredom_per_view``, ``boredom_per_click``, ``boredom_retention``, ``boredom_weight``
-leave      ``leave_bias``, ``leave_per_boredom``, ``leave_if_no_click``, ``leave_per_click``
+leave      ``leave_bias``, ``leave_per_boredom``, ``leave_if_no_click``, ``leave_per_click``,
+           ``leave_session_sd``
 traits     each user's boredom scale and leave offset
 ========== ================================================================================
 
@@ -35,7 +36,7 @@ MECHANISMS = ("click", "purchase", "drift", "boredom", "leave", "traits")
 DYNAMICS_FIELDS = {
     "drift": ("drift_per_click", "drift_retention"),
     "boredom": ("boredom_per_view", "boredom_per_click", "boredom_retention", "boredom_weight"),
-    "leave": ("leave_bias", "leave_per_boredom", "leave_if_no_click", "leave_per_click"),
+    "leave": ("leave_bias", "leave_per_boredom", "leave_if_no_click", "leave_per_click", "leave_session_sd"),
 }
 """The :class:`~simulators.dynamics.DynamicsParams` fields of each dynamic mechanism."""
 

@@ -29,6 +29,15 @@ linear mixed model's marginal likelihood; Heckman 1981 on heterogeneity against 
 dependence). The fit then comes close to the truth's drift (0.32) and boredom's pull on leaving
 (0.54). A click's drift against its boredom stays weakly identified (clicks see their
 difference; boredom per click comes out at 0.10 against the truth's 0.27).
+
+Visits differ too, beyond who the user is: on MovieLens-100K a user's first session (rating films
+on signing up) runs a median 44 steps and later ones 3, and within users the log session length
+keeps 55% of its variance. One hazard per user makes every session's length near geometric (the
+fit's sessions had a median of 17 against the logs' 7). With ``session_effects`` the leave logit
+also has a random intercept per session, ``N(0, sd_s^2)``, nested in its user's: each session's
+leave NLL is integrated over its own nodes at each node of its user's offset, then the user's
+sessions are multiplied (two-level Gauss-Hermite). The simulator draws each session's intercept
+at its start (:attr:`~simulators.dynamics.DynamicsParams.leave_session_sd`).
 """
 
 from __future__ import annotations
@@ -65,6 +74,9 @@ class SessionFit:
     """``(n_users, n_topics)`` their posterior means, in click-logit units."""
     patience_sd: float | None = None
     """The fitted spread of the users' leave offsets (``None``: the offsets were given)."""
+    session_sd: float | None = None
+    """The fitted spread of each session's own leave offset (``None``: no session effects); it is
+    also ``params.leave_session_sd``."""
     leave_offsets: np.ndarray | None = None
     """``(n_users,)`` each user's posterior mean leave offset."""
 
@@ -101,6 +113,8 @@ class _Sessions:
             rows = np.flatnonzero(steps.step == t)
             self.by_step.append(torch.from_numpy(rows[np.argsort(rank[steps.session[rows]], kind="stable")]))
         self.user = torch.from_numpy(users[steps.user] if users.ndim else steps.user)
+        self.session = torch.from_numpy(steps.session)
+        self.session_user = torch.from_numpy(users[steps.session_user] if users.ndim else steps.session_user)
         self.n_sessions, self.n_topics = steps.n_sessions, n_topics
 
 
@@ -168,6 +182,22 @@ class RandomEffect:
             return (post * self.values[None, :]).sum(1).numpy()
 
 
+class NestedEffect(RandomEffect):
+    """A random intercept per session ``v_s ~ N(0, sd^2)`` nested in its user's effect ``outer``:
+    each session's summed NLL at each (outer node, own node), integrated over its own nodes by
+    :meth:`fold`, which adds the result to its user's NLL at each outer node."""
+
+    def __init__(self, sd: torch.Tensor, outer: RandomEffect, owner: torch.Tensor):
+        super().__init__(sd, len(owner))
+        self.outer, self.owner = outer, owner
+        self.group_nll = torch.zeros(len(owner), EFFECT_NODES, EFFECT_NODES, dtype=torch.float64)
+
+    def fold(self) -> None:
+        """Integrate each session's own intercept out and add it to its user's (``owner``) NLL."""
+        nll = -torch.logsumexp(self.log_weights[None, None, :] - self.group_nll, dim=2)
+        self.outer.add(self.owner, nll)
+
+
 def _session_nll(
     p: dict[str, torch.Tensor],
     data: _Sessions,
@@ -177,12 +207,14 @@ def _session_nll(
     theta: torch.Tensor,
     interest: RandomEffect | None = None,
     patience: RandomEffect | None = None,
+    visit: NestedEffect | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Summed click NLL, shown slots, summed leave NLL and counted steps of ``data`` (the click
     logit reads ``p["scale"]`` and ``p["offset"]``). With ``interest`` (groups: user x topic) the
     click logit has a random intercept per user and topic, with ``patience`` (groups: users) the
-    leave logit one per user (``leave_offset`` unused): their parts of the NLL go into the
-    effects, not into the sums returned."""
+    leave logit one per user (``leave_offset`` unused), and with ``visit`` (groups: sessions,
+    nested in ``patience``) one per session too: their parts of the NLL go into the effects, not
+    into the sums returned."""
     drift = torch.zeros(data.n_sessions, data.n_topics, dtype=torch.float64)
     boredom = torch.zeros_like(drift)
     click_nll = torch.zeros((), dtype=torch.float64)
@@ -220,6 +252,12 @@ def _session_nll(
             logit = logit + leave_offset[data.user[rows]]
             step_nll = torch.nn.functional.binary_cross_entropy_with_logits(logit, y, reduction="none")
             leave_nll = leave_nll + (step_nll * data.counted[rows]).sum()
+        elif visit is not None:  # each session's NLL at each node of its user's offset and its own
+            logits = logit[:, None, None] + patience.values[None, :, None] + visit.values[None, None, :]
+            step_nll = torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, y[:, None, None].expand_as(logits), reduction="none"
+            )
+            visit.add(data.session[rows], step_nll * data.counted[rows][:, None, None])
         else:  # each user's NLL at each node of their offset
             logits = logit[:, None] + patience.values[None, :]
             step_nll = torch.nn.functional.binary_cross_entropy_with_logits(
@@ -244,6 +282,7 @@ def fit_session_dynamics(
     init_offset: float = 0.0,
     random_effects: bool = False,
     more_clicks: Sequence[tuple[np.ndarray, StepTable]] = (),
+    session_effects: bool = False,
 ) -> SessionFit | None:
     """Maximum likelihood of every dynamics coefficient (module docstring): clicks of
     ``click_steps`` (their static logits ``static (S, K)``, the examination ``theta``) and of each
@@ -254,7 +293,8 @@ def fit_session_dynamics(
     Each user's leave offset is ``leave_offset`` ``(n_users,)``, known; or, with
     ``random_effects``, a random effect integrated out, and so is each user's interest in each
     topic beyond the static logits (module docstring), their spreads fitted with the rest (the
-    offsets and interests returned are their posterior means). LBFGS from ``init`` (and the
+    offsets and interests returned are their posterior means); with ``session_effects`` too, each
+    session's own leave offset, nested in its user's (module docstring). LBFGS from ``init`` (and the
     calibration ``init_scale``, ``init_offset``); ``None`` when it finds nothing more likely than
     ``init`` (or nothing finite)."""
     n_topics = int(topics.max()) + 1
@@ -271,28 +311,38 @@ def fit_session_dynamics(
     theta_t = torch.from_numpy(np.asarray(theta, dtype=np.float64))
     calibrations = [v for _ in more_clicks for v in (init_scale, init_offset)]
     x = torch.cat([_pack(init, init_scale, init_offset), torch.tensor(calibrations, dtype=torch.float64)])
-    if random_effects:  # then the log spreads of the interests and of the leave offsets
+    session_effects = session_effects and random_effects
+    if random_effects:  # then the log spreads of the interests, the leave offsets (and the sessions')
         spreads = [float(np.log(0.3)), float(np.log(max(float(leave_offset.std()), 0.3)))]
+        spreads += [float(np.log(0.5))] if session_effects else []
         x = torch.cat([x, torch.tensor(spreads, dtype=torch.float64)])
+    n_spreads = 3 if session_effects else 2
     x.requires_grad_(True)
     optimiser = torch.optim.LBFGS([x], max_iter=200, line_search_fn="strong_wolfe", tolerance_grad=1e-9)
     n_shown = sum(float(data.shown.sum()) for _, data in clicks)
     weight = n_shown / float(leaves.counted.sum())  # the sum of both log-likelihoods, per leave step
 
-    def effects() -> tuple[RandomEffect, RandomEffect] | tuple[None, None]:
+    Effects = tuple[RandomEffect | None, RandomEffect | None, NestedEffect | None]
+
+    def effects() -> Effects:
         if not random_effects:
-            return None, None
-        return RandomEffect(x[-2].exp(), len(users) * n_topics), RandomEffect(x[-1].exp(), len(users))
+            return None, None, None
+        spread = x[len(x) - n_spreads :].exp()
+        patience = RandomEffect(spread[1], len(users))
+        visit = NestedEffect(spread[2], patience, leaves.session_user) if session_effects else None
+        return RandomEffect(spread[0], len(users) * n_topics), patience, visit
 
     def objective(
-        interest: RandomEffect | None, patience: RandomEffect | None
+        interest: RandomEffect | None, patience: RandomEffect | None, visit: NestedEffect | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         p = _unpack(x)
         c_nll = torch.zeros((), dtype=torch.float64)
         for j, (static_j, data) in enumerate(clicks):
             own = {"scale": x[N_DYNAMICS + 2 * j - 2], "offset": x[N_DYNAMICS + 2 * j - 1]} if j else {}
             c_nll = c_nll + _session_nll(p | own, data, scale_t, offset_t, static_j, theta_t, interest)[0]
-        _, _, l_nll, l_n = _session_nll(p, leaves, scale_t, offset_t, None, theta_t, None, patience)
+        _, _, l_nll, l_n = _session_nll(p, leaves, scale_t, offset_t, None, theta_t, None, patience, visit)
+        if visit is not None:
+            visit.fold()
         if interest is not None and patience is not None:
             c_nll, l_nll = c_nll + interest.marginal_nll(), l_nll + patience.marginal_nll()
         return c_nll / n_shown, l_nll / l_n
@@ -309,20 +359,24 @@ def fit_session_dynamics(
         start = float(c * weight + l_)
     optimiser.step(closure)
     with torch.no_grad():
-        interest, patience = effects()
-        c, l_ = objective(interest, patience)
+        interest, patience, visit = effects()
+        c, l_ = objective(interest, patience, visit)
         end = float(c * weight + l_)
         p = {k: float(v) for k, v in _unpack(x).items()}
     if not (np.isfinite(end) and end < start and all(np.isfinite(v) for v in p.values())):
         return None  # nothing better than where it started (too few sessions, or a flat likelihood)
     scale, offset = p.pop("scale"), p.pop("offset")
-    fit = SessionFit(DynamicsParams(**p, boredom_weight=1.0), scale, offset, float(c), float(l_))
+    spread = x.detach()[len(x) - n_spreads :].exp().tolist()
+    session_sd = spread[2] if visit is not None else None
+    params = DynamicsParams(**p, boredom_weight=1.0, leave_session_sd=session_sd or 0.0)
+    fit = SessionFit(params, scale, offset, float(c), float(l_))
     if interest is None or patience is None:
         return fit
     return replace(
         fit,
-        interest_sd=float(x[-2].detach().exp()),
+        interest_sd=spread[0],
         interests=interest.posterior_means().reshape(len(users), n_topics),
-        patience_sd=float(x[-1].detach().exp()),
+        patience_sd=spread[1],
         leave_offsets=patience.posterior_means(),
+        session_sd=session_sd,
     )

@@ -234,6 +234,7 @@ def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
         session_fit = fit_session_dynamics(
             valid_static, theta, valid, train, topics, cap, boredom_only.boredom_scale, patience.offsets,
             params, best.scale, best.offset, config.random_effects, folds,
+            session_effects=config.session_effects,
         )  # fmt: skip
         if session_fit is not None:  # else the step-wise fit stands
             params = session_fit.params

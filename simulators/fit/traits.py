@@ -181,5 +181,6 @@ def traits_report(
             "leave_offset_sd": round(float(session_fit.leave_offsets.std()), 4),
             "interest_prior_sd": round(float(session_fit.interest_sd or 0.0), 4),
             "interest_sd": round(float(session_fit.interests.std()), 4),
+            "session_leave_sd": round(float(session_fit.session_sd or 0.0), 4),
         }
     return report

@@ -60,6 +60,10 @@ def test_kernel_matches_the_numpy_equations(simulator: str) -> None:
     core.start_users(np.arange(64), users, np.arange(64, dtype=np.uint64) * 977 + 5)
     model, k = world.simulator, config.slate_size
     state = SessionState.fresh(64, world.n_topics, model.user_traits, users)
+    # each session's own leave offset, fixed by its key (the fit has them; the truth has none)
+    own = model.dynamics.leave_session_sd * engine.session_normals(core.key)
+    assert (model.dynamics.leave_session_sd > 0) == (simulator == "fitted")
+    state.leave_offset = own if state.leave_offset is None else state.leave_offset + own
     rng = np.random.default_rng(1)
     for _ in range(15):
         before = state.take(np.arange(64))
@@ -88,7 +92,7 @@ def test_kernel_matches_the_numpy_equations(simulator: str) -> None:
 
 def test_engine_params_fill_every_slot_of_the_layout() -> None:
     """The parameter vector's layout and its filler agree: each ``P_*`` slot holds its field."""
-    dynamics = DynamicsParams(drift_per_click=0.11, leave_bias=-1.7)
+    dynamics = DynamicsParams(drift_per_click=0.11, leave_bias=-1.7, leave_session_sd=0.9)
     tables = ResponseTables(
         np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), 0.3, True, UserTraits.uniform(1)
     )
@@ -96,9 +100,21 @@ def test_engine_params_fill_every_slot_of_the_layout() -> None:
     assert params.shape == (engine.N_PARAMS,)
     assert params[engine.P_DRIFT_PER_CLICK] == 0.11 and params[engine.P_LEAVE_BIAS] == -1.7
     assert params[engine.P_PURCHASE_DRIFT] == 0.3 and params[engine.P_HAS_PURCHASES] == 1.0
-    assert params[engine.P_EXPOSURE_RETENTION] == 0.8
+    assert params[engine.P_EXPOSURE_RETENTION] == 0.8 and params[engine.P_LEAVE_SESSION_SD] == 0.9
     slots = [value for name, value in vars(engine).items() if name.startswith("P_")]
     assert sorted(slots) == list(range(engine.N_PARAMS))
+
+
+def test_a_sessions_own_leave_offset_is_a_standard_normal_fixed_by_its_key() -> None:
+    keys = np.arange(20_000, dtype=np.uint64) * np.uint64(7919) + np.uint64(3)
+    normals = engine.session_normals(keys)
+    np.testing.assert_array_equal(normals, engine.session_normals(keys))
+    assert normals[5] == engine.session_normal(keys[5])
+    assert abs(normals.mean()) < 0.03 and abs(normals.std() - 1.0) < 0.03
+    assert abs((normals < -1.0).mean() - 0.1587) < 0.01  # the normal's tail, not only its moments
+    # independent of the step's uniforms: no correlation with a session's first click draw
+    first = engine.counter_uniforms(keys, np.zeros(len(keys), dtype=np.int64), 1)[:, 0]
+    assert abs(np.corrcoef(normals, first)[0, 1]) < 0.03
 
 
 def test_merit_target_is_one_definition() -> None:

@@ -5,6 +5,8 @@ on the same logs (drift_per_click 1.43, boredom_per_click 1.0 against 0.35 and 0
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,7 @@ from simulators.fit.config import FitConfig
 from simulators.fit.sessions import SessionFit, fit_session_dynamics
 from simulators.fit.train import item_topics
 from simulators.shop.world import ShopWorld
+from tests.conftest import SMALL_SHOP
 
 
 def shop_training_steps() -> tuple[LoggedData, ShopWorld, StepTable, np.ndarray, np.ndarray]:
@@ -106,3 +109,27 @@ def test_random_effects_tell_interest_the_static_logits_miss_from_drift() -> Non
         np.corrcoef(mixed.interests.ravel()[seen], missed.ravel()[seen])[0, 1] > 0.15
     )  # most seen once or twice
     assert np.corrcoef(mixed.leave_offsets, traits.leave_offset)[0, 1] > 0.3
+
+
+@pytest.mark.parametrize("planted", [1.0, 0.0])
+def test_session_effects_recover_a_planted_spread_of_visits(planted: float) -> None:
+    """Logs of a small shop whose every session draws its own leave offset ``N(0, planted^2)``
+    on top of its user's (3,000 sessions of 300 users): the nested effect recovers the planted
+    spread, and finds none where none was planted; the users' spread stays theirs."""
+    dynamics = replace(DynamicsParams(), leave_session_sd=planted)
+    world = ShopWorld(replace(SMALL_SHOP, n_sessions=3_000, dynamics=dynamics))
+    logs = world.simulate_logs()
+    steps = build_steps(logs, history_from=logs)
+    topics = item_topics(logs, np.zeros((logs.n_items, 1)), FitConfig())
+    fresh = SessionState.fresh(len(steps.user), world.config.n_categories)
+    static = world.relevance(steps.user, np.maximum(steps.items, 0), fresh)
+    traits = world.user_traits
+    fit = fit_session_dynamics(
+        static, world.slot_bias(5), steps, steps, topics, world.config.max_steps, traits.boredom_scale,
+        np.zeros(logs.n_users), world.dynamics, random_effects=True, session_effects=True,
+    )  # fmt: skip
+    assert fit is not None and fit.session_sd is not None
+    assert fit.session_sd == pytest.approx(planted, abs=0.2)
+    assert fit.params.leave_session_sd == fit.session_sd
+    assert fit.patience_sd == pytest.approx(float(traits.leave_offset.std()), abs=0.15)
+    assert fit.params.leave_bias == pytest.approx(world.dynamics.leave_bias, abs=0.25)
