@@ -43,6 +43,10 @@ class DynamicsParams:
     """Added to the leave logit when the slate got no click (dissatisfaction)."""
     leave_per_click: float = -0.35
     """Added to the leave logit per click in the slate (satisfaction keeps users)."""
+    leave_first_session: float = 0.0
+    """Added to the leave logit in a user's first visit of the logs (signing up: on MovieLens-100K a
+    median 44 steps against 3 later). The envs play returning users' sessions, so only the fit and
+    its report read it."""
     leave_session_sd: float = 0.0
     """Spread of each session's own leave offset, ``N(0, sd^2)`` drawn when the session starts and
     added to the leave logit with its user's (visits differ in intent beyond who the user is; the
@@ -111,7 +115,9 @@ class SessionState:
     boredom_scale: np.ndarray | None = None
     """``(batch,)`` each session's user's :attr:`UserTraits.boredom_scale` (``None``: all 1)."""
     leave_offset: np.ndarray | None = None
-    """``(batch,)`` each session's user's :attr:`UserTraits.leave_offset` (``None``: all 0)."""
+    """``(batch,)`` added to each session's leave logit: its user's :attr:`UserTraits.leave_offset`,
+    plus, where :func:`~simulators.rollout.rollout` draws them, the session's own offset and a
+    first visit's term (``None``: all 0)."""
 
     @classmethod
     def fresh(

@@ -42,19 +42,26 @@ def rollout(
     max_steps: int,
     rng: np.random.Generator,
     n_topics: int | None = None,
+    first: np.ndarray | None = None,
 ) -> Iterator[RolloutStep]:
     """Play one session per entry of ``users (n,)`` until the user leaves or ``max_steps``.
 
     Each session's own leave offset is drawn first (``rng.standard_normal(n)``, where the dynamics
     have a ``leave_session_sd``). Per step: ``choose(active, rng)`` draws the slates, then
-    ``rng.random((B, 2K + 1))`` the users' uniforms (see :func:`~simulators.response.respond`). ``n_topics`` sizes the session
+    ``rng.random((B, 2K + 1))`` the users' uniforms (see :func:`~simulators.response.respond`).
+    ``first (n,)`` marks sessions that are their user's first visit (``leave_first_session``
+    applies; default: none, every session a returning user's, as in the envs). ``n_topics`` sizes the session
     state (default: the simulator's topics).
     """
     topics = int(simulator.item_topic.max()) + 1 if n_topics is None else n_topics
     state = SessionState.fresh(len(users), topics, simulator.user_traits, users)
-    spread = simulator.dynamics.leave_session_sd
-    if spread > 0:  # each session's own leave offset, drawn at its start
-        own = spread * rng.standard_normal(len(users))
+    dynamics = simulator.dynamics
+    own = np.zeros(len(users))
+    if dynamics.leave_session_sd > 0:  # each session's own leave offset, drawn at its start
+        own += dynamics.leave_session_sd * rng.standard_normal(len(users))
+    if first is not None:
+        own += dynamics.leave_first_session * first
+    if own.any():
         state.leave_offset = own if state.leave_offset is None else state.leave_offset + own
     active = np.arange(len(users))
     for step in range(max_steps):

@@ -82,11 +82,15 @@ class EvaluateConfig:
             raise ConfigError(f"--simulator must be one of {list(SIMULATORS)}, got {self.simulator!r}")
         if self.reference and self.reference not in self.policy:
             raise ConfigError(f"--reference {self.reference!r} is not one of the policies evaluated")
-        if self.planner.ensemble and "planner:true" in self.policy:
-            raise ConfigError(
-                "--planner-ensemble plans in fits of the logs, so it applies to planner:fitted only: "
-                "evaluate planner:true in a call without it"
-            )
+        for option, value in (
+            ("--planner-ensemble", self.planner.ensemble),
+            ("--planner-true-parts", self.planner.true_parts),
+        ):
+            if value and "planner:true" in self.policy:
+                raise ConfigError(
+                    f"{option} changes the fitted model, so it applies to planner:fitted only: "
+                    "evaluate planner:true in a call without it"
+                )
 
 
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from envs.config import FEATURES, STRATEGIES, WEIGHTS, EnvConfig
 from envs.core import SessionCore, action_scores, slate_scores
 from envs.world import RankingWorld, build_world
 from simulators.core.errors import ConfigError
+from simulators.fit.mixed import parse_parts
 
 CANDIDATE_KINDS = ("perturb", "diversify", "greedy", "strategies")
 """The families of candidate actions besides the base policy's own: ``perturb`` (the base weights
@@ -95,6 +96,11 @@ class PlannerConfig:
     clairvoyant: bool = False
     """True: the futures reuse the real session's key, so they foresee its own dice. Never a planner
     to compare with: it shows what a leak of the env's randomness would be worth."""
+    true_parts: str = ""
+    """``planner:fitted`` only, where the shop's ground truth is known: mechanisms of its model taken
+    from the truth (``click,boredom``...; :data:`simulators.fit.mixed.MECHANISMS`,
+    ``EnvConfig.true_parts``). Never a planner to deploy: it says which of the fit's errors cost
+    the planner its gain."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.rollouts <= MAX_ROLLOUTS:
@@ -119,6 +125,10 @@ class PlannerConfig:
             raise ConfigError(f"--planner-kappa must be a number >= 0, got {self.kappa}")
         if self.kappa and not self.ensemble:
             raise ConfigError("--planner-kappa weighs the members' disagreement: it needs --planner-ensemble")
+        if self.true_parts:
+            parse_parts(self.true_parts)
+            if self.ensemble:
+                raise ConfigError("--planner-true-parts mends one fit: it cannot go with --planner-ensemble")
         if unknown := sorted(set(self.candidates) - set(CANDIDATE_KINDS)):
             raise ConfigError(f"unknown planner candidates {unknown}; choose from {list(CANDIDATE_KINDS)}")
 
@@ -241,6 +251,10 @@ class RolloutPlanner:
                 self.model, obs_mode="ids", action_mode=self.base.action_mode, render_mode=None, pessimism=0.0
             )
         )
+        if self.config.true_parts:
+            if self.model.simulator != "fitted":
+                raise ConfigError("--planner-true-parts mends the fitted model: it needs planner:fitted")
+            self.model = replace(self.model, true_parts=self.config.true_parts)
         if self.config.ensemble and (self.model.simulator != "fitted" or self.model.fit_sample):
             raise ConfigError(
                 "--planner-ensemble plans in fits of the logs: it needs the fitted model (planner:fitted)"
@@ -460,6 +474,7 @@ class RolloutPlanner:
             "decisions_per_second": self.decisions / self.seconds if self.seconds else None,
             "rollouts": self.config.rollouts,
             "model": self.model.simulator,
+            "true_parts": self.model.true_parts,
             "ensemble": self.config.ensemble,
             "kappa": self.config.kappa,
         }

@@ -127,7 +127,7 @@ class TrainConfig:
     fairness_price: float | None = FAIRNESS_PRICE
     """The fairness penalty's price in the logs' own engagement scale: ``fairness_lambda`` =
     price x greedy CTR's engagement per step in the fitted simulator, rounded to 0.1 (8.0 on the
-    shop, 4.8 on MovieLens-100K; :mod:`agents.evaluation.fairness_scale`), set when training
+    shop, 5.2 on MovieLens-100K; :mod:`agents.evaluation.fairness_scale`), set when training
     starts. ``None`` once the env options name a ``fairness_lambda``, which then stands."""
 
     def __post_init__(self) -> None:

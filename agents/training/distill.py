@@ -125,6 +125,11 @@ class DistillConfig:
             raise ConfigError("--learning-rate must lie in (0, 1] and --l2-regularization be >= 0")
         if self.planner.ensemble and self.model != "fitted":
             raise ConfigError("--planner-ensemble plans in fits of the logs: it needs --model fitted")
+        if self.planner.true_parts:
+            raise ConfigError(
+                "--planner-true-parts is agents.evaluate's instrument (which of the fit's errors cost the "
+                "planner); a distilled policy never learns from parts of the truth"
+            )
 
     @property
     def options(self) -> EnvConfig:

@@ -47,6 +47,9 @@ class StepTable:
     prefix_propensity: np.ndarray | None = None
     """``(S, K)`` float64 the logger's probability of each slate's first k + 1 items, from the logs'
     ``prefix_propensity`` column (the serving log writes it; NaN in empty slots); ``None`` without it."""
+    session_first: np.ndarray | None = None
+    """``(n_sessions,)`` bool: the session starts at its user's earliest interaction in the logs the
+    histories come from (the user's first visit there); ``None``: unknown (all returning)."""
 
     @property
     def n_sessions(self) -> int:
@@ -74,6 +77,7 @@ class StepTable:
             session_length=self.session_length[keep],
             history=self.history[keep],
             prefix_propensity=None if self.prefix_propensity is None else self.prefix_propensity[rows],
+            session_first=None if self.session_first is None else self.session_first[keep],
         )
 
 
@@ -143,7 +147,10 @@ def build_steps(
     session_user[session] = user
     session_start = np.full(n_sessions, np.inf)
     np.minimum.at(session_start, session, step_time)
-    history = _histories_before(history_from or logs, session_user, session_start, history_length)
+    source = history_from or logs
+    history = _histories_before(source, session_user, session_start, history_length)
+    earliest = source.interactions.groupby("user_id")["timestamp"].min().astype(np.float64)
+    user_earliest = earliest.reindex(logs.users["user_id"]).to_numpy(dtype=np.float64)
     return StepTable(
         session.astype(np.int64),
         step,
@@ -156,6 +163,7 @@ def build_steps(
         session_length,
         history,
         prefix,
+        session_first=session_start <= user_earliest[session_user],
     )
 
 

@@ -15,7 +15,7 @@ from simulators.fit.simulator import FittedSimulator
 
 SIMULATOR_FILES = ("simulator.npz", "dynamics.json", "fidelity.md", "fidelity.json")
 """What a cached simulator's folder holds (its manifest covers them)."""
-FIT_VERSION = 14
+FIT_VERSION = 15
 """Bump when fitting changes, so cached simulators are refitted."""
 
 

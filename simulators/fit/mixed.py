@@ -13,7 +13,7 @@ purchase   the purchase logit of every (user, item) and how much interest drift 
 drift      ``drift_per_click``, ``drift_retention``
 boredom    ``boredom_per_view``, ``boredom_per_click``, ``boredom_retention``, ``boredom_weight``
 leave      ``leave_bias``, ``leave_per_boredom``, ``leave_if_no_click``, ``leave_per_click``,
-           ``leave_session_sd``
+           ``leave_first_session``, ``leave_session_sd``
 traits     each user's boredom scale and leave offset
 ========== ================================================================================
 
@@ -33,10 +33,20 @@ from simulators.response import ResponseTables, UserSimulator
 MECHANISMS = ("click", "purchase", "drift", "boredom", "leave", "traits")
 """The parts of a simulator that can be swapped, in the order reports list them."""
 
+LEAVE_FIELDS = (
+    "leave_bias",
+    "leave_per_boredom",
+    "leave_if_no_click",
+    "leave_per_click",
+    "leave_first_session",
+    "leave_session_sd",
+)
+"""The leave hazard's :class:`~simulators.dynamics.DynamicsParams` fields."""
+
 DYNAMICS_FIELDS = {
     "drift": ("drift_per_click", "drift_retention"),
     "boredom": ("boredom_per_view", "boredom_per_click", "boredom_retention", "boredom_weight"),
-    "leave": ("leave_bias", "leave_per_boredom", "leave_if_no_click", "leave_per_click", "leave_session_sd"),
+    "leave": LEAVE_FIELDS,
 }
 """The :class:`~simulators.dynamics.DynamicsParams` fields of each dynamic mechanism."""
 

@@ -35,10 +35,13 @@ def simulate_session_lengths(
     policy: PlackettLuceSlates,
     cap: int,
     rng: np.random.Generator,
+    first: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Session lengths (steps) of ``users`` shown slates drawn from ``policy``."""
+    """Session lengths (steps) of ``users`` shown slates drawn from ``policy`` (``first``: the
+    sessions that are their user's first visit, :func:`~simulators.rollout.rollout`)."""
     lengths = np.zeros(len(users), dtype=np.int64)
-    for step in rollout(simulator, users, lambda active, g: policy.sample(len(active), g), cap, rng):
+    choose = lambda active, g: policy.sample(len(active), g)  # noqa: E731
+    for step in rollout(simulator, users, choose, cap, rng, first=first):
         lengths[step.active] += 1
     return lengths
 
@@ -63,6 +66,7 @@ def held_out_figures(simulator: FittedSimulator, steps: StepTable, cap: int, see
         logged_slates(steps, simulator.n_items),
         cap,
         np.random.default_rng(seed),
+        steps.session_first,
     )
     return {
         "steps": len(steps.user),
@@ -99,7 +103,12 @@ def fidelity_report(result: FitResult, config: FitConfig) -> dict[str, Any]:
     purchase = calibrated * sigmoid(static_buy)
     rng = np.random.default_rng(config.seed)
     lengths = simulate_session_lengths(
-        simulator, test.session_user, logged_slates(test, simulator.n_items), result.cap, rng
+        simulator,
+        test.session_user,
+        logged_slates(test, simulator.n_items),
+        result.cap,
+        rng,
+        test.session_first,
     )
     breadth = history_breadth(simulator.history, simulator.item_topic, int(simulator.item_topic.max()) + 1)
     return {
@@ -112,6 +121,7 @@ def fidelity_report(result: FitResult, config: FitConfig) -> dict[str, Any]:
         "session_length_ks_at_env_cap": ks_distance(
             np.minimum(lengths, ENV_SESSION_CAP), np.minimum(test.session_length, ENV_SESSION_CAP)
         ),
+        "session_length_ks_returning": _returning_ks(lengths, test),
         "session_length_mean": float(lengths.mean()),
         "session_length_mean_logged": float(test.session_length.mean()),
         "session_cap": result.cap,
@@ -119,6 +129,15 @@ def fidelity_report(result: FitResult, config: FitConfig) -> dict[str, Any]:
             breadth[test.session_user], lengths, test.session_length, result.cap
         ),
     }
+
+
+def _returning_ks(lengths: np.ndarray, steps: StepTable) -> float:
+    """The session-length KS over the sessions that are not their user's first visit (what the
+    envs play; NaN when there are none)."""
+    returning = np.ones(steps.n_sessions, bool) if steps.session_first is None else ~steps.session_first
+    return (
+        ks_distance(lengths[returning], steps.session_length[returning]) if returning.any() else float("nan")
+    )
 
 
 def leave_rate_by_decile(

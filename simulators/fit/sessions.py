@@ -103,6 +103,9 @@ class _Sessions:
         last = steps.step == length - 1
         self.leave = torch.from_numpy(last.astype(np.float64))
         self.counted = torch.from_numpy(~(last & (length >= cap)))
+        first = np.zeros(steps.n_sessions, dtype=bool) if steps.session_first is None else steps.session_first
+        self.first = torch.from_numpy(first[steps.session].astype(np.float64))
+        self.both_visits = bool(first.any() and not first.all())  # else a first visit's term is the bias's
         self.n_clicks = self.clicks.sum(1)
         # Sessions ranked longest first: the sessions still running at step t are the first n_t,
         # so each step's state is a prefix of the last one's (no scatter into a full table).
@@ -118,7 +121,7 @@ class _Sessions:
         self.n_sessions, self.n_topics = steps.n_sessions, n_topics
 
 
-N_DYNAMICS = 11
+N_DYNAMICS = 12
 """Entries of the packed coefficients before the extra click parts' calibrations (then the
 random effects' log spreads)."""
 
@@ -129,6 +132,7 @@ def _unpack(x: torch.Tensor) -> dict[str, torch.Tensor]:
         "scale": x[0], "offset": x[1], "drift_per_click": softplus(x[2]), "drift_retention": sigmoid(x[3]),
         "boredom_per_view": softplus(x[4]), "boredom_per_click": softplus(x[5]), "boredom_retention": sigmoid(x[6]),
         "leave_bias": x[7], "leave_per_boredom": x[8], "leave_if_no_click": x[9], "leave_per_click": x[10],
+        "leave_first_session": x[11],
     }  # fmt: skip
 
 
@@ -146,10 +150,13 @@ def _pack(params: DynamicsParams, scale: float, offset: float) -> torch.Tensor:
         scale, offset, inv_softplus(params.drift_per_click), logit(params.drift_retention),
         inv_softplus(w * params.boredom_per_view), inv_softplus(w * params.boredom_per_click),
         logit(params.boredom_retention), params.leave_bias, params.leave_per_boredom / max(w, 1e-6),
-        params.leave_if_no_click, params.leave_per_click,
+        params.leave_if_no_click, params.leave_per_click, params.leave_first_session,
     ]  # fmt: skip
     return torch.tensor(values, dtype=torch.float64)
 
+
+SESSION_SD_FLOOR = 1e-3
+"""A fitted spread of the sessions' own leave offsets below this is taken as 0."""
 
 EFFECT_NODES = 8
 """Gauss-Hermite nodes of the integral over each random effect."""
@@ -182,20 +189,31 @@ class RandomEffect:
             return (post * self.values[None, :]).sum(1).numpy()
 
 
-class NestedEffect(RandomEffect):
+class NestedEffect:
     """A random intercept per session ``v_s ~ N(0, sd^2)`` nested in its user's effect ``outer``:
     each session's summed NLL at each (outer node, own node), integrated over its own nodes by
     :meth:`fold`, which adds the result to its user's NLL at each outer node."""
 
     def __init__(self, sd: torch.Tensor, outer: RandomEffect, owner: torch.Tensor):
-        super().__init__(sd, len(owner))
+        x, w = np.polynomial.hermite.hermgauss(EFFECT_NODES)
+        self.values = np.sqrt(2.0) * sd * torch.from_numpy(x)
+        self.log_weights = torch.from_numpy(np.log(w / np.sqrt(np.pi)))
         self.outer, self.owner = outer, owner
         self.group_nll = torch.zeros(len(owner), EFFECT_NODES, EFFECT_NODES, dtype=torch.float64)
+
+    def add(self, groups: torch.Tensor, nll: torch.Tensor) -> None:
+        """Add ``nll (n, EFFECT_NODES, EFFECT_NODES)`` (at each outer and own node) to the
+        sessions ``groups (n,)``."""
+        self.group_nll.index_add_(0, groups, nll)
 
     def fold(self) -> None:
         """Integrate each session's own intercept out and add it to its user's (``owner``) NLL."""
         nll = -torch.logsumexp(self.log_weights[None, None, :] - self.group_nll, dim=2)
         self.outer.add(self.owner, nll)
+
+
+Effects = tuple[RandomEffect | None, RandomEffect | None, NestedEffect | None]
+"""The interests', the users' leave offsets' and the sessions' own leave offsets' effects."""
 
 
 def _session_nll(
@@ -245,7 +263,7 @@ def _session_nll(
         n = data.n_clicks[rows]
         logit = (
             p["leave_bias"] + p["leave_per_boredom"] * mean_boredom + p["leave_if_no_click"] * (n == 0)
-            + p["leave_per_click"] * n
+            + p["leave_per_click"] * n + p["leave_first_session"] * data.first[rows]
         )  # fmt: skip
         y = data.leave[rows]
         if patience is None:
@@ -322,7 +340,8 @@ def fit_session_dynamics(
     n_shown = sum(float(data.shown.sum()) for _, data in clicks)
     weight = n_shown / float(leaves.counted.sum())  # the sum of both log-likelihoods, per leave step
 
-    Effects = tuple[RandomEffect | None, RandomEffect | None, NestedEffect | None]
+    # a first visit's own term only where the sessions left hold first and later visits
+    visits = {} if leaves.both_visits else {"leave_first_session": torch.zeros((), dtype=torch.float64)}
 
     def effects() -> Effects:
         if not random_effects:
@@ -335,7 +354,7 @@ def fit_session_dynamics(
     def objective(
         interest: RandomEffect | None, patience: RandomEffect | None, visit: NestedEffect | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        p = _unpack(x)
+        p = _unpack(x) | visits
         c_nll = torch.zeros((), dtype=torch.float64)
         for j, (static_j, data) in enumerate(clicks):
             own = {"scale": x[N_DYNAMICS + 2 * j - 2], "offset": x[N_DYNAMICS + 2 * j - 1]} if j else {}
@@ -362,12 +381,13 @@ def fit_session_dynamics(
         interest, patience, visit = effects()
         c, l_ = objective(interest, patience, visit)
         end = float(c * weight + l_)
-        p = {k: float(v) for k, v in _unpack(x).items()}
+        p = {k: float(v) for k, v in (_unpack(x) | visits).items()}
     if not (np.isfinite(end) and end < start and all(np.isfinite(v) for v in p.values())):
         return None  # nothing better than where it started (too few sessions, or a flat likelihood)
     scale, offset = p.pop("scale"), p.pop("offset")
     spread = x.detach()[len(x) - n_spreads :].exp().tolist()
-    session_sd = spread[2] if visit is not None else None
+    # a spread below SESSION_SD_FLOOR is none (the shop's fit finds 6e-5): the envs skip the draw
+    session_sd = (spread[2] if spread[2] >= SESSION_SD_FLOOR else 0.0) if visit is not None else None
     params = DynamicsParams(**p, boredom_weight=1.0, leave_session_sd=session_sd or 0.0)
     fit = SessionFit(params, scale, offset, float(c), float(l_))
     if interest is None or patience is None:

@@ -109,6 +109,8 @@ def _population_logit(
         + params.leave_if_no_click * features[:, 3]
         + params.leave_per_click * features[:, 4]
     )
+    if steps.session_first is not None:  # a first visit's own term, as the whole-session fit has it
+        logit = logit + params.leave_first_session * steps.session_first[steps.session]
     return logit, leave, keep
 
 

@@ -218,12 +218,16 @@ class ShopConfig:
             raise ConfigError("ShopConfig.position_bias_power must be >= 0")
 
     def to_json(self) -> str:
-        """The configuration as canonical JSON (also its cache key; drift and returns appear only
-        when on, so a shop without them keeps the key it had before they existed)."""
+        """The configuration as canonical JSON (also its cache key; drift, returns and the visits'
+        own leave terms appear only when on, so a shop without them keeps the key it had before
+        they existed)."""
         raw = asdict(self)
         for name in ("drift", "returns"):
             if not getattr(self, name).enabled:
                 del raw[name]
+        for name in ("leave_first_session", "leave_session_sd"):
+            if raw["dynamics"][name] == 0:
+                del raw["dynamics"][name]
         return json.dumps(raw, sort_keys=True)
 
     @classmethod

@@ -83,6 +83,8 @@ def _play(
     played step by step; a drifting shop plays each week's sessions in that week's world (at its
     middle day)."""
     cfg, policy = shop.config, shop.logging_policy
+    earliest = np.full(int(session_user.max()) + 1, np.inf)
+    np.minimum.at(earliest, session_user, session_start)  # each user's first visit of the logs
     start = session_start[sessions]
     week = (start - EPOCH) // (7 * 86_400) if cfg.drift.enabled else np.zeros(len(sessions), dtype=np.int64)
     for w in np.unique(week):
@@ -95,6 +97,7 @@ def _play(
             cfg.max_steps,
             rng,
             cfg.n_categories,
+            first=session_start[these] <= earliest[session_user[these]],
         ):
             propensity = policy.slate_probability(s.slates)
             yield these[s.active], s.step, s.slates, s.response.click, s.response.purchase, propensity

@@ -127,6 +127,38 @@ def test_the_fitted_planner_acts_in_the_true_shop_on_its_own_belief(config: EnvC
     assert len(result.returns) == 32 and np.isfinite(result.returns).all()
 
 
+def test_a_planner_with_parts_of_the_truth_plans_in_the_mended_fit(config: EnvConfig) -> None:
+    """``--planner-true-parts``: planner:fitted's model is the fit with those mechanisms taken from
+    the truth (the instrument that says which of the fit's errors cost the planner); planner:true
+    and an ensemble refuse it, and so does a mechanism that does not exist."""
+    from agents.evaluation.evaluate import EvaluateConfig
+    from agents.evaluation.load import make_planner
+    from agents.training.distill import DistillConfig
+    from simulators.fit.mixed import MixedSimulator
+
+    base = base_policy(config)
+    options = PlannerConfig(rollouts=4, true_parts="boredom,leave")
+    planner = make_planner("planner:fitted", config, options)
+    assert planner.model.true_parts == "boredom,leave" and planner.model.simulator == "fitted"
+    mended, truth = planner.world.simulator, build_world(config).simulator
+    assert isinstance(mended, MixedSimulator)
+    for name in ("boredom_per_view", "boredom_retention", "leave_bias", "leave_per_click"):  # the truth's
+        assert getattr(mended.dynamics, name) == getattr(truth.dynamics, name)
+    fitted = build_world(replace(config, simulator="fitted")).simulator
+    assert mended.dynamics.drift_per_click == fitted.dynamics.drift_per_click  # the fit's
+    assert np.isfinite(run_sessions(planner, config, 8, 4, progress=False).returns).all()
+    with pytest.raises(ConfigError, match="needs planner:fitted"):
+        RolloutPlanner(base, config, options)  # the truth has no fit to mend
+    with pytest.raises(ConfigError, match="patience"):
+        PlannerConfig(true_parts="patience")
+    with pytest.raises(ConfigError, match="--planner-ensemble"):
+        PlannerConfig(rollouts=4, ensemble=2, true_parts="leave")
+    with pytest.raises(ConfigError, match="planner:fitted only"):
+        EvaluateConfig(json="out.json", policy=("planner:true",), planner=options)
+    with pytest.raises(ConfigError, match="never learns from parts of the truth"):
+        DistillConfig(planner=options)
+
+
 def test_confirmation_keeps_a_lucky_candidate_from_being_played(config: EnvConfig) -> None:
     rng = np.random.default_rng(0)
     planner = RolloutPlanner(base_policy(config), config, PlannerConfig(rollouts=64))

@@ -150,6 +150,44 @@ def test_time_split_partitions_sessions_without_leaks(n: int, seed: int, valid: 
             assert ends[earlier].max() <= ends[later].min()
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.integers(3, 40), st.integers(0, 10_000))
+def test_a_session_is_first_where_it_starts_its_users_logs_split_or_not(n: int, seed: int) -> None:
+    """``StepTable.session_first``: the sessions that start at their user's earliest interaction
+    in the logs the histories come from, a split's sessions judged against the full logs."""
+    from simulators.data.steps import build_steps
+
+    rng = np.random.default_rng(seed)
+    rows = [  # each session one user's, at a random start
+        (user, int(rng.integers(0, 4)), start + 10 * step, session, 1, int(rng.integers(0, 2)))
+        for session, (user, start) in enumerate(
+            zip(rng.integers(0, 5, n), rng.integers(0, 10_000, n), strict=True)
+        )
+        for step in range(int(rng.integers(1, 5)))
+    ]
+    columns = ["user_id", "item_id", "timestamp", "session_id", "position", "click"]
+    items = pd.DataFrame({"item_id": range(4), "text": ["x"] * 4, "provider": ["p"] * 4})
+    logs = LoggedData(
+        pd.DataFrame(rows, columns=columns), items, pd.DataFrame({"user_id": range(5)})
+    ).validate()
+    table = logs.interactions
+    starts = table.groupby("session_id")["timestamp"].min()
+    users = table.groupby("session_id")["user_id"].first()
+    expected = starts <= table.groupby("user_id")["timestamp"].min()[users].to_numpy()
+    steps = build_steps(logs)
+    assert steps.session_first is not None
+    # the steps' sessions in their order (sorted by session id, then renumbered as they appear)
+    order = np.sort(table["session_id"].unique())
+    np.testing.assert_array_equal(steps.session_first, expected[order].to_numpy())
+    later = logs.split_by_time(valid_fraction=0.0, test_fraction=0.5).test
+    test = build_steps(later, history_from=logs)
+    assert test.session_first is not None
+    late = np.sort(later.interactions["session_id"].unique())
+    np.testing.assert_array_equal(test.session_first, expected[late].to_numpy())
+    alone = build_steps(later).session_first  # judged by itself, a split sees more first visits
+    assert alone is not None and alone.sum() >= test.session_first.sum()
+
+
 def test_split_fractions_are_checked() -> None:
     with pytest.raises(DataError, match="must be < 1"):
         tiny_logs().split_by_time(0.5, 0.5)

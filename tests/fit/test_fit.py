@@ -70,6 +70,21 @@ def test_default_shop_fidelity() -> None:
     assert report["calibration_error"] < 0.01
     assert report["dynamics_source"]["leave"] == "fitted"
     assert report["traits_correlation"]["leave_offset"] > 0.4  # patience is recovered (0.58 measured)
+    # the truth's visits differ only by their user: no session spread, first visits like later ones
+    assert report["dynamics"]["leave_session_sd"] < 0.2
+    assert abs(report["dynamics"]["leave_first_session"]) < 0.3
+
+
+@pytest.mark.slow
+def test_movielens_session_lengths() -> None:
+    """MovieLens-100K's sessions: a user's first visit (signing up) runs long, later ones short,
+    and visits differ beyond their user; with both in the leave hazard the held-out (latest)
+    sessions' lengths are within the issue's KS bound (0.28 with neither, 0.15 without the first
+    visit's term)."""
+    _, report = load_or_fit(load_logs("movielens"))
+    assert report["session_length_ks"] <= 0.10
+    assert report["dynamics"]["leave_first_session"] < -1.0  # first visits are patient
+    assert report["dynamics"]["leave_session_sd"] > 0.5
 
 
 def test_fit_cli_writes_the_report(tmp_path: Path) -> None:
