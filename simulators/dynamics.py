@@ -45,8 +45,8 @@ class DynamicsParams:
     """Added to the leave logit per click in the slate (satisfaction keeps users)."""
     leave_first_session: float = 0.0
     """Added to the leave logit in a user's first visit of the logs (signing up: on MovieLens-100K a
-    median 44 steps against 3 later). The envs play returning users' sessions, so only the fit and
-    its report read it."""
+    median 44 steps against 4 later). The envs (and OPE's truth and serving's traffic) play
+    returning visits, so only the logs (the shop's logger), the fit and its report meet it."""
     leave_session_sd: float = 0.0
     """Spread of each session's own leave offset, ``N(0, sd^2)`` drawn when the session starts and
     added to the leave logit with its user's (visits differ in intent beyond who the user is; the

@@ -82,6 +82,10 @@ class EvaluateConfig:
             raise ConfigError(f"--simulator must be one of {list(SIMULATORS)}, got {self.simulator!r}")
         if self.reference and self.reference not in self.policy:
             raise ConfigError(f"--reference {self.reference!r} is not one of the policies evaluated")
+        if self.planner.true_parts and "planner:fitted" not in self.policy:
+            raise ConfigError(
+                "--planner-true-parts changes planner:fitted's model: evaluate planner:fitted with it"
+            )
         for option, value in (
             ("--planner-ensemble", self.planner.ensemble),
             ("--planner-true-parts", self.planner.true_parts),

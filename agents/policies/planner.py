@@ -126,7 +126,7 @@ class PlannerConfig:
         if self.kappa and not self.ensemble:
             raise ConfigError("--planner-kappa weighs the members' disagreement: it needs --planner-ensemble")
         if self.true_parts:
-            parse_parts(self.true_parts)
+            parse_parts(self.true_parts, "--planner-true-parts")
             if self.ensemble:
                 raise ConfigError("--planner-true-parts mends one fit: it cannot go with --planner-ensemble")
         if unknown := sorted(set(self.candidates) - set(CANDIDATE_KINDS)):

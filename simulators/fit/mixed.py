@@ -51,14 +51,14 @@ DYNAMICS_FIELDS = {
 """The :class:`~simulators.dynamics.DynamicsParams` fields of each dynamic mechanism."""
 
 
-def parse_parts(text: str) -> tuple[str, ...]:
+def parse_parts(text: str, option: str = "true_parts") -> tuple[str, ...]:
     """``"boredom,leave"`` -> ``("boredom", "leave")`` in :data:`MECHANISMS` order; one clear
-    error for a name that is not a mechanism or one named twice."""
+    error, naming ``option``, for a name that is not a mechanism or one named twice."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     if unknown := sorted(set(names) - set(MECHANISMS)):
-        raise ConfigError(f"true_parts: {unknown} not mechanisms; they are {list(MECHANISMS)}")
+        raise ConfigError(f"{option}: {unknown} not mechanisms; they are {list(MECHANISMS)}")
     if len(set(names)) != len(names):
-        raise ConfigError(f"true_parts names a mechanism twice: {text!r}")
+        raise ConfigError(f"{option} names a mechanism twice: {text!r}")
     return tuple(name for name in MECHANISMS if name in names)
 
 

@@ -40,7 +40,10 @@ def simulate_session_lengths(
     """Session lengths (steps) of ``users`` shown slates drawn from ``policy`` (``first``: the
     sessions that are their user's first visit, :func:`~simulators.rollout.rollout`)."""
     lengths = np.zeros(len(users), dtype=np.int64)
-    choose = lambda active, g: policy.sample(len(active), g)  # noqa: E731
+
+    def choose(active: np.ndarray, g: np.random.Generator) -> np.ndarray:
+        return policy.sample(len(active), g)
+
     for step in rollout(simulator, users, choose, cap, rng, first=first):
         lengths[step.active] += 1
     return lengths
@@ -176,6 +179,7 @@ def shop_ground_truth(
         world.logging_policy,
         report["session_cap"],
         np.random.default_rng(config.seed),
+        test.session_first,
     )
     return {
         "click_auc_ground_truth": roc_auc(test.clicks[shown], truth[shown]),

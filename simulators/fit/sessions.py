@@ -162,6 +162,12 @@ EFFECT_NODES = 8
 """Gauss-Hermite nodes of the integral over each random effect."""
 
 
+def _hermite(sd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The values of ``N(0, sd^2)`` at the Gauss-Hermite nodes and the nodes' log weights."""
+    x, w = np.polynomial.hermite.hermgauss(EFFECT_NODES)
+    return np.sqrt(2.0) * sd * torch.from_numpy(x), torch.from_numpy(np.log(w / np.sqrt(np.pi)))
+
+
 class RandomEffect:
     """A random intercept ``b_g ~ N(0, sd^2)`` per group ``g`` (a user's leave offset, or a
     user's interest in a topic that the static logits miss), integrated out by Gauss-Hermite
@@ -169,9 +175,7 @@ class RandomEffect:
     :func:`_session_nll`)."""
 
     def __init__(self, sd: torch.Tensor, n_groups: int):
-        x, w = np.polynomial.hermite.hermgauss(EFFECT_NODES)
-        self.values = np.sqrt(2.0) * sd * torch.from_numpy(x)
-        self.log_weights = torch.from_numpy(np.log(w / np.sqrt(np.pi)))
+        self.values, self.log_weights = _hermite(sd)
         self.group_nll = torch.zeros(n_groups, EFFECT_NODES, dtype=torch.float64)
 
     def add(self, groups: torch.Tensor, nll: torch.Tensor) -> None:
@@ -195,9 +199,7 @@ class NestedEffect:
     :meth:`fold`, which adds the result to its user's NLL at each outer node."""
 
     def __init__(self, sd: torch.Tensor, outer: RandomEffect, owner: torch.Tensor):
-        x, w = np.polynomial.hermite.hermgauss(EFFECT_NODES)
-        self.values = np.sqrt(2.0) * sd * torch.from_numpy(x)
-        self.log_weights = torch.from_numpy(np.log(w / np.sqrt(np.pi)))
+        self.values, self.log_weights = _hermite(sd)
         self.outer, self.owner = outer, owner
         self.group_nll = torch.zeros(len(owner), EFFECT_NODES, EFFECT_NODES, dtype=torch.float64)
 

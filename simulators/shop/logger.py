@@ -67,7 +67,10 @@ def simulate_logs(shop: LoggedShop, n_sessions: int | None = None, log_seed: int
     activity = shop.user_activity / shop.user_activity.sum()
     session_user = rng.choice(cfg.n_users, size=n_sessions, p=activity)
     session_start = np.sort(rng.uniform(0, cfg.days * 86_400, n_sessions)).astype(np.int64) + EPOCH
-    chunks = list(_play(shop, np.arange(n_sessions), session_user, session_start, rng))
+    earliest = np.full(cfg.n_users, np.iinfo(np.int64).max)
+    np.minimum.at(earliest, session_user, session_start)  # each user's first visit of the logs
+    first = session_start <= earliest[session_user]
+    chunks = list(_play(shop, np.arange(n_sessions), session_user, session_start, first, rng))
     return _logs_table(shop, chunks, session_user, session_start)
 
 
@@ -77,14 +80,12 @@ Chunk = tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 def _play(
     shop: LoggedShop, sessions: np.ndarray, session_user: np.ndarray, session_start: np.ndarray,
-    rng: np.random.Generator,
+    first: np.ndarray, rng: np.random.Generator,
 ) -> Iterator[Chunk]:  # fmt: skip
-    """The logging policy's ``sessions`` (indices into ``session_user`` and ``session_start``),
-    played step by step; a drifting shop plays each week's sessions in that week's world (at its
-    middle day)."""
+    """The logging policy's ``sessions`` (indices into ``session_user``, ``session_start`` and
+    ``first``, their users' first visits of the logs), played step by step; a drifting shop plays
+    each week's sessions in that week's world (at its middle day)."""
     cfg, policy = shop.config, shop.logging_policy
-    earliest = np.full(int(session_user.max()) + 1, np.inf)
-    np.minimum.at(earliest, session_user, session_start)  # each user's first visit of the logs
     start = session_start[sessions]
     week = (start - EPOCH) // (7 * 86_400) if cfg.drift.enabled else np.zeros(len(sessions), dtype=np.int64)
     for w in np.unique(week):
@@ -97,7 +98,7 @@ def _play(
             cfg.max_steps,
             rng,
             cfg.n_categories,
-            first=session_start[these] <= earliest[session_user[these]],
+            first=first[these],
         ):
             propensity = policy.slate_probability(s.slates)
             yield these[s.active], s.step, s.slates, s.response.click, s.response.purchase, propensity
@@ -137,7 +138,7 @@ def returning_sessions(shop: LoggedShop, rng: np.random.Generator) -> LoggedData
         local = np.arange(len(playing))
         steps, clicks = np.zeros(len(playing), dtype=np.int64), np.zeros(len(playing))
         topics = np.zeros((len(playing), cfg.n_categories))
-        for chunk in _play(shop, local, round_user, round_start, rng):
+        for chunk in _play(shop, local, round_user, round_start, before[round_user] == 0, rng):
             rows = chunk[0]
             steps[rows] = chunk[1] + 1
             clicks[rows] += chunk[3].sum(axis=1)

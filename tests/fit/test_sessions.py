@@ -134,5 +134,6 @@ def test_session_effects_recover_a_planted_spread_of_visits(planted: float, firs
     assert steps.session_first is not None and 0 < steps.session_first.sum() < steps.n_sessions
     assert fit.session_sd == pytest.approx(planted, abs=0.2)
     assert fit.params.leave_first_session == pytest.approx(first, abs=0.4)
+    assert fit.params.leave_session_sd == fit.session_sd  # the spread the simulator plays
     assert fit.patience_sd == pytest.approx(float(traits.leave_offset.std()), abs=0.15)
     # (the leave bias trades off against boredom's pull on leaving at this size: not asserted)

@@ -78,3 +78,22 @@ def test_the_logs_follow_the_true_return_model(seed: int) -> None:
     estimates = [np.log(model.shape), np.log(model.scale), *model.beta]
     for estimate, true, se in zip(estimates, truth, model.se, strict=True):
         assert abs(estimate - true) < 4 * se, (estimate, true, se)
+
+
+@pytest.mark.parametrize("returns", [False, True])
+def test_the_logger_plays_a_first_visit_s_own_leave_term_in_users_first_sessions_only(returns: bool) -> None:
+    """A shop whose users' first visits of the logs are far more patient (``leave_first_session``
+    -3): in its logs those sessions run longer than the users' later ones, with or without returns;
+    the key of a shop without the term is today's."""
+    from simulators.data.steps import build_steps
+    from simulators.dynamics import DynamicsParams
+
+    patient = replace(DynamicsParams(), leave_first_session=-3.0)
+    config = replace(SMALL_SHOP, n_sessions=1_500, returns=ShopReturns(enabled=returns), dynamics=patient)
+    assert "leave_first_session" not in json.loads(SMALL_SHOP.to_json())["dynamics"]
+    assert ShopConfig.from_json(config.to_json()) == config
+    logs = ShopWorld(config).simulate_logs()
+    steps = build_steps(logs)
+    assert steps.session_first is not None and 0 < steps.session_first.mean() < 1
+    first, later = steps.session_length[steps.session_first], steps.session_length[~steps.session_first]
+    assert first.mean() > 1.3 * later.mean()
