@@ -154,7 +154,9 @@ def test_a_planner_with_parts_of_the_truth_plans_in_the_mended_fit(config: EnvCo
     with pytest.raises(ConfigError, match="--planner-ensemble"):
         PlannerConfig(rollouts=4, ensemble=2, true_parts="leave")
     with pytest.raises(ConfigError, match="planner:fitted only"):
-        EvaluateConfig(json="out.json", policy=("planner:true",), planner=options)
+        EvaluateConfig(json="out.json", policy=("planner:fitted", "planner:true"), planner=options)
+    with pytest.raises(ConfigError, match="evaluate planner:fitted with it"):
+        EvaluateConfig(json="out.json", policy=("tuned-weights",), planner=options)
     with pytest.raises(ConfigError, match="never learns from parts of the truth"):
         DistillConfig(planner=options)
 
