@@ -88,15 +88,6 @@ def session_normal(key: np.uint64) -> float:
 
 
 @njit(cache=True)
-def session_normals(keys: np.ndarray) -> np.ndarray:
-    """``(B,)`` :func:`session_normal` of each key."""
-    out = np.empty(keys.shape[0])
-    for b in range(keys.shape[0]):
-        out[b] = session_normal(keys[b])
-    return out
-
-
-@njit(cache=True)
 def counter_uniforms(keys: np.ndarray, steps: np.ndarray, width: int) -> np.ndarray:
     """``(B, width)`` uniforms: :func:`splitmix_uniform` of ``(keys[b], steps[b], j)``."""
     out = np.empty((keys.shape[0], width))

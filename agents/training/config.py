@@ -18,6 +18,7 @@ import numpy as np
 
 import envs
 from agents.evaluation.fairness_scale import FAIRNESS_PRICE, FairnessScale, priced_fairness
+from agents.evaluation.tuning import TuningBudget
 from agents.policies.distilled import is_distilled_run, planner_config, read_record
 from agents.policies.planner import candidate_modes
 from encoders.device import DEVICE_CHOICES
@@ -253,6 +254,11 @@ class TrainConfig:
                 f"agent trains with {self.options.fairness_lambda}: the same reward for both, or no --fairness-lambda "
                 "(the teacher's is then taken)"
             )
+
+    @property
+    def tuning_budget(self) -> TuningBudget:
+        """The tuned re-rankers' budget (``--tuning-sessions``, ``--tuning-generations``)."""
+        return TuningBudget(sessions=self.tuning_sessions, cem_generations=self.tuning_generations)
 
     @property
     def algorithm_kwargs(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.evaluation.tuning import TuningBudget, load_or_tune
+from agents.evaluation.tuning import load_or_tune
 from agents.policies.distilled import planner_config, read_record
 from agents.policies.planner import PlannerConfig, candidate_kinds, weight_candidates
 from agents.training.config import TrainConfig
@@ -29,7 +29,7 @@ MENU_CANDIDATES = ("perturb", "diversify", "greedy")
 
 def menu_of(config: TrainConfig) -> tuple[float, ...]:
     """The ``action_menu`` a run of ``config`` picks among (module docstring), row-major."""
-    budget = TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations)
+    budget = config.tuning_budget
     tuned = np.asarray(load_or_tune("tuned-weights", config.options, budget).weights, dtype=np.float32)[None]
     planner = (
         planner_config(read_record(Path(config.teacher))["planner"])

@@ -22,7 +22,7 @@ from stable_baselines3.common.callbacks import CallbackList
 from agents.evaluation.paired import paired_difference, session_covariates
 from agents.evaluation.report import best_static, comparison_table
 from agents.evaluation.sessions import EvaluationResult, metrics, run_sessions
-from agents.evaluation.tuning import TuningBudget, load_or_tune
+from agents.evaluation.tuning import load_or_tune
 from agents.policies.agent import ALGORITHMS, EXPORT_FILES, RUN_FILES, TrainedAgent
 from agents.policies.baselines import POLICY_NAMES, RERANKER_NAMES, make_baseline
 from agents.training.callbacks import (
@@ -85,7 +85,7 @@ def _play(
 def tuned_rerankers(config: TrainConfig) -> dict[str, Any]:
     """Every re-ranker a run of ``config`` is compared with, tuned in the fitted simulator on
     users no evaluation meets (or read from the cache)."""
-    budget = TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations)
+    budget = config.tuning_budget
     return {name: load_or_tune(name, config.options, budget) for name in RERANKER_NAMES}
 
 
@@ -166,7 +166,9 @@ def _train(config: TrainConfig, resume: bool, run_id: str | None) -> dict[str, A
     with deterministic_torch(config.seed):
         if checkpoint is not None:
             path, steps = checkpoint
-            model = ALGORITHMS[config.algorithm].load(path, env=venv, device=resolve_device(config.device))
+            model = ALGORITHMS[config.algorithm].load(  # its logs here, wherever the run was saved from
+                path, env=venv, device=resolve_device(config.device), tensorboard_log=str(folder / "tb")
+            )
             buffer = folder / "checkpoints" / f"{prefix}_replay_buffer_{steps}_steps.pkl"
             if config.algorithm == "dqn" and buffer.is_file():
                 model.load_replay_buffer(buffer)  # type: ignore[attr-defined]

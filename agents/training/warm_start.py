@@ -17,7 +17,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from agents.evaluation.load import load_distilled_run
 from agents.evaluation.paired import paired_difference
 from agents.evaluation.sessions import run_sessions
-from agents.evaluation.tuning import TuningBudget, load_or_tune
+from agents.evaluation.tuning import load_or_tune
 from agents.policies.agent import TrainedAgent
 from agents.policies.baselines import make_baseline
 from agents.policies.distilled import DistilledPlanner
@@ -55,7 +55,7 @@ def warm_start(model: BaseAlgorithm, config: TrainConfig, world: RankingWorld) -
     done: dict[str, Any] = {"warm_start": config.warm_start, "ctr_modules_loaded": loaded}
     if config.warm_start in ("static", "teacher"):
         mode = config.options.action_mode
-        budget = TuningBudget(sessions=config.tuning_sessions, cem_generations=config.tuning_generations)
+        budget = config.tuning_budget
         if mode == "menu":  # its first weight vector (agents.training.menu's: tuned-weights)
             start_at_action(policy, mode, 0)
             done["start_action"] = {"menu_entry": 0}
@@ -157,13 +157,13 @@ def behaviour_clone(
     held = len(target) // 8 if teacher is not None else 0  # the last states, to say how well it learnt
     fit = len(target) - held
     before = _agreement(policy, tensors, target, fit, mode) if held else None
-    returns, complete = _returns_to_go(np.stack(rewards), np.stack(ended), model.gamma)  # type: ignore[attr-defined]
-    held_complete = complete.ravel()[fit:]
-    critic = (  # an actor-critic's critic, where whole episodes lie in the states (both parts)
-        teacher is not None and hasattr(policy, "predict_values")
-        and complete.ravel()[:fit].sum() >= 2 and held_complete.sum() >= 2
-        and np.var(returns.ravel()[complete.ravel()]) > 0
-    )  # fmt: skip
+    critic = teacher is not None and hasattr(policy, "predict_values")  # an actor-critic's critic
+    if critic:  # where whole episodes lie in the states (both parts)
+        returns, complete = _returns_to_go(np.stack(rewards), np.stack(ended), model.gamma)  # type: ignore[attr-defined]
+        critic = (
+            complete.ravel()[:fit].sum() >= 2 and complete.ravel()[fit:].sum() >= 2
+            and np.var(returns.ravel()[complete.ravel()]) > 0
+        )  # fmt: skip
     if critic:
         value_target = torch.as_tensor(returns.ravel(), dtype=torch.float32, device=policy.device)
         value_mask = torch.as_tensor(complete.ravel(), device=policy.device)
