@@ -10,12 +10,15 @@ import pytest
 import torch
 
 from agents.evaluation.tuning import TuningBudget, load_or_tune
+from benchmarks.identification import LAGS, net_click_effect
+from benchmarks.identification import main as identification_main
 from benchmarks.ope_accuracy import click_noise_floor
 from benchmarks.td_signal import SignalPlan, noise_at
 from benchmarks.temperature import main
 from envs.config import EnvConfig
 from envs.factory import make_vector_env
 from simulators.datasets.shop import shop_folder
+from simulators.dynamics import DynamicsParams, SessionState, advance
 from tests.conftest import SMALL_SHOP, run_cli
 
 
@@ -278,3 +281,40 @@ def test_td_signal_noise_is_the_dice_s_and_the_cli_writes_signal_and_noise(tmp_p
         out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
         and "signal" in out.with_suffix(".md").read_text()
     )
+
+
+def test_a_clicks_net_effect_is_the_engines_drift_minus_boredom() -> None:
+    """``net_click_effect`` against the engine's own dynamics: a slate clicked and the same slate
+    only seen, then empty slates; the clicked topic's drift minus weighted boredom differs by it."""
+    params = DynamicsParams()
+    clicked, seen = SessionState.fresh(1, 3), SessionState.fresh(1, 3)
+    slate = np.array([[1, 2]])
+    advance(params, clicked, slate, np.array([[1.0, 0.0]]))
+    advance(params, seen, slate, np.zeros((1, 2)))
+    for lag in range(1, 11):
+        if lag in LAGS:
+            pull = [s.interest_drift[0, 1] - params.boredom_weight * s.boredom[0, 1] for s in (clicked, seen)]
+            assert pull[0] - pull[1] == pytest.approx(net_click_effect(params, lag), abs=1e-4)
+        for state in (clicked, seen):
+            advance(params, state, slate, np.zeros((1, 2)), shown=np.zeros((1, 2), dtype=bool))
+
+
+@pytest.mark.slow
+def test_identification_benchmark_fits_each_case_beside_the_truth(tmp_path: Path) -> None:
+    out = tmp_path / "identification.json"
+    identification_main(["--json", str(out), "--data", str(shop_folder(SMALL_SHOP))])
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    assert list(rows) == [
+        "truth",
+        "traits known",
+        "scales known",
+        "scales unknown",
+        "nothing known",
+        "production fit",
+    ]
+    assert rows["truth"]["boredom_per_click"] == pytest.approx(0.45 * 0.6)  # in click-logit units
+    assert all("net_click_effect_lag10" in r for r in rows.values()) and out.with_suffix(".md").is_file()
+    with pytest.raises(SystemExit) as refused:  # logs without a truth: nothing to compare with
+        identification_main(["--json", str(tmp_path / "x.json"), "--data", "movielens"])
+    assert refused.value.code == 2

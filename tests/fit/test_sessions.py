@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from benchmarks.identification import training_steps
 from simulators.data.logs import LoggedData
 from simulators.data.steps import StepTable, build_steps
 from simulators.datasets import resolve_data
@@ -27,15 +28,7 @@ def shop_training_steps() -> tuple[LoggedData, ShopWorld, StepTable, np.ndarray,
     source = resolve_data("shop")
     logs, truth = source.logs, source.truth
     assert truth is not None
-    config = FitConfig()
-    train = build_steps(
-        logs.split_by_time(config.valid_fraction, config.test_fraction).train, history_from=logs
-    )
-    topics = item_topics(logs, np.zeros((logs.n_items, 1)), config)
-    static = truth.relevance(
-        train.user, np.maximum(train.items, 0), SessionState.fresh(len(train.user), truth.config.n_categories)
-    )
-    return logs, truth, train, topics, static
+    return logs, truth, *training_steps(logs, truth)
 
 
 def test_the_whole_session_fit_recovers_the_true_dynamics() -> None:
