@@ -114,7 +114,8 @@ def test_deterministic_fair_rerankers_report_probability_one_for_their_slate(nam
 
 def test_fairco_closes_the_exposure_gap_over_sessions() -> None:
     """In the shop, CTR ranking over-exposes small sellers' items against their merit (a shared
-    ledger over 16 parallel users); FairCo's controller drives the gap towards 0 while CTR's stays."""
+    ledger over 16 parallel users); FairCo's controller closes the gap within a few steps and holds
+    it closed (it hovers around 0.01 against CTR's 0.05), while CTR's stays."""
     gaps = {}
     for name, policy in (("ctr", make_baseline("ctr")), ("fairco", make_fair("fairco", 5.0))):
         env = RankingVectorEnv(num_envs=16, action_mode="scores")
@@ -126,7 +127,8 @@ def test_fairco_closes_the_exposure_gap_over_sessions() -> None:
             trace.append(float(obs["context"][0, CONTEXT.index("protected_deficit")]))
         gaps[name] = np.abs(trace)
     assert gaps["fairco"][-50:].mean() < 0.3 * gaps["ctr"][-50:].mean()
-    assert gaps["fairco"][-50:].mean() < gaps["fairco"][10:60].mean()
+    held = gaps["fairco"][50:].reshape(-1, 50).mean(axis=1)  # every later window, not only the last
+    assert (held < 0.5 * gaps["ctr"][50:].mean()).all()
 
 
 def test_bad_fair_options() -> None:

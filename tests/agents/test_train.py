@@ -63,7 +63,9 @@ def test_every_algorithm_trains_writes_the_run_folder_and_evaluates(algorithm: s
         options["fairness_lambda"] == scale["fairness_lambda"] == report["fairness_scale"]["fairness_lambda"]
     )
     assert scale["fairness_lambda"] == round(scale["price"] * scale["engagement_per_step"], 1) > 0
-    assert scale["fairness_lambda"] == SHOP_FAIRNESS_LAMBDA  # the default shop keeps its weight of 8
+    # the default shop keeps its weight of about 8: greedy CTR's engagement per step in the fit moves
+    # by a few percent with the libraries' versions and the threads the fit ran on (8.1 and 7.9 here)
+    assert abs(scale["fairness_lambda"] - SHOP_FAIRNESS_LAMBDA) <= 0.3
     assert options["fairness_target"] is None and saved["fairness_price"] is None
     assert f"fairness_lambda {scale['fairness_lambda']:.1f} = price" in result.stdout
     assert "protected share / target" in result.stdout
