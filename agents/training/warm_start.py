@@ -87,7 +87,7 @@ def clone_teacher(model: BaseAlgorithm, config: TrainConfig, teacher: DistilledP
     )  # the model as it stands
     seed, episodes = config.seed + CLONE_CHECK_SEED, config.curve_episodes
     before = run_sessions(agent, config.options, episodes, seed, progress=False)
-    cloned = behaviour_clone(model, config, teacher, steps=TEACHER_STEPS, states=TEACHER_STATES)
+    cloned = behaviour_clone(model, config, teacher, steps=config.teacher_steps, states=config.teacher_states)
     after = run_sessions(agent, config.options, episodes, seed, progress=False)
     difference = paired_difference(after, before)
     kept = bool(difference.mean >= 0.0)
@@ -99,13 +99,6 @@ def clone_teacher(model: BaseAlgorithm, config: TrainConfig, teacher: DistilledP
 
 CLONE_CHECK_SEED = 40_000
 """The clone is checked against the static start on the sessions of seed ``seed + CLONE_CHECK_SEED``."""
-TEACHER_STEPS = 6_000
-"""Gradient steps of cloning a teacher (its choices depend on the state; greedy CTR's do not)."""
-TEACHER_STATES = 65_536
-"""States the teacher is cloned on. With 16,384 states and 2,000 steps, five DQN clones of a
-teacher over the eight strategies agreed with it on 0.66-0.67 of held-out states and earned +0.91
-to +1.53 over ``best-fixed`` (1,000 sessions of the fitted shop, seed 70000); with these, 0.69-0.73
-and +1.23 to +1.81 (the teacher's own: +1.53), for about 50 s more of a 30,000-step run (98 s)."""
 
 
 def behaviour_clone(
