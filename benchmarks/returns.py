@@ -31,11 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from benchmarks.tables import report_markdown
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.plots import save_png
 from simulators.core.storage import check_output_file, input_files, write_text_atomic
+from simulators.data.logs import LoggedData
 from simulators.datasets import load_logs
 from simulators.datasets.shop import truth_of
 from simulators.fit.returns import (
@@ -68,12 +70,17 @@ def effects(model: ReturnModel, x: np.ndarray) -> list[dict[str, Any]]:
     return rows
 
 
+def log_topics(logs: LoggedData) -> pd.Series | None:
+    """Each item's topic (``item_id`` -> its category, else its provider: on MovieLens-100K its
+    first genre), or ``None`` for logs whose items carry neither."""
+    column = next((c for c in ("category", "provider") if c in logs.items.columns), None)
+    return logs.items.set_index("item_id")[column] if column is not None else None
+
+
 def measure(data: str = "movielens") -> dict[str, Any]:
     """The figures of the module docstring on ``data``."""
     logs = load_logs(data)
-    column = next((c for c in ("category", "provider") if c in logs.items.columns), None)
-    topic = logs.items.set_index("item_id")[column] if column is not None else None
-    sessions = session_gaps(logs.interactions, topic)
+    sessions = session_gaps(logs.interactions, log_topics(logs))
     gaps, observed = sessions["gap"].to_numpy(), sessions["observed"].to_numpy()
     km = kaplan_meier(gaps, observed, DAYS)
     curve = kaplan_meier(gaps, observed, GRID)

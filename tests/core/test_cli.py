@@ -276,7 +276,7 @@ CLI_MODULES = (
     "benchmarks.ope_accuracy", "benchmarks.own_logs", "benchmarks.policies", "agents.serve.__main__",
     "benchmarks.serving", "benchmarks.drift", "agents.studies.adapt.__main__", "benchmarks.ray_scaling",
     "benchmarks.headroom",
-    "benchmarks.train_speed", "benchmarks.counterfactual", "benchmarks.temperature", "benchmarks.returns",
+    "benchmarks.train_speed", "benchmarks.counterfactual", "benchmarks.temperature", "benchmarks.returns", "benchmarks.carryover",
     "benchmarks.retention", "agents.training.distill", "benchmarks.distill", "benchmarks.td_signal",
     "benchmarks.identification",
 )  # fmt: skip
