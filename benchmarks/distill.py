@@ -3,18 +3,21 @@
 For each planner model (``fitted``: the simulator fitted to the shop's logs, what any logs allow;
 ``true``: the shop's ground truth), the planner is distilled in the world it models
 (:mod:`agents.training.distill`: ``rounds`` rounds of ``sessions`` labelled sessions, DAgger after
-the first), and then played, at each deviation ``threshold``, on the same sessions as the best static
-re-ranker (``tuned-weights``) and the planners themselves:
+the first), and then played, at each deviation ``threshold``, on the same sessions as the planners'
+base (``tuned-weights``), the best fixed strategy (``best-fixed``) and the planners themselves:
 
-- in the fitted simulator: ``tuned-weights``, ``planner:fitted`` (that world's ceiling, what an agent
-  trained in it can hope to capture) and ``distilled:fitted``;
-- in the true shop: ``tuned-weights``, ``planner:true`` (the ceiling), ``planner:fitted`` and both
-  distilled policies.
+- in the fitted simulator: ``tuned-weights``, ``best-fixed``, ``planner:fitted`` (that world's
+  ceiling, what an agent trained in it can hope to capture) and ``distilled:fitted``;
+- in the true shop: ``tuned-weights``, ``best-fixed``, ``planner:true`` (the ceiling),
+  ``planner:fitted`` and both distilled policies.
 
-Each row: the return, the paired difference to ``tuned-weights`` (95% CI, CUPED on the session's
-user covariates), the share of its planner's gain it keeps (the planner it was distilled from, in
-the same world, on the same sessions; only where that gain's CI lies above 0), its share of decisions off the base policy and its decisions
-per second. Writes the JSON, a markdown table (``FILE.md``) and the paired gains (``FILE.png``).
+Each row: the return, the paired differences to ``tuned-weights`` and to the world's best static
+policy (the higher-earning of the two static rows; 95% CI, CUPED on the session's user
+covariates), the share of its planner's gain it keeps (the planner it was distilled from, in the
+same world, on the same sessions; only where that gain's CI lies above 0), its share of decisions
+off the base policy and its decisions per second. ``--data shop:homogeneous --max-steps 100`` is
+the check that a gain comes from adapting: there users do not differ and the cap never binds.
+Writes the JSON, a markdown table (``FILE.md``) and the paired gains (``FILE.png``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.evaluation.load import make_planner
+from agents.evaluation.load import load_policy, make_planner
 from agents.evaluation.paired import paired_difference, session_covariates
 from agents.evaluation.sessions import EvaluationResult, run_sessions
 from agents.policies.planner import PlannerConfig
@@ -63,6 +66,8 @@ class DistillPlan:
     """The planners' futures per candidate action (labelling and evaluation)."""
     thresholds: tuple[float, ...] = (0.0, 0.25, 0.5)
     """Deviation thresholds the distilled policies are played at (predicted gain per session)."""
+    max_steps: int | None = None
+    """Session cap of every session, labelled and played (default: the env's, the logs' 20)."""
 
     def __post_init__(self) -> None:
         check_at_least_one(self, ("sessions", "rounds", "eval_sessions", "rollouts"), "--")
@@ -82,6 +87,7 @@ def _row(result: EvaluationResult, reference: EvaluationResult, covariates: Any,
         "return_mean": float(result.returns.mean()),
         "sessions": len(result.returns),
         "minus_tuned_weights": paired,
+        "minus_best_static": None,  # (set once every static row is played)
         "deviation_rate": (report or {}).get("deviation_rate"),
         "decisions_per_second": decisions / seconds if decisions and seconds else None,
         "seconds": round(seconds, 1),
@@ -102,7 +108,7 @@ def measure(plan: DistillPlan) -> dict[str, Any]:
     for model in plan.models:
         config = DistillConfig(
             data=plan.data, model=model, sessions=plan.sessions, rounds=plan.rounds, seed=LABEL_SEED,
-            eval_episodes=0, planner=planner_config,
+            eval_episodes=0, planner=planner_config, max_steps=plan.max_steps,
         )  # fmt: skip
         result = learn(config, progress=False)
         distilled[model] = result.policy
@@ -112,6 +118,8 @@ def measure(plan: DistillPlan) -> dict[str, Any]:
     worlds: dict[str, Any] = {}
     for world in ("fitted", "true"):
         env = EnvConfig(data=plan.data, simulator=world)
+        if plan.max_steps is not None:
+            env = replace(env, max_steps=plan.max_steps)
         models = [m for m in plan.models if world == "true" or m == "fitted"]
         if not models:
             continue
@@ -119,11 +127,15 @@ def measure(plan: DistillPlan) -> dict[str, Any]:
         reference, seconds = _play(base_policy, env, plan)
         covariates = session_covariates(build_world(env), reference.users)  # type: ignore[arg-type]
         rows: dict[str, Any] = {"tuned-weights": _row(reference, reference, covariates, seconds, None)}
+        played_by = {"tuned-weights": reference}
+        fixed, seconds = _play(load_policy("best-fixed", env=env), env, plan)
+        rows["best-fixed"], played_by["best-fixed"] = _row(fixed, reference, covariates, seconds, None), fixed
         planners = ["fitted", "true"] if world == "true" else ["fitted"]
         for model in planners:
             planner = make_planner(f"planner:{model}", env, planner_config)
             played, seconds = _play(planner, env, plan)
             rows[f"planner:{model}"] = _row(played, reference, covariates, seconds, planner.report())
+            played_by[f"planner:{model}"] = played
             print(f"{world}: planner:{model} {rows[f'planner:{model}']['minus_tuned_weights']['mean']:+.2f}",
                   flush=True)  # fmt: skip
         for model in models:
@@ -136,30 +148,42 @@ def measure(plan: DistillPlan) -> dict[str, Any]:
                     row["minus_tuned_weights"]["mean"] / ceiling["mean"] if ceiling["ci95"][0] > 0 else None
                 )
                 rows[f"distilled:{model} (threshold {threshold:g})"] = row
-        worlds[world] = rows
+                played_by[f"distilled:{model} (threshold {threshold:g})"] = played
+        best = max(("tuned-weights", "best-fixed"), key=lambda name: rows[name]["return_mean"])
+        for name, row in rows.items():
+            if name != best:
+                row["minus_best_static"] = paired_difference(
+                    played_by[name], played_by[best], covariates
+                ).as_json()
+        worlds[world] = {"best_static": best, "rows": rows}
     return {"labelling": labelling, "worlds": worlds}
 
 
 def markdown(report: dict[str, Any]) -> str:
     """One table per world."""
     lines = []
-    for world, rows in report["worlds"].items():
+
+    def cell(d: dict[str, Any] | None) -> str:
+        return "reference" if d is None else f"{d['mean']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
+
+    for world, played in report["worlds"].items():
+        cap = report["plan"]["max_steps"]
         lines += [
             f"Played in the {'fitted simulator' if world == 'fitted' else 'true shop'} "
-            f"({report['plan']['eval_sessions']} sessions, seed {EVAL_SEED}):",
+            f"({report['plan']['eval_sessions']} sessions, seed {EVAL_SEED}"
+            f"{'' if cap is None else f', session cap {cap}'}; best static: {played['best_static']}):",
             "",
-            "| policy | return | minus tuned-weights (paired, 95% CI) | share of its planner's gain | off base | decisions/s |",
-            "|---|---|---|---|---|---|",
+            "| policy | return | minus tuned-weights (paired, 95% CI) | minus the best static | share of its planner's gain | off base | decisions/s |",
+            "|---|---|---|---|---|---|---|",
         ]
-        for name, row in rows.items():
-            d = row["minus_tuned_weights"]
-            cell = (
-                "reference" if d is None else f"{d['mean']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
-            )
+        for name, row in played["rows"].items():
             share = "" if row.get("share_of_planner") is None else f"{row['share_of_planner']:.0%}"
             off = "" if row["deviation_rate"] is None else f"{row['deviation_rate']:.1%}"
             rate = "" if row["decisions_per_second"] is None else f"{row['decisions_per_second']:,.0f}"
-            lines.append(f"| {name} | {row['return_mean']:.2f} | {cell} | {share} | {off} | {rate} |")
+            lines.append(
+                f"| {name} | {row['return_mean']:.2f} | {cell(row['minus_tuned_weights'])} | "
+                f"{cell(row['minus_best_static'])} | {share} | {off} | {rate} |"
+            )
         lines.append("")
     for model, history in report["labelling"].items():
         lines.append(
@@ -181,9 +205,11 @@ def plot(report: dict[str, Any], path: Any) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, len(report["worlds"]), figsize=(11, 4.2), squeeze=False)
-    for axis, (world, rows) in zip(axes[0], report["worlds"].items(), strict=True):
+    for axis, (world, played) in zip(axes[0], report["worlds"].items(), strict=True):
         named = [
-            (name, row["minus_tuned_weights"]) for name, row in rows.items() if row["minus_tuned_weights"]
+            (name, row["minus_tuned_weights"])
+            for name, row in played["rows"].items()
+            if row["minus_tuned_weights"]
         ]
         x = np.arange(len(named))
         means = np.array([d["mean"] for _, d in named])

@@ -20,7 +20,6 @@ import pytest
 from hypothesis import settings
 
 from simulators.data.logs import LoggedData
-from simulators.datasets.movielens import installed_recbole_folder
 from simulators.shop.config import ShopConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,40 +50,6 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield from _point_cache_at(shared)
     else:
         yield from _point_cache_at(tmp_path_factory.mktemp("recgym-cache"))
-
-
-WARM_WORLDS = ("ecommerce-v0", "movielens-v0")
-"""The registered envs' default worlds (each a fitted simulator and CTR candidates: about 3 and 2
-minutes on one thread) that tests marked ``worlds`` need."""
-
-
-@pytest.fixture(scope="session", autouse=True)
-def warm_worlds(
-    private_cache: Path, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    """Under ``pytest -n`` (``make test``), the first worker starts building :data:`WARM_WORLDS`
-    into the shared cache in a background process as the run starts, when the run selects a test
-    marked ``worlds``. Otherwise the first test to need a world builds it on one thread while
-    every other test that needs it waits on the cache's lock and its worker idles. The tests build
-    the same entries the same way; a run that ends first stops the process (the cache's entries are
-    written atomically, so a stopped build leaves none half-written)."""
-    selected = any(item.get_closest_marker("worlds") for item in request.session.items)
-    if os.environ.get("PYTEST_XDIST_WORKER") != "gw0" or not selected:
-        yield
-        return
-    code = "import gymnasium, envs\n" + "".join(
-        f"gymnasium.make({env_id!r})\n"
-        for env_id in WARM_WORLDS
-        if not env_id.startswith("movielens") or installed_recbole_folder() is not None
-    )
-    with (tmp_path_factory.getbasetemp() / "warm-worlds.log").open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-c", code], cwd=REPO, stdout=log, stderr=subprocess.STDOUT
-        )
-    yield
-    if process.poll() is None:
-        process.terminate()
-        process.wait()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -114,6 +114,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
             "data": data,
             "fairness_lambda": fairness_lambda,
             "simulator": config.simulator,
+            **({"max_steps": own["max_steps"]} if "max_steps" in own else {}),  # the agent's cap: it reads it
         }
     )
     logs = data_source(env).logs  # a bad name or folder is one clear error before any work

@@ -123,11 +123,13 @@ class DistilledPlanner:
 
     @property
     def env_options(self) -> dict[str, Any]:
-        """The logs and fairness weight it was distilled with (``data``, ``fairness_lambda``), which
-        ``agents.evaluate`` plays it on by default (empty when its env is not known)."""
+        """The logs, fairness weight and session cap it was distilled with (``data``,
+        ``fairness_lambda``, ``max_steps``), which ``agents.evaluate`` plays it on by default (empty
+        when its env is not known)."""
         if self.env_config is None:
             return {}
-        return {"data": self.env_config.data, "fairness_lambda": self.env_config.fairness_lambda}
+        config = self.env_config
+        return {"data": config.data, "fairness_lambda": config.fairness_lambda, "max_steps": config.max_steps}
 
     @property
     def action_mode(self) -> str:

@@ -44,7 +44,7 @@ from agents.policies.distilled import (
 )
 from agents.policies.planner import CANDIDATE_KINDS, MODELS, PlannerConfig, RolloutPlanner
 from agents.training.run_folder import own_run_folder
-from envs.config import EnvConfig
+from envs.config import MAX_STEPS, EnvConfig
 from envs.core import SessionCore
 from envs.world import data_source
 from simulators.core.cli import ArgumentParser, add_config_arguments, cli_entry, config_kwargs
@@ -84,6 +84,10 @@ class DistillConfig:
     """Seed of the evaluation sessions (its 32 slot streams must not be the labelling's)."""
     fairness_lambda: float = 0.0
     """Weight of the fairness penalty in the reward the planner maximises and the evaluation counts."""
+    max_steps: int | None = None
+    """Session cap of the labelled and evaluated sessions (default: the env's, the logs' cap). The
+    distilled policy reads how far its session has gone, so it is played at this cap
+    (``agents.evaluate`` takes it from the run)."""
     max_iter: int = 300
     """Most boosting iterations of the regressor (scikit-learn's early stopping ends it sooner
     when the score on a tenth of the labels, held out, stops improving)."""
@@ -119,6 +123,8 @@ class DistillConfig:
             raise ConfigError(f"--threshold must be a number >= 0, got {self.threshold}")
         if not (np.isfinite(self.fairness_lambda) and self.fairness_lambda >= 0):
             raise ConfigError(f"--fairness-lambda must be >= 0, got {self.fairness_lambda}")
+        if self.max_steps is not None and not 1 <= self.max_steps <= MAX_STEPS:
+            raise ConfigError(f"--max-steps must lie in [1, {MAX_STEPS:,}], got {self.max_steps}")
         if self.max_iter < 1 or self.max_leaf_nodes < 2:
             raise ConfigError("--max-iter must be >= 1 and --max-leaf-nodes >= 2")
         if not (0 < self.learning_rate <= 1 and self.l2_regularization >= 0):
@@ -140,6 +146,7 @@ class DistillConfig:
                 "data": self.data or envs.env_data(self.env),
                 "simulator": self.model,
                 "fairness_lambda": self.fairness_lambda,
+                **({} if self.max_steps is None else {"max_steps": self.max_steps}),
             }
         )
 

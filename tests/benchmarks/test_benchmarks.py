@@ -125,19 +125,28 @@ def test_headroom_benchmark_measures_the_ceiling_at_two_caps(tmp_path: Path) -> 
 def test_distill_benchmark_plays_each_distilled_planner_beside_its_planner(tmp_path: Path) -> None:
     out = tmp_path / "distill.json"
     result = run_cli("benchmarks.distill", "--json", str(out), "--quick", "--data", str(shop_folder(SMALL_SHOP)),
-                     "--thresholds", "0", "1")  # fmt: skip
+                     "--thresholds", "0", "1", "--max-steps", "30")  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
-    fitted, true = report["worlds"]["fitted"], report["worlds"]["true"]
-    assert set(fitted) == {"tuned-weights", "planner:fitted", "distilled:fitted (threshold 0)",
+    fitted, true = report["worlds"]["fitted"]["rows"], report["worlds"]["true"]["rows"]
+    assert set(fitted) == {"tuned-weights", "best-fixed", "planner:fitted", "distilled:fitted (threshold 0)",
                            "distilled:fitted (threshold 1)"}  # fmt: skip
     assert {"planner:true", "distilled:true (threshold 0)", "distilled:fitted (threshold 1)"} <= set(true)
-    for rows in (fitted, true):
+    for world in ("fitted", "true"):
+        rows, best = report["worlds"][world]["rows"], report["worlds"][world]["best_static"]
+        assert rows[best]["return_mean"] == max(
+            rows[s]["return_mean"] for s in ("tuned-weights", "best-fixed")
+        )
         for name, row in rows.items():
-            diff = row["minus_tuned_weights"]
-            gap = row["return_mean"] - rows["tuned-weights"]["return_mean"]
-            assert diff is None if name == "tuned-weights" else diff["mean"] == pytest.approx(gap)
-    assert all(0 <= row["deviation_rate"] <= 1 for name, row in true.items() if name != "tuned-weights")
+            for column, reference in (("minus_tuned_weights", "tuned-weights"), ("minus_best_static", best)):
+                diff, gap = row[column], row["return_mean"] - rows[reference]["return_mean"]
+                assert diff is None if name == reference else diff["mean"] == pytest.approx(gap)
+    assert report["plan"]["max_steps"] == 30 and "session cap 30" in out.with_suffix(".md").read_text()
+    assert all(
+        0 <= row["deviation_rate"] <= 1
+        for name, row in true.items()
+        if name.startswith(("planner", "distilled"))
+    )
     assert [h["played_by"] for h in report["labelling"]["true"]] == ["planner", "distilled"]
     assert (
         out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"

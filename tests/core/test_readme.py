@@ -71,7 +71,6 @@ def test_the_readme_shows_its_commands() -> None:
     } <= modules
 
 
-@pytest.mark.worlds
 def test_every_python_snippet_compiles_and_the_marked_ones_run() -> None:
     snippets = [body for language, body in BLOCKS if language == "python"]
     assert snippets

@@ -65,7 +65,6 @@ def _rollout(env: gym.Env, seed: int, steps: int, action_seed: int = 0) -> list[
     return trace
 
 
-@pytest.mark.worlds
 @pytest.mark.parametrize("mode", ACTION_MODES)
 @pytest.mark.parametrize("env_id", REGISTERED)
 def test_registered_env_passes_checkers_and_is_deterministic(env_id: str, mode: str) -> None:
