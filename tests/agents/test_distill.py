@@ -22,7 +22,7 @@ from agents.evaluation.load import load_distilled_run, load_policy, make_planner
 from agents.evaluation.sessions import PARALLEL_SESSIONS, run_sessions
 from agents.evaluation.tuning import TuningBudget
 from agents.policies.agent import TrainedAgent
-from agents.policies.baselines import scores_action
+from agents.policies.baselines import make_baseline, scores_action
 from agents.policies.distilled import SCORER_FILE, DistilledPlanner, candidate_design
 from agents.policies.onnx import OnnxPolicy
 from agents.policies.planner import PlannerConfig, candidate_actions
@@ -114,6 +114,15 @@ def test_a_learner_that_predicts_no_gain_plays_the_base_policy_while_the_planner
     assert planner.decisions >= labelled.lengths.sum()  # a slot past its quota still plays (uncounted)
     assert sum(len(y) for y in labeller.labels) == planner.decisions * planner.last_slates.shape[1]  # type: ignore[union-attr]
     assert all(np.isfinite(y).all() for y in labeller.labels)
+
+
+def test_a_run_s_session_cap_is_labelled_recorded_and_what_evaluate_plays(data: str) -> None:
+    assert config_of(data).options.max_steps == EnvConfig().max_steps  # the env's own by default
+    capped = config_of(data, max_steps=30).options
+    assert capped.max_steps == 30
+    learner = DistilledPlanner(make_baseline("ctr"), PLANNER, Constant(0.0), env_config=capped)
+    # agents.evaluate plays a run with its data, fairness weight and cap (the context it reads)
+    assert learner.env_options == {"data": data, "fairness_lambda": 0.0, "max_steps": 30}
 
 
 def replace_env(data: str) -> EnvConfig:
@@ -269,6 +278,7 @@ def test_the_cli_writes_a_run_that_plays_as_it_was_learnt_and_guards_it(data: st
         (["--eval-seed", "5040"], "overlap the labelling's"),
         (["--model", "dreamt"], "invalid choice"),
         (["--sessions", "0"], "--sessions must lie in"),
+        (["--max-steps", "0"], "--max-steps must lie in"),
         (["--model", "true", "--planner-ensemble", "2"], "needs --model fitted"),
         (["--model", "true", "--data", "movielens"], "has none: distil planner:fitted"),
     ],
