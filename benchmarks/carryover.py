@@ -50,8 +50,8 @@ from simulators.core.errors import DataError
 from simulators.core.plots import save_png
 from simulators.core.storage import check_output_file, input_files, write_text_atomic
 from simulators.datasets import load_logs
+from simulators.retention import SECONDS_PER_DAY
 
-SECONDS_PER_DAY = 86_400.0
 GAP_BINS = (0.0, 1.0, 7.0, 30.0, np.inf)
 """Edges in days of the gaps between a session and the one before it (a day, a week, a month)."""
 FIRST_ROWS = 10

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.evaluation.evaluate import best_static
 from agents.evaluation.load import load_policy, make_planner
 from agents.evaluation.paired import paired_difference, session_covariates
 from agents.evaluation.sessions import EvaluationResult, run_sessions
@@ -149,7 +150,7 @@ def measure(plan: DistillPlan) -> dict[str, Any]:
                 )
                 rows[f"distilled:{model} (threshold {threshold:g})"] = row
                 played_by[f"distilled:{model} (threshold {threshold:g})"] = played
-        best = max(("tuned-weights", "best-fixed"), key=lambda name: rows[name]["return_mean"])
+        best = best_static(rows)  # (of the two static rows)
         for name, row in rows.items():
             if name != best:
                 row["minus_best_static"] = paired_difference(

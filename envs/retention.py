@@ -25,11 +25,10 @@ from envs.config import MAX_EPISODE_SESSIONS, EnvConfig
 from envs.engine import counter_uniforms
 from envs.world import RankingWorld
 from simulators.dynamics import slate_category_counts
-from simulators.retention import COVARIATES, session_covariates
+from simulators.retention import COVARIATES, SECONDS_PER_DAY, session_covariates
 
 SECONDS_PER_STEP = 30.0
 """Time between a session's slates (the shop's logs)."""
-SECONDS_PER_DAY = 86_400.0
 SESSION_OUTCOMES = ("like_rate", "log_length", "topic_repeat")
 """The covariates a policy moves (``EnvConfig.return_effects=False`` sets their effects to 0)."""
 RETURN_STEP = 2**40

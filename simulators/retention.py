@@ -26,6 +26,8 @@ events clicked), its length (log of 1 + its events), its topic repetition (share
 in its most common topic) and the user's sessions before it (log of 1 + the count)."""
 
 
+SECONDS_PER_DAY = 86_400.0
+"""Log timestamps are seconds; gaps and horizons are days."""
 MIN_GAP_DAYS = 1.0 / 24
 """The shortest gap between two sessions: an hour (closer visits are one session)."""
 

@@ -33,9 +33,14 @@ from scipy import optimize, special
 
 from simulators.core.errors import DataError
 from simulators.data.logs import LoggedData
-from simulators.retention import COVARIATES, MIN_GAP_DAYS, ReturnProcess, truncated_gaps, truncated_survival
-
-SECONDS_PER_DAY = 86_400.0
+from simulators.retention import (
+    COVARIATES,
+    MIN_GAP_DAYS,
+    SECONDS_PER_DAY,
+    ReturnProcess,
+    truncated_gaps,
+    truncated_survival,
+)
 
 
 def session_gaps(interactions: pd.DataFrame, topic: pd.Series | None = None) -> pd.DataFrame:

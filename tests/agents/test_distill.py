@@ -116,7 +116,7 @@ def test_a_learner_that_predicts_no_gain_plays_the_base_policy_while_the_planner
     assert all(np.isfinite(y).all() for y in labeller.labels)
 
 
-def test_a_run_s_session_cap_is_labelled_recorded_and_what_evaluate_plays(data: str) -> None:
+def test_a_run_s_session_cap_reaches_the_env_options_evaluate_plays_it_with(data: str) -> None:
     assert config_of(data).options.max_steps == EnvConfig().max_steps  # the env's own by default
     capped = config_of(data, max_steps=30).options
     assert capped.max_steps == 30
