@@ -15,6 +15,7 @@ run folder of a trained agent (``agents.train``) or a distilled planner (``agent
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,9 +98,28 @@ class EvaluateConfig:
                 )
 
 
+def session_cap(env: str, agents: Mapping[str, object]) -> dict[str, int]:
+    """``{"max_steps": cap}``: the session cap every policy plays at, the trained ``agents``' own
+    (each reads it, and a paired comparison needs the same sessions for all), else the ``env``'s
+    (``{}``); :class:`ConfigError` when the agents were trained at different caps."""
+    default = EnvConfig(**envs.env_options(env)).max_steps
+    caps = {
+        spec: int(getattr(agent, "env_options", {}).get("max_steps", default))
+        for spec, agent in agents.items()
+    }
+    if len(set(caps.values())) > 1:
+        listed = ", ".join(f"{spec} at {cap}" for spec, cap in caps.items())
+        raise ConfigError(
+            f"--policy: the agents were trained with sessions capped at different lengths ({listed}); "
+            "every policy of one call plays the same sessions: evaluate them in separate calls"
+        )
+    return {"max_steps": next(iter(caps.values()))} if caps else {}
+
+
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """Play every policy of ``config`` on the same sessions: the report (see the module docstring)."""
     agents = {spec: load_policy(spec, device="cpu") for spec in config.policy if spec not in POLICY_CHOICES}
+    cap = session_cap(config.env, agents)
     first_agent = next(iter(agents.values()), None)
     own = dict(getattr(first_agent, "env_options", {}))
     data = config.data or own.get("data") or envs.env_data(config.env)
@@ -114,7 +134,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
             "data": data,
             "fairness_lambda": fairness_lambda,
             "simulator": config.simulator,
-            **({"max_steps": own["max_steps"]} if "max_steps" in own else {}),  # the agent's cap: it reads it
+            **cap,
         }
     )
     logs = data_source(env).logs  # a bad name or folder is one clear error before any work
@@ -135,7 +155,9 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     }
     for spec, policy in policies.items():
         options = {**envs.env_options(config.env), **known_options(policy_env_options(policy)), "data": data}
-        played = EnvConfig(**{**options, "fairness_lambda": fairness_lambda, "simulator": config.simulator})
+        played = EnvConfig(
+            **{**options, "fairness_lambda": fairness_lambda, "simulator": config.simulator, **cap}
+        )
         results[spec] = run_sessions(policy, played, config.episodes, config.seed)
         reports[spec] = metrics(results[spec], config.env, spec, config.seed) | {
             "simulator": config.simulator

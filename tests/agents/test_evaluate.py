@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agents.evaluation.evaluate import session_cap
 from agents.evaluation.sessions import metrics, run_sessions
 from agents.policies.baselines import make_baseline
 from envs.config import EnvConfig
+from simulators.core.errors import ConfigError
 from tests.conftest import run_cli
 
 CONTRACT_KEYS = {
@@ -137,3 +139,17 @@ def test_several_policies_are_compared_paired_in_the_true_shop(tmp_path: Path) -
     planner = report["policies"]["planner:true"]["planner"]
     assert planner["decisions"] > 0 and planner["model"] == "true"
     assert "vs " + reference + " (paired)" in result.stdout and "decisions/s" in result.stdout
+
+
+def test_every_policy_plays_at_the_agents_session_cap_and_agents_at_two_caps_are_refused() -> None:
+    class Trained:  # what session_cap reads of a loaded run: the env options it trained with
+        def __init__(self, options: dict[str, int]) -> None:
+            self.env_options = options
+
+    default = EnvConfig().max_steps
+    assert session_cap("ecommerce-v0", {}) == {}  # static policies only: the env's own cap
+    assert session_cap("ecommerce-v0", {"a": Trained({})}) == {"max_steps": default}
+    both = {"a": Trained({"max_steps": 30}), "b": Trained({"max_steps": 30})}
+    assert session_cap("ecommerce-v0", both) == {"max_steps": 30}  # so tuned-weights plays at 30 too
+    with pytest.raises(ConfigError, match="a at 30, b at 20"):
+        session_cap("ecommerce-v0", {"a": Trained({"max_steps": 30}), "b": Trained({})})
