@@ -21,6 +21,24 @@ beside ``production fit``: the cached fit of the logs (its own static logits, cr
 Reported per row: the coefficients in click-logit units beside the truth's, and what a planner
 reads of them, a click's net effect on its topic's click logit (drift minus boredom) 1, 5 and 10
 steps later.
+
+The production fit's net effect is about twice the truth's; ``errors`` asks which part of the
+response network's error does that. The training sessions are scored, as the production fit
+scores them, by networks cross-fitted on the other fold (:func:`~simulators.fit.train.cross_fitted_logits`);
+the error of a slot is the truth's static logit less the network's. The same whole-session fit
+(boredom scales unknown, interests and leave offsets random effects) then reads the folds with:
+
+- ``network``: the network's logits (the production fit's click part, less its validation sessions);
+- ``truth``: the truth's;
+- ``user-topic error``: the truth's less the network's error averaged per fold, user and topic;
+- ``error within user-topic``: the truth's less the rest of the network's error;
+- ``normal user-topic error``: the truth's less a normal error per user and topic with the
+  spread of the network's (the random effects' own assumption);
+- ``user-topic error shuffled``: the truth's less the network's errors per user and topic,
+  shuffled among each user's topics (the same errors, no longer tied to the topics they miss).
+
+Each row adds the spread of its per-(user, topic) error (weighted by shown slots) and the
+interests' fitted spread.
 """
 
 from __future__ import annotations
@@ -33,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.tables import report_markdown
+from encoders.device import deterministic_torch
 from simulators.core.cli import ArgumentParser, cli_entry
 from simulators.core.errors import ConfigError
 from simulators.core.storage import check_output_file, input_files, write_text_atomic
@@ -43,7 +62,7 @@ from simulators.dynamics import DynamicsParams, SessionState
 from simulators.fit.cache import load_or_fit
 from simulators.fit.config import FitConfig
 from simulators.fit.sessions import fit_session_dynamics
-from simulators.fit.train import item_topics
+from simulators.fit.train import cross_fitted_logits, fit_inputs, item_topics
 from simulators.shop.world import ShopWorld
 
 LAGS = (1, 5, 10)
@@ -56,6 +75,12 @@ SHOWN = (
 """The coefficients reported (click-logit units)."""
 
 
+def _true_static(truth: ShopWorld, steps: StepTable) -> np.ndarray:
+    """The truth's static click logits of ``steps``' slots (fresh sessions)."""
+    fresh = SessionState.fresh(len(steps.user), truth.config.n_categories)
+    return truth.relevance(steps.user, np.maximum(steps.items, 0), fresh)
+
+
 def training_steps(logs: LoggedData, truth: ShopWorld) -> tuple[StepTable, np.ndarray, np.ndarray]:
     """The fit's training sessions of ``logs`` as steps, the items' topics and the truth's static
     click logits of those steps' slots."""
@@ -64,8 +89,7 @@ def training_steps(logs: LoggedData, truth: ShopWorld) -> tuple[StepTable, np.nd
         logs.split_by_time(config.valid_fraction, config.test_fraction).train, history_from=logs
     )
     topics = item_topics(logs, np.zeros((logs.n_items, 1)), config)
-    fresh = SessionState.fresh(len(train.user), truth.config.n_categories)
-    return train, topics, truth.relevance(train.user, np.maximum(train.items, 0), fresh)
+    return train, topics, _true_static(truth, train)
 
 
 def in_logit_units(params: DynamicsParams) -> dict[str, float]:
@@ -87,6 +111,100 @@ def row(params: DynamicsParams, seconds: float | None = None) -> dict[str, Any]:
     """One table row: the coefficients and the net effects at :data:`LAGS`."""
     effects = {f"net_click_effect_lag{lag}": net_click_effect(params, lag) for lag in LAGS}
     return in_logit_units(params) | effects | ({} if seconds is None else {"fit_seconds": round(seconds, 1)})
+
+
+def _user_topic_means(values: np.ndarray, steps: StepTable, topics: np.ndarray, n_users: int) -> np.ndarray:
+    """``(n_users, n_topics)`` the mean of ``values (S, K)`` over each user's shown slots of each topic (0: none)."""
+    shown = steps.slot_mask
+    groups = (steps.user[:, None] * (int(topics.max()) + 1) + topics[np.maximum(steps.items, 0)])[shown]
+    size = n_users * (int(topics.max()) + 1)
+    total = np.bincount(groups, weights=values[shown], minlength=size)
+    count = np.bincount(groups, minlength=size)
+    return (total / np.maximum(count, 1)).reshape(n_users, -1)
+
+
+def _slot_sd(table: np.ndarray, steps: StepTable, topics: np.ndarray) -> float:
+    """The spread of ``table (n_users, n_topics)`` over ``steps``' shown slots."""
+    return float(table[steps.user[:, None], topics[np.maximum(steps.items, 0)]][steps.slot_mask].std())
+
+
+def _shuffled_in_users(table: np.ndarray, seen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``table`` with each user's ``seen`` entries shuffled among themselves."""
+    out = table.copy()
+    for user in np.flatnonzero(seen.any(axis=1)):
+        topics = np.flatnonzero(seen[user])
+        out[user, topics] = table[user, rng.permutation(topics)]
+    return out
+
+
+ERROR_ROWS = (
+    "network", "truth", "user-topic error", "error within user-topic", "normal user-topic error",
+    "user-topic error shuffled",
+)  # fmt: skip
+"""The rows of ``errors`` (module docstring)."""
+
+
+def network_errors(logs: LoggedData, truth: ShopWorld, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """The ``errors`` table of the module docstring (``seed``: the normal errors' and shuffles' draws)."""
+    config = FitConfig()
+    with deterministic_torch(config.seed):
+        inputs = fit_inputs(logs, config)
+        folds = cross_fitted_logits(
+            inputs.make_net, inputs.train, inputs.tensors["train"], inputs.tensors["valid"], config
+        )
+    topics, users = inputs.topics, logs.n_users
+    rng = np.random.default_rng(seed)
+    variants: dict[str, list[np.ndarray]] = {name: [] for name in ERROR_ROWS}
+    spreads: dict[str, list[float]] = {name: [] for name in ERROR_ROWS}
+    for network, steps in folds:
+        true = _true_static(truth, steps)
+        error = np.where(steps.slot_mask, true - network, 0.0)
+        per_group = _user_topic_means(error, steps, topics, users)
+        seen = _user_topic_means(steps.slot_mask.astype(np.float64), steps, topics, users) > 0
+        normal = np.where(seen, rng.normal(0.0, _slot_sd(per_group, steps, topics), per_group.shape), 0.0)
+        tables = {"user-topic error": per_group, "normal user-topic error": normal}
+        tables["user-topic error shuffled"] = _shuffled_in_users(per_group, seen, rng)
+        at_slots = {
+            name: table[steps.user[:, None], topics[np.maximum(steps.items, 0)]]
+            for name, table in tables.items()
+        }
+        variants["network"].append(network)
+        variants["truth"].append(true)
+        variants["error within user-topic"].append(true - (error - at_slots["user-topic error"]))
+        for name, values in at_slots.items():
+            variants[name].append(true - values)
+        for name in ERROR_ROWS:
+            spreads[name].append(
+                _slot_sd(
+                    _user_topic_means(
+                        np.where(steps.slot_mask, true - variants[name][-1], 0.0), steps, topics, users
+                    ),
+                    steps,
+                    topics,
+                )
+            )
+    ones, zeros = np.ones(users), np.zeros(users)
+    rows: dict[str, dict[str, Any]] = {}
+    for name in ERROR_ROWS:
+        theta = inputs.theta if name == "network" else truth.slot_bias(inputs.theta.shape[0])
+        (first, first_steps), *rest = [
+            (v, steps) for v, (_, steps) in zip(variants[name], folds, strict=True)
+        ]
+        start = time.perf_counter()
+        fit = fit_session_dynamics(
+            first, theta, first_steps, inputs.train, topics, truth.config.max_steps, ones, zeros, truth.dynamics,
+            random_effects=True, more_clicks=rest, session_effects=True,
+        )  # fmt: skip
+        extra = {"user_topic_error_sd": round(float(np.mean(spreads[name])), 4)}
+        if fit is None:
+            rows[name] = {"found": False} | extra
+            continue
+        rows[name] = (
+            row(fit.params, time.perf_counter() - start)
+            | extra
+            | {"interest_sd": round(float(fit.interest_sd or 0.0), 4)}
+        )
+    return rows
 
 
 def measure(data: str) -> dict[str, Any]:
@@ -114,7 +232,13 @@ def measure(data: str) -> dict[str, Any]:
         rows[name] = {"found": False} if fit is None else row(fit.params, time.perf_counter() - start)
     _, report = load_or_fit(logs)
     rows["production fit"] = row(DynamicsParams(**report["dynamics"]))
-    return {"data": data, "training_sessions": int(train.n_sessions), "lags": list(LAGS), "rows": rows}
+    return {
+        "data": data,
+        "training_sessions": int(train.n_sessions),
+        "lags": list(LAGS),
+        "rows": rows,
+        "errors": network_errors(logs, truth),
+    }
 
 
 @cli_entry

@@ -173,9 +173,36 @@ def half_of_users(logs: LoggedData, config: FitConfig) -> LoggedData:
     return logs.with_interactions(logs.interactions[logs.interactions["user_id"].isin(chosen)])
 
 
-def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
-    """Fit the response network, its calibration, the dynamics and the leave hazard on the
-    time split of ``logs`` (call under :func:`encoders.device.deterministic_torch`)."""
+@dataclass(frozen=True)
+class FitInputs:
+    """The logs as the fit reads them (:func:`fit_inputs`): the time split as steps and tensors,
+    the items' text embeddings and topics, the users' features, the examination per slot."""
+
+    train: StepTable
+    valid: StepTable
+    test: StepTable
+    tensors: dict[str, dict[str, torch.Tensor]]
+    """``train``, ``valid`` and ``test`` as the response network's batches."""
+    embeddings: np.ndarray
+    topics: np.ndarray
+    user_features: np.ndarray
+    theta: np.ndarray
+    """``(K,)`` examination per slot (PBM EM on the training steps)."""
+    side: np.ndarray
+    """The items' side features."""
+    n_users: int
+    net_config: ResponseNetConfig
+
+    def make_net(self) -> ResponseNet:
+        """A fresh, untrained response network for these inputs."""
+        return ResponseNet(
+            self.embeddings, self.side, self.n_users, self.user_features.shape[1], self.theta, self.net_config
+        )
+
+
+def fit_inputs(logs: LoggedData, config: FitConfig) -> FitInputs:
+    """The time split of ``logs`` (of half the users for an ensemble member) as the fit reads it;
+    :class:`~simulators.core.errors.DataError` when it leaves no validation or test session."""
     logs.require_positive_feedback("fit a simulator from")
     split = half_of_users(logs, config).split_by_time(config.valid_fraction, config.test_fraction)
     embeddings = catalog_vectors(logs, config.text_encoder)
@@ -191,10 +218,23 @@ def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
     }
     theta = position_bias_em(train, logs.n_items)
     side = item_feature_matrix(logs, split.train)
+    return FitInputs(
+        train, valid, test, tensors, embeddings, topics, user_features, theta, side, logs.n_users, config.net
+    )
 
-    def make_net() -> ResponseNet:
-        return ResponseNet(embeddings, side, logs.n_users, user_features.shape[1], theta, config.net)
 
+def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
+    """Fit the response network, its calibration, the dynamics and the leave hazard on the time
+    split of ``logs`` (call under :func:`encoders.device.deterministic_torch`)."""
+    inputs = fit_inputs(logs, config)
+    train, valid, test, tensors = inputs.train, inputs.valid, inputs.test, inputs.tensors
+    embeddings, topics, user_features, theta = (
+        inputs.embeddings,
+        inputs.topics,
+        inputs.user_features,
+        inputs.theta,
+    )
+    make_net = inputs.make_net
     net = make_net()
     training = train_response_net(net, tensors["train"], tensors["valid"], config.net)
     valid_static, _ = static_logits(net, tensors["valid"])

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from agents.evaluation.tuning import TuningBudget, load_or_tune
-from benchmarks.identification import LAGS, net_click_effect
+from benchmarks.identification import ERROR_ROWS, LAGS, net_click_effect
 from benchmarks.identification import main as identification_main
 from benchmarks.ope_accuracy import click_noise_floor
 from benchmarks.td_signal import SignalPlan, noise_at
@@ -324,6 +324,16 @@ def test_identification_benchmark_fits_each_case_beside_the_truth(tmp_path: Path
     ]
     assert rows["truth"]["boredom_per_click"] == pytest.approx(0.45 * 0.6)  # in click-logit units
     assert all("net_click_effect_lag10" in r for r in rows.values()) and out.with_suffix(".md").is_file()
+    # the network's error taken apart: each row's per-(user, topic) error is what it says
+    errors = report["errors"]
+    assert list(errors) == list(ERROR_ROWS)
+    spread = {name: errors[name]["user_topic_error_sd"] for name in ERROR_ROWS}
+    assert spread["truth"] == 0 and spread["error within user-topic"] == 0  # none per (user, topic)
+    assert spread["network"] == spread["user-topic error"] > 0  # all of the network's per (user, topic)
+    assert spread["normal user-topic error"] == pytest.approx(
+        spread["network"], rel=0.2
+    )  # drawn at its spread
+    assert all("net_click_effect_lag1" in errors[name] for name in ERROR_ROWS)
     with pytest.raises(SystemExit) as refused:  # logs without a truth: nothing to compare with
         identification_main(["--json", str(tmp_path / "x.json"), "--data", "movielens"])
     assert refused.value.code == 2
