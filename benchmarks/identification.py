@@ -23,22 +23,27 @@ reads of them, a click's net effect on its topic's click logit (drift minus bore
 steps later.
 
 The production fit's net effect is about twice the truth's; ``errors`` asks which part of the
-response network's error does that. The training sessions are scored, as the production fit
-scores them, by networks cross-fitted on the other fold (:func:`~simulators.fit.train.cross_fitted_logits`);
-the error of a slot is the truth's static logit less the network's. The same whole-session fit
-(boredom scales unknown, interests and leave offsets random effects) then reads the folds with:
+response network's error does that. The training sessions are scored by networks cross-fitted on
+the other fold, as the production fit's are (:func:`~simulators.fit.train.cross_fitted_logits`:
+the same folds, other initial weights). A slot's error is the truth's static logit less the
+network's calibrated to it (least squares per fold: what the fit's own calibration of each fold
+cannot undo). The same whole-session fit (boredom scales unknown, interests and leave offsets
+random effects) then reads the folds with:
 
-- ``network``: the network's logits (the production fit's click part, less its validation sessions);
-- ``truth``: the truth's;
-- ``user-topic error``: the truth's less the network's error averaged per fold, user and topic;
-- ``error within user-topic``: the truth's less the rest of the network's error;
-- ``normal user-topic error``: the truth's less a normal error per user and topic with the
-  spread of the network's (the random effects' own assumption);
-- ``user-topic error shuffled``: the truth's less the network's errors per user and topic,
-  shuffled among each user's topics (the same errors, no longer tied to the topics they miss).
+- ``network``: the network's logits, with the examination the fit estimated;
+- ``truth``: the truth's (this row and the ones below with the truth's examination);
+- ``user-topic error, each fold's own``: the truth's less the error averaged per user and topic in
+  each fold (the folds' networks differ, so a user's error in a topic differs between folds);
+- ``error within user-topic``: the truth's less the rest of the error;
+- ``user-topic error``: the truth's less the error averaged per user and topic over both folds
+  (one per user and topic, as the fit's interests are);
+- ``normal user-topic error``: the truth's less a normal error per user and topic, one for both
+  folds, with that error's spread (the random effects' own assumption);
+- ``user-topic error shuffled``: the truth's less that error shuffled among each user's topics
+  (the same errors, no longer tied to the topics they belong to).
 
-Each row adds the spread of its per-(user, topic) error (weighted by shown slots) and the
-interests' fitted spread.
+Each row adds the spread of its per-(user, topic) error over the shown slots and the interests'
+fitted spread.
 """
 
 from __future__ import annotations
@@ -75,7 +80,7 @@ SHOWN = (
 """The coefficients reported (click-logit units)."""
 
 
-def _true_static(truth: ShopWorld, steps: StepTable) -> np.ndarray:
+def true_static_logits(truth: ShopWorld, steps: StepTable) -> np.ndarray:
     """The truth's static click logits of ``steps``' slots (fresh sessions)."""
     fresh = SessionState.fresh(len(steps.user), truth.config.n_categories)
     return truth.relevance(steps.user, np.maximum(steps.items, 0), fresh)
@@ -89,7 +94,7 @@ def training_steps(logs: LoggedData, truth: ShopWorld) -> tuple[StepTable, np.nd
         logs.split_by_time(config.valid_fraction, config.test_fraction).train, history_from=logs
     )
     topics = item_topics(logs, np.zeros((logs.n_items, 1)), config)
-    return train, topics, _true_static(truth, train)
+    return train, topics, true_static_logits(truth, train)
 
 
 def in_logit_units(params: DynamicsParams) -> dict[str, float]:
@@ -113,22 +118,25 @@ def row(params: DynamicsParams, seconds: float | None = None) -> dict[str, Any]:
     return in_logit_units(params) | effects | ({} if seconds is None else {"fit_seconds": round(seconds, 1)})
 
 
-def _user_topic_means(values: np.ndarray, steps: StepTable, topics: np.ndarray, n_users: int) -> np.ndarray:
-    """``(n_users, n_topics)`` the mean of ``values (S, K)`` over each user's shown slots of each topic (0: none)."""
-    shown = steps.slot_mask
-    groups = (steps.user[:, None] * (int(topics.max()) + 1) + topics[np.maximum(steps.items, 0)])[shown]
-    size = n_users * (int(topics.max()) + 1)
-    total = np.bincount(groups, weights=values[shown], minlength=size)
-    count = np.bincount(groups, minlength=size)
-    return (total / np.maximum(count, 1)).reshape(n_users, -1)
+def user_topic_means(
+    values: np.ndarray, user: np.ndarray, items: np.ndarray, topics: np.ndarray, n_users: int
+) -> np.ndarray:
+    """``(n_users, n_topics)`` the mean of ``values (S, K)`` over each user's shown slots of each
+    topic (0: none); ``user (S,)`` each slate's user, ``items (S, K)`` its items (-1: empty slot)."""
+    shown = items >= 0
+    n_topics = int(topics.max()) + 1
+    groups = (user[:, None] * n_topics + topics[np.maximum(items, 0)])[shown]
+    total = np.bincount(groups, weights=values[shown], minlength=n_users * n_topics)
+    count = np.bincount(groups, minlength=n_users * n_topics)
+    return (total / np.maximum(count, 1)).reshape(n_users, n_topics)
 
 
-def _slot_sd(table: np.ndarray, steps: StepTable, topics: np.ndarray) -> float:
+def slot_sd(table: np.ndarray, steps: StepTable, topics: np.ndarray) -> float:
     """The spread of ``table (n_users, n_topics)`` over ``steps``' shown slots."""
     return float(table[steps.user[:, None], topics[np.maximum(steps.items, 0)]][steps.slot_mask].std())
 
 
-def _shuffled_in_users(table: np.ndarray, seen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def shuffled_in_users(table: np.ndarray, seen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``table`` with each user's ``seen`` entries shuffled among themselves."""
     out = table.copy()
     for user in np.flatnonzero(seen.any(axis=1)):
@@ -137,15 +145,22 @@ def _shuffled_in_users(table: np.ndarray, seen: np.ndarray, rng: np.random.Gener
     return out
 
 
+def calibrated_error(network: np.ndarray, true: np.ndarray, shown: np.ndarray) -> np.ndarray:
+    """``(S, K)`` the truth's logits less the network's calibrated to them (least squares over the
+    ``shown`` slots; 0 elsewhere): the error a calibration cannot undo (the fit calibrates each fold)."""
+    scale, offset = np.polyfit(network[shown], true[shown], 1)
+    return np.where(shown, true - (scale * network + offset), 0.0)
+
+
 ERROR_ROWS = (
-    "network", "truth", "user-topic error", "error within user-topic", "normal user-topic error",
-    "user-topic error shuffled",
+    "network", "truth", "user-topic error, each fold's own", "error within user-topic", "user-topic error",
+    "normal user-topic error", "user-topic error shuffled",
 )  # fmt: skip
 """The rows of ``errors`` (module docstring)."""
 
 
 def network_errors(logs: LoggedData, truth: ShopWorld, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """The ``errors`` table of the module docstring (``seed``: the normal errors' and shuffles' draws)."""
+    """The ``errors`` table of the module docstring (``seed``: the normal errors' and the shuffle's draws)."""
     config = FitConfig()
     with deterministic_torch(config.seed):
         inputs = fit_inputs(logs, config)
@@ -153,56 +168,70 @@ def network_errors(logs: LoggedData, truth: ShopWorld, seed: int = 0) -> dict[st
             inputs.make_net, inputs.train, inputs.tensors["train"], inputs.tensors["valid"], config
         )
     topics, users = inputs.topics, logs.n_users
+    true = [true_static_logits(truth, steps) for _, steps in folds]
+    errors = [
+        calibrated_error(network, t, steps.slot_mask) for (network, steps), t in zip(folds, true, strict=True)
+    ]
+    own = [
+        user_topic_means(e, steps.user, steps.items, topics, users)
+        for e, (_, steps) in zip(errors, folds, strict=True)
+    ]
+    user = np.concatenate([steps.user for _, steps in folds])
+    items = np.concatenate([steps.items for _, steps in folds])
+    pooled = user_topic_means(
+        np.concatenate(errors), user, items, topics, users
+    )  # one per (user, topic), as the fit's interests
+    seen = user_topic_means((items >= 0).astype(np.float64), user, items, topics, users) > 0
     rng = np.random.default_rng(seed)
+    spread = np.mean([slot_sd(pooled, steps, topics) for _, steps in folds])
+    shared = {
+        "user-topic error": pooled,
+        "normal user-topic error": np.where(seen, rng.normal(0.0, spread, pooled.shape), 0.0),
+        "user-topic error shuffled": shuffled_in_users(pooled, seen, rng),
+    }
     variants: dict[str, list[np.ndarray]] = {name: [] for name in ERROR_ROWS}
-    spreads: dict[str, list[float]] = {name: [] for name in ERROR_ROWS}
-    for network, steps in folds:
-        true = _true_static(truth, steps)
-        error = np.where(steps.slot_mask, true - network, 0.0)
-        per_group = _user_topic_means(error, steps, topics, users)
-        seen = _user_topic_means(steps.slot_mask.astype(np.float64), steps, topics, users) > 0
-        normal = np.where(seen, rng.normal(0.0, _slot_sd(per_group, steps, topics), per_group.shape), 0.0)
-        tables = {"user-topic error": per_group, "normal user-topic error": normal}
-        tables["user-topic error shuffled"] = _shuffled_in_users(per_group, seen, rng)
-        at_slots = {
-            name: table[steps.user[:, None], topics[np.maximum(steps.items, 0)]]
-            for name, table in tables.items()
-        }
+    for f, (network, steps) in enumerate(folds):
+        at = (steps.user[:, None], topics[np.maximum(steps.items, 0)])
         variants["network"].append(network)
-        variants["truth"].append(true)
-        variants["error within user-topic"].append(true - (error - at_slots["user-topic error"]))
-        for name, values in at_slots.items():
-            variants[name].append(true - values)
-        for name in ERROR_ROWS:
-            spreads[name].append(
-                _slot_sd(
-                    _user_topic_means(
-                        np.where(steps.slot_mask, true - variants[name][-1], 0.0), steps, topics, users
-                    ),
-                    steps,
-                    topics,
-                )
-            )
+        variants["truth"].append(true[f])
+        variants["user-topic error, each fold's own"].append(true[f] - own[f][at])
+        variants["error within user-topic"].append(true[f] - (errors[f] - own[f][at]))
+        for name, table in shared.items():
+            variants[name].append(true[f] - table[at])
     ones, zeros = np.ones(users), np.zeros(users)
     rows: dict[str, dict[str, Any]] = {}
     for name in ERROR_ROWS:
         theta = inputs.theta if name == "network" else truth.slot_bias(inputs.theta.shape[0])
-        (first, first_steps), *rest = [
-            (v, steps) for v, (_, steps) in zip(variants[name], folds, strict=True)
-        ]
+        fitted = [(v, steps) for v, (_, steps) in zip(variants[name], folds, strict=True)]
+        missed = (
+            errors
+            if name == "network"
+            else [np.where(s.slot_mask, t - v, 0.0) for (v, s), t in zip(fitted, true, strict=True)]
+        )
+        extra = {
+            "user_topic_error_sd": round(
+                float(
+                    np.mean(
+                        [
+                            slot_sd(user_topic_means(m, s.user, s.items, topics, users), s, topics)
+                            for m, (_, s) in zip(missed, fitted, strict=True)
+                        ]
+                    )
+                ),
+                4,
+            )
+        }
         start = time.perf_counter()
         fit = fit_session_dynamics(
-            first, theta, first_steps, inputs.train, topics, truth.config.max_steps, ones, zeros, truth.dynamics,
-            random_effects=True, more_clicks=rest, session_effects=True,
+            fitted[0][0], theta, fitted[0][1], inputs.train, topics, truth.config.max_steps, ones, zeros,
+            truth.dynamics, random_effects=True, more_clicks=fitted[1:], session_effects=True,
         )  # fmt: skip
-        extra = {"user_topic_error_sd": round(float(np.mean(spreads[name])), 4)}
         if fit is None:
             rows[name] = {"found": False} | extra
             continue
+        seconds = time.perf_counter() - start
         rows[name] = (
-            row(fit.params, time.perf_counter() - start)
-            | extra
-            | {"interest_sd": round(float(fit.interest_sd or 0.0), 4)}
+            row(fit.params, seconds) | extra | {"interest_sd": round(float(fit.interest_sd or 0.0), 4)}
         )
     return rows
 

@@ -179,19 +179,27 @@ class FitInputs:
     the items' text embeddings and topics, the users' features, the examination per slot."""
 
     train: StepTable
+    """The training sessions (the earliest), as steps."""
     valid: StepTable
+    """The validation sessions (early stopping, calibration, the dynamics' clicks)."""
     test: StepTable
+    """The held-out sessions (the latest: the fidelity report's)."""
     tensors: dict[str, dict[str, torch.Tensor]]
     """``train``, ``valid`` and ``test`` as the response network's batches."""
     embeddings: np.ndarray
+    """``(n_items, text_dim)`` the items' text embeddings."""
     topics: np.ndarray
+    """``(n_items,)`` each item's topic (:func:`item_topics`)."""
     user_features: np.ndarray
+    """``(n_users, F)`` the users' feature matrix."""
     theta: np.ndarray
     """``(K,)`` examination per slot (PBM EM on the training steps)."""
     side: np.ndarray
-    """The items' side features."""
+    """``(n_items, F)`` the items' side features."""
     n_users: int
+    """Users in the user table (the network's id embedding)."""
     net_config: ResponseNetConfig
+    """The response network's architecture and optimiser."""
 
     def make_net(self) -> ResponseNet:
         """A fresh, untrained response network for these inputs."""

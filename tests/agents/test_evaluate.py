@@ -13,7 +13,7 @@ from agents.evaluation.sessions import metrics, run_sessions
 from agents.policies.baselines import make_baseline
 from envs.config import EnvConfig
 from simulators.core.errors import ConfigError
-from tests.conftest import run_cli
+from tests.conftest import copy_run, run_cli
 
 CONTRACT_KEYS = {
     "env", "policy", "seed", "episodes", "return_mean", "return_ci95", "clicks_per_session",
@@ -153,3 +153,23 @@ def test_every_policy_plays_at_the_agents_session_cap_and_agents_at_two_caps_are
     assert session_cap("ecommerce-v0", both) == {"max_steps": 30}  # so tuned-weights plays at 30 too
     with pytest.raises(ConfigError, match="a at 30, b at 20"):
         session_cap("ecommerce-v0", {"a": Trained({"max_steps": 30}), "b": Trained({})})
+
+
+def test_a_static_policy_plays_beside_a_capped_agent_at_its_cap(tmp_path: Path, tiny_ppo_run: Path) -> None:
+    capped = copy_run(tiny_ppo_run, tmp_path / "capped")
+    config = json.loads((capped / "config.json").read_text())
+    config["env_options"]["max_steps"] = 3  # as if it had trained in sessions of at most 3 steps
+    (capped / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "eval.json"
+    result = run_cli("agents.evaluate", "--policy", "tuned-weights", str(capped), "--simulator", "true",
+                     "--episodes", "16", "--json", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    lengths = {
+        spec: report["session_length"] for spec, report in json.loads(out.read_text())["policies"].items()
+    }
+    assert max(lengths.values()) <= 3 and lengths["tuned-weights"] > 1, lengths
+    other = copy_run(tiny_ppo_run, tmp_path / "other")  # the env's cap: not one session for both
+    refused = run_cli(
+        "agents.evaluate", "--policy", str(capped), str(other), "--json", str(tmp_path / "x.json")
+    )
+    assert refused.returncode == 2 and "capped at different lengths" in refused.stderr

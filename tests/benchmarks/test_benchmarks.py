@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from agents.evaluation.tuning import TuningBudget, load_or_tune
-from benchmarks.identification import ERROR_ROWS, LAGS, net_click_effect
+from benchmarks.identification import (
+    ERROR_ROWS,
+    LAGS,
+    calibrated_error,
+    net_click_effect,
+    shuffled_in_users,
+    user_topic_means,
+)
 from benchmarks.identification import main as identification_main
 from benchmarks.ope_accuracy import click_noise_floor
 from benchmarks.td_signal import SignalPlan, noise_at
@@ -328,12 +335,31 @@ def test_identification_benchmark_fits_each_case_beside_the_truth(tmp_path: Path
     errors = report["errors"]
     assert list(errors) == list(ERROR_ROWS)
     spread = {name: errors[name]["user_topic_error_sd"] for name in ERROR_ROWS}
-    assert spread["truth"] == 0 and spread["error within user-topic"] == 0  # none per (user, topic)
-    assert spread["network"] == spread["user-topic error"] > 0  # all of the network's per (user, topic)
-    assert spread["normal user-topic error"] == pytest.approx(
-        spread["network"], rel=0.2
-    )  # drawn at its spread
+    assert spread["truth"] == 0 and spread["error within user-topic"] == pytest.approx(0, abs=1e-6)
+    own = spread["user-topic error, each fold's own"]
+    assert own == pytest.approx(spread["network"], abs=1e-4) and own > 0  # the network's per (user, topic)
+    assert 0 < spread["user-topic error"] <= own  # averaged over both folds
+    assert spread["normal user-topic error"] == pytest.approx(spread["user-topic error"], rel=0.2)
     assert all("net_click_effect_lag1" in errors[name] for name in ERROR_ROWS)
     with pytest.raises(SystemExit) as refused:  # logs without a truth: nothing to compare with
         identification_main(["--json", str(tmp_path / "x.json"), "--data", "movielens"])
     assert refused.value.code == 2
+
+
+def test_the_error_tables_shuffle_within_users_and_calibrate_before_taking_the_error() -> None:
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(30, 6))
+    seen = rng.random((30, 6)) < 0.6
+    shuffled = shuffled_in_users(table, seen, np.random.default_rng(1))
+    np.testing.assert_array_equal(shuffled[~seen], table[~seen])  # unseen topics untouched
+    for user in range(30):  # each user's own errors, among their own seen topics
+        np.testing.assert_array_equal(np.sort(shuffled[user, seen[user]]), np.sort(table[user, seen[user]]))
+    assert not np.array_equal(shuffled, table)
+    # the error a calibration cannot undo: a network off by scale and offset alone has none
+    true = rng.normal(size=(50, 5))
+    shown = rng.random((50, 5)) < 0.8
+    np.testing.assert_allclose(calibrated_error(0.5 * true - 1.0, true, shown), 0.0, atol=1e-9)
+    means = user_topic_means(
+        np.ones((2, 2)), np.array([0, 1]), np.array([[0, -1], [1, 2]]), np.array([0, 0, 1]), 2
+    )
+    np.testing.assert_array_equal(means, [[1.0, 0.0], [1.0, 1.0]])  # per user and topic, empty slots left out

@@ -10,11 +10,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from benchmarks.identification import training_steps
+from benchmarks.identification import training_steps, true_static_logits
 from simulators.data.logs import LoggedData
 from simulators.data.steps import StepTable, build_steps
 from simulators.datasets import resolve_data
-from simulators.dynamics import DynamicsParams, SessionState
+from simulators.dynamics import DynamicsParams
 from simulators.fit.config import FitConfig
 from simulators.fit.sessions import SessionFit, fit_session_dynamics
 from simulators.fit.train import item_topics
@@ -116,8 +116,7 @@ def test_session_effects_recover_a_planted_spread_of_visits(planted: float, firs
     logs = world.simulate_logs()
     steps = build_steps(logs, history_from=logs)
     topics = item_topics(logs, np.zeros((logs.n_items, 1)), FitConfig())
-    fresh = SessionState.fresh(len(steps.user), world.config.n_categories)
-    static = world.relevance(steps.user, np.maximum(steps.items, 0), fresh)
+    static = true_static_logits(world, steps)
     traits = world.user_traits
     fit = fit_session_dynamics(
         static, world.slot_bias(5), steps, steps, topics, world.config.max_steps, traits.boredom_scale,
