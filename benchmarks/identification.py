@@ -131,9 +131,14 @@ def user_topic_means(
     return (total / np.maximum(count, 1)).reshape(n_users, n_topics)
 
 
+def at_slots(table: np.ndarray, steps: StepTable, topics: np.ndarray) -> np.ndarray:
+    """``(S, K)`` the entry of ``table (n_users, n_topics)`` for each slot's user and topic."""
+    return table[steps.user[:, None], topics[np.maximum(steps.items, 0)]]
+
+
 def slot_sd(table: np.ndarray, steps: StepTable, topics: np.ndarray) -> float:
     """The spread of ``table (n_users, n_topics)`` over ``steps``' shown slots."""
-    return float(table[steps.user[:, None], topics[np.maximum(steps.items, 0)]][steps.slot_mask].std())
+    return float(at_slots(table, steps, topics)[steps.slot_mask].std())
 
 
 def shuffled_in_users(table: np.ndarray, seen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -191,13 +196,23 @@ def network_errors(logs: LoggedData, truth: ShopWorld, seed: int = 0) -> dict[st
     }
     variants: dict[str, list[np.ndarray]] = {name: [] for name in ERROR_ROWS}
     for f, (network, steps) in enumerate(folds):
-        at = (steps.user[:, None], topics[np.maximum(steps.items, 0)])
+        own_at = at_slots(own[f], steps, topics)
         variants["network"].append(network)
         variants["truth"].append(true[f])
-        variants["user-topic error, each fold's own"].append(true[f] - own[f][at])
-        variants["error within user-topic"].append(true[f] - (errors[f] - own[f][at]))
+        variants["user-topic error, each fold's own"].append(true[f] - own_at)
+        variants["error within user-topic"].append(true[f] - (errors[f] - own_at))
         for name, table in shared.items():
-            variants[name].append(true[f] - table[at])
+            variants[name].append(true[f] - at_slots(table, steps, topics))
+
+    def error_spread(missed: list[np.ndarray]) -> float:
+        """The per-(user, topic) spread of each fold's ``missed`` logits, averaged over the folds."""
+        return float(
+            np.mean([
+                slot_sd(user_topic_means(m, steps.user, steps.items, topics, users), steps, topics)
+                for m, (_, steps) in zip(missed, folds, strict=True)
+            ])
+        )  # fmt: skip
+
     ones, zeros = np.ones(users), np.zeros(users)
     rows: dict[str, dict[str, Any]] = {}
     for name in ERROR_ROWS:
@@ -208,19 +223,7 @@ def network_errors(logs: LoggedData, truth: ShopWorld, seed: int = 0) -> dict[st
             if name == "network"
             else [np.where(s.slot_mask, t - v, 0.0) for (v, s), t in zip(fitted, true, strict=True)]
         )
-        extra = {
-            "user_topic_error_sd": round(
-                float(
-                    np.mean(
-                        [
-                            slot_sd(user_topic_means(m, s.user, s.items, topics, users), s, topics)
-                            for m, (_, s) in zip(missed, fitted, strict=True)
-                        ]
-                    )
-                ),
-                4,
-            )
-        }
+        extra = {"user_topic_error_sd": round(error_spread(missed), 4)}
         start = time.perf_counter()
         fit = fit_session_dynamics(
             fitted[0][0], theta, fitted[0][1], inputs.train, topics, truth.config.max_steps, ones, zeros,

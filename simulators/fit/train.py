@@ -235,13 +235,9 @@ def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
     """Fit the response network, its calibration, the dynamics and the leave hazard on the time
     split of ``logs`` (call under :func:`encoders.device.deterministic_torch`)."""
     inputs = fit_inputs(logs, config)
-    train, valid, test, tensors = inputs.train, inputs.valid, inputs.test, inputs.tensors
-    embeddings, topics, user_features, theta = (
-        inputs.embeddings,
-        inputs.topics,
-        inputs.user_features,
-        inputs.theta,
-    )
+    train, valid, test, tensors, topics, theta = (
+        inputs.train, inputs.valid, inputs.test, inputs.tensors, inputs.topics, inputs.theta
+    )  # fmt: skip
     make_net = inputs.make_net
     net = make_net()
     training = train_response_net(net, tensors["train"], tensors["valid"], config.net)
@@ -297,7 +293,17 @@ def train_simulator(logs: LoggedData, config: FitConfig) -> FitResult:
     )
     traits = UserTraits(boredom_only.boredom_scale, offsets)
     simulator = _export(
-        net, logs, embeddings, topics, user_features, theta, best, params, traits, config, interests
+        net,
+        logs,
+        inputs.embeddings,
+        topics,
+        inputs.user_features,
+        theta,
+        best,
+        params,
+        traits,
+        config,
+        interests,
     )
     info = {
         "data": logs.source,
