@@ -19,13 +19,17 @@ from benchmarks.identification import (
     user_topic_means,
 )
 from benchmarks.identification import main as identification_main
+from benchmarks.log_size import main as log_size_main
 from benchmarks.ope_accuracy import click_noise_floor
 from benchmarks.td_signal import SignalPlan, noise_at
 from benchmarks.temperature import main
 from envs.config import EnvConfig
 from envs.factory import make_vector_env
+from simulators.datasets import resolve_data
 from simulators.datasets.shop import shop_folder
 from simulators.dynamics import DynamicsParams, SessionState, advance
+from simulators.fit.cache import load_or_fit
+from simulators.shop.world import ShopWorld
 from tests.conftest import SMALL_SHOP, run_cli
 
 
@@ -363,3 +367,36 @@ def test_the_error_tables_shuffle_within_users_and_calibrate_before_taking_the_e
         np.ones((2, 2)), np.array([0, 1]), np.array([[0, -1], [1, 2]]), np.array([0, 0, 1]), 2
     )
     np.testing.assert_array_equal(means, [[1.0, 0.0], [1.0, 1.0]])  # per user and topic, empty slots left out
+
+
+@pytest.mark.slow
+def test_log_size_benchmark_fits_each_size_and_pairs_both_planners_with_the_base(tmp_path: Path) -> None:
+    """Two sizes of the small shop (2 and 8 sessions per user): each row's fit is the cached
+    production fit of that shop's logs, its truth the shop's, each planner's gain its paired
+    difference to tuned-weights on the same sessions, and the share planner:fitted's of planner:true's."""
+    out = tmp_path / "log_size.json"
+    folder = shop_folder(SMALL_SHOP)
+    log_size_main(["--json", str(out), "--data", str(folder), "--users", "300", "150", "--sessions", "600", "1200",
+                   "--eval-sessions", "6", "--rollouts", "2"])  # fmt: skip
+    report = json.loads(out.read_text())
+    first, second = report["sizes"]
+    assert (first["sessions_per_user"], second["sessions_per_user"]) == (2, 8)
+    _, fitted = load_or_fit(resolve_data(str(folder)).logs)  # the small shop itself: the cached fit
+    assert first["net_click_effect"] == [
+        net_click_effect(DynamicsParams(**fitted["dynamics"]), lag) for lag in LAGS
+    ]
+    truth = [net_click_effect(ShopWorld(SMALL_SHOP).dynamics, lag) for lag in LAGS]
+    assert first["net_click_effect_truth"] == second["net_click_effect_truth"] == truth
+    for size in (first, second):
+        gains = size["minus_tuned_weights"]
+        for model in ("planner:fitted", "planner:true"):  # paired on the same sessions: the means' difference
+            expected = gains[model]["return_mean"] - size["tuned_weights_return"]
+            assert gains[model]["mean"] == pytest.approx(expected, abs=1e-9) and gains[model]["n"] == 6
+        ceiling = gains["planner:true"]
+        share = gains["planner:fitted"]["mean"] / ceiling["mean"] if ceiling["ci95"][0] > 0 else None
+        assert size["share_of_ceiling"] == (share if share is None else pytest.approx(share))
+    assert out.with_suffix(".md").is_file() and out.with_suffix(".png").is_file()
+    for bad in (["--users", "300", "--sessions", "600", "1200"], ["--data", "movielens"]):
+        with pytest.raises(SystemExit) as refused:
+            log_size_main(["--json", str(tmp_path / "x.json"), *bad])
+        assert refused.value.code == 2

@@ -278,7 +278,7 @@ CLI_MODULES = (
     "benchmarks.headroom",
     "benchmarks.train_speed", "benchmarks.counterfactual", "benchmarks.temperature", "benchmarks.returns", "benchmarks.carryover",
     "benchmarks.retention", "agents.training.distill", "benchmarks.distill", "benchmarks.td_signal",
-    "benchmarks.identification",
+    "benchmarks.identification", "benchmarks.log_size",
 )  # fmt: skip
 """Every module with a ``@cli_entry`` main (``test_the_cli_list_is_complete`` keeps it complete)."""
 
