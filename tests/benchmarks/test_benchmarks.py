@@ -371,16 +371,16 @@ def test_the_error_tables_shuffle_within_users_and_calibrate_before_taking_the_e
 
 @pytest.mark.slow
 def test_log_size_benchmark_fits_each_size_and_pairs_both_planners_with_the_base(tmp_path: Path) -> None:
-    """Two sizes of the small shop (2 and 8 sessions per user): each row's fit is the cached
+    """Two sizes of the small shop (2 and 4 sessions per user): each row's fit is the cached
     production fit of that shop's logs, its truth the shop's, each planner's gain its paired
     difference to tuned-weights on the same sessions, and the share planner:fitted's of planner:true's."""
     out = tmp_path / "log_size.json"
     folder = shop_folder(SMALL_SHOP)
-    log_size_main(["--json", str(out), "--data", str(folder), "--users", "300", "150", "--sessions", "600", "1200",
+    log_size_main(["--json", str(out), "--data", str(folder), "--users", "300", "100", "--sessions", "600", "400",
                    "--eval-sessions", "6", "--rollouts", "2"])  # fmt: skip
     report = json.loads(out.read_text())
     first, second = report["sizes"]
-    assert (first["sessions_per_user"], second["sessions_per_user"]) == (2, 8)
+    assert (first["sessions_per_user"], second["sessions_per_user"]) == (2, 4)
     _, fitted = load_or_fit(resolve_data(str(folder)).logs)  # the small shop itself: the cached fit
     assert first["net_click_effect"] == [
         net_click_effect(DynamicsParams(**fitted["dynamics"]), lag) for lag in LAGS
