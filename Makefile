@@ -26,15 +26,22 @@ check-install: $(STAMP)
 demo: install
 	$(PY) -m agents.train ppo --env ecommerce-v0 --out runs/demo --overwrite
 
-# Two workers (pytest-xdist), each test file on one, one thread each (tests/conftest.py); they share
-# the test cache. JOBS=1 runs serially.
+# Two workers (pytest-xdist), each test file on one, one thread each, the files in the order of
+# tests/conftest.py's FILE_ORDER; they share the test cache, where the registered envs' worlds are
+# built first (--build-worlds, split between the workers). JOBS=1 runs serially.
 JOBS ?= 2
+XDIST := -n $(JOBS) --dist loadfile --no-loadscope-reorder --build-worlds
+# The tests start over a hundred CLIs as subprocesses: each reads the packages' compiled bytecode,
+# written first even where PYTHONDONTWRITEBYTECODE is set (about 0.3 s less per start).
+COMPILE := PYTHONDONTWRITEBYTECODE= $(PY) -m compileall -q agents encoders envs simulators benchmarks
 test: install
-	$(PY) -m pytest -q -n $(JOBS) --dist loadfile
+	$(COMPILE)
+	$(PY) -m pytest -q $(XDIST)
 
 # The unit tier: everything not marked slow.
 test-fast: install
-	$(PY) -m pytest -q -n $(JOBS) --dist loadfile -m "not slow"
+	$(COMPILE)
+	$(PY) -m pytest -q $(XDIST) -m "not slow"
 
 lint: install
 	$(PY) -m ruff check .
