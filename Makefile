@@ -27,16 +27,16 @@ demo: install
 	$(PY) -m agents.train ppo --env ecommerce-v0 --out runs/demo --overwrite
 
 # Two workers (pytest-xdist), each test file on one, one thread each, the files in the order of
-# tests/conftest.py's FILE_ORDER; they share the test cache, where the registered envs' worlds are
-# built first (--build-worlds, split between the workers). JOBS=1 runs serially.
+# tests/conftest.py's FILE_ORDER; they share the test cache. JOBS=1 runs serially.
 JOBS ?= 2
-XDIST := -n $(JOBS) --dist loadfile --no-loadscope-reorder --build-worlds
+XDIST := -n $(JOBS) --dist loadfile --no-loadscope-reorder
 # The tests start over a hundred CLIs as subprocesses: each reads the packages' compiled bytecode,
 # written first even where PYTHONDONTWRITEBYTECODE is set (about 0.3 s less per start).
 COMPILE := PYTHONDONTWRITEBYTECODE= $(PY) -m compileall -q agents encoders envs simulators benchmarks
+# The whole suite builds the registered envs' worlds first, split between the workers (--build-worlds).
 test: install
 	$(COMPILE)
-	$(PY) -m pytest -q $(XDIST)
+	$(PY) -m pytest -q $(XDIST) --build-worlds
 
 # The unit tier: everything not marked slow.
 test-fast: install

@@ -30,7 +30,7 @@ import numpy as np
 
 from agents.evaluation.evaluate import best_static
 from agents.evaluation.load import load_policy, make_planner
-from agents.evaluation.paired import paired_difference, session_covariates
+from agents.evaluation.paired import paired_difference, session_covariates, share_of_ceiling
 from agents.evaluation.sessions import EvaluationResult, run_sessions
 from agents.policies.planner import PlannerConfig
 from agents.policies.protocol import Policy
@@ -145,9 +145,7 @@ def measure(plan: DistillPlan) -> dict[str, Any]:
                 played, seconds = _play(policy, env, plan)
                 row = _row(played, reference, covariates, seconds, policy.report())
                 ceiling = rows[f"planner:{model}"]["minus_tuned_weights"]
-                row["share_of_planner"] = (  # only where the planner's gain is there: its CI above 0
-                    row["minus_tuned_weights"]["mean"] / ceiling["mean"] if ceiling["ci95"][0] > 0 else None
-                )
+                row["share_of_planner"] = share_of_ceiling(row["minus_tuned_weights"], ceiling)
                 rows[f"distilled:{model} (threshold {threshold:g})"] = row
                 played_by[f"distilled:{model} (threshold {threshold:g})"] = played
         best = best_static(rows)  # (of the two static rows)

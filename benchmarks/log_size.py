@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from agents.evaluation.load import load_policy, make_planner
-from agents.evaluation.paired import paired_cell, paired_difference, session_covariates
+from agents.evaluation.paired import paired_cell, paired_difference, session_covariates, share_of_ceiling
 from agents.evaluation.sessions import run_sessions
 from agents.policies.planner import PlannerConfig
 from benchmarks.identification import LAGS, net_click_effect
@@ -132,9 +132,7 @@ def measure_size(config: ShopConfig, plan: LogSizePlan) -> dict[str, Any]:
         "click_auc_ground_truth": round(float(report["click_auc_ground_truth"]), 4),
         "tuned_weights_return": float(reference.returns.mean()),
         "minus_tuned_weights": gains,
-        "share_of_ceiling": (
-            gains["planner:fitted"]["mean"] / ceiling["mean"] if ceiling["ci95"][0] > 0 else None
-        ),
+        "share_of_ceiling": share_of_ceiling(gains["planner:fitted"], ceiling),
         "fit_seconds": round(fit_seconds, 1),
     }
 

@@ -67,6 +67,13 @@ def paired_cell(diff: Mapping[str, Any] | None, reference: bool = False) -> str:
     return f"{diff['mean']:+.2f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}]{across}"
 
 
+def share_of_ceiling(gain: Mapping[str, Any], ceiling: Mapping[str, Any]) -> float | None:
+    """``gain``'s mean as a share of ``ceiling``'s, both paired differences to one baseline on the
+    same sessions (:meth:`PairedDifference.as_json`); ``None`` unless the ceiling's gain is there,
+    its 95% CI above 0."""
+    return float(gain["mean"]) / float(ceiling["mean"]) if ceiling["ci95"][0] > 0 else None
+
+
 def same_sessions(a: EvaluationResult, b: EvaluationResult) -> bool:
     """Whether ``a`` and ``b`` played the same sessions in the same order (users and keys)."""
     return (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.evaluation.paired import paired_difference
+from agents.evaluation.paired import paired_difference, share_of_ceiling
 from agents.evaluation.sessions import EvaluationResult
 from simulators.core.errors import ConfigError
 
@@ -51,3 +51,10 @@ def test_other_sessions_are_not_paired() -> None:
     keys = np.arange(4, dtype=np.uint64)
     with pytest.raises(ConfigError, match="same sessions"):
         paired_difference(result(values, np.arange(4), keys), result(values, np.arange(4), keys + 1))
+
+
+def test_a_share_of_the_ceiling_is_given_only_where_the_ceiling_gains() -> None:
+    ceiling = {"mean": 0.8, "ci95": [0.2, 1.4]}
+    assert share_of_ceiling({"mean": 0.4, "ci95": [-0.1, 0.9]}, ceiling) == pytest.approx(0.5)
+    assert share_of_ceiling({"mean": -0.4, "ci95": [-0.9, 0.1]}, ceiling) == pytest.approx(-0.5)
+    assert share_of_ceiling({"mean": 0.4, "ci95": [0.1, 0.7]}, {"mean": 0.8, "ci95": [-0.1, 1.7]}) is None
