@@ -105,14 +105,12 @@ def registered_worlds(request: pytest.FixtureRequest, private_cache: Path) -> No
     from envs.config import EnvConfig
     from envs.world import build_world, data_source
     from simulators.datasets.movielens import installed_recbole_folder
-    from simulators.fit.cache import load_or_fit
     from simulators.fit.config import FitConfig
 
     shop = EnvConfig(data=envs.env_data("ecommerce-v0"))
     if os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0":
-        load_or_fit(data_source(shop).logs, FitConfig())
-        build_world(shop)
-    else:
+        build_world(shop)  # the fit first, then the candidates from the other worker's CTR model
+    else:  # the CTR model reads only the catalog's text vectors (the fit's item table), not the fit
         logs = data_source(shop).logs
         load_or_train_ctr(logs, embeddings=catalog_vectors(logs, FitConfig().text_encoder, progress=False))
         if installed_recbole_folder() is not None:
